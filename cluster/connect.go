@@ -1,0 +1,146 @@
+package cluster
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+	"google.golang.org/grpc"
+)
+
+// Cluster holds connections to one etcd cluster: one client per endpoint, so
+// that every RPC goes to the member it names and a hung member only ever costs
+// its own deadline.
+type Cluster struct {
+	Config *Config
+	Log    *slog.Logger
+
+	tls  *tls.Config
+	http *http.Client
+
+	mu      sync.Mutex
+	clients map[string]*clientv3.Client
+}
+
+// Open validates the configuration and prepares TLS. It does no network I/O.
+func Open(cfg *Config, log *slog.Logger) (*Cluster, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	tc, err := cfg.TLSConfig()
+	if err != nil {
+		return nil, err
+	}
+	transport := &http.Transport{
+		TLSClientConfig:     tc,
+		MaxIdleConnsPerHost: 2,
+		IdleConnTimeout:     30 * time.Second,
+	}
+	return &Cluster{
+		Config:  cfg,
+		Log:     log,
+		tls:     tc,
+		http:    &http.Client{Transport: transport},
+		clients: map[string]*clientv3.Client{},
+	}, nil
+}
+
+// Close releases every connection.
+func (c *Cluster) Close() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for ep, cli := range c.clients {
+		cli.Close()
+		delete(c.clients, ep)
+	}
+	c.http.CloseIdleConnections()
+}
+
+// HTTPClient is the client for /metrics and /health, with the same TLS settings.
+func (c *Cluster) HTTPClient() *http.Client { return c.http }
+
+// Client returns the cached client for exactly one endpoint. Creating it is
+// bounded by ctx and the dial timeout (with auth it fetches a token).
+func (c *Cluster) Client(ctx context.Context, endpoint string) (*clientv3.Client, error) {
+	c.mu.Lock()
+	if cli, ok := c.clients[endpoint]; ok {
+		c.mu.Unlock()
+		return cli, nil
+	}
+	c.mu.Unlock()
+
+	cli, err := c.newClient(ctx, []string{endpoint})
+	if err != nil {
+		return nil, c.fail(endpoint, err)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if existing, ok := c.clients[endpoint]; ok {
+		cli.Close()
+		return existing, nil
+	}
+	c.clients[endpoint] = cli
+	return cli, nil
+}
+
+// NewBalancedClient returns a new client over several endpoints, for key-value
+// work (reads, purges, locks) that any healthy member may serve. The caller closes it.
+func (c *Cluster) NewBalancedClient(ctx context.Context, endpoints []string) (*clientv3.Client, error) {
+	cli, err := c.newClient(ctx, endpoints)
+	if err != nil {
+		return nil, c.Config.classify(fmt.Sprint(endpoints), err)
+	}
+	return cli, nil
+}
+
+// newClient creates a client whose lifetime is not tied to ctx (it is cached),
+// while its creation — which authenticates, and so does I/O — is bounded by ctx.
+func (c *Cluster) newClient(ctx context.Context, endpoints []string) (*clientv3.Client, error) {
+	type result struct {
+		cli *clientv3.Client
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		cli, err := c.dial(endpoints)
+		done <- result{cli, err}
+	}()
+	select {
+	case r := <-done:
+		return r.cli, r.err
+	case <-ctx.Done():
+		go func() {
+			if r := <-done; r.cli != nil {
+				r.cli.Close()
+			}
+		}()
+		return nil, ctx.Err()
+	}
+}
+
+func (c *Cluster) dial(endpoints []string) (*clientv3.Client, error) {
+	return clientv3.New(clientv3.Config{
+		Endpoints:            endpoints,
+		DialTimeout:          c.Config.DialTimeout,
+		DialKeepAliveTime:    10 * time.Second,
+		DialKeepAliveTimeout: c.Config.DialTimeout,
+		TLS:                  c.tls,
+		Username:             c.Config.User,
+		Password:             c.Config.Password,
+		// Keep the client from logging JSON warnings over our stderr.
+		Logger:             zap.NewNop(),
+		MaxCallRecvMsgSize: 64 << 20,
+		DialOptions:        []grpc.DialOption{},
+	})
+}
+
+// WithCommandTimeout bounds one RPC (or one step) by --command-timeout.
+func (c *Cluster) WithCommandTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, c.Config.CommandTimeout)
+}

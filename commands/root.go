@@ -1,0 +1,104 @@
+// Package commands is the cobra tree: flags, help text, and rendering. The
+// work itself happens in the capability packages (cluster, health, defrag,
+// snapshot, breakglass, playground).
+package commands
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/etcdmedic/etcdmedic/commands/cmdutil"
+	docscmd "github.com/etcdmedic/etcdmedic/commands/docs"
+	playgroundcmd "github.com/etcdmedic/etcdmedic/commands/playground"
+	statuscmd "github.com/etcdmedic/etcdmedic/commands/status"
+	versioncmd "github.com/etcdmedic/etcdmedic/commands/version"
+	"github.com/etcdmedic/etcdmedic/internal/iostreams"
+)
+
+func init() {
+	// Every ancestor's PersistentPreRunE runs, so a group's hook cannot
+	// silently shadow the root's (which sets up logging and colour).
+	cobra.EnableTraverseRunHooks = true
+}
+
+// NewRootCmd builds the whole command tree around a factory.
+func NewRootCmd(f *cmdutil.Factory) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "etcdmedic <command> [flags]",
+		Short: "etcd health and maintenance for Kubernetes control planes",
+		Long: `etcdmedic diagnoses and maintains etcd clusters: member health, database size and
+fragmentation, disk latency, safe rolling defragmentation, trustworthy snapshots, and a
+scripted break-glass recovery runbook.
+
+On a kubeadm control-plane node it needs no flags: endpoints and client certificates
+come from /etc/kubernetes/manifests/etcd.yaml.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			level := slog.LevelWarn
+			if f.Global.Verbose {
+				level = slog.LevelInfo
+			}
+			f.Logger = slog.New(slog.NewTextHandler(f.IOStreams.ErrOut, &slog.HandlerOptions{Level: level}))
+			if f.Global.NoColor || f.Format().Machine() || f.Getenv("NO_COLOR") != "" {
+				f.IOStreams.SetColorEnabled(false)
+			}
+			return nil
+		},
+	}
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &cmdutil.FlagError{Err: err} })
+	f.AddGlobalFlags(root)
+
+	root.AddGroup(
+		&cobra.Group{ID: "health", Title: "Diagnose:"},
+		&cobra.Group{ID: "maint", Title: "Maintain:"},
+		&cobra.Group{ID: "tools", Title: "Try and set up:"},
+	)
+	add := func(group string, cmds ...*cobra.Command) {
+		for _, c := range cmds {
+			c.GroupID = group
+			root.AddCommand(c)
+		}
+	}
+	add("health", statuscmd.NewCmdStatus(f, nil))
+	add("tools", playgroundcmd.NewCmdPlayground(f), versioncmd.NewCmdVersion(f), docscmd.NewCmdDocs(f, root))
+	root.SetCompletionCommandGroupID("tools")
+	root.SetHelpCommandGroupID("tools")
+	return root
+}
+
+// Execute runs the CLI with the given arguments and streams, and returns the
+// exit code. Tests call it in-process.
+func Execute(ctx context.Context, args []string, ios *iostreams.IOStreams, getenv func(string) string) int {
+	f := cmdutil.NewFactory(ios, getenv)
+	root := NewRootCmd(f)
+	root.SetArgs(args)
+	root.SetIn(ios.In)
+	root.SetOut(ios.Out)
+	root.SetErr(ios.ErrOut)
+	cmd, err := root.ExecuteContextC(ctx)
+	if err == nil {
+		return 0
+	}
+	code := cmdutil.ExitCode(err)
+	if msg := cmdutil.Message(err); msg != "" {
+		fmt.Fprintf(ios.ErrOut, "Error: %s\n", msg)
+		if code == 64 && cmd != nil {
+			fmt.Fprintf(ios.ErrOut, "Run '%s --help' for usage.\n", cmd.CommandPath())
+		}
+	}
+	return code
+}
+
+// Main is the process entry point.
+func Main() int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return Execute(ctx, os.Args[1:], iostreams.System(), os.Getenv)
+}
