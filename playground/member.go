@@ -22,6 +22,7 @@ type Member struct {
 
 	cluster    *Cluster
 	configPath string
+	config     map[string]any
 
 	mu      sync.Mutex
 	id      uint64
@@ -215,6 +216,21 @@ func (m *Member) wait(d time.Duration) bool {
 func (m *Member) Restart() error {
 	if m.Running() {
 		return errors.New("playground: member " + m.Name + " is still running")
+	}
+	return m.start()
+}
+
+// RestartWith restarts a stopped member with some etcd settings changed
+// (advertised URLs, flags under test); the change stays for later restarts.
+func (m *Member) RestartWith(overrides map[string]any) error {
+	if m.Running() {
+		return errors.New("playground: member " + m.Name + " is still running")
+	}
+	for k, v := range overrides {
+		m.config[k] = v
+	}
+	if err := m.saveConfig(); err != nil {
+		return err
 	}
 	return m.start()
 }

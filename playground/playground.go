@@ -302,11 +302,24 @@ func (c *Cluster) AddLearner(ctx context.Context) (*Member, error) {
 		return nil, err
 	}
 	defer cli.Close()
-	actx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	resp, err := cli.MemberAddAsLearner(actx, []string{m.PeerURL})
-	cancel()
-	if err != nil {
-		return nil, fmt.Errorf("playground: add learner: %w", err)
+	// etcd refuses membership changes ("unhealthy cluster") until every member
+	// has been connected for a few seconds; a fresh playground needs that wait.
+	var resp *clientv3.MemberAddResponse
+	for {
+		actx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		resp, err = cli.MemberAddAsLearner(actx, []string{m.PeerURL})
+		cancel()
+		if err == nil {
+			break
+		}
+		if !strings.Contains(err.Error(), "unhealthy cluster") || ctx.Err() != nil {
+			return nil, fmt.Errorf("playground: add learner: %w", err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("playground: add learner: %w", err)
+		case <-time.After(500 * time.Millisecond):
+		}
 	}
 	var initial []string
 	for _, pm := range resp.Members {
@@ -398,7 +411,12 @@ func (m *Member) writeConfig(initialCluster, state string) error {
 	for k, v := range c.opts.Config {
 		cfg[k] = v
 	}
-	b, err := yaml.Marshal(cfg)
+	m.config = cfg
+	return m.saveConfig()
+}
+
+func (m *Member) saveConfig() error {
+	b, err := yaml.Marshal(m.config)
 	if err != nil {
 		return err
 	}
