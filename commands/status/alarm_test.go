@@ -1,0 +1,60 @@
+package status_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/etcdmedic/etcdmedic/commands/clitest"
+	"github.com/etcdmedic/etcdmedic/playground"
+	"github.com/etcdmedic/etcdmedic/playground/playgroundtest"
+)
+
+// An alarm is critical (exit 2) even though every member answers: a NOSPACE
+// cluster accepts no writes.
+func TestStatusNospaceAlarm(t *testing.T) {
+	c := playgroundtest.Start(t, playground.Options{Members: 3, QuotaBytes: 8 << 20})
+	cli := playgroundtest.Client(t, c)
+	value := strings.Repeat("x", 512<<10)
+	filled := false
+	for i := 0; i < 200 && !filled; i++ {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		_, err := cli.Put(ctx, fmt.Sprintf("/fill/%d", i), value)
+		cancel()
+		if err != nil {
+			if !strings.Contains(err.Error(), "database space exceeded") {
+				t.Fatal(err)
+			}
+			filled = true
+		}
+	}
+	if !filled {
+		t.Fatal("never reached NOSPACE")
+	}
+	res := clitest.Run(t, nil, "status", "-o", "json", "--endpoints", endpoints(c))
+	if res.Code != 2 {
+		t.Fatalf("exit %d with a NOSPACE alarm, want 2", res.Code)
+	}
+	r := decode(t, res.Stdout)
+	if len(r.Alarms) == 0 || r.Alarms[0].Alarm != "NOSPACE" {
+		t.Fatalf("alarms = %+v", r.Alarms)
+	}
+	raised := 0
+	for _, m := range r.Members {
+		if len(m.Alarms) > 0 {
+			raised++
+			if m.Alarms[0] != "NOSPACE" || m.Verdict != "critical" {
+				t.Fatalf("member %s: alarms %v verdict %s", m.Name, m.Alarms, m.Verdict)
+			}
+		}
+	}
+	if raised == 0 {
+		t.Fatal("no member row carries the alarm")
+	}
+	table := clitest.Run(t, nil, "status", "--endpoints", endpoints(c))
+	if !strings.Contains(table.Stdout, "alarm NOSPACE on member") {
+		t.Fatalf("table does not explain the alarm:\n%s", table.Stdout)
+	}
+}
