@@ -58,5 +58,7 @@ func BenchmarkStatus(b *testing.B) {
 			etcdctl = rb.Etcdctl
 		}
 	}
-	b.Run("etcdctl", func(b *testing.B) { run(b, etcdctl, "endpoint", "status", "--cluster", "-w", "json", "--endpoints", eps) })
+	b.Run("etcdctl", func(b *testing.B) {
+		run(b, etcdctl, "endpoint", "status", "--cluster", "-w", "json", "--endpoints", eps)
+	})
 }
