@@ -1,0 +1,208 @@
+// Package doctor implements `etcdmedic doctor`: the on-call checklist.
+package doctor
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/etcdmedic/etcdmedic/cluster"
+	"github.com/etcdmedic/etcdmedic/commands/cmdutil"
+	"github.com/etcdmedic/etcdmedic/health"
+	"github.com/etcdmedic/etcdmedic/internal/exitcode"
+	"github.com/etcdmedic/etcdmedic/internal/iostreams"
+	"github.com/etcdmedic/etcdmedic/internal/output"
+)
+
+type Options struct {
+	IO          *iostreams.IOStreams
+	OpenCluster func() (*cluster.Cluster, error)
+	Format      func() output.Format
+
+	Preset      string
+	Overrides   []string
+	Window      time.Duration
+	Consistency bool
+	Watch       time.Duration
+	All         bool
+
+	thresholds health.Thresholds
+}
+
+func NewCmdDoctor(f *cmdutil.Factory, runF func(context.Context, *Options) error) *cobra.Command {
+	opts := &Options{IO: f.IOStreams, OpenCluster: f.OpenCluster, Format: f.Format}
+	cmd := &cobra.Command{
+		Use:   "doctor",
+		Short: "Diagnose the cluster: an ordered checklist of findings, each with the command to run next",
+		Long: `Run the on-call checklist, cheapest and most local first, and change nothing:
+
+   1. member list (learners and unstarted members marked)
+   2. Status of every member, in parallel (works without quorum); wrong cluster ID
+   3. quorum margin, and whether every member names the same leader and term
+   4. alarms (NOSPACE, CORRUPT), from every member's Status and the alarm list
+   5. a linearizable read per voter (serializable for learners), with its latency
+   6. space: DB size against the quota, fragmentation and reclaimable bytes, quota size
+   7. raft progress from a second sample --window later: elections, commit→apply gap,
+      follower lag
+   8. metrics from two /metrics scrapes --window apart: p99 WAL fsync and backend commit
+      over the window (not since start), peer round trip, leader changes, failed and
+      pending proposals, slow applies, heartbeat failures, file descriptors, defrag in
+      progress. A metric that cannot be read is "unknown", never 0.
+   9. with --consistency: HashKV of every voter at one revision
+  10. versions (mixed, known data-inconsistency releases) and settings
+
+Every finding has an id, a severity (ok, warn, crit, unknown), the member, what was
+observed against which threshold, a one-line explanation and the command to run next.
+Thresholds come from the upstream etcd alerting mixin and etcd's documentation
+(--preset upstream, the default) or OpenShift's (--preset openshift); change one with
+--set, e.g. --set fsync.warn=20ms --set quota.warn=70%. Keys: ` + strings.Join(health.OverrideKeys(), ", ") + `.
+
+A hung member makes its own checks "unknown" and costs one --command-timeout; the run
+always ends within about --command-timeout + --window + a second.
+
+Exit codes: 0 every finding ok; 1 the worst is a warning; 2 the worst is critical;
+3 could not tell (some findings unknown, none worse); 64 usage error.`,
+		Example: `  # on a kubeadm control-plane node
+  sudo etcdmedic doctor
+
+  # every finding, including the ok ones, as JSON
+  etcdmedic doctor -o json | jq '.findings[] | select(.severity != "ok")'
+
+  # OpenShift's thresholds, a longer window and a data-consistency check
+  etcdmedic doctor --preset openshift --window 15s --consistency
+
+  # keep watching (like top); one summary line per round when not on a terminal
+  etcdmedic doctor --watch 10s`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := opts.Validate(); err != nil {
+				return err
+			}
+			if runF != nil {
+				return runF(cmd.Context(), opts)
+			}
+			return Run(cmd.Context(), opts)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&opts.Preset, "preset", "upstream", "threshold preset: "+strings.Join(health.PresetNames(), ", "))
+	fl.StringArrayVar(&opts.Overrides, "set", nil, "override one threshold, key=value (repeatable)")
+	fl.DurationVar(&opts.Window, "window", 5*time.Second, "time between the two samples that raft progress and metric deltas come from")
+	fl.BoolVar(&opts.Consistency, "consistency", false, "compare HashKV of every voter at one revision (reads every voter's whole keyspace)")
+	fl.DurationVar(&opts.Watch, "watch", 0, "run again every DURATION until interrupted")
+	fl.BoolVar(&opts.All, "all", false, "list every finding in the table, not only the ones that need attention")
+	_ = cmd.RegisterFlagCompletionFunc("preset", cobra.FixedCompletions(health.PresetNames(), cobra.ShellCompDirectiveNoFileComp))
+	return cmd
+}
+
+// Validate checks flags before anything connects.
+func (o *Options) Validate() error {
+	t, err := health.Preset(o.Preset)
+	if err != nil {
+		return &cmdutil.FlagError{Err: err}
+	}
+	for _, kv := range o.Overrides {
+		if err := t.Set(kv); err != nil {
+			return &cmdutil.FlagError{Err: err}
+		}
+	}
+	if err := t.Check(); err != nil {
+		return &cmdutil.FlagError{Err: err}
+	}
+	if o.Window < 0 || o.Watch < 0 {
+		return &cmdutil.FlagError{Err: fmt.Errorf("--window and --watch must not be negative")}
+	}
+	o.thresholds = t
+	return nil
+}
+
+func Run(ctx context.Context, opts *Options) error {
+	if opts.thresholds == (health.Thresholds{}) {
+		if err := opts.Validate(); err != nil {
+			return err
+		}
+	}
+	c, err := opts.OpenCluster()
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	hopts := health.Options{Preset: opts.Preset, Thresholds: opts.thresholds, Window: opts.Window,
+		Consistency: opts.Consistency, Connection: ConnectionArgs(c.Config)}
+
+	if opts.Watch == 0 {
+		r := health.Diagnose(ctx, c, hopts)
+		if err := render(opts, r); err != nil {
+			return err
+		}
+		return exitFor(r)
+	}
+	return watch(ctx, opts, c, hopts)
+}
+
+func exitFor(r *health.Report) error {
+	if code := r.ExitCode(); code != exitcode.OK {
+		return exitcode.Silent(code)
+	}
+	return nil
+}
+
+// watch refreshes in place on a terminal, like top; elsewhere it prints one
+// summary line per round (JSON: one report per line).
+func watch(ctx context.Context, opts *Options, c *cluster.Cluster, hopts health.Options) error {
+	var last *health.Report
+	for {
+		r := health.Diagnose(ctx, c, hopts)
+		if ctx.Err() != nil {
+			break
+		}
+		last = r
+		switch {
+		case opts.Format().Machine():
+			if err := output.WriteJSONLine(opts.IO.Out, r); err != nil {
+				return err
+			}
+		case opts.IO.IsStdoutTTY():
+			fmt.Fprint(opts.IO.Out, "\x1b[H\x1b[2J")
+			fmt.Fprintf(opts.IO.Out, "etcdmedic doctor --watch %s — %s (Ctrl-C to stop)\n\n", opts.Watch, time.Now().Format(time.TimeOnly))
+			if err := renderTable(opts, r); err != nil {
+				return err
+			}
+		default:
+			fmt.Fprintln(opts.IO.Out, summaryLine(r))
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(opts.Watch):
+			continue
+		}
+		break
+	}
+	if last == nil {
+		return exitcode.New(exitcode.Unknown, fmt.Errorf("interrupted before the first round finished"))
+	}
+	return exitFor(last)
+}
+
+// ConnectionArgs rebuilds the flags that reach this cluster, for the commands
+// the advice names. Settings from kubeadm discovery or defaults need no flag;
+// passwords are never repeated.
+func ConnectionArgs(cfg *cluster.Config) string {
+	var args []string
+	explicit := func(name string) bool {
+		src := cfg.Sources[name]
+		return strings.HasPrefix(src, "flag") || strings.HasPrefix(src, "env")
+	}
+	if explicit("endpoints") {
+		args = append(args, "--endpoints "+strings.Join(cfg.Endpoints, ","))
+	}
+	for _, f := range []struct{ name, val string }{{"cacert", cfg.CACert}, {"cert", cfg.Cert}, {"key", cfg.Key}, {"user", cfg.User}} {
+		if f.val != "" && explicit(f.name) {
+			args = append(args, "--"+f.name+" "+f.val)
+		}
+	}
+	return strings.Join(args, " ")
+}

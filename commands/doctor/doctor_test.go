@@ -1,0 +1,291 @@
+package doctor_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/etcdmedic/etcdmedic/commands/clitest"
+	"github.com/etcdmedic/etcdmedic/health"
+	"github.com/etcdmedic/etcdmedic/playground"
+	"github.com/etcdmedic/etcdmedic/playground/playgroundtest"
+)
+
+func TestMain(m *testing.M) {
+	playground.RunMemberIfRequested()
+	os.Exit(m.Run())
+}
+
+// This machine's disk is shared and slower than etcd's recommendation (p99
+// fsync < 10 ms), so tests that are not about disk latency judge it loosely;
+// TestDoctorJudgesLatencyOverTheWindow covers the latency checks themselves.
+var looseDisk = []string{"--set", "fsync.warn=2s", "--set", "fsync.crit=4s", "--set", "commit.warn=2s", "--set", "commit.crit=4s"}
+
+func doctor(t *testing.T, c *playground.Cluster, extra ...string) (clitest.Result, health.Report) {
+	t.Helper()
+	args := append([]string{"doctor", "-o", "json", "--window", "1s", "--endpoints", strings.Join(c.Endpoints(), ",")}, extra...)
+	res := clitest.Run(t, nil, args...)
+	var r health.Report
+	if err := json.Unmarshal([]byte(res.Stdout), &r); err != nil {
+		t.Fatalf("doctor -o json is not JSON: %v\n%s", err, res.Stdout)
+	}
+	return res, r
+}
+
+func find(r health.Report, id string) []health.Finding {
+	var out []health.Finding
+	for _, f := range r.Findings {
+		if f.ID == id {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+func TestDoctorHealthyThenFragmented(t *testing.T) {
+	c := playgroundtest.Start(t, playground.Options{Members: 3})
+	playgroundtest.Seed(t, c, playground.SeedOptions{Pods: 1500, ConfigMaps: 300, Events: 3000, PodPadding: 800, EventPadding: 800, ConfigMapPadding: 1500})
+
+	res, r := doctor(t, c, looseDisk...)
+	if res.Code != 0 || r.Severity != health.OK {
+		for _, f := range r.Findings {
+			if f.Severity != health.OK {
+				t.Logf("not ok: %+v", f)
+			}
+		}
+		t.Fatalf("healthy seeded cluster: exit %d, severity %s; want 0 and ok", res.Code, r.Severity)
+	}
+	// The checklist ran in order and covered every member.
+	order := []string{"members.list", "status.reachable", "quorum.margin", "quorum.leader", "alarms", "reads.linearizable", "space.quota", "space.fragmentation", "raft.term", "raft.applyGap", "metrics.walFsyncP99", "versions.mixed"}
+	last := -1
+	for _, id := range order {
+		idx := -1
+		for i, f := range r.Findings {
+			if f.ID == id {
+				idx = i
+				break
+			}
+		}
+		if idx < 0 || idx < last {
+			t.Fatalf("finding %s missing or out of order (at %d, previous at %d)", id, idx, last)
+		}
+		last = idx
+	}
+	if n := len(find(r, "space.quota")); n != 3 {
+		t.Fatalf("%d space.quota findings, want one per member", n)
+	}
+
+	cli := playgroundtest.Client(t, c)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if _, err := playground.Fragment(ctx, cli, ""); err != nil {
+		t.Fatal(err)
+	}
+	// The playground's database is small: lower the mixin's 100 MiB in-use floor.
+	res, r = doctor(t, c, append(looseDisk, "--set", "frag.minInUse=0")...)
+	if res.Code != 1 {
+		t.Fatalf("fragmented: exit %d, want 1 (warning)", res.Code)
+	}
+	frag := find(r, "space.fragmentation")
+	warned := 0
+	for _, f := range frag {
+		if f.Severity != health.Warn {
+			continue
+		}
+		warned++
+		want := "etcdmedic defrag --endpoints " + strings.Join(c.Endpoints(), ",") + " --rule 'fragmentation >= 0.50'"
+		if !strings.HasPrefix(f.Advice, want) {
+			t.Fatalf("fragmentation advice %q, want a runnable %q", f.Advice, want)
+		}
+	}
+	if warned != 3 {
+		t.Fatalf("%d members warned about fragmentation, want 3: %+v", warned, frag)
+	}
+	// The table says it too, with the command.
+	table := clitest.Run(t, nil, append([]string{"doctor", "--window", "1s", "--endpoints", strings.Join(c.Endpoints(), ","), "--set", "frag.minInUse=0"}, looseDisk...)...)
+	if !strings.Contains(table.Stdout, "space.fragmentation") || !strings.Contains(table.Stdout, "→ etcdmedic defrag") {
+		t.Fatalf("table lacks the finding or its advice:\n%s", table.Stdout)
+	}
+}
+
+func TestDoctorNospace(t *testing.T) {
+	c := playgroundtest.Start(t, playground.Options{Members: 3, QuotaBytes: 8 << 20})
+	cli := playgroundtest.Client(t, c)
+	value := strings.Repeat("x", 512<<10)
+	for i := 0; ; i++ {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		_, err := cli.Put(ctx, fmt.Sprintf("/fill/%d", i), value)
+		cancel()
+		if err != nil {
+			if !strings.Contains(err.Error(), "database space exceeded") {
+				t.Fatal(err)
+			}
+			break
+		}
+		if i > 200 {
+			t.Fatal("never reached NOSPACE")
+		}
+	}
+	res, r := doctor(t, c, looseDisk...)
+	if res.Code != 2 {
+		t.Fatalf("NOSPACE: exit %d, want 2", res.Code)
+	}
+	ns := find(r, "alarms.nospace")
+	if len(ns) == 0 || ns[0].Severity != health.Crit {
+		t.Fatalf("no critical NOSPACE finding: %+v", ns)
+	}
+	for _, step := range []string{"etcdmedic inventory", "--compact", "etcdmedic defrag", "disarm"} {
+		if !strings.Contains(ns[0].Advice, step) {
+			t.Fatalf("NOSPACE advice lacks %q: %s", step, ns[0].Advice)
+		}
+	}
+	quota := find(r, "space.quota")
+	if len(quota) == 0 || quota[0].Severity != health.Crit {
+		t.Fatalf("space.quota should be critical at the quota: %+v", quota)
+	}
+}
+
+func TestDoctorWithAHungMember(t *testing.T) {
+	c := playgroundtest.Start(t, playground.Options{Members: 3})
+	hung := c.Member(1)
+	if err := hung.Pause(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { hung.Resume() })
+	const timeout, window = 2 * time.Second, time.Second
+	res, r := doctor(t, c, append(looseDisk, "--command-timeout", timeout.String())...)
+	if limit := timeout + window + 2*time.Second; res.Took > limit {
+		t.Fatalf("doctor took %s with a hung member, want at most %s", res.Took, limit)
+	}
+	if res.Code != 1 {
+		t.Fatalf("exit %d, want 1 (quorum holds, margin gone)", res.Code)
+	}
+	margin := find(r, "quorum.margin")
+	if len(margin) != 1 || margin[0].Severity != health.Warn {
+		t.Fatalf("quorum.margin = %+v, want a warning", margin)
+	}
+	hungChecks := 0
+	for _, f := range r.Findings {
+		if f.MemberName != hung.Name {
+			continue
+		}
+		hungChecks++
+		if f.Severity != health.Unknown {
+			t.Fatalf("hung member's finding %s is %s, want unknown", f.ID, f.Severity)
+		}
+		if f.Observed == "" || f.Explanation == "" {
+			t.Fatalf("unknown finding %s gives no reason", f.ID)
+		}
+	}
+	if hungChecks < 4 {
+		t.Fatalf("%d findings for the hung member, want its status, read, space, raft and metrics checks", hungChecks)
+	}
+	// The others' checks completed.
+	if got := len(find(r, "metrics.walFsyncP99")); got != 2 {
+		t.Fatalf("%d fsync findings, want one per answering member", got)
+	}
+}
+
+// Disk latency is judged on the observations made during the window: with
+// writes going on during it and a threshold below any real fsync, every
+// member warns; the lifetime figure is not what is judged.
+func TestDoctorJudgesLatencyOverTheWindow(t *testing.T) {
+	c := playgroundtest.Start(t, playground.Options{Members: 3})
+	cli := playgroundtest.Client(t, c)
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for i := 0; ctx.Err() == nil; i++ {
+			pctx, pcancel := context.WithTimeout(ctx, 2*time.Second)
+			cli.Put(pctx, fmt.Sprintf("/load/%d", i%100), "v")
+			pcancel()
+		}
+	}()
+	res, r := doctor(t, c, "--window", "2s", "--set", "fsync.warn=1us", "--set", "commit.warn=1us")
+	cancel()
+	wg.Wait()
+	if res.Code != 1 {
+		t.Fatalf("exit %d, want 1", res.Code)
+	}
+	for _, id := range []string{"metrics.walFsyncP99", "metrics.backendCommitP99"} {
+		fs := find(r, id)
+		if len(fs) != 3 {
+			t.Fatalf("%d %s findings", len(fs), id)
+		}
+		for _, f := range fs {
+			if f.Severity != health.Warn || !strings.HasPrefix(f.Observed, "p99 ") {
+				t.Fatalf("%s on %s: %s %q; want a warning with a p99", id, f.MemberName, f.Severity, f.Observed)
+			}
+		}
+	}
+}
+
+func TestDoctorConsistency(t *testing.T) {
+	c := playgroundtest.Start(t, playground.Options{Members: 3})
+	playgroundtest.Seed(t, c, playground.SeedOptions{Pods: 200})
+	_, r := doctor(t, c, append(looseDisk, "--consistency")...)
+	hk := find(r, "consistency.hashkv")
+	if len(hk) != 1 || hk[0].Severity != health.OK || !strings.Contains(hk[0].Observed, "one hash") {
+		t.Fatalf("consistency = %+v", hk)
+	}
+}
+
+func TestDoctorBadInput(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"doctor", "--preset", "gke"}, "valid presets are openshift, upstream"},
+		{[]string{"doctor", "--set", "fsync=1ms"}, "valid keys are"},
+		{[]string{"doctor", "--set", "fsync.warn=fast"}, "want a duration"},
+		{[]string{"doctor", "--set", "quota.warn=150%"}, "want a ratio"},
+		{[]string{"doctor", "--set", "fsync.crit=1ms"}, "fsync.warn is above fsync.crit"},
+	} {
+		res := clitest.Run(t, nil, tc.args...)
+		if res.Code != 64 || !strings.Contains(res.Stderr, tc.want) {
+			t.Fatalf("%v: exit %d, stderr %q; want 64 and %q", tc.args, res.Code, res.Stderr, tc.want)
+		}
+	}
+}
+
+// Nothing reachable: the doctor cannot tell (3), and says so in one finding.
+func TestDoctorNothingReachable(t *testing.T) {
+	res := clitest.Run(t, nil, "doctor", "-o", "json", "--endpoints", "127.0.0.1:1", "--command-timeout", "1s")
+	if res.Code != 3 {
+		t.Fatalf("exit %d, want 3", res.Code)
+	}
+	var r health.Report
+	if err := json.Unmarshal([]byte(res.Stdout), &r); err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Findings) != 1 || r.Findings[0].ID != "members.list" || r.Findings[0].Severity != health.Unknown {
+		t.Fatalf("findings = %+v", r.Findings)
+	}
+}
+
+// --watch without a terminal prints one summary line per round.
+func TestDoctorWatchSummaryLines(t *testing.T) {
+	c := playgroundtest.Start(t, playground.Options{Members: 1})
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	res := clitest.RunContext(ctx, t, nil, append([]string{"doctor", "--watch", "500ms", "--window", "200ms", "--endpoints", c.Endpoints()[0]}, looseDisk...)...)
+	lines := strings.Split(strings.TrimSpace(res.Stdout), "\n")
+	if len(lines) < 2 {
+		t.Fatalf("%d rounds in 5 s, want several:\n%s", len(lines), res.Stdout)
+	}
+	for _, l := range lines {
+		if !strings.HasPrefix(l, "doctor: OK") {
+			t.Fatalf("round line %q", l)
+		}
+	}
+	if res.Code != 0 {
+		t.Fatalf("exit %d after interrupt, want the last round's 0", res.Code)
+	}
+}

@@ -1,0 +1,290 @@
+package health
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/etcdmedic/etcdmedic/cluster"
+)
+
+// 1. Membership: learners and members added but never started.
+func (d *diagnosis) checkMembers() {
+	var learners, unstarted []string
+	for _, m := range d.ms.Members {
+		if m.IsLearner {
+			learners = append(learners, m.Label())
+		}
+		if !m.Started() {
+			unstarted = append(unstarted, m.IDString())
+		}
+	}
+	voters := len(d.ms.Voters())
+	obs := fmt.Sprintf("%d members: %d voters", len(d.ms.Members), voters)
+	if len(learners) > 0 {
+		obs += ", learners " + strings.Join(learners, ",")
+	}
+	f := Finding{ID: "members.list", Severity: OK, Observed: obs, Explanation: "member list read from " + d.ms.AnsweredBy}
+	if voters%2 == 0 {
+		f.Severity = Warn
+		f.Explanation = fmt.Sprintf("an even number of voters tolerates no more failures than %d would, and splits evenly in a partition", voters-1)
+		f.Threshold = "odd number of voters"
+	}
+	d.add(f)
+	if len(unstarted) > 0 {
+		d.add(Finding{ID: "members.unstarted", Severity: Warn, Observed: strings.Join(unstarted, ","),
+			Explanation: "added to the member list but never started: it counts for quorum without voting",
+			Advice:      "start the member, or remove it: etcdctl member remove <id>"})
+	}
+}
+
+// 2. Status of every member (local to each member, works without quorum).
+func (d *diagnosis) checkStatus(snap *cluster.Snapshot) {
+	for _, st := range snap.Members {
+		m := st.Member
+		if !st.OK() {
+			sev := Unknown
+			expl := "the member did not answer Status within the deadline; its checks below are unknown"
+			if errors.Is(st.Err, cluster.ErrAuth) {
+				expl = "the member refused our credentials; its checks below are unknown"
+			}
+			d.add(d.member(m, Finding{ID: "status.reachable", Severity: sev, Observed: errString(st.Err), Explanation: expl,
+				Advice: "look at the member's host: is the etcd process running, is its disk stalled? (journalctl, crictl logs, dmesg)"}))
+			continue
+		}
+		f := Finding{ID: "status.reachable", Severity: OK, Observed: fmt.Sprintf("answered in %s, version %s", ms(st.Took), st.Status.GetVersion()), Explanation: "Status answered"}
+		if got := st.Status.GetHeader().GetClusterId(); got != d.ms.ClusterID {
+			f.Severity = Crit
+			f.Observed = "cluster ID " + cluster.FormatID(got)
+			f.Threshold = "cluster ID " + cluster.FormatID(d.ms.ClusterID)
+			f.Explanation = "this endpoint belongs to a different cluster than the member list"
+			f.Advice = "check --endpoints: one of them points at another cluster"
+		}
+		d.add(d.member(m, f))
+	}
+}
+
+// 3. Quorum and leadership.
+func (d *diagnosis) checkQuorum(snap *cluster.Snapshot) {
+	v := snap.Verdict()
+	f := Finding{ID: "quorum.margin", Observed: fmt.Sprintf("%d of %d voters answer", v.Reachable, v.Voters), Threshold: fmt.Sprintf("quorum %d", v.Quorum)}
+	switch {
+	case v.QuorumLost:
+		f.Severity = Crit
+		f.Explanation = "quorum is lost: the cluster accepts no writes and no linearizable reads"
+		f.Advice = "bring members back before anything else; if they cannot come back, restore from a snapshot (see the break-glass runbook)"
+	case v.Reachable-1 < v.Quorum && v.Voters > 1:
+		f.Severity = Warn
+		f.Explanation = "one more member failure loses quorum; no maintenance (defrag, restarts) until every member answers"
+		f.Advice = "find out why the silent member(s) do not answer: etcdmedic status " + d.o.Connection
+	default:
+		f.Severity = OK
+		f.Explanation = fmt.Sprintf("the cluster can lose %d more voter(s)", v.Reachable-v.Quorum)
+	}
+	d.add(f)
+
+	leaders, terms := map[uint64][]string{}, map[uint64][]string{}
+	for _, st := range snap.Members {
+		if st.OK() {
+			leaders[st.Status.GetLeader()] = append(leaders[st.Status.GetLeader()], st.Member.Label())
+			terms[st.Status.GetRaftTerm()] = append(terms[st.Status.GetRaftTerm()], st.Member.Label())
+		}
+	}
+	lf := Finding{ID: "quorum.leader", Severity: OK}
+	switch {
+	case v.Reachable == 0:
+		lf.Severity, lf.Observed, lf.Explanation = Unknown, "n/a", "no member answered"
+	case leaders[0] != nil:
+		lf.Severity, lf.Observed = Crit, "no leader on "+strings.Join(leaders[0], ",")
+		lf.Explanation = "a member without a leader serves no requests"
+		lf.Advice = "check connectivity between members (peer port 2380) and their disks"
+	case len(leaders) > 1 || len(terms) > 1:
+		lf.Severity = Warn
+		lf.Observed = describeSplit(leaders, terms, d.ms)
+		lf.Explanation = "members disagree on the leader or term: an election is under way, or a member is partitioned"
+		lf.Advice = "run the doctor again in a few seconds; if it persists, check peer connectivity"
+	default:
+		for id := range leaders {
+			name := cluster.FormatID(id)
+			if m, ok := d.ms.Get(id); ok {
+				name = m.Label()
+			}
+			lf.Observed = "leader " + name
+		}
+		lf.Explanation = "every member that answered names the same leader and term"
+	}
+	d.add(lf)
+}
+
+func describeSplit(leaders, terms map[uint64][]string, ms *cluster.Membership) string {
+	var parts []string
+	for id, who := range leaders {
+		name := cluster.FormatID(id)
+		if m, ok := ms.Get(id); ok {
+			name = m.Label()
+		}
+		parts = append(parts, fmt.Sprintf("%s says %s", strings.Join(who, ","), name))
+	}
+	sort.Strings(parts)
+	return strings.Join(parts, "; ") + fmt.Sprintf(" (%d distinct terms)", len(terms))
+}
+
+type alarmListResult struct {
+	alarms []*pb.AlarmMember
+	err    error
+}
+
+// alarmList needs quorum (it is a raft request) and, with auth, root.
+func (d *diagnosis) alarmList(ctx context.Context) alarmListResult {
+	ctx, cancel := d.c.WithCommandTimeout(ctx)
+	defer cancel()
+	var lastErr error
+	for _, m := range d.ms.Voters() {
+		if !m.Started() {
+			continue
+		}
+		cli, err := d.c.Client(ctx, m.Endpoint)
+		if err != nil {
+			lastErr = err
+			continue
+		}
+		resp, err := cli.AlarmList(ctx)
+		if err == nil {
+			return alarmListResult{alarms: resp.Alarms}
+		}
+		lastErr = err
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	return alarmListResult{err: lastErr}
+}
+
+// 4. Alarms, from every member's Status (local) and the alarm list (quorum).
+func (d *diagnosis) checkAlarms(snap *cluster.Snapshot, al alarmListResult) {
+	seen := map[cluster.Alarm]bool{}
+	for _, a := range snap.Alarms() {
+		seen[a] = true
+	}
+	for _, a := range al.alarms {
+		if a.Alarm != pb.AlarmType_NONE {
+			seen[cluster.Alarm{MemberID: a.MemberID, Type: a.Alarm.String()}] = true
+		}
+	}
+	var list []cluster.Alarm
+	for a := range seen {
+		list = append(list, a)
+	}
+	sort.Slice(list, func(i, j int) bool { return list[i].MemberID < list[j].MemberID })
+	for _, a := range list {
+		f := Finding{ID: "alarms." + strings.ToLower(a.Type), Severity: Crit, Member: cluster.FormatID(a.MemberID), Observed: "alarm " + a.Type + " raised"}
+		if m, ok := d.ms.Get(a.MemberID); ok {
+			f.MemberName = m.Name
+		}
+		switch a.Type {
+		case "NOSPACE":
+			f.Explanation = "the database reached its quota: the cluster rejects every write (mvcc: database space exceeded) until the alarm is disarmed"
+			f.Advice = "1) find what fills it: etcdmedic inventory " + d.o.Connection +
+				"  2) compact, defragment every member one at a time and disarm NOSPACE: etcdmedic defrag " + d.o.Connection + " --compact --rule 'true'" +
+				"  3) if it is still over quota: delete what is not needed, or raise --quota-bytes on every member"
+		case "CORRUPT":
+			f.Explanation = "a member's data differs from the others (hash mismatch): do not trust reads from it"
+			f.Advice = "take a snapshot from a healthy member (etcdmedic snapshot save --from <healthy member>), then replace the corrupt member: remove it, wipe its data dir, add it back"
+		default:
+			f.Explanation = "an alarm is raised"
+		}
+		d.add(f)
+	}
+	if len(list) == 0 {
+		f := Finding{ID: "alarms", Severity: OK, Observed: "none", Explanation: "no NOSPACE or CORRUPT alarm"}
+		if al.err != nil {
+			f.Explanation = "no alarm in any member's Status; the alarm list itself could not be read (" + al.err.Error() + ")"
+		}
+		d.add(f)
+	}
+}
+
+type readResult struct {
+	took time.Duration
+	err  error
+}
+
+// 5. One read per member: linearizable for voters (it needs the leader and
+// quorum), serializable for learners (they serve nothing else).
+func (d *diagnosis) readEach(ctx context.Context) map[uint64]readResult {
+	out := map[uint64]readResult{}
+	type res struct {
+		id uint64
+		r  readResult
+	}
+	ch := make(chan res, len(d.ms.Members))
+	n := 0
+	for _, m := range d.ms.Members {
+		if !m.Started() {
+			continue
+		}
+		n++
+		go func() {
+			rctx, cancel := d.c.WithCommandTimeout(ctx)
+			defer cancel()
+			start := time.Now()
+			cli, err := d.c.Client(rctx, m.Endpoint)
+			if err == nil {
+				opts := []clientv3.OpOption{clientv3.WithKeysOnly(), clientv3.WithLimit(1)}
+				if m.IsLearner {
+					opts = append(opts, clientv3.WithSerializable())
+				}
+				_, err = cli.Get(rctx, "health", opts...)
+				// etcdctl endpoint health counts "permission denied" as healthy:
+				// the member answered, our user may just not read that key.
+				if err != nil && strings.Contains(err.Error(), "permission denied") {
+					err = nil
+				}
+			}
+			ch <- res{m.ID, readResult{time.Since(start), err}}
+		}()
+	}
+	for i := 0; i < n; i++ {
+		r := <-ch
+		out[r.id] = r.r
+	}
+	return out
+}
+
+func (d *diagnosis) checkReads(reads map[uint64]readResult) {
+	for _, m := range d.ms.Members {
+		r, ok := reads[m.ID]
+		if !ok {
+			continue
+		}
+		kind := "linearizable"
+		if m.IsLearner {
+			kind = "serializable"
+		}
+		f := Finding{ID: "reads." + kind, Threshold: "warn > " + ms(d.o.Thresholds.ReadWarn)}
+		switch {
+		case r.err != nil:
+			f.Severity = Crit
+			f.Observed = r.err.Error()
+			f.Explanation = "a " + kind + " read failed: clients on this member see errors"
+			if errors.Is(r.err, cluster.ErrUnreachable) || strings.Contains(r.err.Error(), "deadline") {
+				f.Severity = Unknown
+				f.Explanation = "no answer to a " + kind + " read within the deadline"
+			}
+		case r.took > d.o.Thresholds.ReadWarn:
+			f.Severity, f.Observed = Warn, ms(r.took)
+			f.Explanation = "a " + kind + " read was slow: the member or the leader is overloaded, or the disk is slow"
+			f.Advice = "look at fsync and commit latency below; etcdmedic status " + d.o.Connection
+		default:
+			f.Severity, f.Observed = OK, ms(r.took)
+			f.Explanation = "a " + kind + " read answered"
+		}
+		d.add(d.member(m, f))
+	}
+}

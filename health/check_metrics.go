@@ -1,0 +1,190 @@
+package health
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/etcdmedic/etcdmedic/cluster"
+	"github.com/etcdmedic/etcdmedic/internal/humanize"
+)
+
+const (
+	mWALFsync       = "etcd_disk_wal_fsync_duration_seconds"
+	mBackendCommit  = "etcd_disk_backend_commit_duration_seconds"
+	mLeaderChanges  = "etcd_server_leader_changes_seen_total"
+	mPeerRTT        = "etcd_network_peer_round_trip_time_seconds"
+	mProposalsFail  = "etcd_server_proposals_failed_total"
+	mProposalsPend  = "etcd_server_proposals_pending"
+	mSlowApply      = "etcd_server_slow_apply_total"
+	mHeartbeatFails = "etcd_server_heartbeat_send_failures_total"
+	mDefragInflight = "etcd_disk_defrag_inflight"
+)
+
+// 8. Metrics from two scrapes Window apart: histograms are judged on the
+// observations made between the scrapes (what the disk does now, not since
+// start), counters on their increase. A metric the member does not export is
+// "unknown", never 0.
+func (d *diagnosis) checkMetrics(before, after *cluster.Snapshot) {
+	t := d.o.Thresholds
+	for i, st := range after.Members {
+		m := st.Member
+		if d.unknownFor("metrics", st, "metrics") {
+			continue
+		}
+		b := before.Members[i]
+		if st.Metrics == nil || b.Metrics == nil {
+			err := st.MetricsErr
+			if err == nil {
+				err = b.MetricsErr
+			}
+			d.add(d.member(m, Finding{ID: "metrics", Severity: Unknown, Observed: "n/a: " + errString(err),
+				Explanation: "the member's /metrics could not be read: disk and peer latency are unknown",
+				Advice:      "on kubeadm, metrics listen on the node's loopback (--listen-metrics-urls, port 2381): run the doctor on the member's node"}))
+			continue
+		}
+		bm, am := b.Metrics, st.Metrics
+
+		d.latency(m, bm, am, "metrics.walFsyncP99", mWALFsync, t.FsyncWarn, t.FsyncCrit,
+			"WAL fsync is slow: every write waits for it, and heartbeats miss, causing elections",
+			"the disk is too slow or shared: move etcd to a dedicated SSD/NVMe with low latency (check with fio, p99 fdatasync < 10ms)")
+		d.latency(m, bm, am, "metrics.backendCommitP99", mBackendCommit, t.CommitWarn, t.CommitCrit,
+			"backend commits are slow: applies trail commits and reads stall",
+			"the disk is slow, or the database is large and fragmented: etcdmedic defrag "+d.o.Connection+" --rule 'fragmentation >= 0.5'")
+		d.peerLatency(m, bm, am, "metrics.peerRTTP99", mPeerRTT, t.PeerRTTWarn,
+			"messages between members are slow: elections and commit latency follow",
+			"check the network between control-plane nodes, and CPU starvation on them")
+
+		d.counter(m, bm, am, "metrics.leaderChanges", mLeaderChanges, "leader changes",
+			"the leader changed during the window", "look for slow disks, CPU starvation or packet loss between members")
+		d.counter(m, bm, am, "metrics.proposalsFailed", mProposalsFail, "failed proposals",
+			"proposals failed: elections or lost quorum", "see the quorum and leader findings above")
+		d.counter(m, bm, am, "metrics.slowApplies", mSlowApply, "slow applies",
+			"applies took over 100 ms (etcd's --warning-apply-duration)", "check backend commit latency and expensive range requests")
+		d.counter(m, bm, am, "metrics.heartbeatFailures", mHeartbeatFails, "heartbeat send failures",
+			"the leader could not send heartbeats on time (usually a slow disk)", "check WAL fsync latency on the leader")
+
+		if p1, ok1 := bm.Value(mProposalsPend); ok1 {
+			p2, _ := am.Value(mProposalsPend)
+			f := Finding{ID: "metrics.proposalsPending", Severity: OK, Observed: fmt.Sprintf("%.0f then %.0f", p1, p2), Explanation: "proposals are committed promptly"}
+			if p1 > 0 && p2 > 0 {
+				f.Severity = Warn
+				f.Explanation = "proposals wait in both samples: heavy client load, or the member cannot commit"
+				f.Advice = "check quorum, the leader's disk, and client load"
+			}
+			d.add(d.member(m, f))
+		} else {
+			d.add(d.member(m, Finding{ID: "metrics.proposalsPending", Severity: Unknown, Observed: "n/a", Explanation: "the member does not export " + mProposalsPend}))
+		}
+
+		d.fds(m, am)
+
+		if v, ok := am.Value(mDefragInflight); ok {
+			f := Finding{ID: "metrics.defragInflight", Severity: OK, Observed: "no", Explanation: "no defragmentation running"}
+			if v > 0 {
+				f.Severity, f.Observed = Warn, "yes"
+				f.Explanation = "a defragmentation is running: the member blocks reads and writes until it ends"
+				f.Advice = "wait for it to finish before any other maintenance"
+			}
+			d.add(d.member(m, f))
+		}
+	}
+}
+
+// latency judges a histogram's p99 over the window. crit 0 means warn only.
+func (d *diagnosis) latency(m cluster.Member, before, after *cluster.MetricsSample, id, metric string, warn, crit time.Duration, explain, advice string) {
+	f := Finding{ID: id, Threshold: "warn > " + ms(warn)}
+	if crit > 0 {
+		f.Threshold += ", crit > " + ms(crit)
+	}
+	p, ok, reset := cluster.HistogramQuantileDelta(before, after, metric, 0.99)
+	switch {
+	case !after.Has(metric):
+		f.Severity, f.Observed, f.Explanation = Unknown, "n/a", "the member does not export "+metric
+	case reset:
+		f.Severity, f.Observed, f.Explanation = Unknown, "n/a", "the member restarted between the two samples"
+	case !ok:
+		f.Severity = OK
+		f.Observed = "no observations in the window"
+		if life, ok := after.HistogramQuantile(metric, 0.99); ok {
+			f.Observed += " (lifetime p99 " + humanize.Seconds(life) + ")"
+		}
+		f.Explanation = "idle during the window: nothing to judge"
+	default:
+		d := secs(p)
+		f.Observed = "p99 " + humanize.Seconds(p)
+		switch {
+		case crit > 0 && d > crit:
+			f.Severity, f.Explanation, f.Advice = Crit, explain, advice
+		case d > warn:
+			f.Severity, f.Explanation, f.Advice = Warn, explain, advice
+		default:
+			f.Severity, f.Explanation = OK, "within the recommendation"
+		}
+	}
+	d.add(d.member(m, f))
+}
+
+// peerLatency is latency for peer round trips, which etcd measures only once
+// its prober has run (seconds after start) and never in a one-member cluster:
+// absence there means "not measured yet", not "not exported".
+func (d *diagnosis) peerLatency(m cluster.Member, before, after *cluster.MetricsSample, id, metric string, warn time.Duration, explain, advice string) {
+	if !after.Has(metric) {
+		why := "no round trip measured yet (the peer prober runs every few seconds)"
+		if len(d.ms.Members) == 1 {
+			why = "a one-member cluster has no peers"
+		}
+		d.add(d.member(m, Finding{ID: id, Severity: OK, Observed: "n/a", Threshold: "warn > " + ms(warn), Explanation: why}))
+		return
+	}
+	d.latency(m, before, after, id, metric, warn, 0, explain, advice)
+}
+
+// counter warns when a failure counter grew during the window.
+func (d *diagnosis) counter(m cluster.Member, before, after *cluster.MetricsSample, id, metric, what, explain, advice string) {
+	f := Finding{ID: id, Threshold: "warn > 0 in the window"}
+	delta, ok := cluster.CounterDelta(before, after, metric)
+	switch {
+	case !after.Has(metric) || !before.Has(metric):
+		f.Severity, f.Observed, f.Explanation = Unknown, "n/a", "the member does not export "+metric
+	case !ok:
+		f.Severity, f.Observed, f.Explanation = Unknown, "n/a", "the counter went backwards: the member restarted"
+	case delta > 0:
+		f.Severity, f.Observed, f.Explanation, f.Advice = Warn, fmt.Sprintf("%.0f %s", delta, what), explain, advice
+	default:
+		f.Severity, f.Observed, f.Explanation = OK, "0 "+what, "none during the window"
+	}
+	d.add(d.member(m, f))
+}
+
+// fds compares open file descriptors to the limit (etcd exports both; so does
+// the Go process collector).
+func (d *diagnosis) fds(m cluster.Member, s *cluster.MetricsSample) {
+	t := d.o.Thresholds
+	used, ok1 := s.Value("os_fd_used")
+	limit, ok2 := s.Value("os_fd_limit")
+	if !ok1 || !ok2 {
+		used, ok1 = s.Value("process_open_fds")
+		limit, ok2 = s.Value("process_max_fds")
+	}
+	f := Finding{ID: "metrics.fileDescriptors", Threshold: fmt.Sprintf("warn ≥ %s, crit ≥ %s", humanize.Percent(t.FDWarn), humanize.Percent(t.FDCrit))}
+	if !ok1 || !ok2 || limit <= 0 {
+		f.Severity, f.Observed, f.Explanation = Unknown, "n/a", "the member exports no file-descriptor metrics"
+		d.add(d.member(m, f))
+		return
+	}
+	r := used / limit
+	f.Observed = fmt.Sprintf("%.0f of %.0f (%s)", used, limit, humanize.Percent(r))
+	switch {
+	case r >= t.FDCrit:
+		f.Severity = Crit
+	case r >= t.FDWarn:
+		f.Severity = Warn
+	default:
+		f.Severity, f.Explanation = OK, "plenty left"
+	}
+	if f.Severity != OK {
+		f.Explanation = "when descriptors run out etcd cannot open WAL files or accept clients"
+		f.Advice = "raise the limit (LimitNOFILE) and look for clients leaking connections or watches"
+	}
+	d.add(d.member(m, f))
+}

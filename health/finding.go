@@ -1,0 +1,111 @@
+// Package health turns what members report into findings: a check, how bad
+// (ok / warn / crit / unknown), what was observed against which threshold, a
+// one-line explanation and the exact command to run next.
+package health
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+type Severity int
+
+// Ordered by how much they matter to the exit code; Unknown is handled apart:
+// "cannot tell" is not "healthy", but it is not "broken" either.
+const (
+	OK Severity = iota
+	Unknown
+	Warn
+	Crit
+)
+
+func (s Severity) String() string {
+	switch s {
+	case OK:
+		return "ok"
+	case Warn:
+		return "warn"
+	case Crit:
+		return "crit"
+	}
+	return "unknown"
+}
+
+func (s Severity) MarshalJSON() ([]byte, error) { return json.Marshal(s.String()) }
+
+func (s *Severity) UnmarshalJSON(b []byte) error {
+	var v string
+	if err := json.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	switch v {
+	case "ok":
+		*s = OK
+	case "warn":
+		*s = Warn
+	case "crit":
+		*s = Crit
+	case "unknown":
+		*s = Unknown
+	default:
+		return fmt.Errorf("unknown severity %q", v)
+	}
+	return nil
+}
+
+// Finding is one line of the checklist. Its JSON form is a contract.
+type Finding struct {
+	ID          string   `json:"id"`
+	Severity    Severity `json:"severity"`
+	Member      string   `json:"member,omitempty"`
+	MemberName  string   `json:"memberName,omitempty"`
+	Observed    string   `json:"observed"`
+	Threshold   string   `json:"threshold,omitempty"`
+	Explanation string   `json:"explanation"`
+	Advice      string   `json:"advice,omitempty"`
+}
+
+// Report is the result of one doctor run.
+type Report struct {
+	ClusterID   string    `json:"clusterId"`
+	Preset      string    `json:"preset"`
+	Severity    Severity  `json:"severity"`
+	Findings    []Finding `json:"findings"`
+	Started     time.Time `json:"started"`
+	TookSeconds float64   `json:"tookSeconds"`
+}
+
+// Worst returns the overall severity: crit > warn > unknown > ok.
+func Worst(fs []Finding) Severity {
+	worst := OK
+	for _, f := range fs {
+		if f.Severity > worst {
+			worst = f.Severity
+		}
+	}
+	return worst
+}
+
+// ExitCode maps the overall severity to doctor's documented exit codes:
+// 0 ok, 1 warn, 2 crit, 3 cannot tell (unknown findings and nothing worse).
+func (r *Report) ExitCode() int {
+	switch r.Severity {
+	case OK:
+		return 0
+	case Warn:
+		return 1
+	case Crit:
+		return 2
+	}
+	return 3
+}
+
+// Counts returns how many findings have each severity.
+func (r *Report) Counts() map[Severity]int {
+	m := map[Severity]int{}
+	for _, f := range r.Findings {
+		m[f.Severity]++
+	}
+	return m
+}
