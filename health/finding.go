@@ -1,6 +1,10 @@
 // Package health turns what members report into findings: a check, how bad
 // (ok / warn / crit / unknown), what was observed against which threshold, a
 // one-line explanation and the exact command to run next.
+//
+// Diagnose (the `etcdmedic doctor` checklist, with its tests in
+// commands/doctor) is complete. The keyspace inventory (`etcdmedic
+// inventory`) belongs in its own files here or in health/inventory.
 package health
 
 import (
