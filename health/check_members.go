@@ -82,7 +82,7 @@ func (d *diagnosis) checkQuorum(snap *cluster.Snapshot) {
 	case v.Reachable-1 < v.Quorum && v.Voters > 1:
 		f.Severity = Warn
 		f.Explanation = "one more member failure loses quorum; no maintenance (defrag, restarts) until every member answers"
-		f.Advice = "find out why the silent member(s) do not answer: etcdmedic status " + d.o.Connection
+		f.Advice = "find out why the silent member(s) do not answer: " + d.cmd("status")
 	default:
 		f.Severity = OK
 		f.Explanation = fmt.Sprintf("the cluster can lose %d more voter(s)", v.Reachable-v.Quorum)
@@ -190,8 +190,8 @@ func (d *diagnosis) checkAlarms(snap *cluster.Snapshot, al alarmListResult) {
 		switch a.Type {
 		case "NOSPACE":
 			f.Explanation = "the database reached its quota: the cluster rejects every write (mvcc: database space exceeded) until the alarm is disarmed"
-			f.Advice = "1) find what fills it: etcdmedic inventory " + d.o.Connection +
-				"  2) compact, defragment every member one at a time and disarm NOSPACE: etcdmedic defrag " + d.o.Connection + " --compact --rule 'true'" +
+			f.Advice = "1) find what fills it: " + d.cmd("inventory") +
+				"  2) compact, defragment every member one at a time and disarm NOSPACE: " + d.cmd("defrag", "--compact", "--rule 'true'") +
 				"  3) if it is still over quota: delete what is not needed, or raise --quota-bytes on every member"
 		case "CORRUPT":
 			f.Explanation = "a member's data differs from the others (hash mismatch): do not trust reads from it"
@@ -280,7 +280,7 @@ func (d *diagnosis) checkReads(reads map[uint64]readResult) {
 		case r.took > d.o.Thresholds.ReadWarn:
 			f.Severity, f.Observed = Warn, ms(r.took)
 			f.Explanation = "a " + kind + " read was slow: the member or the leader is overloaded, or the disk is slow"
-			f.Advice = "look at fsync and commit latency below; etcdmedic status " + d.o.Connection
+			f.Advice = "look at fsync and commit latency below; " + d.cmd("status")
 		default:
 			f.Severity, f.Observed = OK, ms(r.took)
 			f.Explanation = "a " + kind + " read answered"

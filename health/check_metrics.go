@@ -49,7 +49,7 @@ func (d *diagnosis) checkMetrics(before, after *cluster.Snapshot) {
 			"the disk is too slow or shared: move etcd to a dedicated SSD/NVMe with low latency (check with fio, p99 fdatasync < 10ms)")
 		d.latency(m, bm, am, "metrics.backendCommitP99", mBackendCommit, t.CommitWarn, t.CommitCrit,
 			"backend commits are slow: applies trail commits and reads stall",
-			"the disk is slow, or the database is large and fragmented: etcdmedic defrag "+d.o.Connection+" --rule 'fragmentation >= 0.5'")
+			"the disk is slow, or the database is large and fragmented: "+d.cmd("defrag", "--rule 'fragmentation >= 0.5'"))
 		d.peerLatency(m, bm, am, "metrics.peerRTTP99", mPeerRTT, t.PeerRTTWarn,
 			"messages between members are slow: elections and commit latency follow",
 			"check the network between control-plane nodes, and CPU starvation on them")

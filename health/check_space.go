@@ -38,9 +38,9 @@ func (d *diagnosis) checkSpace(snap *cluster.Snapshot) {
 		if q.Severity != OK && q.Explanation == "" {
 			q.Explanation = "at the quota etcd raises NOSPACE and rejects every write"
 			if free >= size/4 {
-				q.Advice = fmt.Sprintf("defragmenting reclaims %s: etcdmedic defrag %s --rule 'dbQuotaUsage >= %.2f'", humanize.Bytes(free), d.o.Connection, t.QuotaWarn)
+				q.Advice = fmt.Sprintf("defragmenting reclaims %s: %s", humanize.Bytes(free), d.cmd("defrag", fmt.Sprintf("--rule 'dbQuotaUsage >= %.2f'", t.QuotaWarn)))
 			} else {
-				q.Advice = "little is reclaimable by defragmenting: find what fills the keyspace (etcdmedic inventory " + d.o.Connection + "), or raise --quota-bytes"
+				q.Advice = "little is reclaimable by defragmenting: find what fills the keyspace (" + d.cmd("inventory") + "), or raise --quota-bytes"
 			}
 		}
 		d.add(d.member(m, q))
@@ -52,7 +52,7 @@ func (d *diagnosis) checkSpace(snap *cluster.Snapshot) {
 		if frag >= t.FragRatio && inUse >= t.FragMinInUse {
 			f.Severity = Warn
 			f.Explanation = "free pages count against the quota and make the file larger than the data; defragmenting gives them back"
-			f.Advice = fmt.Sprintf("etcdmedic defrag %s --rule 'fragmentation >= %.2f'   # rolling, one member at a time, leader last; --dry-run shows the plan", d.o.Connection, t.FragRatio)
+			f.Advice = d.cmd("defrag", fmt.Sprintf("--rule 'fragmentation >= %.2f'", t.FragRatio)) + "   # rolling, one member at a time, leader last; --dry-run shows the plan"
 		} else {
 			f.Severity, f.Explanation = OK, "not worth a defragmentation stall"
 		}
@@ -61,7 +61,7 @@ func (d *diagnosis) checkSpace(snap *cluster.Snapshot) {
 		if st.Quota > t.QuotaMax {
 			d.add(d.member(m, Finding{ID: "space.quotaSize", Severity: Warn, Observed: humanize.Bytes(st.Quota), Threshold: "≤ " + humanize.Bytes(t.QuotaMax),
 				Explanation: "etcd suggests at most 8 GiB: larger databases make snapshots, defrags and member catch-up slow",
-				Advice:      "keep the data small instead: etcdmedic inventory " + d.o.Connection}))
+				Advice:      "keep the data small instead: " + d.cmd("inventory")}))
 		}
 	}
 }

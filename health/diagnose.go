@@ -3,6 +3,7 @@ package health
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -64,7 +65,7 @@ func Diagnose(ctx context.Context, c *cluster.Cluster, o Options) *Report {
 	if err != nil {
 		d.add(Finding{ID: "members.list", Severity: Unknown, Observed: err.Error(),
 			Explanation: "no endpoint answered the member list, so nothing else can be checked",
-			Advice:      "check that etcd runs and the endpoints and certificates are right: etcdmedic status -v " + o.Connection})
+			Advice:      "check that etcd runs and the endpoints and certificates are right: " + d.cmd("status", "-v")})
 		return r
 	}
 	d.ms = ms
@@ -136,6 +137,16 @@ func (d *diagnosis) unknownFor(id string, st *cluster.MemberStatus, what string)
 	d.add(d.member(st.Member, Finding{ID: id, Severity: Unknown, Observed: "n/a",
 		Explanation: what + " cannot be checked: the member did not answer (" + errString(st.Err) + ")"}))
 	return true
+}
+
+// cmd builds an etcdmedic command line that reaches this cluster the way this
+// run did, for advice that can be pasted as is.
+func (d *diagnosis) cmd(sub string, args ...string) string {
+	parts := []string{"etcdmedic", sub}
+	if d.o.Connection != "" {
+		parts = append(parts, d.o.Connection)
+	}
+	return strings.Join(append(parts, args...), " ")
 }
 
 func errString(err error) string {

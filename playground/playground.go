@@ -391,8 +391,8 @@ func (m *Member) writeConfig(initialCluster, state string) error {
 		"log-outputs":                 []string{filepath.Join(m.Dir, "etcd.log")},
 		// Playground data is throwaway and the machine is shared: keep
 		// elections calm under CPU contention from parallel tests.
-		"heartbeat-interval": 100,
-		"election-timeout":   1000,
+		"heartbeat-interval": 200,
+		"election-timeout":   2000,
 	}
 	if c.opts.QuotaBytes != 0 {
 		cfg["quota-backend-bytes"] = c.opts.QuotaBytes

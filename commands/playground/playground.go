@@ -12,6 +12,7 @@ import (
 
 	"github.com/etcdmedic/etcdmedic/cluster"
 	"github.com/etcdmedic/etcdmedic/commands/cmdutil"
+	doctorcmd "github.com/etcdmedic/etcdmedic/commands/doctor"
 	statuscmd "github.com/etcdmedic/etcdmedic/commands/status"
 	"github.com/etcdmedic/etcdmedic/internal/humanize"
 	"github.com/etcdmedic/etcdmedic/internal/iostreams"
@@ -167,6 +168,8 @@ func demo(ctx context.Context, opts *Options, c *playground.Cluster) error {
 		Endpoints:      c.Endpoints(),
 		DialTimeout:    cluster.DefaultDialTimeout,
 		CommandTimeout: cluster.DefaultCommandTimeout,
+		// As if given with --endpoints: the advice's commands then name them.
+		Sources: map[string]string{"endpoints": "flag --endpoints"},
 	}
 	if t := c.TLS(); t != nil {
 		cfg.CACert, cfg.Cert, cfg.Key = t.CA, t.ClientCert, t.ClientKey
@@ -179,10 +182,26 @@ func demo(ctx context.Context, opts *Options, c *playground.Cluster) error {
 	if cmdutil.ExitCode(err) > 1 {
 		return err
 	}
+
+	// The playground's database is tens of MiB, under the 100 MiB floor below
+	// which the doctor does not bother about fragmentation: lower it, and say so.
+	fmt.Fprintf(out, "\n%s\n", p.Bold.Render("$ etcdmedic doctor --window 2s --set frag.minInUse=1MiB"))
+	dopts := &doctorcmd.Options{
+		IO:          opts.IO,
+		OpenCluster: func() (*cluster.Cluster, error) { return cluster.Open(cfg, nil) },
+		Format:      func() output.Format { return output.Table },
+		Preset:      "upstream",
+		Overrides:   []string{"frag.minInUse=1MiB"},
+		Window:      2 * time.Second,
+	}
+	if err := doctorcmd.Run(ctx, dopts); cmdutil.ExitCode(err) > 2 {
+		return err
+	}
 	fmt.Fprintf(out, "\n%s\n", p.Bold.Render("What to try next:"))
 	fmt.Fprintln(out, "  etcdmedic playground --seed --fragment      # keep a cluster running, then in another shell:")
 	fmt.Fprintln(out, "  "+strings.ReplaceAll(exports(c), "\n", "\n  "))
 	fmt.Fprintln(out, "  etcdmedic status -o json                    # the same, for scripts")
 	fmt.Fprintln(out, "  etcdmedic status --command-timeout 2s       # a hung member costs at most 2 s")
+	fmt.Fprintln(out, "  etcdmedic doctor --all                      # every finding, not only the ones that need attention")
 	return nil
 }
