@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -20,10 +21,20 @@ type MetricsSample struct {
 	families map[string]*dto.MetricFamily
 }
 
-// metricsMaxBody bounds a scrape: etcd's /metrics is ~100-300 KiB.
+// metricsMaxBody bounds a scrape. etcd's /metrics is a few hundred KiB; the
+// bound is only there so a misdirected URL cannot exhaust memory.
 const metricsMaxBody = 32 << 20
 
+// metricsProcessStart identifies the process behind a scrape: if it differs
+// between two scrapes the member restarted, even when its counters have
+// already climbed past their old values and a decrease alone would miss it.
+const metricsProcessStart = "process_start_time_seconds"
+
+// ParseMetrics parses Prometheus text exposition (format 0.0.4), which is what
+// every etcd release serves on /metrics.
 func ParseMetrics(r io.Reader, at time.Time) (*MetricsSample, error) {
+	// UTF8Validation accepts every name the legacy scheme does and more, so
+	// a future exporter with quoted names does not make the whole scrape fail.
 	p := expfmt.NewTextParser(model.UTF8Validation)
 	fams, err := p.TextToMetricFamilies(r)
 	if err != nil {
@@ -32,24 +43,46 @@ func ParseMetrics(r io.Reader, at time.Time) (*MetricsSample, error) {
 	return &MetricsSample{At: at, families: fams}, nil
 }
 
-// ScrapeMetrics GETs a /metrics URL; ctx bounds it.
+// ScrapeMetrics GETs url (e.g. "https://127.0.0.1:2379/metrics") with the
+// given client; ctx bounds it; non-200 is an error; the body is limited to
+// 32 MiB.
 func ScrapeMetrics(ctx context.Context, hc *http.Client, url string) (*MetricsSample, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return nil, err
 	}
-	req.Header.Set("Accept", "text/plain")
+	// Without this, promhttp may negotiate protobuf or OpenMetrics, which
+	// the text parser cannot read.
+	req.Header.Set("Accept", "text/plain;version=0.0.4")
 	resp, err := hc.Do(req)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("scrape %s: %w", url, err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("GET %s: %s", url, resp.Status)
+		return nil, fmt.Errorf("scrape %s: %s", url, resp.Status)
 	}
-	return ParseMetrics(io.LimitReader(resp.Body, metricsMaxBody), time.Now())
+	// Taken by reading one byte past the limit: a body cut off at a line
+	// boundary would otherwise parse cleanly with metrics silently missing.
+	body, err := io.ReadAll(io.LimitReader(resp.Body, metricsMaxBody+1))
+	if err != nil {
+		return nil, fmt.Errorf("scrape %s: %w", url, err)
+	}
+	if len(body) > metricsMaxBody {
+		return nil, fmt.Errorf("scrape %s: response larger than %d MiB", url, metricsMaxBody>>20)
+	}
+	// Stamped after the body arrived: that is when the counters were read.
+	at := time.Now()
+	s, err := ParseMetrics(bytes.NewReader(body), at)
+	if err != nil {
+		return nil, fmt.Errorf("scrape %s: %w", url, err)
+	}
+	return s, nil
 }
 
+// Has reports whether the scrape contains the metric family at all, which is
+// how version- and flag-dependent metrics (e.g. grpc_server_handling_seconds
+// needs --metrics=extensive) are told apart from a zero reading.
 func (s *MetricsSample) Has(name string) bool {
 	if s == nil {
 		return false
@@ -58,16 +91,16 @@ func (s *MetricsSample) Has(name string) bool {
 	return ok
 }
 
-// Value returns the sum over all series of a gauge, counter or untyped metric.
-func (s *MetricsSample) Value(name string) (float64, bool) {
+// Value returns the sum over all series of a gauge/counter/untyped metric;
+// ok=false when absent, so callers never mistake "not exported" for 0.
+func (s *MetricsSample) Value(name string) (v float64, ok bool) {
 	if s == nil {
 		return 0, false
 	}
-	f, ok := s.families[name]
-	if !ok || len(f.GetMetric()) == 0 {
+	f := s.families[name]
+	if f == nil || len(f.GetMetric()) == 0 {
 		return 0, false
 	}
-	var v float64
 	for _, m := range f.GetMetric() {
 		switch {
 		case m.GetGauge() != nil:
@@ -77,19 +110,22 @@ func (s *MetricsSample) Value(name string) (float64, bool) {
 		case m.GetUntyped() != nil:
 			v += m.GetUntyped().GetValue()
 		default:
+			// A histogram or summary has no single value; summing its
+			// sample sum would be a number with the wrong meaning.
 			return 0, false
 		}
 	}
 	return v, true
 }
 
-// LabelValue returns a label of the first series (etcd_server_version{server_version="3.6.6"}).
+// LabelValue returns the value of label on the first series of name (e.g.
+// etcd_server_version{server_version="3.6.6"}).
 func (s *MetricsSample) LabelValue(name, label string) (string, bool) {
 	if s == nil {
 		return "", false
 	}
-	f, ok := s.families[name]
-	if !ok || len(f.GetMetric()) == 0 {
+	f := s.families[name]
+	if f == nil || len(f.GetMetric()) == 0 {
 		return "", false
 	}
 	for _, lp := range f.GetMetric()[0].GetLabel() {
@@ -100,130 +136,170 @@ func (s *MetricsSample) LabelValue(name, label string) (string, bool) {
 	return "", false
 }
 
-// histBucket is one cumulative bucket: observations ≤ upper.
+// histBucket is one cumulative bucket: count observations were <= upper.
 type histBucket struct {
 	upper float64
 	count float64
 }
 
-// histogram sums every series of a histogram into one bucket list.
-func (s *MetricsSample) histogram(name string) ([]histBucket, float64, bool) {
+// histogram sums every series of a histogram into one bucket list sorted by
+// upper bound and ending in +Inf, like sum by (le) in PromQL: etcd labels
+// some histograms (e.g. etcd_server_apply_duration_seconds{op,success}) and
+// the doctor wants the member-wide distribution.
+func (s *MetricsSample) histogram(name string) (buckets []histBucket, count float64, ok bool) {
 	if s == nil {
 		return nil, 0, false
 	}
-	f, ok := s.families[name]
-	if !ok || f.GetType() != dto.MetricType_HISTOGRAM || len(f.GetMetric()) == 0 {
+	f := s.families[name]
+	if f == nil || f.GetType() != dto.MetricType_HISTOGRAM || len(f.GetMetric()) == 0 {
 		return nil, 0, false
 	}
 	sums := map[float64]float64{}
-	var total float64
 	for _, m := range f.GetMetric() {
 		h := m.GetHistogram()
 		if h == nil {
 			continue
 		}
-		total += float64(h.GetSampleCount())
+		count += float64(h.GetSampleCount())
 		for _, b := range h.GetBucket() {
 			sums[b.GetUpperBound()] += float64(b.GetCumulativeCount())
 		}
 	}
-	buckets := make([]histBucket, 0, len(sums)+1)
+	// The text parser keeps the +Inf line as a bucket; client_golang's own
+	// protobuf leaves it implicit. The sample count is the +Inf bucket by
+	// definition, so it is used either way.
+	sums[math.Inf(1)] = count
+	buckets = make([]histBucket, 0, len(sums))
 	for ub, c := range sums {
 		buckets = append(buckets, histBucket{ub, c})
 	}
 	sort.Slice(buckets, func(i, j int) bool { return buckets[i].upper < buckets[j].upper })
-	if len(buckets) == 0 || !math.IsInf(buckets[len(buckets)-1].upper, 1) {
-		buckets = append(buckets, histBucket{math.Inf(1), total})
-	}
-	return buckets, total, true
+	return buckets, count, true
 }
 
-// HistogramCount returns the number of observations.
+// HistogramCount returns the observation count.
 func (s *MetricsSample) HistogramCount(name string) (float64, bool) {
-	_, total, ok := s.histogram(name)
-	return total, ok
+	_, count, ok := s.histogram(name)
+	return count, ok
 }
 
-// HistogramQuantile is Prometheus' histogram_quantile over the whole life of
-// the process: linear interpolation inside the bucket holding the rank; in
-// the +Inf bucket, the highest finite bound. ok=false when absent or empty.
+// HistogramQuantile computes quantile q (0..1) of a histogram (all series
+// summed), cumulative since process start, with Prometheus histogram_quantile
+// semantics: linear interpolation inside the bucket; if the quantile falls in
+// the +Inf bucket, the upper bound of the highest finite bucket; ok=false when
+// absent or count==0.
 func (s *MetricsSample) HistogramQuantile(name string, q float64) (float64, bool) {
-	buckets, total, ok := s.histogram(name)
-	if !ok || total == 0 {
+	buckets, _, ok := s.histogram(name)
+	if !ok {
 		return 0, false
 	}
 	return histQuantile(q, buckets)
 }
 
-// HistogramQuantileDelta computes the quantile of only the observations made
-// between two scrapes of the same member. reset=true when a count went
-// backwards: the member restarted in between and the delta means nothing.
+// HistogramQuantileDelta computes the quantile over only the observations
+// made between two scrapes of the same member (bucket counts after − before),
+// which is what "is the disk slow now" needs: a lifetime p99 is dominated by
+// history, e.g. a slow start-up or yesterday's incident. ok=false when the
+// metric is missing in either sample, when no observations happened in
+// between, or when the member restarted in between (reset=true).
 func HistogramQuantileDelta(before, after *MetricsSample, name string, q float64) (v float64, ok bool, reset bool) {
-	b1, t1, ok1 := before.histogram(name)
-	b2, t2, ok2 := after.histogram(name)
+	b1, n1, ok1 := before.histogram(name)
+	b2, n2, ok2 := after.histogram(name)
 	if !ok1 || !ok2 {
 		return 0, false, false
 	}
-	if t2 < t1 {
+	if metricsRestarted(before, after) || n2 < n1 {
 		return 0, false, true
 	}
-	prev := map[float64]float64{}
+	prev := make(map[float64]float64, len(b1))
 	for _, b := range b1 {
 		prev[b.upper] = b.count
 	}
 	delta := make([]histBucket, len(b2))
 	for i, b := range b2 {
-		d := b.count - prev[b.upper]
-		if d < 0 {
+		p, found := prev[b.upper]
+		if !found {
+			// A changed bucket layout is a different binary: nothing to
+			// subtract from means the two scrapes are not comparable.
 			return 0, false, true
 		}
-		delta[i] = histBucket{b.upper, d}
+		if b.count < p {
+			return 0, false, true
+		}
+		delta[i] = histBucket{b.upper, b.count - p}
 	}
-	if t2-t1 == 0 {
-		return 0, false, false
-	}
+	// No observations in between leaves a zero total, which histQuantile
+	// reports as ok=false: an idle window has no latency, not a zero one.
 	v, ok = histQuantile(q, delta)
 	return v, ok, false
 }
 
-// CounterDelta returns after − before for a counter; ok=false if missing or reset.
+// CounterDelta returns after−before for a counter (ok=false if missing or
+// reset).
 func CounterDelta(before, after *MetricsSample, name string) (float64, bool) {
 	a, ok1 := before.Value(name)
 	b, ok2 := after.Value(name)
-	if !ok1 || !ok2 || b < a {
+	if !ok1 || !ok2 || b < a || metricsRestarted(before, after) {
 		return 0, false
 	}
 	return b - a, true
 }
 
+// metricsRestarted reports a different process behind the two scrapes, when
+// both carry a start time (process metrics are absent on some platforms).
+func metricsRestarted(before, after *MetricsSample) bool {
+	t1, ok1 := before.Value(metricsProcessStart)
+	t2, ok2 := after.Value(metricsProcessStart)
+	return ok1 && ok2 && t1 != t2
+}
+
+// histQuantile is Prometheus' bucketQuantile (promql/quantile.go) for
+// cumulative buckets sorted by upper bound and ending in +Inf.
 func histQuantile(q float64, buckets []histBucket) (float64, bool) {
-	if len(buckets) == 0 || q < 0 || q > 1 {
+	if math.IsNaN(q) || q < 0 || q > 1 || len(buckets) < 2 {
 		return 0, false
 	}
+	histMonotonic(buckets)
 	total := buckets[len(buckets)-1].count
-	if total == 0 {
+	if total <= 0 {
 		return 0, false
 	}
 	rank := q * total
-	var prevUpper, prevCount float64
-	for i, b := range buckets {
-		if b.count >= rank {
-			if math.IsInf(b.upper, 1) {
-				if i == 0 {
-					return 0, false
-				}
-				return buckets[i-1].upper, true
-			}
-			if b.count == prevCount {
-				return b.upper, true
-			}
-			lower := prevUpper
-			if i == 0 && b.upper > 0 {
-				lower = 0
-			}
-			return lower + (b.upper-lower)*(rank-prevCount)/(b.count-prevCount), true
-		}
-		prevUpper, prevCount = b.upper, b.count
+	// The +Inf bucket is never searched: a rank beyond every finite bucket
+	// has no upper edge to interpolate towards.
+	b := sort.Search(len(buckets)-1, func(i int) bool { return buckets[i].count >= rank })
+	if b == len(buckets)-1 {
+		return buckets[len(buckets)-2].upper, true
 	}
-	return buckets[len(buckets)-1].upper, true
+	if b == 0 && buckets[0].upper <= 0 {
+		return buckets[0].upper, true
+	}
+	start, end, count := 0.0, buckets[b].upper, buckets[b].count
+	if b > 0 {
+		start = buckets[b-1].upper
+		count -= buckets[b-1].count
+		rank -= buckets[b-1].count
+	}
+	if count == 0 {
+		// Only reachable for q=0 on an empty first bucket, where
+		// Prometheus divides 0 by 0 and returns NaN; the lower edge is
+		// the honest answer and keeps NaN out of JSON output.
+		return start, true
+	}
+	return start + (end-start)*(rank/count), true
+}
+
+// histMonotonic repairs cumulative counts that decrease, as Prometheus does:
+// summing series with different bucket layouts, or scrapes taken while a
+// histogram is mid-update, can produce them, and the search above assumes
+// non-decreasing counts.
+func histMonotonic(buckets []histBucket) {
+	hi := math.Inf(-1)
+	for i := range buckets {
+		if buckets[i].count > hi {
+			hi = buckets[i].count
+		} else {
+			buckets[i].count = hi
+		}
+	}
 }
