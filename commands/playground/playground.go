@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	corev1 "k8s.io/api/core/v1"
 
 	"github.com/etcdmedic/etcdmedic/cluster"
 	"github.com/etcdmedic/etcdmedic/commands/cmdutil"
@@ -120,7 +121,8 @@ func Run(ctx context.Context, opts *Options) error {
 			cli.Close()
 			return err
 		}
-		fmt.Fprintf(errOut, "seeded %d keys (%s): pods by phase %v\n", res.Keys, humanize.Bytes(res.Bytes), res.Phases)
+		fmt.Fprintf(errOut, "seeded %d keys (%s); pods: %d Running, %d Succeeded, %d Failed, %d Pending\n", res.Keys, humanize.Bytes(res.Bytes),
+			res.Phases[corev1.PodRunning], res.Phases[corev1.PodSucceeded], res.Phases[corev1.PodFailed], res.Phases[corev1.PodPending])
 		if opts.Fragment {
 			fr, err := playground.Fragment(ctx, cli, "")
 			if err != nil {
