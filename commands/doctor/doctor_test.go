@@ -115,22 +115,7 @@ func TestDoctorHealthyThenFragmented(t *testing.T) {
 
 func TestDoctorNospace(t *testing.T) {
 	c := playgroundtest.Start(t, playground.Options{Members: 3, QuotaBytes: 8 << 20})
-	cli := playgroundtest.Client(t, c)
-	value := strings.Repeat("x", 512<<10)
-	for i := 0; ; i++ {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		_, err := cli.Put(ctx, fmt.Sprintf("/fill/%d", i), value)
-		cancel()
-		if err != nil {
-			if !strings.Contains(err.Error(), "database space exceeded") {
-				t.Fatal(err)
-			}
-			break
-		}
-		if i > 200 {
-			t.Fatal("never reached NOSPACE")
-		}
-	}
+	playgroundtest.FillUntilNospace(t, c)
 	res, r := doctor(t, c, looseDisk...)
 	if res.Code != 2 {
 		t.Fatalf("NOSPACE: exit %d, want 2", res.Code)

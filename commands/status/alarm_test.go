@@ -1,11 +1,8 @@
 package status_test
 
 import (
-	"context"
-	"fmt"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/etcdmedic/etcdmedic/commands/clitest"
 	"github.com/etcdmedic/etcdmedic/playground"
@@ -16,23 +13,7 @@ import (
 // cluster accepts no writes.
 func TestStatusNospaceAlarm(t *testing.T) {
 	c := playgroundtest.Start(t, playground.Options{Members: 3, QuotaBytes: 8 << 20})
-	cli := playgroundtest.Client(t, c)
-	value := strings.Repeat("x", 512<<10)
-	filled := false
-	for i := 0; i < 200 && !filled; i++ {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		_, err := cli.Put(ctx, fmt.Sprintf("/fill/%d", i), value)
-		cancel()
-		if err != nil {
-			if !strings.Contains(err.Error(), "database space exceeded") {
-				t.Fatal(err)
-			}
-			filled = true
-		}
-	}
-	if !filled {
-		t.Fatal("never reached NOSPACE")
-	}
+	playgroundtest.FillUntilNospace(t, c)
 	res := clitest.Run(t, nil, "status", "-o", "json", "--endpoints", endpoints(c))
 	if res.Code != 2 {
 		t.Fatalf("exit %d with a NOSPACE alarm, want 2", res.Code)

@@ -5,6 +5,7 @@ package playgroundtest
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -115,4 +116,24 @@ func ReleaseBinaries(t testing.TB) map[string]ReleaseBinary {
 type ReleaseBinary struct {
 	Version                string
 	Etcd, Etcdctl, Etcdutl string
+}
+
+// FillUntilNospace writes 512 KiB values under /fill/ until etcd raises the
+// NOSPACE alarm (start the cluster with a small QuotaBytes).
+func FillUntilNospace(t testing.TB, c *playground.Cluster) {
+	t.Helper()
+	cli := Client(t, c)
+	value := strings.Repeat("x", 512<<10)
+	for i := 0; i < 1000; i++ {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		_, err := cli.Put(ctx, fmt.Sprintf("/fill/%d", i), value)
+		cancel()
+		if err != nil {
+			if !strings.Contains(err.Error(), "database space exceeded") {
+				t.Fatal(err)
+			}
+			return
+		}
+	}
+	t.Fatal("never reached NOSPACE: is QuotaBytes small?")
 }
