@@ -16,6 +16,7 @@ import (
 	"github.com/etcdmedic/etcdmedic/commands/cmdutil"
 	docscmd "github.com/etcdmedic/etcdmedic/commands/docs"
 	doctorcmd "github.com/etcdmedic/etcdmedic/commands/doctor"
+	inventorycmd "github.com/etcdmedic/etcdmedic/commands/inventory"
 	playgroundcmd "github.com/etcdmedic/etcdmedic/commands/playground"
 	statuscmd "github.com/etcdmedic/etcdmedic/commands/status"
 	versioncmd "github.com/etcdmedic/etcdmedic/commands/version"
@@ -67,7 +68,7 @@ come from /etc/kubernetes/manifests/etcd.yaml.`,
 			root.AddCommand(c)
 		}
 	}
-	add("health", statuscmd.NewCmdStatus(f, nil), doctorcmd.NewCmdDoctor(f, nil))
+	add("health", statuscmd.NewCmdStatus(f, nil), doctorcmd.NewCmdDoctor(f, nil), inventorycmd.NewCmdInventory(f, nil))
 	add("tools", playgroundcmd.NewCmdPlayground(f), versioncmd.NewCmdVersion(f), docscmd.NewCmdDocs(f, root))
 	root.SetCompletionCommandGroupID("tools")
 	root.SetHelpCommandGroupID("tools")

@@ -1,0 +1,325 @@
+// Package inventory tells what fills an etcd keyspace: keys and bytes per
+// Kubernetes resource and per top-level prefix, the namespaces that hold the
+// most, and the largest keys. It is built to run against a struggling
+// cluster: every read is a bounded page, all pages at one pinned revision,
+// optionally serializable and paced, and memory stays flat however many keys
+// there are (aggregates and fixed-size top-N heaps, never the key list).
+package inventory
+
+import (
+	"container/heap"
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+// Options shape one inventory run.
+type Options struct {
+	Prefix       string        // only keys under this prefix ("" = the whole keyspace)
+	PageSize     int64         // keys per range request; default 1000
+	KeysOnly     bool          // count keys without fetching values (sizes are key sizes only)
+	Serializable bool          // read from the member asked, without going through the leader
+	MaxRPS       float64       // at most this many range requests per second (0 = unpaced)
+	TopN         int           // namespaces per resource and largest keys; default 10
+	PageTimeout  time.Duration // deadline per page; default 10 s
+	// OnPage, if set, is called after every page (progress display).
+	OnPage func(Progress)
+}
+
+// Progress is the state after one page.
+type Progress struct {
+	Pages, Keys int64
+	Bytes       int64
+}
+
+// Report is the JSON contract of `etcdmedic inventory`.
+type Report struct {
+	Revision    int64           `json:"revision"`
+	Prefix      string          `json:"prefix"`
+	KeysOnly    bool            `json:"keysOnly"`
+	Keys        int64           `json:"keys"`
+	Bytes       int64           `json:"bytes"` // key + value bytes (key bytes only with keysOnly)
+	Pages       int64           `json:"pages"`
+	Resources   []ResourceUsage `json:"resources"` // Kubernetes resources under /registry/, largest first
+	Prefixes    []PrefixUsage   `json:"prefixes"`  // everything else, by first path segment
+	LargestKeys []KeySize       `json:"largestKeys"`
+	TookSeconds float64         `json:"tookSeconds"`
+}
+
+type ResourceUsage struct {
+	Resource      string           `json:"resource"` // "pods", "apiregistration.k8s.io/apiservices"
+	Keys          int64            `json:"keys"`
+	Bytes         int64            `json:"bytes"`
+	TopNamespaces []NamespaceUsage `json:"topNamespaces"`
+}
+
+type NamespaceUsage struct {
+	Namespace string `json:"namespace"`
+	Keys      int64  `json:"keys"`
+	Bytes     int64  `json:"bytes"`
+}
+
+type PrefixUsage struct {
+	Prefix string `json:"prefix"`
+	Keys   int64  `json:"keys"`
+	Bytes  int64  `json:"bytes"`
+}
+
+type KeySize struct {
+	Key   string `json:"key"`
+	Bytes int64  `json:"bytes"`
+}
+
+// pageBudget bounds the bytes one page may hold (the client allows 64 MiB).
+const pageBudget = 8 << 20
+
+// Read walks the keyspace page by page at one revision and aggregates as it goes.
+func Read(ctx context.Context, cli *clientv3.Client, o Options) (*Report, error) {
+	if o.PageSize <= 0 {
+		o.PageSize = 1000
+	}
+	if o.TopN <= 0 {
+		o.TopN = 10
+	}
+	if o.PageTimeout <= 0 {
+		o.PageTimeout = 10 * time.Second
+	}
+	start := time.Now()
+	agg := newAggregator(o.TopN)
+
+	from, end := o.Prefix, clientv3.GetPrefixRangeEnd(o.Prefix)
+	if o.Prefix == "" {
+		from, end = "\x00", "\x00" // "\x00" as range end means "to the end of the keyspace"
+	}
+	var rev int64
+	var pace <-chan time.Time
+	if o.MaxRPS > 0 {
+		t := time.NewTicker(time.Duration(float64(time.Second) / o.MaxRPS))
+		defer t.Stop()
+		pace = t.C
+	}
+	pageSize := o.PageSize
+	for {
+		opts := []clientv3.OpOption{clientv3.WithRange(end), clientv3.WithLimit(pageSize), clientv3.WithRev(rev)}
+		if o.KeysOnly {
+			opts = append(opts, clientv3.WithKeysOnly())
+		}
+		if o.Serializable {
+			opts = append(opts, clientv3.WithSerializable())
+		}
+		pctx, cancel := context.WithTimeout(ctx, o.PageTimeout)
+		resp, err := cli.Get(pctx, from, opts...)
+		cancel()
+		if err != nil && status.Code(err) == codes.ResourceExhausted && pageSize > 1 {
+			// A page of large values outgrew the message limit: smaller pages.
+			pageSize = max(pageSize/4, 1)
+			continue
+		}
+		if err != nil {
+			if errors.Is(err, rpctypes.ErrCompacted) {
+				return nil, fmt.Errorf("inventory: revision %d was compacted during the read; run it again (a larger --page-size finishes sooner)", rev)
+			}
+			return nil, fmt.Errorf("inventory: read page %d: %w", agg.pages+1, err)
+		}
+		if rev == 0 {
+			// Every later page reads the same revision: a consistent picture
+			// even while the cluster keeps writing.
+			rev = resp.Header.Revision
+		}
+		agg.pages++
+		var pageBytes int64
+		for _, kv := range resp.Kvs {
+			size := int64(len(kv.Key) + len(kv.Value))
+			pageBytes += size
+			agg.add(string(kv.Key), size)
+		}
+		// Keys per page bound the request count, not its size: shrink pages of
+		// big values so that one page never holds more than pageBudget.
+		if pageBytes > pageBudget && pageSize > 1 {
+			pageSize = max(pageSize/2, 1)
+		} else if pageBytes < pageBudget/4 && pageSize < o.PageSize {
+			pageSize = min(pageSize*2, o.PageSize)
+		}
+		if o.OnPage != nil {
+			o.OnPage(Progress{Pages: agg.pages, Keys: agg.keys, Bytes: agg.bytes})
+		}
+		if !resp.More || len(resp.Kvs) == 0 {
+			break
+		}
+		from = string(resp.Kvs[len(resp.Kvs)-1].Key) + "\x00"
+		if pace != nil {
+			select {
+			case <-pace:
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+		}
+	}
+	r := agg.report()
+	r.Revision, r.Prefix, r.KeysOnly = rev, o.Prefix, o.KeysOnly
+	r.TookSeconds = time.Since(start).Seconds()
+	return r, nil
+}
+
+// Classify splits a key into the Kubernetes resource and namespace it
+// belongs to, or the top-level prefix of a non-Kubernetes key.
+//
+//	/registry/pods/ns/name                        → resource pods, namespace ns
+//	/registry/namespaces/name                     → resource namespaces (cluster-scoped)
+//	/registry/apiregistration.k8s.io/apiservices/x → resource apiregistration.k8s.io/apiservices
+//	/calico/ipam/v2/...                           → prefix /calico
+func Classify(key string) (resource, namespace, prefix string) {
+	const registry = "/registry/"
+	if rest, ok := strings.CutPrefix(key, registry); ok {
+		parts := strings.Split(rest, "/")
+		resource = parts[0]
+		parts = parts[1:]
+		// Resources of API groups live under their group name.
+		if strings.Contains(resource, ".") && len(parts) > 0 {
+			resource += "/" + parts[0]
+			parts = parts[1:]
+		}
+		if len(parts) >= 2 {
+			namespace = parts[0]
+		}
+		return resource, namespace, ""
+	}
+	if strings.HasPrefix(key, "/") {
+		if i := strings.IndexByte(key[1:], '/'); i >= 0 {
+			return "", "", key[:i+1]
+		}
+		return "", "", key
+	}
+	if i := strings.IndexByte(key, '/'); i >= 0 {
+		return "", "", key[:i]
+	}
+	return "", "", "(no prefix)"
+}
+
+type counter struct{ keys, bytes int64 }
+
+type resourceAgg struct {
+	counter
+	namespaces map[string]*counter
+}
+
+type aggregator struct {
+	topN        int
+	pages, keys int64
+	bytes       int64
+	resources   map[string]*resourceAgg
+	prefixes    map[string]*counter
+	largest     keyHeap
+}
+
+func newAggregator(topN int) *aggregator {
+	return &aggregator{topN: topN, resources: map[string]*resourceAgg{}, prefixes: map[string]*counter{}}
+}
+
+func (a *aggregator) add(key string, size int64) {
+	a.keys++
+	a.bytes += size
+	res, ns, prefix := Classify(key)
+	if res != "" {
+		r := a.resources[res]
+		if r == nil {
+			r = &resourceAgg{namespaces: map[string]*counter{}}
+			a.resources[strings.Clone(res)] = r
+		}
+		r.keys++
+		r.bytes += size
+		if ns != "" {
+			c := r.namespaces[ns]
+			if c == nil {
+				c = &counter{}
+				r.namespaces[strings.Clone(ns)] = c
+			}
+			c.keys++
+			c.bytes += size
+		}
+	} else {
+		c := a.prefixes[prefix]
+		if c == nil {
+			c = &counter{}
+			a.prefixes[strings.Clone(prefix)] = c
+		}
+		c.keys++
+		c.bytes += size
+	}
+	// A fixed-size min-heap: the smallest of the current top N is at the root.
+	if len(a.largest) < a.topN {
+		heap.Push(&a.largest, KeySize{Key: strings.Clone(key), Bytes: size})
+	} else if size > a.largest[0].Bytes {
+		a.largest[0] = KeySize{Key: strings.Clone(key), Bytes: size}
+		heap.Fix(&a.largest, 0)
+	}
+}
+
+func (a *aggregator) report() *Report {
+	r := &Report{Keys: a.keys, Bytes: a.bytes, Pages: a.pages, Resources: []ResourceUsage{}, Prefixes: []PrefixUsage{}}
+	for name, ra := range a.resources {
+		ru := ResourceUsage{Resource: name, Keys: ra.keys, Bytes: ra.bytes, TopNamespaces: []NamespaceUsage{}}
+		for ns, c := range ra.namespaces {
+			ru.TopNamespaces = append(ru.TopNamespaces, NamespaceUsage{Namespace: ns, Keys: c.keys, Bytes: c.bytes})
+		}
+		sort.Slice(ru.TopNamespaces, func(i, j int) bool {
+			x, y := ru.TopNamespaces[i], ru.TopNamespaces[j]
+			if x.Bytes != y.Bytes {
+				return x.Bytes > y.Bytes
+			}
+			if x.Keys != y.Keys {
+				return x.Keys > y.Keys
+			}
+			return x.Namespace < y.Namespace
+		})
+		if len(ru.TopNamespaces) > a.topN {
+			ru.TopNamespaces = ru.TopNamespaces[:a.topN]
+		}
+		r.Resources = append(r.Resources, ru)
+	}
+	sort.Slice(r.Resources, func(i, j int) bool {
+		x, y := r.Resources[i], r.Resources[j]
+		if x.Bytes != y.Bytes {
+			return x.Bytes > y.Bytes
+		}
+		return x.Resource < y.Resource
+	})
+	for p, c := range a.prefixes {
+		r.Prefixes = append(r.Prefixes, PrefixUsage{Prefix: p, Keys: c.keys, Bytes: c.bytes})
+	}
+	sort.Slice(r.Prefixes, func(i, j int) bool {
+		if r.Prefixes[i].Bytes != r.Prefixes[j].Bytes {
+			return r.Prefixes[i].Bytes > r.Prefixes[j].Bytes
+		}
+		return r.Prefixes[i].Prefix < r.Prefixes[j].Prefix
+	})
+	r.LargestKeys = append([]KeySize{}, a.largest...)
+	sort.Slice(r.LargestKeys, func(i, j int) bool {
+		if r.LargestKeys[i].Bytes != r.LargestKeys[j].Bytes {
+			return r.LargestKeys[i].Bytes > r.LargestKeys[j].Bytes
+		}
+		return r.LargestKeys[i].Key < r.LargestKeys[j].Key
+	})
+	return r
+}
+
+type keyHeap []KeySize
+
+func (h keyHeap) Len() int           { return len(h) }
+func (h keyHeap) Less(i, j int) bool { return h[i].Bytes < h[j].Bytes }
+func (h keyHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *keyHeap) Push(x any)        { *h = append(*h, x.(KeySize)) }
+func (h *keyHeap) Pop() any {
+	old := *h
+	x := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return x
+}
