@@ -2,9 +2,8 @@
 // (ok / warn / crit / unknown), what was observed against which threshold, a
 // one-line explanation and the exact command to run next.
 //
-// Diagnose (the `etcdmedic doctor` checklist, with its tests in
-// commands/doctor) is complete. The keyspace inventory (`etcdmedic
-// inventory`) belongs in its own files here or in health/inventory.
+// Diagnose is the `etcdmedic doctor` checklist (tests in commands/doctor);
+// health/inventory is `etcdmedic inventory`.
 package health
 
 import (
