@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	clientv3 "go.etcd.io/etcd/client/v3"
+
 	"github.com/etcdmedic/etcdmedic/commands/clitest"
 	"github.com/etcdmedic/etcdmedic/health"
 	"github.com/etcdmedic/etcdmedic/playground"
@@ -272,5 +274,48 @@ func TestDoctorWatchSummaryLines(t *testing.T) {
 	}
 	if res.Code != 0 {
 		t.Fatalf("exit %d after interrupt, want the last round's 0", res.Code)
+	}
+}
+
+// A user without the root role cannot run HashKV: that check is unknown, not
+// ok and not failed. (etcd lets any authenticated user read the alarm list.)
+func TestDoctorWithoutPermission(t *testing.T) {
+	c := playgroundtest.Start(t, playground.Options{Members: 3})
+	cli := playgroundtest.Client(t, c)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	for _, step := range []func() error{
+		func() error { _, err := cli.UserAdd(ctx, "root", "rootpw"); return err },
+		func() error { _, err := cli.UserGrantRole(ctx, "root", "root"); return err },
+		func() error { _, err := cli.RoleAdd(ctx, "reader"); return err },
+		func() error {
+			_, err := cli.RoleGrantPermission(ctx, "reader", "health", "", clientv3.PermissionType(clientv3.PermRead))
+			return err
+		},
+		func() error { _, err := cli.UserAdd(ctx, "viewer", "viewerpw"); return err },
+		func() error { _, err := cli.UserGrantRole(ctx, "viewer", "reader"); return err },
+		func() error { _, err := cli.AuthEnable(ctx); return err },
+	} {
+		if err := step(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	res, r := doctor(t, c, append(looseDisk, "--consistency", "--user", "viewer:viewerpw")...)
+	for _, id := range []string{"consistency.hashkv"} {
+		fs := find(r, id)
+		if len(fs) == 0 {
+			t.Fatalf("no %s finding", id)
+		}
+		for _, f := range fs {
+			if f.Severity != health.Unknown {
+				t.Fatalf("%s = %s (%s), want unknown", id, f.Severity, f.Observed)
+			}
+		}
+	}
+	if res.Code != 3 {
+		t.Fatalf("exit %d, want 3 (cannot tell: nothing worse than unknown)", res.Code)
+	}
+	if strings.Contains(res.Stdout+res.Stderr, "viewerpw") {
+		t.Fatal("password in output")
 	}
 }
