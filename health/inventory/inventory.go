@@ -95,10 +95,18 @@ func Read(ctx context.Context, cli *clientv3.Client, o Options) (*Report, error)
 	start := time.Now()
 	agg := newAggregator(o.TopN)
 
-	from, end := o.Prefix, clientv3.GetPrefixRangeEnd(o.Prefix)
+	// etcd answers every limited Range with the count of ALL keys from the
+	// page's first key to the range end, visiting each of them in its index
+	// under a read lock. Paging a large keyspace with one wide range end would
+	// cost O(keys²/page) server CPU. So each page is confined to the
+	// narrowest key-prefix scope around the cursor (a namespace, then its
+	// resource, then /registry/...), widening only when a scope is exhausted.
+	rangeEnd := clientv3.GetPrefixRangeEnd(o.Prefix)
+	cursor := o.Prefix
 	if o.Prefix == "" {
-		from, end = "\x00", "\x00" // "\x00" as range end means "to the end of the keyspace"
+		cursor, rangeEnd = "\x00", "\x00" // "\x00" as range end means "to the end of the keyspace"
 	}
+	sc := newScoper(o.Prefix, rangeEnd, cursor)
 	var rev int64
 	var pace <-chan time.Time
 	if o.MaxRPS > 0 {
@@ -108,6 +116,7 @@ func Read(ctx context.Context, cli *clientv3.Client, o Options) (*Report, error)
 	}
 	pageSize := o.PageSize
 	for {
+		end := sc.end()
 		opts := []clientv3.OpOption{clientv3.WithRange(end), clientv3.WithLimit(pageSize), clientv3.WithRev(rev)}
 		if o.KeysOnly {
 			opts = append(opts, clientv3.WithKeysOnly())
@@ -116,7 +125,7 @@ func Read(ctx context.Context, cli *clientv3.Client, o Options) (*Report, error)
 			opts = append(opts, clientv3.WithSerializable())
 		}
 		pctx, cancel := context.WithTimeout(ctx, o.PageTimeout)
-		resp, err := cli.Get(pctx, from, opts...)
+		resp, err := cli.Get(pctx, sc.cursor, opts...)
 		cancel()
 		if err != nil && status.Code(err) == codes.ResourceExhausted && pageSize > 1 {
 			// A page of large values outgrew the message limit: smaller pages.
@@ -151,10 +160,13 @@ func Read(ctx context.Context, cli *clientv3.Client, o Options) (*Report, error)
 		if o.OnPage != nil {
 			o.OnPage(Progress{Pages: agg.pages, Keys: agg.keys, Bytes: agg.bytes})
 		}
-		if !resp.More || len(resp.Kvs) == 0 {
+		var last string
+		if n := len(resp.Kvs); n > 0 {
+			last = string(resp.Kvs[n-1].Key)
+		}
+		if !sc.advance(last, resp.More) {
 			break
 		}
-		from = string(resp.Kvs[len(resp.Kvs)-1].Key) + "\x00"
 		if pace != nil {
 			select {
 			case <-pace:
