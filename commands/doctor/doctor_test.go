@@ -319,3 +319,30 @@ func TestDoctorWithoutPermission(t *testing.T) {
 		t.Fatal("password in output")
 	}
 }
+
+// A learner is marked in the member list and read serializably (it serves
+// nothing else); it is not a voter for quorum.
+func TestDoctorWithALearner(t *testing.T) {
+	c := playgroundtest.Start(t, playground.Options{Members: 3})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	learner, err := c.AddLearner(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, r := doctor(t, c, looseDisk...)
+	if res.Code != 0 {
+		t.Fatalf("exit %d, want 0", res.Code)
+	}
+	ml := find(r, "members.list")
+	if len(ml) != 1 || !strings.Contains(ml[0].Observed, "3 voters, learners "+learner.Name) {
+		t.Fatalf("members.list = %+v", ml)
+	}
+	reads := find(r, "reads.serializable")
+	if len(reads) != 1 || reads[0].MemberName != learner.Name || reads[0].Severity != health.OK {
+		t.Fatalf("learner read = %+v", reads)
+	}
+	if m := find(r, "quorum.margin"); m[0].Threshold != "quorum 2" {
+		t.Fatalf("quorum = %+v", m)
+	}
+}
