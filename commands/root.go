@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/etcdmedic/etcdmedic/commands/cmdutil"
+	defragcmd "github.com/etcdmedic/etcdmedic/commands/defrag"
 	docscmd "github.com/etcdmedic/etcdmedic/commands/docs"
 	doctorcmd "github.com/etcdmedic/etcdmedic/commands/doctor"
 	inventorycmd "github.com/etcdmedic/etcdmedic/commands/inventory"
@@ -69,6 +70,7 @@ come from /etc/kubernetes/manifests/etcd.yaml.`,
 		}
 	}
 	add("health", statuscmd.NewCmdStatus(f, nil), doctorcmd.NewCmdDoctor(f, nil), inventorycmd.NewCmdInventory(f, nil))
+	add("maint", defragcmd.NewCmdDefrag(f, nil))
 	add("tools", playgroundcmd.NewCmdPlayground(f), versioncmd.NewCmdVersion(f), docscmd.NewCmdDocs(f, root))
 	root.SetCompletionCommandGroupID("tools")
 	root.SetHelpCommandGroupID("tools")

@@ -6,9 +6,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
-
-	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/etcdmedic/etcdmedic/cluster"
 )
@@ -17,12 +14,6 @@ import (
 // with the same compact revision must be equal; otherwise a member's data
 // differs (the same rule etcd's own corruption check uses).
 func (d *diagnosis) checkConsistency(ctx context.Context, snap *cluster.Snapshot) {
-	type hashed struct {
-		m              cluster.Member
-		rev, compacted int64
-		hash           uint32
-		err            error
-	}
 	var voters []cluster.Member
 	for _, st := range snap.Members {
 		if st.OK() && !st.Member.IsLearner {
@@ -33,75 +24,32 @@ func (d *diagnosis) checkConsistency(ctx context.Context, snap *cluster.Snapshot
 		d.add(Finding{ID: "consistency.hashkv", Severity: Unknown, Observed: "n/a", Explanation: "fewer than two voters answer: nothing to compare"})
 		return
 	}
-	// One revision all voters have: the lowest current revision among them.
-	rctx, cancel := d.c.WithCommandTimeout(ctx)
-	defer cancel()
-	var rev int64
-	for _, m := range voters {
-		cli, err := d.c.Client(rctx, m.Endpoint)
-		if err != nil {
-			continue
-		}
-		resp, err := cli.Get(rctx, "health", withCountOnly()...)
-		if err == nil && (rev == 0 || resp.Header.Revision < rev) {
-			rev = resp.Header.Revision
-		}
-	}
-	if rev == 0 {
-		d.add(Finding{ID: "consistency.hashkv", Severity: Unknown, Observed: "n/a", Explanation: "no voter told its current revision"})
+	hc, err := CompareHashes(ctx, d.c, voters)
+	if err != nil {
+		d.add(Finding{ID: "consistency.hashkv", Severity: Unknown, Observed: "n/a", Explanation: err.Error()})
 		return
 	}
-	results := make([]hashed, len(voters))
-	var wg sync.WaitGroup
-	for i, m := range voters {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			hctx, cancel := d.c.WithCommandTimeout(ctx)
-			defer cancel()
-			results[i] = hashed{m: m, rev: rev}
-			cli, err := d.c.Client(hctx, m.Endpoint)
-			if err != nil {
-				results[i].err = err
-				return
-			}
-			resp, err := cli.HashKV(hctx, m.Endpoint, rev)
-			if err != nil {
-				results[i].err = err
-				return
-			}
-			results[i].hash, results[i].compacted = resp.Hash, resp.CompactRevision
-		}()
-	}
-	wg.Wait()
-	byCompact := map[int64]map[uint32][]string{}
-	for _, r := range results {
-		if r.err != nil {
-			d.add(d.member(r.m, Finding{ID: "consistency.hashkv", Severity: Unknown, Observed: r.err.Error(),
+	compared := 0
+	for _, mh := range hc.Hashes {
+		if mh.Err != nil {
+			d.add(d.member(mh.Member, Finding{ID: "consistency.hashkv", Severity: Unknown, Observed: mh.Err.Error(),
 				Explanation: "HashKV failed (it needs the root role when auth is on)"}))
 			continue
 		}
-		if byCompact[r.compacted] == nil {
-			byCompact[r.compacted] = map[uint32][]string{}
-		}
-		byCompact[r.compacted][r.hash] = append(byCompact[r.compacted][r.hash], r.m.Label())
+		compared++
 	}
-	for compacted, hashes := range byCompact {
-		f := Finding{ID: "consistency.hashkv", Severity: OK, Observed: fmt.Sprintf("revision %d (compacted at %d): one hash", rev, compacted),
-			Explanation: "every voter holds the same data"}
-		if len(hashes) > 1 {
-			var parts []string
-			for h, who := range hashes {
-				parts = append(parts, fmt.Sprintf("%08x on %s", h, strings.Join(who, ",")))
-			}
-			sort.Strings(parts)
-			f.Severity = Crit
-			f.Observed = fmt.Sprintf("revision %d: %s", rev, strings.Join(parts, "; "))
-			f.Explanation = "members with the same compaction hold different data: possible corruption"
-			f.Advice = "stop writing through the odd member; snapshot a member in the majority (etcdmedic snapshot save --from <member>) and rebuild the odd one from scratch"
-		}
-		d.add(f)
+	if compared < 2 {
+		return
 	}
+	f := Finding{ID: "consistency.hashkv", Severity: OK, Observed: fmt.Sprintf("revision %d: one hash", hc.Revision),
+		Explanation: "every voter holds the same data"}
+	if mm := hc.Mismatches(); len(mm) > 0 {
+		f.Severity = Crit
+		f.Observed = strings.Join(mm, "; ")
+		f.Explanation = "members with the same compaction hold different data: possible corruption"
+		f.Advice = "stop writing through the odd member; snapshot a member in the majority (etcdmedic snapshot save --from <member>) and rebuild the odd one from scratch"
+	}
+	d.add(f)
 }
 
 // 10. Versions and settings.
@@ -150,8 +98,4 @@ func knownInconsistent(v string) bool {
 	}
 	patch, err := strconv.Atoi(strings.SplitN(parts[2], "-", 2)[0])
 	return err == nil && patch <= 5
-}
-
-func withCountOnly() []clientv3.OpOption {
-	return []clientv3.OpOption{clientv3.WithCountOnly(), clientv3.WithKeysOnly()}
 }

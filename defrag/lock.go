@@ -1,0 +1,82 @@
+package defrag
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.etcd.io/etcd/client/v3/concurrency"
+)
+
+// DefaultLockKey is where runs on different control-plane nodes meet.
+const DefaultLockKey = "/etcdmedic/locks/defrag"
+
+// Holder says who holds the lock; it is the value of the holder's lock key.
+type Holder struct {
+	Host    string    `json:"host"`
+	PID     int       `json:"pid"`
+	Started time.Time `json:"started"`
+}
+
+// ErrLocked means another run holds the lock.
+var ErrLocked = errors.New("another defrag run holds the lock")
+
+// Lock is a held cluster-wide lock: an etcd lease-backed mutex, so a run
+// that dies releases it when its lease expires (ttl seconds).
+type Lock struct {
+	session *concurrency.Session
+	mutex   *concurrency.Mutex
+}
+
+// AcquireLock takes the lock without waiting. When it is held, the error
+// wraps ErrLocked and names the holder and since when.
+func AcquireLock(ctx context.Context, cli *clientv3.Client, key string, ttl int) (*Lock, error) {
+	s, err := concurrency.NewSession(cli, concurrency.WithTTL(ttl), concurrency.WithContext(ctx))
+	if err != nil {
+		return nil, fmt.Errorf("lock %s: %w", key, err)
+	}
+	m := concurrency.NewMutex(s, key)
+	tctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := m.TryLock(tctx); err != nil {
+		s.Close()
+		if errors.Is(err, concurrency.ErrLocked) {
+			return nil, fmt.Errorf("%w: %s", ErrLocked, describeHolder(ctx, cli, key))
+		}
+		return nil, fmt.Errorf("lock %s: %w", key, err)
+	}
+	host, _ := os.Hostname()
+	info, _ := json.Marshal(Holder{Host: host, PID: os.Getpid(), Started: time.Now().UTC()})
+	if _, err := cli.Put(tctx, m.Key(), string(info), clientv3.WithLease(s.Lease())); err != nil {
+		m.Unlock(ctx)
+		s.Close()
+		return nil, fmt.Errorf("lock %s: record holder: %w", key, err)
+	}
+	return &Lock{session: s, mutex: m}, nil
+}
+
+func describeHolder(ctx context.Context, cli *clientv3.Client, key string) string {
+	gctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	resp, err := cli.Get(gctx, key+"/", clientv3.WithFirstCreate()...)
+	if err != nil || len(resp.Kvs) == 0 {
+		return "holder unknown"
+	}
+	var h Holder
+	if json.Unmarshal(resp.Kvs[0].Value, &h) != nil || h.Host == "" {
+		return fmt.Sprintf("held by lock key %s", resp.Kvs[0].Key)
+	}
+	return fmt.Sprintf("held by %s (pid %d) since %s", h.Host, h.PID, h.Started.Format(time.RFC3339))
+}
+
+// Release unlocks and ends the lease.
+func (l *Lock) Release(ctx context.Context) {
+	uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	l.mutex.Unlock(uctx)
+	l.session.Close()
+}

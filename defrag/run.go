@@ -1,0 +1,306 @@
+package defrag
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/etcdmedic/etcdmedic/cluster"
+	"github.com/etcdmedic/etcdmedic/internal/exitcode"
+)
+
+// Options for one run.
+type Options struct {
+	Rule                 *Rule
+	DryRun               bool
+	MoveLeader           bool
+	Compact              bool
+	CompactKeepRevisions int64
+	Lock                 bool
+	LockKey              string
+	LockTTL              int // seconds
+	MemberTimeout        time.Duration
+	RecoveryTimeout      time.Duration
+	WaitBetween          time.Duration
+	MaxApplyLag          uint64
+	DisarmNospace        bool
+	DisarmThreshold      float64 // every member's dbSize/quota must be below this to disarm
+	VerifyHash           bool
+	RefuseSlowDisk       bool
+	SlowDiskFsyncP99     time.Duration
+	// OnEvent receives every step as it happens (rendering, tests).
+	OnEvent func(Event)
+}
+
+type runner struct {
+	c             *cluster.Cluster
+	o             Options
+	kv            *clientv3.Client // balanced over the voters: lock, compaction, alarms
+	sum           *Summary
+	checkInflight bool
+}
+
+func (r *runner) emit(e Event) {
+	if e.Time.IsZero() {
+		e.Time = time.Now().UTC()
+	}
+	if r.o.OnEvent != nil {
+		r.o.OnEvent(e)
+	}
+}
+
+func (r *runner) stop(code int, why string) *Summary {
+	r.sum.ExitCode, r.sum.StoppedBy = code, why
+	return r.sum
+}
+
+// Run plans and, unless DryRun, executes a rolling defragmentation. The
+// returned summary carries the exit code: 0 done or nothing to do, 2 a
+// member failed or the run was stopped partway (interrupt, a gate failing
+// after a member was done, hash mismatch), 3 the cluster could not be read,
+// 4 a gate or the lock refused before anything changed.
+func Run(ctx context.Context, c *cluster.Cluster, o Options) *Summary {
+	start := time.Now()
+	r := &runner{c: c, o: o, sum: &Summary{Started: start.UTC(), DryRun: o.DryRun, Members: []MemberResult{}}}
+	defer func() {
+		r.sum.TookSeconds = time.Since(start).Seconds()
+		r.emit(Event{Event: EventSummary, OK: r.sum.ExitCode == exitcode.OK, Message: r.sum.StoppedBy, Summary: r.sum})
+	}()
+
+	ms, err := c.Members(ctx)
+	if err != nil {
+		return r.stop(exitcode.Unknown, err.Error())
+	}
+	var eps []string
+	for _, m := range ms.Voters() {
+		if m.Endpoint != "" {
+			eps = append(eps, m.Endpoint)
+		}
+	}
+	r.kv, err = c.NewBalancedClient(ctx, eps)
+	if err != nil {
+		return r.stop(exitcode.Unknown, err.Error())
+	}
+	defer r.kv.Close()
+
+	// The plan, from one fresh look; each member's rule is evaluated again just before its turn.
+	g := r.gate(ctx)
+	r.checkInflight = g.snap != nil && anyHas(g.snap, metricDefragInflight)
+	plan := r.plan(g.snap)
+	r.emit(Event{Event: EventPlan, OK: true, Plan: plan, Message: "rule: " + o.Rule.Source})
+	if o.DryRun {
+		for _, p := range plan {
+			r.sum.Members = append(r.sum.Members, MemberResult{Member: p.Member, MemberName: p.MemberName, Outcome: "notStarted", Reason: p.Reason, DBSizeBefore: p.DBSize})
+		}
+		if g.failure != "" {
+			r.emit(Event{Event: EventGate, Message: g.failure})
+			r.sum.StoppedBy = "a real run would be refused now: " + g.failure
+		}
+		return r.sum
+	}
+
+	if g.failure != "" {
+		// Refuse before taking the lock: on a cluster with a CORRUPT alarm
+		// or without quorum even the lock's write would fail or hang.
+		r.emit(Event{Event: EventGate, Message: g.failure})
+		r.notStarted(plan, "gate: "+g.failure)
+		return r.stop(exitcode.Refused, "gate failed before the first member: "+g.failure)
+	}
+	if o.Lock && !o.DryRun {
+		lock, err := AcquireLock(ctx, r.kv, o.LockKey, o.LockTTL)
+		switch {
+		case errors.Is(err, ErrLocked):
+			r.emit(Event{Event: EventLock, Message: err.Error()})
+			return r.stop(exitcode.Refused, "locked: "+err.Error())
+		case err != nil && isNospace(err):
+			// etcd refuses every write under NOSPACE, the lock's included;
+			// that is exactly when this run is most needed.
+			r.emit(Event{Event: EventWarning, Message: "could not take the lock (NOSPACE: etcd refuses writes); running without it"})
+		case err != nil:
+			return r.stop(exitcode.Unknown, err.Error())
+		default:
+			defer lock.Release(ctx)
+			r.emit(Event{Event: EventLock, OK: true, Message: "acquired " + o.LockKey})
+		}
+	}
+
+	if o.Compact {
+		if err := r.compact(ctx); err != nil {
+			return r.stop(exitcode.Critical, err.Error())
+		}
+	}
+
+	done := map[uint64]bool{}
+	for i, p := range plan {
+		if p.Role == "learner" {
+			r.sum.Members = append(r.sum.Members, MemberResult{Member: p.Member, MemberName: p.MemberName, Outcome: "skipped", Reason: p.Reason})
+			r.emit(Event{Event: EventSkip, Member: p.Member, MemberName: p.MemberName, OK: true, Message: p.Reason})
+			continue
+		}
+		if ctx.Err() != nil {
+			r.notStarted(plan[i:], "interrupted")
+			return r.stop(exitcode.Critical, "interrupted: no further member started")
+		}
+		g := r.gate(ctx)
+		if g.failure != "" {
+			r.emit(Event{Event: EventGate, Member: p.Member, MemberName: p.MemberName, Message: g.failure})
+			r.notStarted(plan[i:], "gate: "+g.failure)
+			if r.sum.Defragmented == 0 {
+				return r.stop(exitcode.Refused, "gate failed before "+p.MemberName+": "+g.failure)
+			}
+			return r.stop(exitcode.Critical, "gate failed before "+p.MemberName+": "+g.failure)
+		}
+		r.emit(Event{Event: EventGate, Member: p.Member, MemberName: p.MemberName, OK: true, Message: "every voter healthy, caught up, quorum holds with one offline"})
+		st := memberIn(g.snap, p.Member)
+		if st == nil {
+			r.notStarted(plan[i:], "member left the cluster")
+			return r.stop(exitcode.Critical, "member "+p.MemberName+" left the cluster during the run")
+		}
+		vars := VarsOf(st)
+		want, err := o.Rule.Eval(vars)
+		if err != nil {
+			return r.stop(exitcode.Critical, err.Error())
+		}
+		if !want {
+			reason := "rule false: " + vars.Explain()
+			r.sum.Members = append(r.sum.Members, MemberResult{Member: p.Member, MemberName: p.MemberName, Outcome: "skipped", Reason: reason, DBSizeBefore: st.Status.GetDbSize(), DBSizeAfter: st.Status.GetDbSize()})
+			r.emit(Event{Event: EventSkip, Member: p.Member, MemberName: p.MemberName, OK: true, Message: reason})
+			continue
+		}
+		if st.IsLeader() && o.MoveLeader {
+			if err := r.moveLeader(ctx, g, done); err != nil {
+				r.notStarted(plan[i:], err.Error())
+				return r.stop(exitcode.Critical, err.Error())
+			}
+			if g = r.gate(ctx); g.failure != "" {
+				r.notStarted(plan[i:], "gate: "+g.failure)
+				return r.stop(exitcode.Critical, "gate failed after moving leadership: "+g.failure)
+			}
+			st = memberIn(g.snap, p.Member)
+		}
+		res, err := r.defragment(ctx, st, p.PredictedSeconds)
+		r.sum.Members = append(r.sum.Members, res)
+		if err != nil {
+			r.notStarted(plan[i+1:], "stopped after "+p.MemberName+" failed")
+			return r.stop(exitcode.Critical, err.Error())
+		}
+		done[st.Member.ID] = true
+		r.sum.Defragmented++
+		if res.DBSizeBefore > res.DBSizeAfter {
+			r.sum.ReclaimedBytes += res.DBSizeBefore - res.DBSizeAfter
+		}
+		if o.WaitBetween > 0 && i < len(plan)-1 {
+			select {
+			case <-time.After(o.WaitBetween):
+			case <-ctx.Done():
+			}
+		}
+	}
+
+	if o.DisarmNospace {
+		r.disarmNospace(ctx)
+	}
+	if o.VerifyHash && r.sum.Defragmented > 0 {
+		if err := r.verifyHash(ctx); err != nil {
+			return r.stop(exitcode.Critical, err.Error())
+		}
+	}
+	if ctx.Err() != nil {
+		return r.stop(exitcode.Critical, "interrupted")
+	}
+	return r.sum
+}
+
+func (r *runner) notStarted(rest []PlanEntry, why string) {
+	for _, p := range rest {
+		if p.Role == "learner" {
+			continue
+		}
+		r.sum.Members = append(r.sum.Members, MemberResult{Member: p.Member, MemberName: p.MemberName, Outcome: "notStarted", Reason: why, DBSizeBefore: p.DBSize})
+	}
+}
+
+// plan orders the members: learners reported and skipped, followers by most
+// reclaimable first, the leader last.
+func (r *runner) plan(snap *cluster.Snapshot) []PlanEntry {
+	if snap == nil {
+		return nil
+	}
+	var out []PlanEntry
+	for _, st := range snap.Members {
+		p := PlanEntry{Member: st.Member.IDString(), MemberName: st.Member.Name, Role: "follower"}
+		switch {
+		case st.Member.IsLearner:
+			p.Role, p.Reason = "learner", "learners are skipped: they serve no clients and do not count for quorum"
+		case !st.OK():
+			p.Reason = "no status now: " + fmt.Sprint(st.Err)
+		default:
+			if st.IsLeader() {
+				p.Role = "leader"
+			}
+			vars := VarsOf(st)
+			p.DBSize = st.Status.GetDbSize()
+			p.ReclaimableBytes = int64(vars.DBSizeFree)
+			p.PredictedSeconds = predictStall(p.DBSize)
+			want, err := r.o.Rule.Eval(vars)
+			switch {
+			case err != nil:
+				p.Reason = err.Error()
+			case want:
+				p.Defragment, p.Reason = true, "rule true: "+vars.Explain()
+			default:
+				p.Reason = "rule false: " + vars.Explain()
+			}
+		}
+		out = append(out, p)
+	}
+	rank := func(p PlanEntry) int {
+		switch p.Role {
+		case "learner":
+			return 2
+		case "leader":
+			return 1
+		}
+		return 0
+	}
+	sort.SliceStable(out, func(i, j int) bool {
+		if rank(out[i]) != rank(out[j]) {
+			return rank(out[i]) < rank(out[j])
+		}
+		return out[i].ReclaimableBytes > out[j].ReclaimableBytes
+	})
+	return out
+}
+
+// predictStall estimates how long a member blocks: etcd's own histogram help
+// says 100 MB usually takes a second; the floor covers the round trips.
+func predictStall(dbSize int64) float64 {
+	return 0.5 + float64(dbSize)/100e6
+}
+
+func memberIn(snap *cluster.Snapshot, id string) *cluster.MemberStatus {
+	for _, st := range snap.Members {
+		if st.Member.IDString() == id && st.OK() {
+			return st
+		}
+	}
+	return nil
+}
+
+func anyHas(snap *cluster.Snapshot, metric string) bool {
+	for _, st := range snap.Members {
+		if st.Metrics.Has(metric) {
+			return true
+		}
+	}
+	return false
+}
+
+func isNospace(err error) bool {
+	return err != nil && strings.Contains(err.Error(), "database space exceeded")
+}
