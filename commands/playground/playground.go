@@ -13,8 +13,10 @@ import (
 
 	"github.com/etcdmedic/etcdmedic/cluster"
 	"github.com/etcdmedic/etcdmedic/commands/cmdutil"
+	defragcmd "github.com/etcdmedic/etcdmedic/commands/defrag"
 	doctorcmd "github.com/etcdmedic/etcdmedic/commands/doctor"
 	statuscmd "github.com/etcdmedic/etcdmedic/commands/status"
+	"github.com/etcdmedic/etcdmedic/defrag"
 	"github.com/etcdmedic/etcdmedic/internal/humanize"
 	"github.com/etcdmedic/etcdmedic/internal/iostreams"
 	"github.com/etcdmedic/etcdmedic/internal/output"
@@ -199,11 +201,39 @@ func demo(ctx context.Context, opts *Options, c *playground.Cluster) error {
 	if err := doctorcmd.Run(ctx, dopts); cmdutil.ExitCode(err) > 2 {
 		return err
 	}
+	// The fix the doctor advised: a rolling defragmentation, leader last.
+	fmt.Fprintf(out, "\n%s\n", p.Bold.Render("$ etcdmedic defrag --rule 'fragmentation >= 0.5'"))
+	rule, err := defrag.CompileRule("fragmentation >= 0.5")
+	if err != nil {
+		return err
+	}
+	fopts := &defragcmd.Options{
+		IO:          opts.IO,
+		OpenCluster: func() (*cluster.Cluster, error) { return cluster.Open(cfg, nil) },
+		Format:      func() output.Format { return output.Table },
+		Run: defrag.Options{Rule: rule, MoveLeader: true, Lock: true, LockKey: defrag.DefaultLockKey, LockTTL: 30,
+			MemberTimeout: 5 * time.Minute, RecoveryTimeout: time.Minute, MaxApplyLag: 1000,
+			DisarmNospace: true, DisarmThreshold: 0.8, VerifyHash: true},
+	}
+	if err := defragcmd.Run(ctx, fopts); err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "\n%s\n", p.Bold.Render("$ etcdmedic status"))
+	if err := statuscmd.Run(ctx, &statuscmd.Options{
+		IO:          opts.IO,
+		OpenCluster: func() (*cluster.Cluster, error) { return cluster.Open(cfg, nil) },
+		Format:      func() output.Format { return output.Table },
+	}); cmdutil.ExitCode(err) > 1 {
+		return err
+	}
+
 	fmt.Fprintf(out, "\n%s\n", p.Bold.Render("What to try next:"))
 	fmt.Fprintln(out, "  etcdmedic playground --seed --fragment      # keep a cluster running, then in another shell:")
 	fmt.Fprintln(out, "  "+strings.ReplaceAll(exports(c), "\n", "\n  "))
 	fmt.Fprintln(out, "  etcdmedic status -o json                    # the same, for scripts")
 	fmt.Fprintln(out, "  etcdmedic status --command-timeout 2s       # a hung member costs at most 2 s")
 	fmt.Fprintln(out, "  etcdmedic doctor --all                      # every finding, not only the ones that need attention")
+	fmt.Fprintln(out, "  etcdmedic inventory                         # what fills the keyspace")
+	fmt.Fprintln(out, "  etcdmedic defrag --dry-run -o json          # the plan, as JSON lines")
 	return nil
 }
