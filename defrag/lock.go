@@ -35,13 +35,19 @@ type Lock struct {
 // AcquireLock takes the lock without waiting. When it is held, the error
 // wraps ErrLocked and names the holder and since when.
 func AcquireLock(ctx context.Context, cli *clientv3.Client, key string, ttl int) (*Lock, error) {
-	s, err := concurrency.NewSession(cli, concurrency.WithTTL(ttl), concurrency.WithContext(ctx))
+	// Every RPC has a deadline: grant the lease here, bounded, rather than
+	// inside NewSession, whose context must outlive the run for keepalives.
+	tctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	lease, err := cli.Grant(tctx, int64(ttl))
+	if err != nil {
+		return nil, fmt.Errorf("lock %s: %w", key, err)
+	}
+	s, err := concurrency.NewSession(cli, concurrency.WithLease(lease.ID), concurrency.WithContext(context.WithoutCancel(ctx)))
 	if err != nil {
 		return nil, fmt.Errorf("lock %s: %w", key, err)
 	}
 	m := concurrency.NewMutex(s, key)
-	tctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
 	if err := m.TryLock(tctx); err != nil {
 		s.Close()
 		if errors.Is(err, concurrency.ErrLocked) {
