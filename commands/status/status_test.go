@@ -3,7 +3,6 @@ package status_test
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -36,7 +35,7 @@ func TestStatusJSONOnSeededCluster(t *testing.T) {
 	c := playgroundtest.Start(t, playground.Options{Members: 3})
 	playgroundtest.Seed(t, c, playground.SeedOptions{Pods: 300, ConfigMaps: 50, Events: 100, PodPadding: 500})
 
-	waitForStableSizes(t, c)
+	playgroundtest.WaitQuiet(t, c)
 
 	res := clitest.Run(t, nil, "status", "-o", "json", "--endpoints", endpoints(c))
 	if res.Code != 0 {
@@ -104,37 +103,6 @@ func TestStatusJSONOnSeededCluster(t *testing.T) {
 			t.Fatalf("table lacks %q:\n%s", want, res.Stdout)
 		}
 	}
-}
-
-// waitForStableSizes polls until no member's database size changes between
-// two reads a few backend commit intervals (100 ms) apart: seeding leaves
-// batched writes still being committed.
-func waitForStableSizes(t *testing.T, c *playground.Cluster) {
-	t.Helper()
-	cli := playgroundtest.Client(t, c)
-	sizes := func() string {
-		var b strings.Builder
-		for _, ep := range c.Endpoints() {
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			st, err := cli.Status(ctx, ep)
-			cancel()
-			if err != nil {
-				t.Fatal(err)
-			}
-			fmt.Fprintf(&b, "%d/%d/%d ", st.DbSize, st.DbSizeInUse, st.RaftAppliedIndex)
-		}
-		return b.String()
-	}
-	prev := sizes()
-	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); {
-		time.Sleep(300 * time.Millisecond) // the interval between two samples, not a wait for a condition
-		cur := sizes()
-		if cur == prev {
-			return
-		}
-		prev = cur
-	}
-	t.Fatal("database sizes never settled")
 }
 
 func TestStatusWithHungMembers(t *testing.T) {

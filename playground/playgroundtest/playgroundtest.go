@@ -137,3 +137,35 @@ func FillUntilNospace(t testing.TB, c *playground.Cluster) {
 	}
 	t.Fatal("never reached NOSPACE: is QuotaBytes small?")
 }
+
+// WaitQuiet polls until no member's database size, in-use size or applied
+// index changes between two reads a few backend commit intervals (100 ms)
+// apart: after seeding, batched writes are still being committed and
+// applied, and a check that judges "healthy" must not see that tail.
+func WaitQuiet(t testing.TB, c *playground.Cluster) {
+	t.Helper()
+	cli := Client(t, c)
+	sample := func() string {
+		var b strings.Builder
+		for _, ep := range c.Endpoints() {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			st, err := cli.Status(ctx, ep)
+			cancel()
+			if err != nil {
+				t.Fatal(err)
+			}
+			fmt.Fprintf(&b, "%d/%d/%d ", st.DbSize, st.DbSizeInUse, st.RaftAppliedIndex)
+		}
+		return b.String()
+	}
+	prev := sample()
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); {
+		time.Sleep(300 * time.Millisecond) // the interval between two samples, not a wait for a condition
+		cur := sample()
+		if cur == prev {
+			return
+		}
+		prev = cur
+	}
+	t.Fatal("the cluster never became quiet")
+}
