@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -140,12 +141,21 @@ type alarmListResult struct {
 	err    error
 }
 
-// alarmList needs quorum (it is a raft request) and, with auth, root.
+// alarmList needs quorum (it is a raft request) and, with auth, root. One
+// voter is asked at a time, the one that just answered the member list first
+// (a hung member would spend the whole deadline): asking all at once and
+// cancelling the slower ones would make etcd count those cancelled raft
+// requests as failed proposals, the very metric the doctor reads next.
 func (d *diagnosis) alarmList(ctx context.Context) alarmListResult {
 	ctx, cancel := d.c.WithCommandTimeout(ctx)
 	defer cancel()
-	var lastErr error
-	for _, m := range d.ms.Voters() {
+	voters := d.ms.Voters()
+	answered := func(m cluster.Member) bool {
+		return m.Endpoint == d.ms.AnsweredBy || slices.Contains(m.ClientURLs, d.ms.AnsweredBy)
+	}
+	sort.SliceStable(voters, func(i, j int) bool { return answered(voters[i]) && !answered(voters[j]) })
+	lastErr := fmt.Errorf("no started voter to ask")
+	for _, m := range voters {
 		if !m.Started() {
 			continue
 		}
@@ -158,7 +168,7 @@ func (d *diagnosis) alarmList(ctx context.Context) alarmListResult {
 		if err == nil {
 			return alarmListResult{alarms: resp.Alarms}
 		}
-		lastErr = err
+		lastErr = fmt.Errorf("%s: %w", m.Label(), err)
 		if ctx.Err() != nil {
 			break
 		}
@@ -191,7 +201,7 @@ func (d *diagnosis) checkAlarms(snap *cluster.Snapshot, al alarmListResult) {
 		case "NOSPACE":
 			f.Explanation = "the database reached its quota: the cluster rejects every write (mvcc: database space exceeded) until the alarm is disarmed"
 			f.Advice = "1) find what fills it: " + d.cmd("inventory") +
-				"  2) compact, defragment every member one at a time and disarm NOSPACE: " + d.cmd("defrag", "--compact", "--rule 'true'") +
+				"  2) compact, defragment every member one at a time and disarm NOSPACE: " + d.cmd("defrag", "--compact", "--rule 'true'", "--disarm-nospace") +
 				"  3) if it is still over quota: delete what is not needed, or raise --quota-bytes on every member"
 		case "CORRUPT":
 			f.Explanation = "a member's data differs from the others (hash mismatch): do not trust reads from it"

@@ -54,13 +54,13 @@ func (d *diagnosis) checkMetrics(before, after *cluster.Snapshot) {
 			"messages between members are slow: elections and commit latency follow",
 			"check the network between control-plane nodes, and CPU starvation on them")
 
-		d.counter(m, bm, am, "metrics.leaderChanges", mLeaderChanges, "leader changes",
+		d.counter(m, bm, am, "metrics.leaderChanges", mLeaderChanges, t.LeaderChangesWarn, "leader changes",
 			"the leader changed during the window", "look for slow disks, CPU starvation or packet loss between members")
-		d.counter(m, bm, am, "metrics.proposalsFailed", mProposalsFail, "failed proposals",
+		d.counter(m, bm, am, "metrics.proposalsFailed", mProposalsFail, t.ProposalsFailedWarn, "failed proposals",
 			"proposals failed: elections or lost quorum", "see the quorum and leader findings above")
-		d.counter(m, bm, am, "metrics.slowApplies", mSlowApply, "slow applies",
+		d.counter(m, bm, am, "metrics.slowApplies", mSlowApply, t.SlowAppliesWarn, "slow applies",
 			"applies took over 100 ms (etcd's --warning-apply-duration)", "check backend commit latency and expensive range requests")
-		d.counter(m, bm, am, "metrics.heartbeatFailures", mHeartbeatFails, "heartbeat send failures",
+		d.counter(m, bm, am, "metrics.heartbeatFailures", mHeartbeatFails, t.HeartbeatFailuresWarn, "heartbeat send failures",
 			"the leader could not send heartbeats on time (usually a slow disk)", "check WAL fsync latency on the leader")
 
 		if p1, ok1 := bm.Value(mProposalsPend); ok1 {
@@ -98,7 +98,7 @@ func (d *diagnosis) latency(m cluster.Member, before, after *cluster.MetricsSamp
 	}
 	p, ok, reset := cluster.HistogramQuantileDelta(before, after, metric, 0.99)
 	switch {
-	case !after.Has(metric):
+	case !after.Has(metric) || !before.Has(metric):
 		f.Severity, f.Observed, f.Explanation = Unknown, "n/a", "the member does not export "+metric
 	case reset:
 		f.Severity, f.Observed, f.Explanation = Unknown, "n/a", "the member restarted between the two samples"
@@ -140,18 +140,21 @@ func (d *diagnosis) peerLatency(m cluster.Member, before, after *cluster.Metrics
 }
 
 // counter warns when a failure counter grew during the window.
-func (d *diagnosis) counter(m cluster.Member, before, after *cluster.MetricsSample, id, metric, what, explain, advice string) {
-	f := Finding{ID: id, Threshold: "warn > 0 in the window"}
+func (d *diagnosis) counter(m cluster.Member, before, after *cluster.MetricsSample, id, metric string, warn uint64, what, explain, advice string) {
+	f := Finding{ID: id, Threshold: fmt.Sprintf("warn > %d in the window", warn)}
 	delta, ok := cluster.CounterDelta(before, after, metric)
 	switch {
 	case !after.Has(metric) || !before.Has(metric):
 		f.Severity, f.Observed, f.Explanation = Unknown, "n/a", "the member does not export "+metric
 	case !ok:
 		f.Severity, f.Observed, f.Explanation = Unknown, "n/a", "the counter went backwards: the member restarted"
-	case delta > 0:
+	case delta > float64(warn):
 		f.Severity, f.Observed, f.Explanation, f.Advice = Warn, fmt.Sprintf("%.0f %s", delta, what), explain, advice
 	default:
-		f.Severity, f.Observed, f.Explanation = OK, "0 "+what, "none during the window"
+		f.Severity, f.Observed, f.Explanation = OK, fmt.Sprintf("%.0f %s", delta, what), "none during the window"
+		if delta > 0 {
+			f.Explanation = "within the threshold during the window"
+		}
 	}
 	d.add(d.member(m, f))
 }

@@ -81,13 +81,33 @@ func (d *diagnosis) checkVersions(snap *cluster.Snapshot) {
 	}
 	d.add(f)
 
+	// The local member's command line, read from its kubeadm manifest: what
+	// the API does not say. StopGRPCServiceOnDefrag (3.6+, off by default)
+	// makes a defragmenting member report NOT_SERVING on the gRPC health
+	// service, so clients that health-check route around the stall; context
+	// for planning a defrag, not a fault either way.
 	if l := d.c.Config.Local; l != nil {
-		gates := l.Flags["feature-gates"]
-		on := strings.Contains(gates, "StopGRPCServiceOnDefrag=true") || l.Flags["experimental-stop-grpc-service-on-defrag"] == "true"
+		on := featureGateOn(l.Flags["feature-gates"], "StopGRPCServiceOnDefrag") || l.Flags["experimental-stop-grpc-service-on-defrag"] == "true"
 		f := Finding{ID: "settings.stopGRPCServiceOnDefrag", Severity: OK, Observed: map[bool]string{true: "on", false: "off"}[on],
-			Explanation: "with it on (etcd 3.6+), a defragmenting member reports NOT_SERVING on gRPC health so health-checking clients route around it"}
+			Threshold:   "informational (from " + l.Manifest + ")",
+			Explanation: "on (etcd 3.6+): a defragmenting member answers NOT_SERVING on gRPC health so health-checking clients avoid it; off: clients wait out the defrag"}
+		if m, ok := d.ms.Find(l.Name); ok && l.Name != "" {
+			f = d.member(m, f)
+		}
 		d.add(f)
 	}
+}
+
+// featureGateOn reads one gate from a --feature-gates list ("A=true,B=false").
+func featureGateOn(gates, name string) bool {
+	for _, g := range strings.Split(gates, ",") {
+		k, v, _ := strings.Cut(strings.TrimSpace(g), "=")
+		if k == name {
+			on, err := strconv.ParseBool(v)
+			return err == nil && on
+		}
+	}
+	return false
 }
 
 // knownInconsistent reports the etcd releases with known data-inconsistency bugs.

@@ -30,6 +30,9 @@ type Thresholds struct {
 	ReadWarn               time.Duration
 	PeerRTTWarn            time.Duration
 	FDWarn, FDCrit         float64 // open fds / limit
+
+	// Counter increases tolerated during the window before a warning.
+	LeaderChangesWarn, ProposalsFailedWarn, SlowAppliesWarn, HeartbeatFailuresWarn uint64
 }
 
 // Presets, by name.
@@ -52,6 +55,11 @@ var presets = map[string]Thresholds{
 		PeerRTTWarn:     150 * time.Millisecond, // etcd mixin etcdMemberCommunicationSlow
 		FDWarn:          0.80,                   // etcd logs a warning at 80 % (etcdserver/metrics.go)
 		FDCrit:          0.95,                   // ours: near exhaustion etcd cannot create WAL files
+		// Counters: any increase within a few seconds' window is worth a look
+		// (ours; the mixin's alerts integrate over 15 min to 1 h, e.g.
+		// etcdHighNumberOfLeaderChanges ≥ 4 in 15 min, which a short CLI
+		// window cannot reproduce).
+		LeaderChangesWarn: 0, ProposalsFailedWarn: 0, SlowAppliesWarn: 0, HeartbeatFailuresWarn: 0,
 	},
 }
 
@@ -137,22 +145,26 @@ func size(dst func(*Thresholds) *int64) override {
 }
 
 var overrides = map[string]override{
-	"quota.warn":       ratio(func(t *Thresholds) *float64 { return &t.QuotaWarn }),
-	"quota.crit":       ratio(func(t *Thresholds) *float64 { return &t.QuotaCrit }),
-	"quota.max":        size(func(t *Thresholds) *int64 { return &t.QuotaMax }),
-	"frag.ratio":       ratio(func(t *Thresholds) *float64 { return &t.FragRatio }),
-	"frag.minInUse":    size(func(t *Thresholds) *int64 { return &t.FragMinInUse }),
-	"fsync.warn":       duration(func(t *Thresholds) *time.Duration { return &t.FsyncWarn }),
-	"fsync.crit":       duration(func(t *Thresholds) *time.Duration { return &t.FsyncCrit }),
-	"commit.warn":      duration(func(t *Thresholds) *time.Duration { return &t.CommitWarn }),
-	"commit.crit":      duration(func(t *Thresholds) *time.Duration { return &t.CommitCrit }),
-	"applyGap.warn":    count(func(t *Thresholds) *uint64 { return &t.ApplyGapWarn }),
-	"applyGap.crit":    count(func(t *Thresholds) *uint64 { return &t.ApplyGapCrit }),
-	"followerLag.warn": count(func(t *Thresholds) *uint64 { return &t.FollowerLagWarn }),
-	"read.warn":        duration(func(t *Thresholds) *time.Duration { return &t.ReadWarn }),
-	"peerRTT.warn":     duration(func(t *Thresholds) *time.Duration { return &t.PeerRTTWarn }),
-	"fd.warn":          ratio(func(t *Thresholds) *float64 { return &t.FDWarn }),
-	"fd.crit":          ratio(func(t *Thresholds) *float64 { return &t.FDCrit }),
+	"quota.warn":             ratio(func(t *Thresholds) *float64 { return &t.QuotaWarn }),
+	"quota.crit":             ratio(func(t *Thresholds) *float64 { return &t.QuotaCrit }),
+	"quota.max":              size(func(t *Thresholds) *int64 { return &t.QuotaMax }),
+	"frag.ratio":             ratio(func(t *Thresholds) *float64 { return &t.FragRatio }),
+	"frag.minInUse":          size(func(t *Thresholds) *int64 { return &t.FragMinInUse }),
+	"fsync.warn":             duration(func(t *Thresholds) *time.Duration { return &t.FsyncWarn }),
+	"fsync.crit":             duration(func(t *Thresholds) *time.Duration { return &t.FsyncCrit }),
+	"commit.warn":            duration(func(t *Thresholds) *time.Duration { return &t.CommitWarn }),
+	"commit.crit":            duration(func(t *Thresholds) *time.Duration { return &t.CommitCrit }),
+	"applyGap.warn":          count(func(t *Thresholds) *uint64 { return &t.ApplyGapWarn }),
+	"applyGap.crit":          count(func(t *Thresholds) *uint64 { return &t.ApplyGapCrit }),
+	"followerLag.warn":       count(func(t *Thresholds) *uint64 { return &t.FollowerLagWarn }),
+	"read.warn":              duration(func(t *Thresholds) *time.Duration { return &t.ReadWarn }),
+	"peerRTT.warn":           duration(func(t *Thresholds) *time.Duration { return &t.PeerRTTWarn }),
+	"fd.warn":                ratio(func(t *Thresholds) *float64 { return &t.FDWarn }),
+	"leaderChanges.warn":     count(func(t *Thresholds) *uint64 { return &t.LeaderChangesWarn }),
+	"proposalsFailed.warn":   count(func(t *Thresholds) *uint64 { return &t.ProposalsFailedWarn }),
+	"slowApplies.warn":       count(func(t *Thresholds) *uint64 { return &t.SlowAppliesWarn }),
+	"heartbeatFailures.warn": count(func(t *Thresholds) *uint64 { return &t.HeartbeatFailuresWarn }),
+	"fd.crit":                ratio(func(t *Thresholds) *float64 { return &t.FDCrit }),
 }
 
 // OverrideKeys lists the keys --set accepts.

@@ -59,6 +59,7 @@ observed against which threshold, a one-line explanation and the command to run 
 Thresholds come from the upstream etcd alerting mixin and etcd's documentation
 (--preset upstream, the default) or OpenShift's (--preset openshift); change one with
 --set, e.g. --set fsync.warn=20ms --set quota.warn=70%. Keys: ` + strings.Join(health.OverrideKeys(), ", ") + `.
+Every finding id, threshold and its source: docs/doctor.md.
 
 A hung member makes its own checks "unknown" and costs one --command-timeout; the run
 always ends within about --command-timeout + --window + a second.

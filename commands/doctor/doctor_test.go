@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -24,9 +25,11 @@ func TestMain(m *testing.M) {
 }
 
 // This machine's disk is shared and slower than etcd's recommendation (p99
-// fsync < 10 ms), so tests that are not about disk latency judge it loosely;
-// TestDoctorJudgesLatencyOverTheWindow covers the latency checks themselves.
-var looseDisk = []string{"--set", "fsync.warn=2s", "--set", "fsync.crit=4s", "--set", "commit.warn=2s", "--set", "commit.crit=4s"}
+// fsync < 10 ms), and other builds load its two cores, so tests that are not
+// about latency judge it (and its symptoms: slow applies, late heartbeats) loosely; TestDoctorJudgesLatencyOverTheWindow and
+// health's fixture tests cover the latency checks themselves.
+var looseDisk = []string{"--set", "fsync.warn=2s", "--set", "fsync.crit=4s", "--set", "commit.warn=2s", "--set", "commit.crit=4s", "--set", "read.warn=2s",
+	"--set", "slowApplies.warn=1000", "--set", "heartbeatFailures.warn=1000"}
 
 func doctor(t *testing.T, c *playground.Cluster, extra ...string) (clitest.Result, health.Report) {
 	t.Helper()
@@ -52,6 +55,8 @@ func find(r health.Report, id string) []health.Finding {
 func TestDoctorHealthyThenFragmented(t *testing.T) {
 	c := playgroundtest.Start(t, playground.Options{Members: 3})
 	playgroundtest.Seed(t, c, playground.SeedOptions{Pods: 1500, ConfigMaps: 300, Events: 3000, PodPadding: 800, EventPadding: 800, ConfigMapPadding: 1500})
+	// Seeding's last batches are still being applied: judge the cluster once it is quiet.
+	playgroundtest.WaitQuiet(t, c)
 
 	res, r := doctor(t, c, looseDisk...)
 	if res.Code != 0 || r.Severity != health.OK {
@@ -131,9 +136,21 @@ func TestDoctorNospace(t *testing.T) {
 			t.Fatalf("NOSPACE advice lacks %q: %s", step, ns[0].Advice)
 		}
 	}
-	quota := find(r, "space.quota")
-	if len(quota) == 0 || quota[0].Severity != health.Crit {
-		t.Fatalf("space.quota should be critical at the quota: %+v", quota)
+	// The member that raised the alarm is critical on space whatever its
+	// usage figure says (etcd raised it when an apply would have passed the
+	// quota). The others' files may be smaller: bbolt grows each member's
+	// file on its own, so their figures are judged as they are.
+	raised := 0
+	for _, q := range find(r, "space.quota") {
+		if q.Member == ns[0].Member {
+			raised++
+			if q.Severity != health.Crit {
+				t.Fatalf("space.quota on %s, which raised NOSPACE, = %s (%s); want crit", q.MemberName, q.Severity, q.Observed)
+			}
+		}
+	}
+	if raised != 1 {
+		t.Fatalf("%d space.quota findings for the member that raised NOSPACE (%s)", raised, ns[0].Member)
 	}
 }
 
@@ -195,7 +212,9 @@ func TestDoctorJudgesLatencyOverTheWindow(t *testing.T) {
 			pcancel()
 		}
 	}()
-	res, r := doctor(t, c, "--window", "2s", "--set", "fsync.warn=1us", "--set", "commit.warn=1us")
+	res, r := doctor(t, c, "--window", "2s", "--set", "fsync.warn=1us", "--set", "commit.warn=1us",
+		// A loaded machine can push p99 past the default critical level; this test is about the warning.
+		"--set", "fsync.crit=1h", "--set", "commit.crit=1h")
 	cancel()
 	wg.Wait()
 	if res.Code != 1 {
@@ -344,5 +363,88 @@ func TestDoctorWithALearner(t *testing.T) {
 	}
 	if m := find(r, "quorum.margin"); m[0].Threshold != "quorum 2" {
 		t.Fatalf("quorum = %+v", m)
+	}
+}
+
+// On a kubeadm node the doctor reads the local member's etcd command line from
+// its static-pod manifest: here a manifest describing a real member started
+// with the StopGRPCServiceOnDefrag feature gate, and no --endpoints at all.
+func TestDoctorReadsTheLocalManifest(t *testing.T) {
+	c := playgroundtest.Start(t, playground.Options{Members: 1, Config: map[string]any{"feature-gates": "StopGRPCServiceOnDefrag=true"}})
+	m := c.Member(0)
+	manifest := filepath.Join(t.TempDir(), "etcd.yaml")
+	pod := fmt.Sprintf(`apiVersion: v1
+kind: Pod
+metadata:
+  name: etcd
+  namespace: kube-system
+spec:
+  containers:
+  - name: etcd
+    command:
+    - etcd
+    - --name=%s
+    - --listen-client-urls=%s
+    - --advertise-client-urls=%s
+    - --feature-gates=InitialCorruptCheck=true,StopGRPCServiceOnDefrag=true
+`, m.Name, m.ClientURL, m.ClientURL)
+	if err := os.WriteFile(manifest, []byte(pod), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	res := clitest.Run(t, nil, append([]string{"doctor", "-o", "json", "--window", "200ms", "--manifest", manifest}, looseDisk...)...)
+	var r health.Report
+	if err := json.Unmarshal([]byte(res.Stdout), &r); err != nil {
+		t.Fatalf("%v\n%s", err, res.Stdout)
+	}
+	gate := find(r, "settings.stopGRPCServiceOnDefrag")
+	if res.Code != 0 || len(gate) != 1 || gate[0].Observed != "on" || gate[0].MemberName != m.Name || gate[0].Member != fmt.Sprintf("%016x", m.ID()) {
+		t.Fatalf("exit %d, gate finding %+v; want 0 and on for %s", res.Code, gate, m.Name)
+	}
+}
+
+// A negative --quota-bytes switches the quota off: the database can then grow
+// until the disk is full, which the doctor warns about.
+func TestDoctorQuotaDisabled(t *testing.T) {
+	c := playgroundtest.Start(t, playground.Options{Members: 1, QuotaBytes: -1})
+	res, r := doctor(t, c, append(looseDisk, "--window", "200ms")...)
+	q := find(r, "space.quota")
+	if res.Code != 1 || len(q) != 1 || q[0].Severity != health.Warn || q[0].Observed != "quota disabled" || !strings.Contains(q[0].Advice, "--quota-bytes") {
+		t.Fatalf("exit %d, space.quota %+v; want 1 and a warning that the quota is disabled", res.Code, q)
+	}
+}
+
+// The doctor against every etcd release line the tool supports (release
+// binaries from scripts/build-etcd.sh): healthy, every check answered, and the
+// quota found where that release reports it (3.5 has no DbSizeQuota in Status).
+func TestDoctorAcrossReleases(t *testing.T) {
+	for v, rb := range playgroundtest.ReleaseBinaries(t) {
+		t.Run(v, func(t *testing.T) {
+			c := playgroundtest.Start(t, playground.Options{Members: 3, EtcdBinary: rb.Etcd})
+			res, r := doctor(t, c, looseDisk...)
+			if res.Code != 0 {
+				for _, f := range r.Findings {
+					if f.Severity != health.OK {
+						t.Logf("not ok: %+v", f)
+					}
+				}
+				t.Fatalf("etcd %s: exit %d, want 0", v, res.Code)
+			}
+			mixed := find(r, "versions.mixed")
+			if len(mixed) != 1 || !strings.HasPrefix(mixed[0].Observed, strings.TrimPrefix(v, "v")+" on ") {
+				t.Fatalf("versions = %+v, want %s on every member", mixed, v)
+			}
+			wantSource := "quota from status"
+			if strings.HasPrefix(v, "v3.5.") {
+				wantSource = "quota from metrics"
+			}
+			for _, q := range find(r, "space.quota") {
+				if !strings.Contains(q.Observed, "of 2.0 GiB") || !strings.Contains(q.Observed, wantSource) {
+					t.Fatalf("etcd %s: space.quota observed %q, want 2 GiB (%s)", v, q.Observed, wantSource)
+				}
+			}
+			if n := len(find(r, "metrics.walFsyncP99")); n != 3 {
+				t.Fatalf("etcd %s: %d fsync findings, want 3", v, n)
+			}
+		})
 	}
 }

@@ -11,7 +11,7 @@ import (
 func TestScoperVisitsEveryKeyOnce(t *testing.T) {
 	keys := []string{"/a", "/calico/x/1", "/calico/x/2", "/calico/y", "/registry/configmaps/ns1/c", "/registry/pods/ns1/a",
 		"/registry/pods/ns1/b", "/registry/pods/ns1/c", "/registry/pods/ns2/a", "/registry/pods/ns3/a", "/registry/pods/ns3/b",
-		"/registry/pods/zz", "/registry/pods-extra/ns1/a", "/registry/z", "/zzz/1", "compact_rev_key", "z/1"}
+		"/registry/pods/zz", "/registry/pods/ns1", "/registry/pods/ns1!x", "/registry/pods/ns1/\xff", "/registry/pods-extra/ns1/a", "/registry/z", "/zzz/1", "compact_rev_key", "z/1"}
 	sort.Strings(keys)
 	for _, tc := range []struct{ prefix, end, start string }{
 		{"", "\x00", "\x00"},

@@ -1,0 +1,29 @@
+package health
+
+import "testing"
+
+func TestKnownInconsistent(t *testing.T) {
+	for v, want := range map[string]bool{
+		"3.5.0": true, "3.5.5": true, "3.5.3-rc.0": true,
+		"3.5.6": false, "3.5.35": false, "3.4.5": false, "3.6.0": false, "3.7.3": false, "garbage": false, "": false,
+	} {
+		if got := knownInconsistent(v); got != want {
+			t.Errorf("knownInconsistent(%q) = %v, want %v", v, got, want)
+		}
+	}
+}
+
+func TestFeatureGateOn(t *testing.T) {
+	for gates, want := range map[string]bool{
+		"StopGRPCServiceOnDefrag=true":                           true,
+		"InitialCorruptCheck=true, StopGRPCServiceOnDefrag=true": true,
+		"StopGRPCServiceOnDefrag=false":                          false,
+		"StopGRPCServiceOnDefrag=yes":                            false,
+		"NotStopGRPCServiceOnDefrag=true":                        false,
+		"":                                                       false,
+	} {
+		if got := featureGateOn(gates, "StopGRPCServiceOnDefrag"); got != want {
+			t.Errorf("featureGateOn(%q) = %v, want %v", gates, got, want)
+		}
+	}
+}
