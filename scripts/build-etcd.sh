@@ -82,9 +82,11 @@ done
 have() {
   local want=${1#v} bin=$2
   [ -x "$bin/etcd" ] && [ -x "$bin/etcdctl" ] && [ -x "$bin/etcdutl" ] || return 1
-  "$bin/etcd" --version 2>/dev/null | grep -qx "etcd Version: $want" &&
-    "$bin/etcdctl" version 2>/dev/null | grep -qx "etcdctl version: $want" &&
-    "$bin/etcdutl" version 2>/dev/null | grep -qx "etcdutl version: $want"
+  # grep reads everything (no -q): with pipefail, an early-exiting grep would
+  # SIGPIPE the binary and make a good cache look stale.
+  "$bin/etcd" --version 2>/dev/null | grep -x "etcd Version: $want" >/dev/null &&
+    "$bin/etcdctl" version 2>/dev/null | grep -x "etcdctl version: $want" >/dev/null &&
+    "$bin/etcdutl" version 2>/dev/null | grep -x "etcdutl version: $want" >/dev/null
 }
 
 # build VERSION STAGE: build the three binaries into STAGE. Runs as an `if`
