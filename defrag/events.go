@@ -36,6 +36,9 @@ type Event struct {
 	DBSizeAfter      int64   `json:"dbSizeAfter,omitempty"`
 	DurationSeconds  float64 `json:"durationSeconds,omitempty"`
 	PredictedSeconds float64 `json:"predictedSeconds,omitempty"`
+	// StopGRPCServiceOnDefrag, on memberDone: what the member's gRPC health
+	// service said while it defragmented (on: NOT_SERVING, off: SERVING).
+	StopGRPCServiceOnDefrag string `json:"stopGRPCServiceOnDefrag,omitempty"`
 
 	Plan    []PlanEntry `json:"plan,omitempty"`
 	Summary *Summary    `json:"summary,omitempty"`
@@ -51,6 +54,10 @@ type PlanEntry struct {
 	DBSize           int64   `json:"dbSize"`
 	ReclaimableBytes int64   `json:"reclaimableBytes"`
 	PredictedSeconds float64 `json:"predictedSeconds"`
+	// StopGRPCServiceOnDefrag: whether the member reports NOT_SERVING on gRPC
+	// health while it defragments, so health-checking clients route around
+	// it: on, off (read from the local kubeadm manifest) or unknown.
+	StopGRPCServiceOnDefrag string `json:"stopGRPCServiceOnDefrag"`
 }
 
 // MemberResult is what happened to one member.
@@ -62,6 +69,8 @@ type MemberResult struct {
 	DBSizeBefore    int64   `json:"dbSizeBefore"`
 	DBSizeAfter     int64   `json:"dbSizeAfter"`
 	DurationSeconds float64 `json:"durationSeconds"`
+	// StopGRPCServiceOnDefrag as observed during this member's defragmentation.
+	StopGRPCServiceOnDefrag string `json:"stopGRPCServiceOnDefrag,omitempty"`
 }
 
 // Summary closes a run.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
@@ -35,9 +36,24 @@ func (r *runner) gate(ctx context.Context) gateResult {
 	}
 	g.ms = ms
 	g.snap = r.c.Probe(ctx, ms, cluster.ProbeOptions{SkipMetrics: !r.o.RefuseSlowDisk && !r.checkInflight})
+	// Every answering voter's linearizable read, in parallel: each is
+	// bounded by --command-timeout, and a gate runs before every member.
+	reads := make([]error, len(g.snap.Members))
+	var wg sync.WaitGroup
+	for i, st := range g.snap.Members {
+		if st.Member.IsLearner || !st.OK() {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			reads[i] = r.linearizableRead(ctx, st.Member)
+		}()
+	}
+	wg.Wait()
 	voters, healthy := 0, 0
 	var problems []string
-	for _, st := range g.snap.Members {
+	for i, st := range g.snap.Members {
 		if st.Member.IsLearner {
 			continue
 		}
@@ -46,7 +62,7 @@ func (r *runner) gate(ctx context.Context) gateResult {
 			problems = append(problems, fmt.Sprintf("voter %s does not answer: %v", st.Member.Label(), st.Err))
 			continue
 		}
-		if err := r.linearizableRead(ctx, st.Member); err != nil {
+		if err := reads[i]; err != nil {
 			problems = append(problems, fmt.Sprintf("voter %s serves no linearizable read: %v", st.Member.Label(), err))
 			continue
 		}

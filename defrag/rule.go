@@ -15,8 +15,9 @@ import (
 
 // Rule presets: the thresholds experts act on.
 var rulePresets = map[string]string{
-	// OpenShift's defrag controller: ≥ 45 % fragmented and ≥ 100 MB.
-	"openshift": "fragmentation >= 0.45 && dbSize >= 100*1000*1000",
+	// OpenShift's defrag controller (cluster-etcd-operator):
+	// maxFragmentedPercentage 45 and minDefragBytes 100*1024*1024.
+	"openshift": "fragmentation >= 0.45 && dbSize >= 100*1024*1024",
 	// The upstream etcd mixin's etcdDatabaseHighFragmentationRatio alert:
 	// in use below half of the file, and over 100 MiB in use.
 	"mixin": "dbSizeInUse / dbSize < 0.5 && dbSizeInUse > 100*1024*1024",

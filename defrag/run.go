@@ -88,7 +88,12 @@ func Run(ctx context.Context, c *cluster.Cluster, o Options) *Summary {
 	}
 	defer r.kv.Close()
 
-	// The plan, from one fresh look; each member's rule is evaluated again just before its turn.
+	// The plan, from one fresh look; each member's rule is evaluated again
+	// just before its turn. This first look scrapes /metrics to learn whether
+	// the members export etcd_disk_defrag_inflight (3.5+): later gates then
+	// refuse while any member is still defragmenting, even one whose
+	// defragmentation another tool or a timed-out client started.
+	r.checkInflight = true
 	g := r.gate(ctx)
 	r.checkInflight = g.snap != nil && anyHas(g.snap, metricDefragInflight)
 	plan := r.plan(g.snap)
@@ -232,8 +237,12 @@ func (r *runner) plan(snap *cluster.Snapshot) []PlanEntry {
 		return nil
 	}
 	var out []PlanEntry
+	localName, localGRPC := manifestStopGRPCOnDefrag(r.c.Config)
 	for _, st := range snap.Members {
-		p := PlanEntry{Member: st.Member.IDString(), MemberName: st.Member.Name, Role: "follower"}
+		p := PlanEntry{Member: st.Member.IDString(), MemberName: st.Member.Name, Role: "follower", StopGRPCServiceOnDefrag: GRPCHealthUnknown}
+		if localGRPC != "" && localName != "" && localName == st.Member.Name {
+			p.StopGRPCServiceOnDefrag = localGRPC
+		}
 		switch {
 		case st.Member.IsLearner:
 			p.Role, p.Reason = "learner", "learners are skipped: they serve no clients and do not count for quorum"

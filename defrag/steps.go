@@ -112,7 +112,9 @@ func (r *runner) defragment(ctx context.Context, st *cluster.MemberStatus, predi
 	defer cancel()
 	cli, err := r.c.Client(dctx, m.Endpoint)
 	if err == nil {
+		observed := observeGRPCHealth(dctx, cli)
 		_, err = cli.Defragment(dctx, m.Endpoint)
+		res.StopGRPCServiceOnDefrag = observed(time.Since(start))
 	}
 	res.DurationSeconds = time.Since(start).Seconds()
 	if err != nil {
@@ -128,7 +130,8 @@ func (r *runner) defragment(ctx context.Context, st *cluster.MemberStatus, predi
 	}
 	res.Outcome, res.DBSizeAfter = "defragmented", after.GetDbSize()
 	r.emit(Event{Event: EventMemberDone, Member: m.IDString(), MemberName: m.Name, OK: true,
-		DBSizeBefore: res.DBSizeBefore, DBSizeAfter: res.DBSizeAfter, DurationSeconds: res.DurationSeconds, PredictedSeconds: predicted})
+		DBSizeBefore: res.DBSizeBefore, DBSizeAfter: res.DBSizeAfter, DurationSeconds: res.DurationSeconds, PredictedSeconds: predicted,
+		StopGRPCServiceOnDefrag: res.StopGRPCServiceOnDefrag})
 	return res, nil
 }
 

@@ -51,7 +51,8 @@ each member the run waits until it serves linearizable reads and has caught up.
 names and meaning of the etcd-defrag tool's, so its rules carry over): dbSize,
 dbSizeInUse, dbSizeFree, dbQuota, dbQuotaUsage, plus fragmentation (free share of the
 file) and isLeader. No rule means every voter. Presets: --rule-preset mixin (the upstream
-alert: in use < 50 % and > 100 MiB), openshift (≥ 45 % fragmented and ≥ 100 MB).
+alert: in use < 50 % and > 100 MiB), openshift (≥ 45 % fragmented and ≥ 100 MiB).
+See docs/defrag-rules.md for choosing one.
 
 --compact compacts once before the first member, keeping --compact-keep-revisions. It is
 off by default: under Kubernetes the apiserver compacts on its own, and compacting away
@@ -206,6 +207,7 @@ func (p *printer) event(e defrag.Event) {
 				humanize.Duration(time.Duration(pe.PredictedSeconds*float64(time.Second))), pe.Reason)
 		}
 		_ = t.Render()
+		fmt.Fprintln(out, grpcHealthNote(e.Plan))
 	case defrag.EventMemberStart:
 		fmt.Fprintf(out, "→ defragmenting %s (%s, predicted %.1fs)\n", e.MemberName, humanize.Bytes(e.DBSizeBefore), e.PredictedSeconds)
 		if p.io.IsStderrTTY() {
@@ -213,7 +215,8 @@ func (p *printer) event(e defrag.Event) {
 		}
 	case defrag.EventMemberDone:
 		if e.OK {
-			fmt.Fprintf(out, "%s %s: %s → %s in %s\n", mark, e.MemberName, humanize.Bytes(e.DBSizeBefore), humanize.Bytes(e.DBSizeAfter), humanize.Duration(time.Duration(e.DurationSeconds*float64(time.Second))))
+			fmt.Fprintf(out, "%s %s: %s → %s in %s (StopGRPCServiceOnDefrag: %s)\n", mark, e.MemberName, humanize.Bytes(e.DBSizeBefore), humanize.Bytes(e.DBSizeAfter),
+				humanize.Duration(time.Duration(e.DurationSeconds*float64(time.Second))), e.StopGRPCServiceOnDefrag)
 		} else {
 			fmt.Fprintf(out, "%s %s: %s\n", mark, e.MemberName, e.Message)
 		}
@@ -244,6 +247,28 @@ func (p *printer) event(e defrag.Event) {
 		}
 		fmt.Fprintf(out, "%s %s%s: %s\n", mark, e.Event, name, e.Message)
 	}
+}
+
+// grpcHealthNote says whether clients can route around a defragmenting
+// member: only etcd's StopGRPCServiceOnDefrag (3.6+) makes it report
+// NOT_SERVING on gRPC health; otherwise every client of that member waits.
+func grpcHealthNote(plan []defrag.PlanEntry) string {
+	var on, off []string
+	for _, p := range plan {
+		switch p.StopGRPCServiceOnDefrag {
+		case defrag.GRPCHealthOn:
+			on = append(on, p.MemberName)
+		case defrag.GRPCHealthOff:
+			off = append(off, p.MemberName)
+		}
+	}
+	switch {
+	case len(on) > 0:
+		return "StopGRPCServiceOnDefrag on for " + strings.Join(on, ", ") + " (kubeadm manifest): clients that health-check route around the member while it defragments"
+	case len(off) > 0:
+		return "StopGRPCServiceOnDefrag off for " + strings.Join(off, ", ") + " (kubeadm manifest): that member's clients wait out its stall; etcd 3.6+ --feature-gates=StopGRPCServiceOnDefrag=true lets health-checking clients route around it"
+	}
+	return "StopGRPCServiceOnDefrag: unknown (no kubeadm manifest read); each member's is observed on its gRPC health service while it defragments and reported when done"
 }
 
 func yesNo(b bool) string {

@@ -4,23 +4,34 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 
 	"github.com/etcdmedic/etcdmedic/cluster"
+	"github.com/etcdmedic/etcdmedic/commands"
 	"github.com/etcdmedic/etcdmedic/commands/clitest"
 	"github.com/etcdmedic/etcdmedic/defrag"
 	"github.com/etcdmedic/etcdmedic/playground"
 	"github.com/etcdmedic/etcdmedic/playground/playgroundtest"
 )
 
+// runCLIEnv makes this test binary act as the etcdmedic binary, so that a
+// test can send it real signals.
+const runCLIEnv = "ETCDMEDIC_DEFRAG_TEST_RUN_CLI"
+
 func TestMain(m *testing.M) {
 	playground.RunMemberIfRequested()
+	if os.Getenv(runCLIEnv) == "1" {
+		os.Exit(commands.Main())
+	}
 	os.Exit(m.Run())
 }
 
@@ -217,19 +228,59 @@ func TestDefragStopsWhenAMemberDiesMidRun(t *testing.T) {
 	}
 }
 
-func TestDefragInterruptFinishesTheRunningMember(t *testing.T) {
+// A real SIGTERM to a real etcdmedic process while the first member
+// defragments: that member is finished, no other is started, the summary is
+// printed, exit 2.
+func TestDefragSIGTERMFinishesTheRunningMember(t *testing.T) {
 	c := fragmented(t, playground.Options{Members: 3})
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	o := options(t, "")
-	o.OnEvent = func(e defrag.Event) {
-		if e.Event == defrag.EventMemberStart {
-			cancel() // as SIGINT would, while the first member runs
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(exe, "defrag", "-o", "json", "--endpoints", endpoints(c))
+	cmd.Env = append(os.Environ(), runCLIEnv+"=1")
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill() })
+	var out strings.Builder
+	signalled := false
+	sc := bufio.NewScanner(stdout)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		out.WriteString(sc.Text() + "\n")
+		if !signalled && strings.Contains(sc.Text(), `"event":"memberStart"`) {
+			if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+				t.Fatal(err)
+			}
+			signalled = true
 		}
 	}
-	sum := defrag.Run(ctx, open(t, c), o)
-	if sum.ExitCode != 2 || sum.Defragmented != 1 || !strings.Contains(sum.StoppedBy, "interrupted") {
-		t.Fatalf("exit %d, %d defragmented, stopped by %q; want 2, 1, interrupted", sum.ExitCode, sum.Defragmented, sum.StoppedBy)
+	err = cmd.Wait()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 2 {
+		t.Fatalf("exit %v, want 2\nstdout:\n%s\nstderr:\n%s", err, out.String(), stderr.String())
+	}
+	starts, done := 0, 0
+	var sum *defrag.Summary
+	for _, e := range events(t, out.String()) {
+		switch {
+		case e.Event == defrag.EventMemberStart:
+			starts++
+		case e.Event == defrag.EventMemberDone && e.OK:
+			done++
+		case e.Summary != nil:
+			sum = e.Summary
+		}
+	}
+	if !signalled || starts != 1 || done != 1 || sum == nil || sum.Defragmented != 1 || !strings.Contains(sum.StoppedBy, "interrupted") {
+		t.Fatalf("signalled %v, %d started, %d done, summary %+v; want the running member finished, no other started, a summary", signalled, starts, done, sum)
 	}
 }
 

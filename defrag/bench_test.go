@@ -1,0 +1,515 @@
+package defrag
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"math/rand"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.uber.org/zap"
+	"google.golang.org/grpc"
+	_ "google.golang.org/grpc/health" // registers the client-side gRPC health check
+
+	"github.com/etcdmedic/etcdmedic/playground"
+	"github.com/etcdmedic/etcdmedic/playground/playgroundtest"
+)
+
+// BenchmarkRollingDefragVsEtcdctl compares, in one run on one 3-member
+// playground with a fragmented database, what clients writing at a fixed
+// rate see during `etcdctl defrag --cluster` and during `etcdmedic defrag`:
+// wall time, the sum of the members' defragmentation times, failed writes and
+// the longest stall per client. The members run with StopGRPCServiceOnDefrag
+// on; the phases "+hc" give the all-endpoints client gRPC health checking, so
+// it can route around a member that reports NOT_SERVING. The last phase
+// SIGSTOPs one member first: etcdmedic must refuse and cost no write.
+//
+// It runs only with -bench (scripts/bench-defrag.sh). Knobs (env):
+// BENCH_DEFRAG_DB_MB (default 600: DB size after filling, half of it freed),
+// BENCH_DEFRAG_RATE (puts/s per client, default 50), BENCH_DEFRAG_ETCDCTL
+// (default ~/.cache/etcdmedic/etcd/v3.7.3/bin/etcdctl), BENCH_DEFRAG_ETCDMEDIC
+// (an etcdmedic binary; built from this tree when unset).
+func BenchmarkRollingDefragVsEtcdctl(b *testing.B) {
+	dbMB := envInt("BENCH_DEFRAG_DB_MB", 600)
+	rate := envInt("BENCH_DEFRAG_RATE", 50)
+	home, _ := os.UserHomeDir()
+	etcdctl := envStr("BENCH_DEFRAG_ETCDCTL", filepath.Join(home, ".cache/etcdmedic/etcd/v3.7.3/bin/etcdctl"))
+	if _, err := os.Stat(etcdctl); err != nil {
+		b.Fatalf("etcdctl: %v (run scripts/build-etcd.sh or set BENCH_DEFRAG_ETCDCTL)", err)
+	}
+	medic := os.Getenv("BENCH_DEFRAG_ETCDMEDIC")
+	if medic == "" {
+		medic = filepath.Join(b.TempDir(), "etcdmedic")
+		out, err := exec.Command("go", "build", "-o", medic, "github.com/etcdmedic/etcdmedic/cmd/etcdmedic").CombinedOutput()
+		if err != nil {
+			b.Fatalf("build etcdmedic: %v\n%s", err, out)
+		}
+	}
+
+	for i := 0; i < b.N; i++ {
+		c := playgroundtest.Start(b, playground.Options{Members: 3, QuotaBytes: 8 << 30,
+			Config: map[string]any{"feature-gates": "StopGRPCServiceOnDefrag=true"}})
+		eps := strings.Join(c.Endpoints(), ",")
+		names := map[string]string{}
+		for _, m := range c.Members() {
+			names[m.ClientURL] = m.Name
+		}
+		f := &filler{cli: playgroundtest.Client(b, c), valueSize: 32 << 10}
+		f.fill(b, dbMB<<20)
+
+		var results []phaseResult
+		var paused *playground.Member // a follower: pausing the leader would cost an election, not the tool's doing
+		phases := []struct {
+			name   string
+			hc     bool
+			pause  bool
+			runner func() (toolRun, error)
+		}{
+			// etcdctl, etcdmedic, then etcdmedic, etcdctl: a slow disk flush or a
+			// neighbour's load early or late in the run falls on both tools.
+			{"etcdctl", false, false, func() (toolRun, error) { return runEtcdctl(etcdctl, eps, names) }},
+			{"etcdmedic", false, false, func() (toolRun, error) { return runEtcdmedic(medic, eps) }},
+			{"etcdmedic+hc", true, false, func() (toolRun, error) { return runEtcdmedic(medic, eps) }},
+			{"etcdctl+hc", true, false, func() (toolRun, error) { return runEtcdctl(etcdctl, eps, names) }},
+			{"no tool, a follower SIGSTOPped (baseline for the next)", false, true, func() (toolRun, error) { time.Sleep(3 * time.Second); return toolRun{wall: 3 * time.Second}, nil }},
+			{"etcdmedic, a follower SIGSTOPped", false, true, func() (toolRun, error) { return runEtcdmedic(medic, eps, "--command-timeout", "2s") }},
+		}
+		fmt.Printf("\n%d MB written, half deleted and compacted before each phase; %d puts/s per client, 2 s timeout\n", dbMB, rate)
+		for pi, ph := range phases {
+			if pi > 0 && !strings.HasPrefix(ph.name, "etcdmedic, a follower") {
+				f.refragment(b)
+			}
+			// Flush what filling wrote, so that the page cache's writeback
+			// does not land on whichever member is defragmented first.
+			syscall.Sync()
+			before := dbSizes(b, c)
+			if ph.pause {
+				ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+				leader, err := c.Leader(ctx)
+				cancel()
+				if err != nil {
+					b.Fatal(err)
+				}
+				for _, m := range c.Members() {
+					if m.Name != leader.Name {
+						paused = m
+					}
+				}
+				if err := paused.Pause(); err != nil {
+					b.Fatal(err)
+				}
+				fmt.Printf("\n   (%s SIGSTOPped; %s leads)", paused.Name, leader.Name)
+			}
+			load := startLoad(b, c, rate, ph.hc)
+			run, err := ph.runner()
+			loads := load.stop()
+			if ph.pause {
+				if err := paused.Resume(); err != nil {
+					b.Fatal(err)
+				}
+				ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+				if err := c.WaitReady(ctx); err != nil {
+					b.Fatal(err)
+				}
+				cancel()
+			}
+			after := dbSizes(b, c)
+			report(ph.name, run, err, loads, before, after)
+			results = append(results, phaseResult{ph.name, run, loads})
+		}
+		compare(results)
+	}
+}
+
+type phaseResult struct {
+	name  string
+	run   toolRun
+	loads []*loadResult
+}
+
+// compare prints what the issue's targets ask, normalised by how long the
+// members were actually defragmenting: on a shared machine the same member
+// takes 4 s in one phase and 10 s in the next, and a client's failed writes
+// grow with it.
+func compare(rs []phaseResult) {
+	fmt.Printf("\n== per phase: wall/sum of defrags; per client: failed writes per second of defragmentation (own member's for per-member clients, the sum for all-endpoints); longest stall − own member's defrag\n")
+	for _, r := range rs {
+		if r.run.sumSeconds == 0 {
+			continue
+		}
+		line := fmt.Sprintf("   %-14s wall/sum %.3f", r.name, r.run.wall.Seconds()/r.run.sumSeconds)
+		for _, l := range r.loads {
+			if own, ok := r.run.perMember[l.name]; ok && own > 0 {
+				line += fmt.Sprintf(" | %s %.1f/s, stall−own %+.2fs", l.name, float64(l.failed)/own, l.longestGap.Seconds()-own)
+			} else {
+				line += fmt.Sprintf(" | %s %.1f/s (%d failed)", l.name, float64(l.failed)/r.run.sumSeconds, l.failed)
+			}
+		}
+		fmt.Println(line)
+	}
+}
+
+// toolRun is what one defrag tool did.
+type toolRun struct {
+	wall       time.Duration
+	exit       int
+	perMember  map[string]float64 // member name → seconds
+	breakdown  string             // etcdmedic: where the time outside the defragmentations went
+	grpcHealth map[string]string  // member name → StopGRPCServiceOnDefrag as observed (etcdmedic only)
+	sumSeconds float64
+}
+
+var etcdctlTook = regexp.MustCompile(`Finished defragmenting etcd member\[(\S+?)\]\. took (\S+)`)
+
+func runEtcdctl(bin, eps string, names map[string]string) (toolRun, error) {
+	cmd := exec.Command(bin, "--endpoints", eps, "--command-timeout", "10m", "defrag", "--cluster")
+	cmd.Env = append(os.Environ(), "ETCDCTL_API=3")
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	start := time.Now()
+	err := cmd.Run()
+	r := toolRun{wall: time.Since(start), exit: cmd.ProcessState.ExitCode(), perMember: map[string]float64{}}
+	for _, m := range etcdctlTook.FindAllStringSubmatch(out.String(), -1) {
+		d, perr := time.ParseDuration(m[2])
+		if perr == nil {
+			r.perMember[names[m[1]]] = d.Seconds()
+			r.sumSeconds += d.Seconds()
+		}
+	}
+	if err != nil && r.exit != 0 {
+		return r, fmt.Errorf("etcdctl: %v\n%s", err, out.String())
+	}
+	return r, nil
+}
+
+func runEtcdmedic(bin, eps string, extra ...string) (toolRun, error) {
+	args := append([]string{"defrag", "-o", "json", "--endpoints", eps, "--rule", "true", "--member-timeout", "10m"}, extra...)
+	cmd := exec.Command(bin, args...)
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	start := time.Now()
+	_ = cmd.Run()
+	r := toolRun{wall: time.Since(start), exit: cmd.ProcessState.ExitCode(), perMember: map[string]float64{}, grpcHealth: map[string]string{}}
+	sc := bufio.NewScanner(&out)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	var first, prev time.Time
+	spent := map[string]time.Duration{} // time up to each event, by event kind
+	var order []string
+	for sc.Scan() {
+		var e Event
+		if json.Unmarshal(sc.Bytes(), &e) != nil {
+			continue
+		}
+		if first.IsZero() {
+			first, prev = e.Time, e.Time
+		}
+		if _, ok := spent[e.Event]; !ok {
+			order = append(order, e.Event)
+		}
+		spent[e.Event] += e.Time.Sub(prev)
+		prev = e.Time
+		if e.Event == EventMemberDone && e.OK {
+			r.perMember[e.MemberName] = e.DurationSeconds
+			r.sumSeconds += e.DurationSeconds
+			r.grpcHealth[e.MemberName] = e.StopGRPCServiceOnDefrag
+		}
+		if e.Event == EventGate && !e.OK {
+			fmt.Printf("  etcdmedic gate: %s\n", e.Message)
+		}
+	}
+	// Time before each kind of event: before "gate" the gate's checks, before
+	// "memberDone" the defragmentation and the wait for recovery, before
+	// "verifyHash" the HashKV comparison.
+	var parts []string
+	for _, k := range order {
+		parts = append(parts, fmt.Sprintf("%s %.2fs", k, spent[k].Seconds()))
+	}
+	r.breakdown = fmt.Sprintf("before the first and after the last event %.2fs; time up to each kind of event: %s", r.wall.Seconds()-prev.Sub(first).Seconds(), strings.Join(parts, ", "))
+	return r, nil
+}
+
+// filler builds and rebuilds a fragmented database: keys of valueSize bytes,
+// half of them deleted and the history compacted, so about half of the file
+// is free pages.
+type filler struct {
+	cli       *clientv3.Client
+	valueSize int
+	gen       int
+	live      []string
+}
+
+func (f *filler) fill(b *testing.B, bytes int) {
+	f.live = f.put(b, bytes/f.valueSize)
+	var keep, drop []string
+	for i, k := range f.live {
+		if i%2 == 0 {
+			keep = append(keep, k)
+		} else {
+			drop = append(drop, k)
+		}
+	}
+	f.del(b, drop)
+	f.live = keep
+	f.compact(b)
+}
+
+// refragment writes as much again as is live, then deletes the old live
+// keys: the file grows back and half of it becomes free again.
+func (f *filler) refragment(b *testing.B) {
+	old := f.live
+	f.live = f.put(b, len(old))
+	f.del(b, old)
+	f.compact(b)
+}
+
+func (f *filler) put(b *testing.B, n int) []string {
+	f.gen++
+	keys := make([]string, n)
+	val := make([]byte, f.valueSize)
+	rand.New(rand.NewSource(int64(f.gen))).Read(val)
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for w := 0; w < 8; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= n {
+					return
+				}
+				keys[i] = fmt.Sprintf("/bench/fill/%d/%08d", f.gen, i)
+				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+				_, err := f.cli.Put(ctx, keys[i], string(val))
+				cancel()
+				if err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	if err := <-errs; err != nil {
+		b.Fatalf("fill: %v", err)
+	}
+	return keys
+}
+
+func (f *filler) del(b *testing.B, keys []string) {
+	for i := 0; i < len(keys); i += 100 {
+		var ops []clientv3.Op
+		for _, k := range keys[i:min(i+100, len(keys))] {
+			ops = append(ops, clientv3.OpDelete(k))
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		_, err := f.cli.Txn(ctx).Then(ops...).Commit()
+		cancel()
+		if err != nil {
+			b.Fatalf("delete: %v", err)
+		}
+	}
+}
+
+func (f *filler) compact(b *testing.B) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	resp, err := f.cli.Get(ctx, "/bench/none")
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := f.cli.Compact(ctx, resp.Header.Revision, clientv3.WithCompactPhysical()); err != nil {
+		b.Fatal(err)
+	}
+}
+
+// loadResult is what one writing client saw.
+type loadResult struct {
+	name       string
+	sent       int
+	failed     int
+	longestGap time.Duration // longest time without a successful write
+}
+
+type load struct {
+	stopCh chan struct{}
+	wg     sync.WaitGroup
+	out    []*loadResult
+	mu     sync.Mutex
+}
+
+// startLoad writes at a fixed rate through one client per member and one over
+// all endpoints, each put in its own goroutine so that a stalled member does
+// not lower the offered rate (open loop).
+func startLoad(b *testing.B, c *playground.Cluster, rate int, healthCheck bool) *load {
+	l := &load{stopCh: make(chan struct{})}
+	type target struct {
+		name string
+		eps  []string
+		hc   bool
+	}
+	var targets []target
+	for _, m := range c.Members() {
+		targets = append(targets, target{m.Name, []string{m.ClientURL}, false})
+	}
+	all := "all-endpoints"
+	if healthCheck {
+		all += "+hc"
+	}
+	targets = append(targets, target{all, c.Endpoints(), healthCheck})
+	for ti, tg := range targets {
+		cfg := clientv3.Config{Endpoints: tg.eps, DialTimeout: 2 * time.Second, Logger: zap.NewNop()}
+		if tg.hc {
+			// The resolver's service config would override a default one;
+			// disable it and give round robin plus health checking.
+			cfg.DialOptions = []grpc.DialOption{grpc.WithDisableServiceConfig(),
+				grpc.WithDefaultServiceConfig(`{"loadBalancingConfig":[{"round_robin":{}}],"healthCheckConfig":{"serviceName":""}}`)}
+		}
+		cli, err := clientv3.New(cfg)
+		if err != nil {
+			b.Fatal(err)
+		}
+		res := &loadResult{name: tg.name}
+		l.out = append(l.out, res)
+		l.wg.Add(1)
+		go func(ti int) {
+			defer l.wg.Done()
+			defer cli.Close()
+			var inflight sync.WaitGroup
+			lastOK := time.Now()
+			tick := time.NewTicker(time.Second / time.Duration(rate))
+			defer tick.Stop()
+			for n := 0; ; n++ {
+				select {
+				case <-l.stopCh:
+					inflight.Wait()
+					l.mu.Lock()
+					if g := time.Since(lastOK); g > res.longestGap {
+						res.longestGap = g
+					}
+					l.mu.Unlock()
+					return
+				case <-tick.C:
+				}
+				inflight.Add(1)
+				l.mu.Lock()
+				res.sent++
+				l.mu.Unlock()
+				go func(n int) {
+					defer inflight.Done()
+					ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+					_, err := cli.Put(ctx, fmt.Sprintf("/bench/load/%d/%d", ti, n%500), "x")
+					cancel()
+					now := time.Now()
+					l.mu.Lock()
+					defer l.mu.Unlock()
+					if err != nil {
+						res.failed++
+						return
+					}
+					if g := now.Sub(lastOK); g > res.longestGap {
+						res.longestGap = g
+					}
+					lastOK = now
+				}(n)
+			}
+		}(ti)
+	}
+	time.Sleep(2 * time.Second) // warm-up: every client connected and writing before the tool starts
+	return l
+}
+
+func (l *load) stop() []*loadResult {
+	time.Sleep(2 * time.Second) // cool-down: what the tool left behind shows up too
+	close(l.stopCh)
+	l.wg.Wait()
+	return l.out
+}
+
+func dbSizes(b *testing.B, c *playground.Cluster) map[string]int64 {
+	out := map[string]int64{}
+	for _, m := range c.Members() {
+		if m.Paused() {
+			continue
+		}
+		cli := playgroundtest.Client(b, c, m.ClientURL)
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		st, err := cli.Status(ctx, m.ClientURL)
+		cancel()
+		if err != nil {
+			b.Fatal(err)
+		}
+		out[m.Name] = st.DbSize
+	}
+	return out
+}
+
+func report(name string, r toolRun, err error, loads []*loadResult, before, after map[string]int64) {
+	fmt.Printf("\n== %s: exit %d, wall %.2fs, sum of member defrags %.2fs, wall/sum %.3f\n", name, r.exit, r.wall.Seconds(), r.sumSeconds, safeDiv(r.wall.Seconds(), r.sumSeconds))
+	if err != nil {
+		fmt.Printf("   error: %v\n", err)
+	}
+	if r.breakdown != "" {
+		fmt.Printf("   %s\n", r.breakdown)
+	}
+	keys := make([]string, 0, len(r.perMember))
+	for k := range r.perMember {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		line := fmt.Sprintf("   defrag %-6s %.2fs", k, r.perMember[k])
+		if g := r.grpcHealth[k]; g != "" {
+			line += " (StopGRPCServiceOnDefrag observed: " + g + ")"
+		}
+		fmt.Println(line)
+	}
+	var names []string
+	for n := range before {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		fmt.Printf("   db %-6s %7.1f MB → %7.1f MB\n", n, float64(before[n])/1e6, float64(after[n])/1e6)
+	}
+	for _, l := range loads {
+		fmt.Printf("   client %-18s sent %5d failed %4d longest stall %.2fs\n", l.name, l.sent, l.failed, l.longestGap.Seconds())
+	}
+}
+
+func safeDiv(a, b float64) float64 {
+	if b == 0 {
+		return 0
+	}
+	return a / b
+}
+
+func envInt(k string, def int) int {
+	if v, err := strconv.Atoi(os.Getenv(k)); err == nil && v > 0 {
+		return v
+	}
+	return def
+}
+
+func envStr(k, def string) string {
+	if v := os.Getenv(k); v != "" {
+		return v
+	}
+	return def
+}

@@ -1,0 +1,103 @@
+package defrag
+
+import (
+	"context"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
+	"github.com/etcdmedic/etcdmedic/cluster"
+)
+
+// Values of StopGRPCServiceOnDefrag as the plan and the results report them.
+const (
+	GRPCHealthOn      = "on"      // the member reports NOT_SERVING while it defragments
+	GRPCHealthOff     = "off"     // it keeps reporting SERVING: clients wait out the stall
+	GRPCHealthUnknown = "unknown" // not known from the manifest and not observed
+)
+
+// manifestStopGRPCOnDefrag reads StopGRPCServiceOnDefrag (etcd 3.6+, off by
+// default) from the local member's kubeadm manifest, the only place it can be
+// read before a defragmentation: the API does not expose feature gates. It
+// returns the local member's name and "on"/"off", or "" when there is no
+// manifest.
+func manifestStopGRPCOnDefrag(cfg *cluster.Config) (name, state string) {
+	if cfg == nil || cfg.Local == nil || cfg.Local.Flags == nil {
+		return "", ""
+	}
+	fl := cfg.Local.Flags
+	on := gateOn(fl["feature-gates"], "StopGRPCServiceOnDefrag") || fl["experimental-stop-grpc-service-on-defrag"] == "true"
+	if on {
+		return cfg.Local.Name, GRPCHealthOn
+	}
+	return cfg.Local.Name, GRPCHealthOff
+}
+
+// gateOn reads one gate from a --feature-gates list ("A=true,B=false").
+func gateOn(gates, name string) bool {
+	for _, g := range strings.Split(gates, ",") {
+		k, v, _ := strings.Cut(strings.TrimSpace(g), "=")
+		if k == name {
+			on, err := strconv.ParseBool(v)
+			return err == nil && on
+		}
+	}
+	return false
+}
+
+// observeGRPCHealth polls a member's gRPC health service while it
+// defragments; the health server does not wait on the backend, so it answers
+// during the stall. The returned function stops polling and says what was
+// seen: "on" when NOT_SERVING was reported, "off" when only SERVING was
+// reported over a defragmentation long enough to tell (at least a second, so
+// dozens of polls would have caught the flip), "unknown" otherwise.
+func observeGRPCHealth(ctx context.Context, cli *clientv3.Client) func(took time.Duration) string {
+	if cli == nil || cli.ActiveConnection() == nil {
+		return func(time.Duration) string { return GRPCHealthUnknown }
+	}
+	hc := healthpb.NewHealthClient(cli.ActiveConnection())
+	pctx, cancel := context.WithCancel(ctx)
+	var mu sync.Mutex
+	serving, notServing := 0, 0
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(25 * time.Millisecond) // a small member defragments in a fraction of a second
+		defer t.Stop()
+		for {
+			cctx, ccancel := context.WithTimeout(pctx, time.Second)
+			resp, err := hc.Check(cctx, &healthpb.HealthCheckRequest{})
+			ccancel()
+			if err == nil {
+				mu.Lock()
+				if resp.GetStatus() == healthpb.HealthCheckResponse_NOT_SERVING {
+					notServing++
+				} else if resp.GetStatus() == healthpb.HealthCheckResponse_SERVING {
+					serving++
+				}
+				mu.Unlock()
+			}
+			select {
+			case <-pctx.Done():
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return func(took time.Duration) string {
+		cancel()
+		wg.Wait()
+		switch {
+		case notServing > 0:
+			return GRPCHealthOn
+		case serving > 0 && took >= time.Second:
+			return GRPCHealthOff
+		}
+		return GRPCHealthUnknown
+	}
+}
