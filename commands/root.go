@@ -13,6 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	breakglasscmd "github.com/etcdmedic/etcdmedic/commands/breakglass"
 	"github.com/etcdmedic/etcdmedic/commands/cmdutil"
 	defragcmd "github.com/etcdmedic/etcdmedic/commands/defrag"
 	docscmd "github.com/etcdmedic/etcdmedic/commands/docs"
@@ -71,6 +72,7 @@ come from /etc/kubernetes/manifests/etcd.yaml.`,
 	}
 	add("health", statuscmd.NewCmdStatus(f, nil), doctorcmd.NewCmdDoctor(f, nil), inventorycmd.NewCmdInventory(f, nil))
 	add("maint", defragcmd.NewCmdDefrag(f, nil))
+	add("maint", breakglasscmd.NewCmdBreakglass(f))
 	add("tools", playgroundcmd.NewCmdPlayground(f), versioncmd.NewCmdVersion(f), docscmd.NewCmdDocs(f, root))
 	root.SetCompletionCommandGroupID("tools")
 	root.SetHelpCommandGroupID("tools")

@@ -1,0 +1,79 @@
+package breakglass
+
+import (
+	"errors"
+	"strings"
+)
+
+// ErrRefused marks a safety refusal (exit 4).
+var ErrRefused = errors.New("refused")
+
+// Args edits a component's command line in place. kubeadm writes
+// --flag=value; the --flag value form is read too.
+type Args struct{ argv []string }
+
+// NewArgs wraps a command line.
+func NewArgs(argv []string) *Args { return &Args{argv: append([]string{}, argv...)} }
+
+// Argv is the command line.
+func (a *Args) Argv() []string { return a.argv }
+
+func (a *Args) find(name string) (i int, hasInline bool) { return a.findFrom(name, 0) }
+
+func (a *Args) findFrom(name string, from int) (int, bool) {
+	for i := from; i < len(a.argv); i++ {
+		s := a.argv[i]
+		if s == "--"+name {
+			return i, false
+		}
+		if strings.HasPrefix(s, "--"+name+"=") {
+			return i, true
+		}
+	}
+	return -1, false
+}
+
+// Get returns the flag's value, "" when absent.
+func (a *Args) Get(name string) string {
+	i, inline := a.find(name)
+	switch {
+	case i < 0:
+		return ""
+	case inline:
+		return strings.TrimPrefix(a.argv[i], "--"+name+"=")
+	case i+1 < len(a.argv) && !strings.HasPrefix(a.argv[i+1], "-"):
+		return a.argv[i+1]
+	}
+	return "true"
+}
+
+// Has says whether the flag is present.
+func (a *Args) Has(name string) bool { i, _ := a.find(name); return i >= 0 }
+
+// Set replaces the flag's value, or appends it.
+func (a *Args) Set(name, value string) {
+	if i, inline := a.find(name); i >= 0 && inline {
+		a.argv[i] = "--" + name + "=" + value
+		for j, _ := a.findFrom(name, i+1); j >= 0; j, _ = a.findFrom(name, i+1) {
+			a.argv = append(a.argv[:j], a.argv[j+1:]...)
+		}
+		return
+	}
+	a.Delete(name)
+	a.argv = append(a.argv, "--"+name+"="+value)
+}
+
+// Delete removes every occurrence of the flag.
+func (a *Args) Delete(name string) {
+	for {
+		i, inline := a.find(name)
+		if i < 0 {
+			return
+		}
+		n := 1
+		if !inline && i+1 < len(a.argv) && !strings.HasPrefix(a.argv[i+1], "-") {
+			n = 2
+		}
+		a.argv = append(a.argv[:i], a.argv[i+n:]...)
+	}
+}

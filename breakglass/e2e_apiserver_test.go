@@ -1,0 +1,297 @@
+package breakglass
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"sigs.k8s.io/yaml"
+
+	"github.com/etcdmedic/etcdmedic/playground"
+	"github.com/etcdmedic/etcdmedic/playground/playgroundtest"
+)
+
+// kubeAPIServerVersion is what scripts/build-kube-apiserver.sh builds by default.
+const kubeAPIServerVersion = "v1.34.4"
+
+// kubeAPIServerBinary finds the binary scripts/build-kube-apiserver.sh caches.
+// Building it takes ~10 min on 2 cores, too long for the normal suite, so a
+// missing binary skips the test unless ETCDMEDIC_E2E_APISERVER=1, which
+// builds it (CI runs the script first; see docs/breakglass.md).
+func kubeAPIServerBinary(t *testing.T) string {
+	t.Helper()
+	if p := os.Getenv("ETCDMEDIC_KUBE_APISERVER"); p != "" {
+		return p
+	}
+	cache := os.Getenv("ETCDMEDIC_CACHE")
+	if cache == "" {
+		home, _ := os.UserHomeDir()
+		cache = filepath.Join(home, ".cache/etcdmedic")
+	}
+	bin := filepath.Join(cache, "kube-apiserver", kubeAPIServerVersion, "kube-apiserver")
+	if _, err := os.Stat(bin); err == nil {
+		return bin
+	}
+	if os.Getenv("ETCDMEDIC_E2E_APISERVER") != "1" {
+		t.Skipf("no kube-apiserver at %s: run scripts/build-kube-apiserver.sh (or set ETCDMEDIC_E2E_APISERVER=1)", bin)
+	}
+	out, err := exec.Command("../scripts/build-kube-apiserver.sh", kubeAPIServerVersion).CombinedOutput()
+	if err != nil {
+		t.Fatalf("build kube-apiserver: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// TestBreakGlassAPIServerRuns starts a real kube-apiserver from the generated
+// manifest's command line against a playground etcd and shows that /readyz
+// answers on 127.0.0.1 (reached with tls-server-name kubernetes, since the
+// serving certificate has no 127.0.0.1) and that it listens nowhere else.
+func TestBreakGlassAPIServerRuns(t *testing.T) {
+	bin := kubeAPIServerBinary(t)
+	c := playgroundtest.Start(t, playground.Options{Members: 1, TLS: true})
+	etcdTLS := c.TLS()
+	advertise := hostIP()
+
+	root, manifests := fixtureRoot(t)
+	pki := newTestPKI(t, t.TempDir(), advertise)
+	port := freePort(t)
+	orig := kubeadmAPIServer(pki, etcdTLS, c.Endpoints()[0], advertise, port)
+	if err := os.WriteFile(filepath.Join(manifests, "kube-apiserver.yaml"), orig, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	l, j := mustLayout(t, root)
+	if _, err := EtcdOnly(l, j); err != nil {
+		t.Fatal(err)
+	}
+	entries, _ := j.Read()
+	src, err := FindOriginalAPIServer(l, entries)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := GenerateAPIServer(src, APIServerOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	path, err := WriteAPIServer(l, j, data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := os.ReadFile(path)
+	var pod corev1.Pod
+	if err := yaml.UnmarshalStrict(raw, &pod); err != nil {
+		t.Fatal(err)
+	}
+	argv := append(append([]string{}, pod.Spec.Containers[0].Command...), pod.Spec.Containers[0].Args...)
+	if argv[0] != "kube-apiserver" {
+		t.Fatalf("command %v", argv)
+	}
+
+	logf, _ := os.Create(filepath.Join(t.TempDir(), "kube-apiserver.log"))
+	cmd := exec.Command(bin, append(argv[1:], "--v=1")...)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-exited:
+		case <-time.After(20 * time.Second):
+			_ = cmd.Process.Kill()
+			<-exited
+		}
+		if t.Failed() {
+			b, _ := os.ReadFile(logf.Name())
+			if len(b) > 6000 {
+				b = b[len(b)-6000:]
+			}
+			t.Logf("kube-apiserver log tail:\n%s", b)
+		}
+	})
+
+	caPool := x509.NewCertPool()
+	caPEM, _ := os.ReadFile(pki.CA)
+	caPool.AppendCertsFromPEM(caPEM)
+	admin, err := tls.LoadX509KeyPair(pki.AdminCert, pki.AdminKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hc := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{
+		RootCAs: caPool, ServerName: "kubernetes", Certificates: []tls.Certificate{admin}}}}
+	base := fmt.Sprintf("https://127.0.0.1:%d", port)
+	readyz := ReadyzGate(hc, base+"/readyz", 5*time.Second)
+	deadline := time.Now().Add(3 * time.Minute)
+	for {
+		err := readyz(context.Background())
+		if err == nil {
+			break
+		}
+		select {
+		case e := <-exited:
+			t.Fatalf("kube-apiserver exited: %v", e)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("/readyz on 127.0.0.1 never ready: %v", err)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	// Certificates kept: the admin client certificate works, through the
+	// kept etcd client certificates, to the local etcd.
+	resp, err := hc.Get(base + "/api/v1/namespaces/default")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(body), `"name":"default"`) {
+		t.Fatalf("GET namespace default: %s %s", resp.Status, body)
+	}
+
+	// Nothing listens anywhere but loopback.
+	listeners := listeningAddrs(t, cmd.Process.Pid)
+	if len(listeners) == 0 {
+		t.Fatal("found no listening socket of the apiserver")
+	}
+	for _, a := range listeners {
+		if !a.IP.IsLoopback() {
+			t.Errorf("kube-apiserver listens on %s", a)
+		}
+	}
+	if advertise != "10.0.0.11" {
+		if conn, err := net.DialTimeout("tcp", net.JoinHostPort(advertise, strconv.Itoa(port)), 2*time.Second); err == nil {
+			conn.Close()
+			t.Errorf("%s:%d accepts connections", advertise, port)
+		}
+	}
+	t.Logf("kube-apiserver ready on 127.0.0.1:%d; listening sockets %v", port, listeners)
+}
+
+// kubeadmAPIServer is the manifest kubeadm would write for this PKI, with
+// probes on the advertise address and etcd listed on three members.
+func kubeadmAPIServer(p *testPKI, etcd *playground.TLSFiles, etcdURL, advertise string, port int) []byte {
+	probe := func(path string) *corev1.Probe {
+		return &corev1.Probe{ProbeHandler: corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Host: advertise, Path: path, Port: intstr.FromInt(port), Scheme: corev1.URISchemeHTTPS}},
+			InitialDelaySeconds: 10, PeriodSeconds: 10, TimeoutSeconds: 15, FailureThreshold: 8}
+	}
+	pod := &corev1.Pod{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Pod"},
+		ObjectMeta: metav1.ObjectMeta{Name: "kube-apiserver", Namespace: "kube-system", Labels: map[string]string{"component": "kube-apiserver", "tier": "control-plane"}},
+		Spec: corev1.PodSpec{HostNetwork: true, Containers: []corev1.Container{{
+			Name:  "kube-apiserver",
+			Image: "registry.k8s.io/kube-apiserver:" + kubeAPIServerVersion,
+			Command: []string{"kube-apiserver",
+				"--advertise-address=" + advertise,
+				"--allow-privileged=true",
+				"--authorization-mode=Node,RBAC",
+				"--client-ca-file=" + p.CA,
+				"--enable-admission-plugins=NodeRestriction",
+				"--encryption-provider-config=" + p.EncryptionConfig,
+				"--etcd-cafile=" + etcd.CA,
+				"--etcd-certfile=" + etcd.ClientCert,
+				"--etcd-keyfile=" + etcd.ClientKey,
+				"--etcd-prefix=/registry",
+				"--etcd-servers=" + etcdURL + ",https://10.0.0.12:2379,https://10.0.0.13:2379",
+				"--kubelet-client-certificate=" + p.AdminCert,
+				"--kubelet-client-key=" + p.AdminKey,
+				"--secure-port=" + strconv.Itoa(port),
+				"--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+				"--service-account-key-file=" + p.SAPub,
+				"--service-account-signing-key-file=" + p.SAKey,
+				"--service-cluster-ip-range=10.96.0.0/12",
+				"--tls-cert-file=" + p.APIServerCert,
+				"--tls-private-key-file=" + p.APIServerKey,
+			},
+			LivenessProbe: probe("/livez"), ReadinessProbe: probe("/readyz"), StartupProbe: probe("/livez"),
+		}}},
+	}
+	out, _ := yaml.Marshal(pod)
+	return out
+}
+
+// hostIP is a non-loopback address of this machine, to prove nothing listens
+// there; 10.0.0.11 (not local) when there is none.
+func hostIP() string {
+	addrs, _ := net.InterfaceAddrs()
+	for _, a := range addrs {
+		if n, ok := a.(*net.IPNet); ok && n.IP.To4() != nil && !n.IP.IsLoopback() {
+			return n.IP.String()
+		}
+	}
+	return "10.0.0.11"
+}
+
+func freePort(t *testing.T) int {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// listeningAddrs lists the TCP sockets in LISTEN state that process pid
+// holds, from /proc: its fds name socket inodes, /proc/net/tcp{,6} map
+// inodes to local addresses.
+func listeningAddrs(t *testing.T, pid int) []*net.TCPAddr {
+	t.Helper()
+	inodes := map[string]bool{}
+	fds, err := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, fd := range fds {
+		link, err := os.Readlink(fmt.Sprintf("/proc/%d/fd/%s", pid, fd.Name()))
+		if err == nil && strings.HasPrefix(link, "socket:[") {
+			inodes[strings.TrimSuffix(strings.TrimPrefix(link, "socket:["), "]")] = true
+		}
+	}
+	var out []*net.TCPAddr
+	for _, table := range []string{"/proc/net/tcp", "/proc/net/tcp6"} {
+		f, err := os.Open(table)
+		if err != nil {
+			continue
+		}
+		sc := bufio.NewScanner(f)
+		sc.Scan() // header
+		for sc.Scan() {
+			fields := strings.Fields(sc.Text())
+			if len(fields) < 10 || fields[3] != "0A" || !inodes[fields[9]] {
+				continue
+			}
+			out = append(out, parseProcAddr(fields[1]))
+		}
+		f.Close()
+	}
+	return out
+}
+
+// parseProcAddr reads "0100007F:1F90": the IP in host byte order per 32-bit word.
+func parseProcAddr(s string) *net.TCPAddr {
+	hexIP, hexPort, _ := strings.Cut(s, ":")
+	b, _ := hex.DecodeString(hexIP)
+	for i := 0; i+4 <= len(b); i += 4 {
+		b[i], b[i+1], b[i+2], b[i+3] = b[i+3], b[i+2], b[i+1], b[i]
+	}
+	port, _ := strconv.ParseUint(hexPort, 16, 16)
+	return &net.TCPAddr{IP: net.IP(b), Port: int(port)}
+}

@@ -1,0 +1,135 @@
+// Package breakglass scripts the recovery runbook for a control plane that
+// keeps falling over: etcd-only boot, a localhost-bound apiserver, a throttled
+// ramp, a stale-pod purge straight from etcd, and a journal that undo replays.
+package breakglass
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"sigs.k8s.io/yaml"
+)
+
+// Defaults of a kubeadm control-plane node.
+const (
+	DefaultStaticPodPath = "/etc/kubernetes/manifests"
+	DefaultKubeletConfig = "/var/lib/kubelet/config.yaml"
+	// The quarantine must be outside the static-pod directory: the kubelet
+	// runs every file there whose name does not start with a dot.
+	DefaultQuarantine = "/etc/kubernetes/etcdmedic-disabled"
+	DefaultStateDir   = "/var/lib/etcdmedic/breakglass"
+)
+
+// ErrNoManifests means the static-pod directory is missing or holds no
+// manifests: the wrong root, or not a control-plane node.
+var ErrNoManifests = errors.New("no static-pod manifests")
+
+// Layout is where things live on one node, all under Root ("/" on the node
+// itself, a mount point for a control-plane disk attached elsewhere).
+type Layout struct {
+	Root          string
+	ManifestDir   string // the kubelet's staticPodPath, under Root
+	QuarantineDir string
+	StateDir      string // journal and purge archives
+	// StaticPodPathSource says where ManifestDir came from, for plan.
+	StaticPodPathSource string
+}
+
+// LayoutOptions override the discovered paths; paths are inside the root.
+type LayoutOptions struct {
+	Root          string
+	KubeletConfig string // default DefaultKubeletConfig
+	ManifestDir   string // overrides the kubelet's staticPodPath
+	QuarantineDir string
+	StateDir      string
+}
+
+// ResolveLayout finds the static-pod directory the way the kubelet does: its
+// config file's staticPodPath, else kubeadm's default.
+func ResolveLayout(o LayoutOptions) (*Layout, error) {
+	root := o.Root
+	if root == "" {
+		root = "/"
+	}
+	abs, err := filepath.Abs(root)
+	if err != nil {
+		return nil, fmt.Errorf("root %s: %w", root, err)
+	}
+	if st, err := os.Stat(abs); err != nil || !st.IsDir() {
+		return nil, fmt.Errorf("root %s is not a directory", root)
+	}
+	l := &Layout{Root: abs}
+	under := func(p string) string { return filepath.Join(abs, filepath.Clean("/"+p)) }
+	switch {
+	case o.ManifestDir != "":
+		l.ManifestDir, l.StaticPodPathSource = under(o.ManifestDir), "--manifest-dir"
+	default:
+		kc := o.KubeletConfig
+		if kc == "" {
+			kc = DefaultKubeletConfig
+		}
+		p, err := staticPodPath(under(kc))
+		switch {
+		case err != nil:
+			return nil, err
+		case p != "":
+			l.ManifestDir, l.StaticPodPathSource = under(p), "kubelet config "+kc
+		default:
+			l.ManifestDir, l.StaticPodPathSource = under(DefaultStaticPodPath), "default"
+		}
+	}
+	l.QuarantineDir = under(firstNonEmpty(o.QuarantineDir, DefaultQuarantine))
+	l.StateDir = under(firstNonEmpty(o.StateDir, DefaultStateDir))
+	if inside(l.QuarantineDir, l.ManifestDir) || inside(l.StateDir, l.ManifestDir) {
+		return nil, fmt.Errorf("quarantine %s and state %s must be outside the static-pod directory %s", l.QuarantineDir, l.StateDir, l.ManifestDir)
+	}
+	return l, nil
+}
+
+// staticPodPath reads staticPodPath from a KubeletConfiguration file; a
+// missing file is not an error (kubeadm's default applies).
+func staticPodPath(path string) (string, error) {
+	data, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("kubelet config: %w", err)
+	}
+	var kc struct {
+		StaticPodPath string `json:"staticPodPath"`
+	}
+	if err := yaml.Unmarshal(data, &kc); err != nil {
+		return "", fmt.Errorf("kubelet config %s: %w", path, err)
+	}
+	return kc.StaticPodPath, nil
+}
+
+// Rel shows a path as it is on the node (without the mount point).
+func (l *Layout) Rel(p string) string {
+	r, err := filepath.Rel(l.Root, p)
+	if err != nil || strings.HasPrefix(r, "..") {
+		return p
+	}
+	return "/" + r
+}
+
+// JournalPath is the journal of this node.
+func (l *Layout) JournalPath() string { return filepath.Join(l.StateDir, "journal.jsonl") }
+
+func inside(p, dir string) bool {
+	r, err := filepath.Rel(dir, p)
+	return err == nil && (r == "." || !strings.HasPrefix(r, ".."))
+}
+
+func firstNonEmpty(v ...string) string {
+	for _, s := range v {
+		if s != "" {
+			return s
+		}
+	}
+	return ""
+}

@@ -1,0 +1,510 @@
+package breakglass
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"go.etcd.io/etcd/api/v3/mvccpb"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/etcdmedic/etcdmedic/internal/atomicfile"
+	"github.com/etcdmedic/etcdmedic/internal/kube"
+)
+
+// MaxTxnOps is etcd's default --max-txn-ops: no transaction is larger.
+const MaxTxnOps = 128
+
+// PurgeOptions configure a purge. Zero values are the defaults.
+type PurgeOptions struct {
+	Prefix      string // default "/registry"
+	Filter      PodFilter
+	DryRun      bool
+	PageSize    int     // keys per range read; default 500
+	BatchSize   int     // deletes per transaction; default and maximum 128
+	Rate        float64 // keys per second; 0 unlimited
+	Concurrency int     // transactions in flight; default 4
+	Archive     string  // where deleted keys and values go first; required unless DryRun
+	Samples     int     // sample keys in the report; default 10
+	RPCTimeout  time.Duration
+	// OnArchived runs once the archive is durable, before any delete: the
+	// journal records it there, so an interrupted purge can still be undone.
+	OnArchived func(rep *PurgeReport) error
+	// BeforeDelete runs after the read and the archive, before the first
+	// delete: tests change a pod here to prove the ModRevision guard.
+	BeforeDelete func(ctx context.Context) error
+	Progress     func(Progress)
+}
+
+// Progress is reported while scanning and deleting.
+type Progress struct {
+	Stage   string // "scan" or "delete"
+	Done    int
+	Total   int // 0 while unknown
+	Elapsed time.Duration
+}
+
+// GroupCount is pods and bytes for one namespace and phase.
+type GroupCount struct {
+	Namespace string `json:"namespace"`
+	Phase     string `json:"phase"`
+	Pods      int    `json:"pods"`
+	Bytes     int64  `json:"bytes"`
+}
+
+// PurgeReport is what a purge found and did.
+type PurgeReport struct {
+	DryRun        bool         `json:"dryRun"`
+	Prefix        string       `json:"prefix"`
+	Revision      int64        `json:"revision"`
+	Scanned       int          `json:"scanned"`
+	Matched       int          `json:"matched"`
+	BytesToFree   int64        `json:"bytesToFree"`
+	Encrypted     int          `json:"encrypted"`
+	Undecodable   int          `json:"undecodable"`
+	BadKeys       int          `json:"badKeys"`
+	Groups        []GroupCount `json:"groups"`
+	SampleKeys    []string     `json:"sampleKeys"`
+	Deleted       int          `json:"deleted"`
+	Changed       int          `json:"changed"` // modified or gone since read: left alone
+	Archive       string       `json:"archive,omitempty"`
+	ArchiveSHA256 string       `json:"archiveSha256,omitempty"`
+	Seconds       float64      `json:"seconds"`
+}
+
+func (o *PurgeOptions) defaults() {
+	if o.Prefix == "" {
+		o.Prefix = "/registry"
+	}
+	o.Prefix = "/" + strings.Trim(o.Prefix, "/")
+	if o.PageSize <= 0 {
+		o.PageSize = 500
+	}
+	if o.BatchSize <= 0 || o.BatchSize > MaxTxnOps {
+		o.BatchSize = MaxTxnOps
+	}
+	if o.Concurrency <= 0 {
+		// A few transactions in flight let etcd batch their fsyncs.
+		o.Concurrency = 4
+	}
+	if o.Samples <= 0 {
+		o.Samples = 10
+	}
+	if o.RPCTimeout <= 0 {
+		o.RPCTimeout = 30 * time.Second
+	}
+}
+
+// PodsPrefix is the range the purge reads: the trailing slash matters, since
+// "/registry/pods" alone also matches /registry/podschedulingcontexts/...
+func PodsPrefix(prefix string) string { return "/" + strings.Trim(prefix, "/") + "/pods/" }
+
+// PodKey splits a key of the exact shape <prefix>/pods/<ns>/<name>.
+func PodKey(podsPrefix string, key []byte) (ns, name string, ok bool) {
+	rest, found := bytes.CutPrefix(key, []byte(podsPrefix))
+	if !found {
+		return "", "", false
+	}
+	parts := strings.Split(string(rest), "/")
+	if len(parts) != 2 || parts[0] == "" || parts[1] == "" {
+		return "", "", false
+	}
+	return parts[0], parts[1], true
+}
+
+// Purge deletes the pods the filter matches straight from etcd. It reads
+// <prefix>/pods/ in pages at one pinned revision, writes every match to the
+// archive (atomically: the archive exists complete or not at all), and only
+// then deletes, in transactions of at most 128 deletes, each guarded by the
+// ModRevision it read. Never a range delete.
+func Purge(ctx context.Context, cli *clientv3.Client, o PurgeOptions) (*PurgeReport, error) {
+	o.defaults()
+	start := time.Now()
+	rep := &PurgeReport{DryRun: o.DryRun, Prefix: o.Prefix, Archive: o.Archive}
+	if !o.DryRun && o.Archive == "" {
+		return rep, errors.New("purge: an archive path is required to delete")
+	}
+	groups := map[[2]string]*GroupCount{}
+	scan := func(w io.Writer) error {
+		var aw *archiveWriter
+		if w != nil {
+			var err error
+			if aw, err = newArchiveWriter(w); err != nil {
+				return err
+			}
+		}
+		if err := scanPods(ctx, cli, o, rep, groups, aw, start); err != nil {
+			return err
+		}
+		if aw != nil {
+			return aw.close()
+		}
+		return nil
+	}
+	if o.DryRun {
+		if err := scan(nil); err != nil {
+			return rep, err
+		}
+	} else {
+		if err := os.MkdirAll(filepath.Dir(o.Archive), 0o700); err != nil {
+			return rep, fmt.Errorf("purge: archive: %w", err)
+		}
+		h := sha256.New()
+		if err := atomicfile.Write(o.Archive, 0o600, func(w io.Writer) error { return scan(io.MultiWriter(w, h)) }); err != nil {
+			return rep, fmt.Errorf("purge: %w", err)
+		}
+		rep.ArchiveSHA256 = hex.EncodeToString(h.Sum(nil))
+	}
+	for _, g := range groups {
+		rep.Groups = append(rep.Groups, *g)
+	}
+	sort.Slice(rep.Groups, func(i, j int) bool {
+		a, b := rep.Groups[i], rep.Groups[j]
+		if a.Pods != b.Pods {
+			return a.Pods > b.Pods
+		}
+		return a.Namespace+"/"+a.Phase < b.Namespace+"/"+b.Phase
+	})
+	if o.DryRun || rep.Matched == 0 {
+		rep.Seconds = time.Since(start).Seconds()
+		return rep, nil
+	}
+	if o.OnArchived != nil {
+		if err := o.OnArchived(rep); err != nil {
+			return rep, err
+		}
+	}
+	if o.BeforeDelete != nil {
+		if err := o.BeforeDelete(ctx); err != nil {
+			return rep, err
+		}
+	}
+	err := deleteArchived(ctx, cli, o, rep, start)
+	rep.Seconds = time.Since(start).Seconds()
+	return rep, err
+}
+
+func scanPods(ctx context.Context, cli *clientv3.Client, o PurgeOptions, rep *PurgeReport, groups map[[2]string]*GroupCount, aw *archiveWriter, start time.Time) error {
+	prefix := PodsPrefix(o.Prefix)
+	end := clientv3.GetPrefixRangeEnd(prefix)
+	key := prefix
+	for {
+		opts := []clientv3.OpOption{clientv3.WithRange(end), clientv3.WithLimit(int64(o.PageSize))}
+		if rep.Revision > 0 {
+			opts = append(opts, clientv3.WithRev(rep.Revision))
+		}
+		rctx, cancel := context.WithTimeout(ctx, o.RPCTimeout)
+		resp, err := cli.Get(rctx, key, opts...)
+		cancel()
+		if err != nil {
+			return fmt.Errorf("read %s at revision %d: %w", prefix, rep.Revision, err)
+		}
+		if rep.Revision == 0 {
+			rep.Revision = resp.Header.Revision
+		}
+		decoded := decodePage(prefix, resp.Kvs)
+		for i, kv := range resp.Kvs {
+			rep.Scanned++
+			ns, name, pod, err := decoded[i].ns, decoded[i].name, decoded[i].pod, decoded[i].err
+			if !decoded[i].ok {
+				rep.BadKeys++
+				continue
+			}
+			switch {
+			case errors.Is(err, kube.ErrEncrypted):
+				rep.Encrypted++
+				continue
+			case err != nil, pod.Namespace != ns, pod.Name != name:
+				rep.Undecodable++
+				continue
+			}
+			if !o.Filter.Match(pod) {
+				continue
+			}
+			rep.Matched++
+			size := int64(len(kv.Key) + len(kv.Value))
+			rep.BytesToFree += size
+			g := groups[[2]string{ns, string(pod.Status.Phase)}]
+			if g == nil {
+				g = &GroupCount{Namespace: ns, Phase: string(pod.Status.Phase)}
+				groups[[2]string{ns, string(pod.Status.Phase)}] = g
+			}
+			g.Pods++
+			g.Bytes += size
+			if len(rep.SampleKeys) < o.Samples {
+				rep.SampleKeys = append(rep.SampleKeys, string(kv.Key))
+			}
+			if aw != nil {
+				if err := aw.put(kv.Key, kv.Value, kv.ModRevision); err != nil {
+					return err
+				}
+			}
+		}
+		if o.Progress != nil {
+			o.Progress(Progress{Stage: "scan", Done: rep.Scanned, Elapsed: time.Since(start)})
+		}
+		if !resp.More || len(resp.Kvs) == 0 {
+			return nil
+		}
+		key = string(resp.Kvs[len(resp.Kvs)-1].Key) + "\x00"
+	}
+}
+
+type decodedKV struct {
+	ns, name string
+	ok       bool
+	pod      *corev1.Pod
+	err      error
+}
+
+// decodePage decodes a page's values on every core: decoding is most of
+// the scan's CPU, and the scan is time the cluster waits for the deletes.
+func decodePage(prefix string, kvs []*mvccpb.KeyValue) []decodedKV {
+	out := make([]decodedKV, len(kvs))
+	workers := runtime.GOMAXPROCS(0)
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			for i := w; i < len(kvs); i += workers {
+				d := &out[i]
+				if d.ns, d.name, d.ok = PodKey(prefix, kvs[i].Key); d.ok {
+					d.pod, d.err = kube.DecodePod(kvs[i].Value)
+				}
+			}
+		}(w)
+	}
+	wg.Wait()
+	return out
+}
+
+// deleteArchived replays the archive as guarded deletes, paced by o.Rate.
+func deleteArchived(ctx context.Context, cli *clientv3.Client, o PurgeOptions, rep *PurgeReport, start time.Time) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	batches := make(chan []ArchivedKV, o.Concurrency)
+	var (
+		mu       sync.Mutex
+		firstErr error
+		wg       sync.WaitGroup
+	)
+	fail := func(err error) {
+		mu.Lock()
+		if firstErr == nil {
+			firstErr = err
+		}
+		mu.Unlock()
+		cancel()
+	}
+	for w := 0; w < o.Concurrency; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for b := range batches {
+				deleted, changed, err := guardedDelete(ctx, cli, b, o.RPCTimeout)
+				mu.Lock()
+				rep.Deleted += deleted
+				rep.Changed += changed
+				done := rep.Deleted + rep.Changed
+				mu.Unlock()
+				if err != nil {
+					fail(err)
+					continue
+				}
+				if o.Progress != nil {
+					o.Progress(Progress{Stage: "delete", Done: done, Total: rep.Matched, Elapsed: time.Since(start)})
+				}
+			}
+		}()
+	}
+	pace := newPacer(o.Rate)
+	var batch []ArchivedKV
+	send := func() error {
+		if err := pace.wait(ctx, len(batch)); err != nil {
+			return err
+		}
+		select {
+		case batches <- batch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		batch = nil
+		return nil
+	}
+	readErr := ReadArchive(o.Archive, func(kv ArchivedKV) error {
+		batch = append(batch, kv)
+		if len(batch) == o.BatchSize {
+			return send()
+		}
+		return nil
+	})
+	if readErr == nil && len(batch) > 0 {
+		readErr = send()
+	}
+	close(batches)
+	wg.Wait()
+	if firstErr != nil {
+		return fmt.Errorf("purge: delete: %w", firstErr)
+	}
+	if readErr != nil {
+		return fmt.Errorf("purge: %w", readErr)
+	}
+	return nil
+}
+
+// guardedDelete deletes a batch in one transaction if no key changed since
+// it was read; otherwise key by key, so one changed pod costs only itself.
+func guardedDelete(ctx context.Context, cli *clientv3.Client, b []ArchivedKV, timeout time.Duration) (deleted, changed int, err error) {
+	cmps := make([]clientv3.Cmp, len(b))
+	ops := make([]clientv3.Op, len(b))
+	for i, kv := range b {
+		cmps[i] = clientv3.Compare(clientv3.ModRevision(string(kv.Key)), "=", kv.ModRevision)
+		ops[i] = clientv3.OpDelete(string(kv.Key))
+	}
+	tctx, cancel := context.WithTimeout(ctx, timeout)
+	resp, err := cli.Txn(tctx).If(cmps...).Then(ops...).Commit()
+	cancel()
+	if err != nil {
+		return 0, 0, err
+	}
+	if resp.Succeeded {
+		return len(b), 0, nil
+	}
+	for _, kv := range b {
+		tctx, cancel := context.WithTimeout(ctx, timeout)
+		resp, err := cli.Txn(tctx).
+			If(clientv3.Compare(clientv3.ModRevision(string(kv.Key)), "=", kv.ModRevision)).
+			Then(clientv3.OpDelete(string(kv.Key))).Commit()
+		cancel()
+		if err != nil {
+			return deleted, changed, err
+		}
+		if resp.Succeeded {
+			deleted++
+		} else {
+			changed++
+		}
+	}
+	return deleted, changed, nil
+}
+
+// pacer spaces batches so that keys/s stays at or under rate.
+type pacer struct {
+	rate  float64
+	start time.Time
+	sent  int
+}
+
+func newPacer(rate float64) *pacer { return &pacer{rate: rate, start: time.Now()} }
+
+func (p *pacer) wait(ctx context.Context, n int) error {
+	if p.rate <= 0 {
+		return nil
+	}
+	due := p.start.Add(time.Duration(float64(p.sent) / p.rate * float64(time.Second)))
+	p.sent += n
+	if d := time.Until(due); d > 0 {
+		t := time.NewTimer(d)
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return nil
+}
+
+// RestoreResult counts what an archive restore did.
+type RestoreResult struct {
+	Restored int `json:"restored"`
+	Existing int `json:"existing"` // the key exists now: left alone
+}
+
+// RestoreArchive puts archived keys back where the key does not exist now
+// (CreateRevision == 0), in transactions of at most 128 puts.
+func RestoreArchive(ctx context.Context, cli *clientv3.Client, path string, timeout time.Duration) (RestoreResult, error) {
+	if timeout <= 0 {
+		timeout = 30 * time.Second
+	}
+	var res RestoreResult
+	var batch []ArchivedKV
+	flush := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		defer func() { batch = batch[:0] }()
+		cmps := make([]clientv3.Cmp, len(batch))
+		ops := make([]clientv3.Op, len(batch))
+		for i, kv := range batch {
+			cmps[i] = clientv3.Compare(clientv3.CreateRevision(string(kv.Key)), "=", 0)
+			ops[i] = clientv3.OpPut(string(kv.Key), string(kv.Value))
+		}
+		tctx, cancel := context.WithTimeout(ctx, timeout)
+		resp, err := cli.Txn(tctx).If(cmps...).Then(ops...).Commit()
+		cancel()
+		if err != nil {
+			return err
+		}
+		if resp.Succeeded {
+			res.Restored += len(batch)
+			return nil
+		}
+		for _, kv := range batch {
+			tctx, cancel := context.WithTimeout(ctx, timeout)
+			resp, err := cli.Txn(tctx).If(clientv3.Compare(clientv3.CreateRevision(string(kv.Key)), "=", 0)).
+				Then(clientv3.OpPut(string(kv.Key), string(kv.Value))).Commit()
+			cancel()
+			if err != nil {
+				return err
+			}
+			if resp.Succeeded {
+				res.Restored++
+			} else {
+				res.Existing++
+			}
+		}
+		return nil
+	}
+	err := ReadArchive(path, func(kv ArchivedKV) error {
+		batch = append(batch, kv)
+		if len(batch) == MaxTxnOps {
+			return flush()
+		}
+		return nil
+	})
+	if err == nil {
+		err = flush()
+	}
+	if err != nil {
+		return res, fmt.Errorf("restore %s: %w", path, err)
+	}
+	return res, nil
+}
+
+// FileSHA256 digests a file, to check an archive against the journal.
+func FileSHA256(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}

@@ -1,0 +1,103 @@
+package breakglass
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/etcdmedic/etcdmedic/playground"
+	"github.com/etcdmedic/etcdmedic/playground/playgroundtest"
+)
+
+// The acceptance run uses 200,000 pods in BenchmarkPurge (scripts/bench-purge.sh);
+// the normal suite runs the same checks on 10,000 to stay within minutes.
+func TestPurgeDeletesExactlyTheMatchesGuardedAndUndoRestores(t *testing.T) {
+	c := playgroundtest.Start(t, playground.Options{Members: 1})
+	cli := playgroundtest.Client(t, c)
+	before, want := seedPurge(t, cli, 10000)
+	if len(want) < 1000 {
+		t.Fatalf("fixture selects only %d pods", len(want))
+	}
+	root, _ := fixtureRoot(t)
+	l, j := mustLayout(t, root)
+	ctx := context.Background()
+
+	// Dry run: counts, nothing changed.
+	dry, err := Purge(ctx, cli, PurgeOptions{Filter: purgeFilter(t), DryRun: true, PageSize: 700})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if dry.Matched != len(want) || dry.Encrypted != 1 || dry.Undecodable != 3 || dry.BadKeys != 2 {
+		t.Fatalf("dry run: matched %d (want %d), encrypted %d, undecodable %d, bad keys %d", dry.Matched, len(want), dry.Encrypted, dry.Undecodable, dry.BadKeys)
+	}
+	sum := 0
+	for _, g := range dry.Groups {
+		sum += g.Pods
+	}
+	if sum != dry.Matched || dry.BytesToFree <= 0 || len(dry.SampleKeys) == 0 || !want[dry.SampleKeys[0]] {
+		t.Fatalf("dry-run report inconsistent: %+v", dry)
+	}
+	if got := dumpAll(t, cli); len(got) != len(before) {
+		t.Fatalf("dry run changed etcd: %d keys, had %d", len(got), len(before))
+	}
+
+	// For real, with one matching pod modified between read and delete.
+	var touched string
+	rep, err := PurgeJournaled(ctx, cli, l, j, PurgeOptions{Filter: purgeFilter(t), PageSize: 700,
+		BeforeDelete: func(ctx context.Context) error {
+			for k := range want {
+				touched = k
+				break
+			}
+			pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			defer cancel()
+			_, err := cli.Put(pctx, touched, before[touched])
+			return err
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Deleted != len(want)-1 || rep.Changed != 1 {
+		t.Fatalf("deleted %d changed %d, want %d and 1", rep.Deleted, rep.Changed, len(want)-1)
+	}
+	after := dumpAll(t, cli)
+	for k, v := range before {
+		_, present := after[k]
+		switch {
+		case k == touched && !present:
+			t.Errorf("%s was modified after the read and must survive", k)
+		case want[k] && k != touched && present:
+			t.Errorf("%s matched and survived", k)
+		case !want[k] && (!present || after[k] != v):
+			t.Errorf("%s must survive unchanged", k)
+		}
+	}
+	if len(after) != len(before)-rep.Deleted {
+		t.Fatalf("%d keys left, want %d", len(after), len(before)-rep.Deleted)
+	}
+
+	// Undo without --pods leaves the pods alone; with it, brings them back.
+	steps, err := Undo(ctx, l, j, UndoOptions{Client: cli})
+	if err != nil || len(steps) != 1 || steps[0].Result != "pending" {
+		t.Fatalf("undo without pods: %+v %v", steps, err)
+	}
+	if len(dumpAll(t, cli)) != len(after) {
+		t.Fatal("undo without --pods restored pods")
+	}
+	steps, err = Undo(ctx, l, j, UndoOptions{Client: cli, RestorePods: true})
+	if err != nil || len(steps) != 1 || steps[0].Result != ResultOK {
+		t.Fatalf("undo: %+v %v", steps, err)
+	}
+	restored := dumpAll(t, cli)
+	if len(restored) != len(before) {
+		t.Fatalf("after undo %d keys, want %d", len(restored), len(before))
+	}
+	for k, v := range before {
+		if restored[k] != v {
+			t.Errorf("%s not restored", k)
+		}
+	}
+	if steps, _ := Undo(ctx, l, j, UndoOptions{Client: cli, RestorePods: true}); len(steps) != 0 {
+		t.Fatalf("second undo redid %+v", steps)
+	}
+}

@@ -1,0 +1,162 @@
+package breakglass
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
+
+// UndoOptions choose what undo may touch.
+type UndoOptions struct {
+	DryRun bool
+	// RestorePods puts purged pods back from their archives (only where the
+	// key does not exist now). Off by default: restoring pods is a decision.
+	RestorePods bool
+	Client      *clientv3.Client // required with RestorePods
+	RPCTimeout  time.Duration
+}
+
+// UndoStep is one journal entry being reverted.
+type UndoStep struct {
+	Ref    int    `json:"ref"`
+	Action string `json:"action"`
+	Path   string `json:"path"`
+	Result string `json:"result"` // ok, unchanged, pending, failed, would-undo
+	Detail string `json:"detail,omitempty"`
+}
+
+// UndoPlan lists, newest first, the entries undo would revert.
+func UndoPlan(j *Journal) ([]Entry, error) {
+	entries, err := j.Read()
+	if err != nil {
+		return nil, err
+	}
+	undone := Undone(entries)
+	seenArchive := map[string]bool{}
+	var out []Entry
+	for i := len(entries) - 1; i >= 0; i-- {
+		e := entries[i]
+		if undone[e.Seq] || e.Action == ActUndo {
+			continue
+		}
+		switch e.Action {
+		case ActQuarantine, ActWriteBG:
+			if e.Result != ResultOK {
+				continue
+			}
+		case ActPurge:
+			// "started", "ok" and "failed" entries of one purge share
+			// their archive; each archive is restored once.
+			if seenArchive[e.Archive] {
+				continue
+			}
+			seenArchive[e.Archive] = true
+		case ActRamp:
+		default:
+			continue
+		}
+		out = append(out, e)
+	}
+	return out, nil
+}
+
+// Undo walks the journal backwards and reverts each entry: manifests come
+// back byte-identical, the break-glass manifest goes, and with RestorePods
+// the purged pods return. It stops at the first conflict.
+func Undo(ctx context.Context, l *Layout, j *Journal, o UndoOptions) ([]UndoStep, error) {
+	plan, err := UndoPlan(j)
+	if err != nil {
+		return nil, err
+	}
+	all, _ := j.Read()
+	var steps []UndoStep
+	for _, e := range plan {
+		st := UndoStep{Ref: e.Seq, Action: e.Action, Path: firstNonEmpty(e.Path, e.Archive)}
+		if o.DryRun {
+			st.Result = "would-undo"
+			if e.Action == ActPurge && !o.RestorePods {
+				st.Result, st.Detail = "pending", "pass --pods to restore purged pods"
+			}
+			steps = append(steps, st)
+			continue
+		}
+		var uerr error
+		switch e.Action {
+		case ActQuarantine:
+			uerr = restore(l, e.Path, e.To, e.SHA256)
+		case ActWriteBG:
+			uerr = removeBreakGlass(l.abs(e.Path))
+		case ActRamp:
+			st.Detail = "the break-glass manifest it changed is removed with its own entry"
+		case ActPurge:
+			if !o.RestorePods {
+				st.Result, st.Detail = "pending", "pass --pods to restore purged pods"
+				steps = append(steps, st)
+				continue
+			}
+			var res RestoreResult
+			res, uerr = restorePurge(ctx, l, e, o)
+			st.Detail = fmt.Sprintf("%d pods restored, %d exist now and were left alone", res.Restored, res.Existing)
+		}
+		st.Result = ResultOK
+		if uerr != nil {
+			st.Result, st.Detail = ResultFailed, uerr.Error()
+		}
+		steps = append(steps, st)
+		if uerr != nil {
+			return steps, fmt.Errorf("undo #%d %s %s: %w", e.Seq, e.Action, st.Path, uerr)
+		}
+		refs := []int{e.Seq}
+		if e.Action == ActPurge {
+			refs = nil
+			for _, x := range all {
+				if x.Action == ActPurge && x.Archive == e.Archive {
+					refs = append(refs, x.Seq)
+				}
+			}
+		}
+		for _, ref := range refs {
+			if _, err := j.Append(Entry{Action: ActUndo, Ref: ref, Result: ResultOK, Path: st.Path, Detail: st.Detail}); err != nil {
+				return steps, err
+			}
+		}
+	}
+	return steps, nil
+}
+
+func removeBreakGlass(path string) error {
+	data, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	m, err := ParseManifest(path, data)
+	if err != nil {
+		return err
+	}
+	if !m.IsBreakGlass() {
+		return fmt.Errorf("%s is no longer the break-glass manifest; left alone", path)
+	}
+	return os.Remove(path)
+}
+
+func restorePurge(ctx context.Context, l *Layout, e Entry, o UndoOptions) (RestoreResult, error) {
+	if o.Client == nil {
+		return RestoreResult{}, errors.New("restoring pods needs an etcd connection")
+	}
+	path := l.abs(e.Archive)
+	sum, err := FileSHA256(path)
+	if err != nil {
+		return RestoreResult{}, err
+	}
+	if e.ArchiveSHA256 != "" && sum != e.ArchiveSHA256 {
+		return RestoreResult{}, fmt.Errorf("archive %s does not match the journal's sha256", e.Archive)
+	}
+	return RestoreArchive(ctx, o.Client, path, o.RPCTimeout)
+}

@@ -1,0 +1,124 @@
+package breakglass
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	bg "github.com/etcdmedic/etcdmedic/breakglass"
+	"github.com/etcdmedic/etcdmedic/cluster"
+	"github.com/etcdmedic/etcdmedic/commands/cmdutil"
+	"github.com/etcdmedic/etcdmedic/internal/humanize"
+	"github.com/etcdmedic/etcdmedic/internal/iostreams"
+	"github.com/etcdmedic/etcdmedic/internal/output"
+)
+
+type PlanOptions struct {
+	IO          *iostreams.IOStreams
+	OpenCluster func() (*cluster.Cluster, error)
+	Format      func() output.Format
+	Layout      LayoutFlags
+	NoHealth    bool
+}
+
+func NewCmdPlan(f *cmdutil.Factory, runF func(context.Context, *PlanOptions) error) *cobra.Command {
+	opts := &PlanOptions{IO: f.IOStreams, OpenCluster: f.OpenCluster, Format: f.Format}
+	cmd := &cobra.Command{
+		Use:   "plan",
+		Short: "Inspect the node and print the runbook, each step with its command and state",
+		Long: `Inspect this node (or, with --root, a control-plane disk mounted elsewhere): the
+static-pod directory (the kubelet config's staticPodPath, default
+/etc/kubernetes/manifests), the manifests in it and in quarantine, the etcd data
+directory and its size, etcd's health if it answers (skipped with --root or
+--no-health), and what the journal says was already done. Then print the ordered
+runbook with the exact etcdmedic command for each step and its state: done, next or
+pending. Changes nothing.`,
+		Example: `  etcdmedic breakglass plan
+  etcdmedic breakglass plan --root /mnt/cp-2 -o json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if runF != nil {
+				return runF(cmd.Context(), opts)
+			}
+			return RunPlan(cmd.Context(), opts)
+		},
+	}
+	opts.Layout.register(cmd)
+	cmd.Flags().BoolVar(&opts.NoHealth, "no-health", false, "do not contact etcd")
+	return cmd
+}
+
+func RunPlan(ctx context.Context, opts *PlanOptions) error {
+	l, j, err := opts.Layout.resolve()
+	if err != nil {
+		return err
+	}
+	r, err := bg.Plan(l, j, opts.Layout.Root)
+	if err != nil {
+		return codeOf(err)
+	}
+	if !opts.NoHealth && (opts.Layout.Root == "" || opts.Layout.Root == "/") {
+		r.Health = health(ctx, opts.OpenCluster)
+	}
+	if f := opts.Format(); f.Machine() {
+		return output.Write(opts.IO.Out, f, r)
+	}
+	out := opts.IO.Out
+	p := opts.IO.Palette()
+	fmt.Fprintf(out, "static-pod directory %s (from %s)\n", r.ManifestDir, r.ManifestDirFrom)
+	t := output.NewTable(out, opts.IO.IsStdoutTTY(), "WHERE", "FILE", "COMPONENT", "SHA256")
+	for _, m := range r.Manifests {
+		c := m.Component
+		if m.BreakGlass {
+			c += " (break-glass)"
+		}
+		t.Row("manifests", m.Path, c, m.SHA256[:12])
+	}
+	for _, m := range r.Quarantined {
+		t.Row("quarantine", m.Path, m.Component, m.SHA256[:12])
+	}
+	if err := t.Render(); err != nil {
+		return err
+	}
+	if r.EtcdDataDir != "" {
+		fmt.Fprintf(out, "etcd data dir %s: %s\n", r.EtcdDataDir, humanize.Bytes(r.EtcdDataDirBytes))
+	}
+	if r.Health != "" {
+		fmt.Fprintf(out, "etcd: %s\n", r.Health)
+	}
+	fmt.Fprintf(out, "journal %s: %d entries\n\n", r.Journal, r.JournalEntries)
+	for _, s := range r.Steps {
+		st := s.State
+		switch s.State {
+		case bg.StateDone:
+			st = p.Good.Render(st)
+		case bg.StateNext:
+			st = p.Warn.Render(st)
+		}
+		fmt.Fprintf(out, "%d. [%s] %s\n     %s\n", s.Step, st, s.Title, s.Command)
+		if s.Detail != "" {
+			fmt.Fprintf(out, "     (%s)\n", s.Detail)
+		}
+	}
+	return nil
+}
+
+// health is a one-line etcd verdict, bounded so plan never hangs on etcd.
+func health(ctx context.Context, open func() (*cluster.Cluster, error)) string {
+	c, err := open()
+	if err != nil {
+		return "not checked: " + err.Error()
+	}
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	ms, err := c.Members(ctx)
+	if err != nil {
+		return "unreachable: " + err.Error()
+	}
+	snap := c.Probe(ctx, ms, cluster.ProbeOptions{SkipMetrics: true})
+	v := snap.Verdict()
+	return fmt.Sprintf("%d of %d voters answer (quorum %d), verdict %s", v.Reachable, v.Voters, v.Quorum, v.Worst)
+}

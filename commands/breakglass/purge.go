@@ -1,0 +1,285 @@
+package breakglass
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/spf13/cobra"
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	bg "github.com/etcdmedic/etcdmedic/breakglass"
+	"github.com/etcdmedic/etcdmedic/cluster"
+	"github.com/etcdmedic/etcdmedic/commands/cmdutil"
+	"github.com/etcdmedic/etcdmedic/internal/exitcode"
+	"github.com/etcdmedic/etcdmedic/internal/humanize"
+	"github.com/etcdmedic/etcdmedic/internal/iostreams"
+	"github.com/etcdmedic/etcdmedic/internal/output"
+)
+
+type PurgeOptions struct {
+	IO          *iostreams.IOStreams
+	OpenCluster func() (*cluster.Cluster, error)
+	Format      func() output.Format
+	Layout      LayoutFlags
+
+	Prefix     string
+	Phases     string
+	Namespaces []string
+	Selector   string
+	OlderThan  string
+	Nodes      []string
+	OwnerKinds []string
+	Rate       float64
+	PageSize   int
+	Archive    string
+	Yes        bool
+	DryRun     bool
+
+	// BeforeDelete is a test hook between the read and the first delete.
+	BeforeDelete func(ctx context.Context) error
+}
+
+func NewCmdPurgePods(f *cmdutil.Factory, runF func(context.Context, *PurgeOptions) error) *cobra.Command {
+	opts := &PurgeOptions{IO: f.IOStreams, OpenCluster: f.OpenCluster, Format: f.Format}
+	cmd := &cobra.Command{
+		Use:   "purge-pods",
+		Short: "Delete stale pods straight from etcd: dry-run first, guarded, archived, undoable",
+		Long: `Delete stale pods straight from etcd, for when the apiserver cannot stay up long
+enough to do it.
+
+Reads <prefix>/pods/ (note the trailing slash: "/registry/pods" alone also matches
+other resources) in pages at one pinned revision, decodes each value (the k8s\x00
+protobuf envelope) and keeps the pods that match every filter: --phase (default
+Succeeded,Failed), --namespace, --selector (label selector syntax), --older-than (by
+creation time; 36h, 7d), --node, --owner-kind. Only keys of the exact shape
+<prefix>/pods/<namespace>/<name> are considered; encrypted (k8s:enc:) and undecodable
+values are skipped and counted, never deleted by guess.
+
+Without --yes it is a dry run: counts per namespace and phase, sample keys, bytes to
+free. With --yes it first writes every matching key and value to an archive file
+(atomically, mode 0600, in --state-dir), journals it, then deletes in transactions of
+at most 128 keys, each delete conditional on the ModRevision that was read: a pod
+changed since is left alone and counted. Never a range delete. Paced by --rate keys/s
+(0: unlimited). 'breakglass undo --pods' puts the archived pods back where the key
+does not exist now.
+
+Suspend the controllers that own these pods first, or they are created again.`,
+		Example: `  etcdmedic breakglass purge-pods                      # dry run: what would go
+  etcdmedic breakglass purge-pods --namespace ci --older-than 2d --owner-kind Job --yes
+  etcdmedic breakglass purge-pods --selector 'app=runner' --rate 500 --yes -o json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if runF != nil {
+				return runF(cmd.Context(), opts)
+			}
+			return RunPurge(cmd.Context(), opts)
+		},
+	}
+	opts.Layout.register(cmd)
+	fs := cmd.Flags()
+	fs.StringVar(&opts.Prefix, "etcd-prefix", "/registry", "the apiserver's --etcd-prefix")
+	fs.StringVar(&opts.Phases, "phase", "Succeeded,Failed", "pod phases to purge, comma-separated")
+	fs.StringSliceVar(&opts.Namespaces, "namespace", nil, "only these namespaces")
+	fs.StringVarP(&opts.Selector, "selector", "l", "", "label selector (app=x,tier!=web)")
+	fs.StringVar(&opts.OlderThan, "older-than", "", "only pods created longer ago than this (90m, 36h, 7d)")
+	fs.StringSliceVar(&opts.Nodes, "node", nil, "only pods on these nodes")
+	fs.StringSliceVar(&opts.OwnerKinds, "owner-kind", nil, "only pods owned by these kinds (Job, ReplicaSet, ...)")
+	fs.Float64Var(&opts.Rate, "rate", 1000, "keys deleted per second at most; 0 unlimited")
+	fs.IntVar(&opts.PageSize, "page-size", 500, "keys per range read")
+	fs.StringVar(&opts.Archive, "archive", "", "archive file (default: <state-dir>/purge-<time>.archive)")
+	fs.BoolVarP(&opts.Yes, "yes", "y", false, "delete without asking")
+	fs.BoolVar(&opts.DryRun, "dry-run", false, "only count (the default without --yes)")
+	return cmd
+}
+
+// ParseAge reads a Go duration or a number of days ("7d").
+func ParseAge(s string) (time.Duration, error) {
+	if s == "" {
+		return 0, nil
+	}
+	if d, ok := strings.CutSuffix(s, "d"); ok {
+		n, err := strconv.ParseFloat(d, 64)
+		if err != nil || n < 0 {
+			return 0, fmt.Errorf("--older-than %q: want a duration like 36h or 7d", s)
+		}
+		return time.Duration(n * 24 * float64(time.Hour)), nil
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil || v < 0 {
+		return 0, fmt.Errorf("--older-than %q: want a duration like 36h or 7d", s)
+	}
+	return v, nil
+}
+
+func (opts *PurgeOptions) filter() (bg.PodFilter, error) {
+	phases, err := bg.ParsePhases(opts.Phases)
+	if err != nil {
+		return bg.PodFilter{}, &cmdutil.FlagError{Err: fmt.Errorf("--phase: %w", err)}
+	}
+	sel, err := bg.ParseSelector(opts.Selector)
+	if err != nil {
+		return bg.PodFilter{}, &cmdutil.FlagError{Err: fmt.Errorf("--selector: %w", err)}
+	}
+	age, err := ParseAge(opts.OlderThan)
+	if err != nil {
+		return bg.PodFilter{}, &cmdutil.FlagError{Err: err}
+	}
+	if opts.Rate < 0 || opts.PageSize < 1 {
+		return bg.PodFilter{}, &cmdutil.FlagError{Err: fmt.Errorf("--rate must be ≥ 0 and --page-size ≥ 1")}
+	}
+	if strings.Trim(opts.Prefix, "/") == "" {
+		return bg.PodFilter{}, &cmdutil.FlagError{Err: fmt.Errorf("--etcd-prefix must not be empty")}
+	}
+	return bg.PodFilter{Phases: phases, Namespaces: opts.Namespaces, Selector: sel, OlderThan: age, Nodes: opts.Nodes, OwnerKinds: opts.OwnerKinds}, nil
+}
+
+func RunPurge(ctx context.Context, opts *PurgeOptions) error {
+	filter, err := opts.filter() // flags first: bad input touches nothing
+	if err != nil {
+		return err
+	}
+	l, j, err := opts.Layout.resolve()
+	if err != nil {
+		return err
+	}
+	cli, closeFn, err := openClient(ctx, opts.OpenCluster)
+	if err != nil {
+		return err
+	}
+	defer closeFn()
+	po := bg.PurgeOptions{Prefix: opts.Prefix, Filter: filter, PageSize: opts.PageSize, Rate: opts.Rate, BeforeDelete: opts.BeforeDelete}
+	machine := opts.Format().Machine()
+	prog := newProgress(opts.IO)
+	po.Progress = prog.report
+	// With --yes the one read that fills the archive is also the report:
+	// reading everything twice would double the load on a struggling etcd.
+	if !opts.Yes || opts.DryRun {
+		po.DryRun = true
+		rep, err := bg.Purge(ctx, cli, po)
+		prog.done()
+		if err != nil {
+			return exitcode.New(exitcode.Critical, err)
+		}
+		if !machine {
+			renderPurge(opts.IO, rep)
+		}
+		if rep.Matched == 0 || opts.DryRun || !confirm(opts.IO, opts.Yes, fmt.Sprintf("Delete these %d pods from etcd?", rep.Matched)) {
+			if machine {
+				return output.Write(opts.IO.Out, opts.Format(), rep)
+			}
+			return nil
+		}
+	}
+	po.DryRun = false
+	po.Archive = opts.Archive
+	rep, err := bg.PurgeJournaled(ctx, cli, l, j, po)
+	prog.done()
+	if !machine && opts.Yes && rep != nil {
+		renderPurge(opts.IO, rep)
+	}
+	if machine {
+		if werr := output.Write(opts.IO.Out, opts.Format(), rep); werr != nil {
+			return werr
+		}
+	} else if rep != nil {
+		fmt.Fprintf(opts.IO.Out, "\nDeleted %d pods (%d changed since read, left alone) in %s; archive %s\n",
+			rep.Deleted, rep.Changed, humanize.Seconds(rep.Seconds), rep.Archive)
+		fmt.Fprintln(opts.IO.Out, "Next: etcdmedic defrag --compact, to give the space back. Undo: etcdmedic breakglass undo --pods")
+	}
+	if err != nil {
+		if rep != nil && rep.Deleted > 0 {
+			return exitcode.New(exitcode.Warning, err)
+		}
+		return exitcode.New(exitcode.Critical, err)
+	}
+	return nil
+}
+
+func renderPurge(io *iostreams.IOStreams, rep *bg.PurgeReport) {
+	out := io.Out
+	fmt.Fprintf(out, "Read %d keys under %s at revision %d: %d pods match (%s to free).\n",
+		rep.Scanned, bg.PodsPrefix(rep.Prefix), rep.Revision, rep.Matched, humanize.Bytes(rep.BytesToFree))
+	if rep.Encrypted+rep.Undecodable+rep.BadKeys > 0 {
+		fmt.Fprintf(out, "Skipped, never deleted: %d encrypted, %d undecodable, %d keys not <prefix>/pods/<ns>/<name>.\n", rep.Encrypted, rep.Undecodable, rep.BadKeys)
+	}
+	if len(rep.Groups) > 0 {
+		t := output.NewTable(out, io.IsStdoutTTY(), "NAMESPACE", "PHASE", "PODS", "BYTES")
+		for i, g := range rep.Groups {
+			if i == 20 {
+				t.Row("…", "", fmt.Sprintf("%d more groups", len(rep.Groups)-20), "")
+				break
+			}
+			t.Row(g.Namespace, g.Phase, strconv.Itoa(g.Pods), humanize.Bytes(g.Bytes))
+		}
+		_ = t.Render()
+	}
+	for _, k := range rep.SampleKeys {
+		fmt.Fprintf(out, "  e.g. %s\n", k)
+	}
+}
+
+// openClient connects to every voter the member list names.
+func openClient(ctx context.Context, open func() (*cluster.Cluster, error)) (*clientv3.Client, func(), error) {
+	c, err := open()
+	if err != nil {
+		return nil, nil, err
+	}
+	ms, err := c.Members(ctx)
+	if err != nil {
+		c.Close()
+		return nil, nil, exitcode.New(exitcode.Unknown, err)
+	}
+	var eps []string
+	for _, m := range ms.Voters() {
+		if m.Endpoint != "" {
+			eps = append(eps, m.Endpoint)
+		}
+	}
+	cli, err := c.NewBalancedClient(ctx, eps)
+	if err != nil {
+		c.Close()
+		return nil, nil, exitcode.New(exitcode.Unknown, err)
+	}
+	return cli, func() { cli.Close(); c.Close() }, nil
+}
+
+// progress prints keys/s and ETA on a terminal, at most five times a second.
+type progress struct {
+	io    *iostreams.IOStreams
+	mu    sync.Mutex
+	last  time.Time
+	shown bool
+}
+
+func newProgress(io *iostreams.IOStreams) *progress { return &progress{io: io} }
+
+func (p *progress) report(pr bg.Progress) {
+	if !p.io.IsStderrTTY() {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if time.Since(p.last) < 200*time.Millisecond {
+		return
+	}
+	p.last, p.shown = time.Now(), true
+	rate := float64(pr.Done) / pr.Elapsed.Seconds()
+	line := fmt.Sprintf("%s: %d keys, %.0f keys/s", pr.Stage, pr.Done, rate)
+	if pr.Total > 0 && rate > 0 {
+		line += fmt.Sprintf(", %d%%, ETA %s", pr.Done*100/pr.Total, humanize.Duration(time.Duration(float64(pr.Total-pr.Done)/rate*float64(time.Second))))
+	}
+	fmt.Fprintf(p.io.ErrOut, "\r\033[K%s", line)
+}
+
+func (p *progress) done() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.shown {
+		fmt.Fprint(p.io.ErrOut, "\r\033[K")
+		p.shown = false
+	}
+}
