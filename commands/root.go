@@ -20,6 +20,7 @@ import (
 	doctorcmd "github.com/etcdmedic/etcdmedic/commands/doctor"
 	inventorycmd "github.com/etcdmedic/etcdmedic/commands/inventory"
 	playgroundcmd "github.com/etcdmedic/etcdmedic/commands/playground"
+	snapshotcmd "github.com/etcdmedic/etcdmedic/commands/snapshot"
 	statuscmd "github.com/etcdmedic/etcdmedic/commands/status"
 	versioncmd "github.com/etcdmedic/etcdmedic/commands/version"
 	"github.com/etcdmedic/etcdmedic/internal/iostreams"
@@ -72,6 +73,7 @@ come from /etc/kubernetes/manifests/etcd.yaml.`,
 	}
 	add("health", statuscmd.NewCmdStatus(f, nil), doctorcmd.NewCmdDoctor(f, nil), inventorycmd.NewCmdInventory(f, nil))
 	add("maint", defragcmd.NewCmdDefrag(f, nil))
+	add("maint", snapshotcmd.NewCmdSnapshot(f))
 	add("maint", breakglasscmd.NewCmdBreakglass(f))
 	add("tools", playgroundcmd.NewCmdPlayground(f), versioncmd.NewCmdVersion(f), docscmd.NewCmdDocs(f, root))
 	root.SetCompletionCommandGroupID("tools")

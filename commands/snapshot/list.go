@@ -1,0 +1,86 @@
+package snapshot
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/etcdmedic/etcdmedic/commands/cmdutil"
+	"github.com/etcdmedic/etcdmedic/internal/humanize"
+	"github.com/etcdmedic/etcdmedic/internal/iostreams"
+	"github.com/etcdmedic/etcdmedic/internal/output"
+	snap "github.com/etcdmedic/etcdmedic/snapshot"
+)
+
+type ListOptions struct {
+	IO     *iostreams.IOStreams
+	Format func() output.Format
+	Dir    string
+	Now    func() time.Time
+}
+
+// ListReport is the JSON output of list.
+type ListReport struct {
+	Snapshots []snap.Entry `json:"snapshots"`
+}
+
+func NewCmdList(f *cmdutil.Factory, runF func(context.Context, *ListOptions) error) *cobra.Command {
+	opts := &ListOptions{IO: f.IOStreams, Format: f.Format, Now: time.Now}
+	return &cobra.Command{
+		Use:   "list [DIR]",
+		Short: "List the snapshots in a directory: age, size, revision, cluster, verified",
+		Long: `List the snapshots etcdmedic saved in DIR (default: the current directory), newest first.
+Other files are ignored. STATE is "verified" when the metadata says the save verified
+the file and its size still matches, "unverified" without metadata, "mismatch" when the
+metadata disagrees with the file (run 'etcdmedic snapshot verify' on it). list reads
+names and metadata only; verify reads the data.`,
+		Example: `  etcdmedic snapshot list /var/backups/etcd
+  etcdmedic snapshot list /var/backups/etcd -o json | jq -r '.snapshots[0].path'`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.Dir = "."
+			if len(args) == 1 {
+				opts.Dir = args[0]
+			}
+			if runF != nil {
+				return runF(cmd.Context(), opts)
+			}
+			return RunList(cmd.Context(), opts)
+		},
+	}
+}
+
+func RunList(_ context.Context, opts *ListOptions) error {
+	entries, err := snap.List(opts.Dir, opts.Now())
+	if err != nil {
+		return classify(fmt.Errorf("list: %w", err))
+	}
+	if entries == nil {
+		entries = []snap.Entry{}
+	}
+	if f := opts.Format(); f.Machine() {
+		return output.Write(opts.IO.Out, f, ListReport{Snapshots: entries})
+	}
+	if len(entries) == 0 {
+		fmt.Fprintf(opts.IO.Out, "no snapshots in %s\n", opts.Dir)
+		return nil
+	}
+	p := opts.IO.Palette()
+	t := output.NewTable(opts.IO.Out, opts.IO.IsStdoutTTY(), "FILE", "AGE", "SIZE", "REVISION", "CLUSTER", "KEYS", "STATE")
+	for _, e := range entries {
+		state := p.Good.Render(e.State)
+		if e.State != snap.StateVerified {
+			state = p.Warn.Render(e.State)
+		}
+		keys := "-"
+		if e.HasMeta {
+			keys = fmt.Sprint(e.TotalKeys)
+		}
+		t.Row(filepath.Base(e.Path), humanize.Duration(time.Duration(e.AgeSeconds*float64(time.Second))), humanize.Bytes(e.Size),
+			fmt.Sprint(e.Revision), e.ClusterID, keys, state)
+	}
+	return t.Render()
+}

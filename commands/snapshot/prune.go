@@ -1,0 +1,110 @@
+package snapshot
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/etcdmedic/etcdmedic/commands/cmdutil"
+	"github.com/etcdmedic/etcdmedic/internal/exitcode"
+	"github.com/etcdmedic/etcdmedic/internal/humanize"
+	"github.com/etcdmedic/etcdmedic/internal/iostreams"
+	"github.com/etcdmedic/etcdmedic/internal/output"
+	snap "github.com/etcdmedic/etcdmedic/snapshot"
+)
+
+type PruneOptions struct {
+	IO     *iostreams.IOStreams
+	Format func() output.Format
+	Dir    string
+	Policy snap.Policy
+	Yes    bool
+	Now    func() time.Time
+}
+
+func NewCmdPrune(f *cmdutil.Factory, runF func(context.Context, *PruneOptions) error) *cobra.Command {
+	opts := &PruneOptions{IO: f.IOStreams, Format: f.Format, Now: time.Now}
+	cmd := &cobra.Command{
+		Use:   "prune DIR",
+		Short: "Apply a retention policy to a snapshot directory (dry run unless --yes)",
+		Long: `Decide which snapshots in DIR to keep, like restic's forget or etcd-manager's cleanup:
+a snapshot is kept when any --keep-* rule selects it; --max-total-size then deletes the
+oldest kept ones until the total fits. Buckets are UTC hours, days and ISO weeks; each
+keeps its newest snapshot, for the N most recent buckets that have one.
+
+Whatever the rules say, the newest verified snapshot of each cluster is never deleted,
+nor any snapshot younger than --min-age. Snapshots of different clusters in one
+directory are judged separately. Only files named etcd-<clusterID>-<revision>-<time>.db
+(or .db.zst), and their .meta.json, are ever deleted.
+
+Without --yes nothing is deleted: the plan is printed.
+
+Exit codes: 0 planned or deleted; 2 a deletion failed; 64 no rule given, or bad flags.`,
+		Example: `  # what would go, keeping 24 hourly, 7 daily and 4 weekly
+  etcdmedic snapshot prune /var/backups/etcd --keep-hourly 24 --keep-daily 7 --keep-weekly 4
+
+  # do it, and stay under 20 GiB
+  etcdmedic snapshot prune /var/backups/etcd --keep-last 30 --max-total-size 20Gi --yes`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.Dir = args[0]
+			if err := validatePolicy(opts.Policy); err != nil {
+				return err
+			}
+			if opts.Policy.Empty() {
+				return &cmdutil.FlagError{Err: errors.New("give at least one of --keep-last, --keep-hourly, --keep-daily, --keep-weekly, --max-total-size")}
+			}
+			if runF != nil {
+				return runF(cmd.Context(), opts)
+			}
+			return RunPrune(cmd.Context(), opts)
+		},
+	}
+	policyFlags(cmd, &opts.Policy, "")
+	cmd.Flags().BoolVar(&opts.Yes, "yes", false, "delete; without it prune only prints what it would delete")
+	return cmd
+}
+
+func RunPrune(_ context.Context, opts *PruneOptions) error {
+	res, err := snap.Prune(opts.Dir, opts.Policy, opts.Now(), !opts.Yes)
+	if res == nil {
+		return classify(fmt.Errorf("prune: %w", err))
+	}
+	if f := opts.Format(); f.Machine() {
+		if werr := output.Write(opts.IO.Out, f, res); werr != nil {
+			return werr
+		}
+	} else {
+		p := opts.IO.Palette()
+		t := output.NewTable(opts.IO.Out, opts.IO.IsStdoutTTY(), "ACTION", "FILE", "AGE", "SIZE", "STATE", "WHY")
+		for _, d := range res.Decisions {
+			action := p.Good.Render("keep")
+			if !d.Keep {
+				action = p.Bad.Render("delete")
+				if res.DryRun {
+					action = p.Warn.Render("would delete")
+				}
+			}
+			t.Row(action, filepath.Base(d.Path), humanize.Duration(time.Duration(d.AgeSeconds*float64(time.Second))),
+				humanize.Bytes(d.Size), d.State, d.Why())
+		}
+		if t.Len() > 0 {
+			if err := t.Render(); err != nil {
+				return err
+			}
+		}
+		verb := "deleted"
+		if res.DryRun {
+			verb = "would delete (dry run; --yes deletes)"
+		}
+		fmt.Fprintf(opts.IO.Out, "\n%s %d of %d snapshots, %s\n", verb, len(res.Deleted), len(res.Decisions), humanize.Bytes(res.FreedBytes))
+	}
+	if err != nil {
+		return exitcode.New(exitcode.Critical, err)
+	}
+	return nil
+}

@@ -1,0 +1,98 @@
+// Package snapshot implements `etcdmedic snapshot save|verify|list|prune|restore`.
+// The work is in the top-level snapshot package; this one wires flags and renders.
+package snapshot
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/spf13/cobra"
+	"k8s.io/apimachinery/pkg/api/resource"
+
+	"github.com/etcdmedic/etcdmedic/cluster"
+	"github.com/etcdmedic/etcdmedic/commands/cmdutil"
+	"github.com/etcdmedic/etcdmedic/internal/exitcode"
+	snap "github.com/etcdmedic/etcdmedic/snapshot"
+)
+
+// NewCmdSnapshot is the command group.
+func NewCmdSnapshot(f *cmdutil.Factory) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "snapshot <command>",
+		Short: "Snapshots you can trust: save, verify, list, prune, restore",
+		Long: `Save verified snapshots from a healthy caught-up member (a follower by default), check
+them again at any time, list and prune them with a retention policy, and restore them
+into new member data dirs with one exact command per member.
+
+Snapshots are named etcd-<clusterID>-<revision>-<UTC time>.db (.db.zst compressed),
+with <file>.meta.json beside each (etcd version, cluster and member ID, revision, raft
+index, size, sha256, key count, creation time). Files are mode 0600. etcdmedic only ever
+deletes files with names of that form.`,
+	}
+	cmd.AddCommand(NewCmdSave(f, nil), NewCmdVerify(f, nil), NewCmdList(f, nil), NewCmdPrune(f, nil), NewCmdRestore(f, nil))
+	return cmd
+}
+
+// sizeValue is a byte size flag: 10Gi, 500M, or plain bytes.
+type sizeValue struct{ n *int64 }
+
+func (s sizeValue) String() string {
+	if s.n == nil || *s.n == 0 {
+		return "0"
+	}
+	return fmt.Sprint(*s.n)
+}
+
+func (s sizeValue) Set(v string) error {
+	q, err := resource.ParseQuantity(v)
+	if err != nil {
+		return fmt.Errorf("%q is not a size (e.g. 10Gi, 500M, 1073741824)", v)
+	}
+	if q.Sign() < 0 {
+		return fmt.Errorf("%q: size must not be negative", v)
+	}
+	*s.n = q.Value()
+	return nil
+}
+
+func (s sizeValue) Type() string { return "size" }
+
+// policyFlags registers the retention flags with a name prefix ("" or "prune-").
+func policyFlags(cmd *cobra.Command, p *snap.Policy, prefix string) {
+	fs := cmd.Flags()
+	fs.IntVar(&p.KeepLast, prefix+"keep-last", 0, "keep the newest N snapshots")
+	fs.IntVar(&p.KeepHourly, prefix+"keep-hourly", 0, "keep the newest snapshot of each of the last N hours that have one")
+	fs.IntVar(&p.KeepDaily, prefix+"keep-daily", 0, "keep the newest snapshot of each of the last N days that have one (UTC)")
+	fs.IntVar(&p.KeepWeekly, prefix+"keep-weekly", 0, "keep the newest snapshot of each of the last N ISO weeks that have one")
+	fs.Var(sizeValue{&p.MaxTotalSize}, prefix+"max-total-size", "then delete the oldest kept snapshots until the total fits (e.g. 10Gi)")
+	fs.DurationVar(&p.MinAge, prefix+"min-age", 0, "never delete a snapshot younger than this (e.g. 1h)")
+}
+
+func validatePolicy(p snap.Policy) error {
+	if p.KeepLast < 0 || p.KeepHourly < 0 || p.KeepDaily < 0 || p.KeepWeekly < 0 || p.MinAge < 0 {
+		return &cmdutil.FlagError{Err: errors.New("retention counts and --min-age must not be negative")}
+	}
+	return nil
+}
+
+// classify maps the snapshot package's errors to exit codes.
+func classify(err error) error {
+	var ee *exitcode.Error
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &ee):
+		return err
+	case errors.Is(err, snap.ErrCorrupt):
+		return exitcode.New(exitcode.Critical, err)
+	case errors.Is(err, snap.ErrNoSource), errors.Is(err, snap.ErrDataDirNotEmpty), errors.Is(err, snap.ErrTargetExists):
+		return exitcode.New(exitcode.Refused, err)
+	case snap.IsNotExist(err):
+		return exitcode.New(exitcode.Usage, err)
+	case errors.Is(err, cluster.ErrUnreachable), errors.Is(err, cluster.ErrAuth), errors.Is(err, cluster.ErrTLS):
+		return exitcode.New(exitcode.Unknown, err)
+	case errors.Is(err, cluster.ErrConfig):
+		return err
+	}
+	return exitcode.New(exitcode.Critical, err)
+}

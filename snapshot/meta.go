@@ -1,0 +1,69 @@
+package snapshot
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"time"
+
+	"github.com/etcdmedic/etcdmedic/internal/atomicfile"
+)
+
+// Metadata is written beside every saved snapshot (<file>.meta.json). Its
+// JSON field names are part of the CLI contract.
+type Metadata struct {
+	File        string    `json:"file"`
+	Created     time.Time `json:"created"`
+	ClusterID   string    `json:"clusterId"`
+	MemberID    string    `json:"memberId"`
+	MemberName  string    `json:"memberName"`
+	EtcdVersion string    `json:"etcdVersion"`
+	// StorageVersion is the snapshot's storage version (empty from etcd < 3.6).
+	StorageVersion string `json:"storageVersion"`
+	Revision       int64  `json:"revision"`
+	// RaftIndex is the consistent index stored in the snapshot: the last raft
+	// entry applied to it.
+	RaftIndex uint64 `json:"raftIndex"`
+	RaftTerm  uint64 `json:"raftTerm"`
+	// Size and SHA256 are of the file as stored (compressed or not).
+	Size   int64  `json:"size"`
+	SHA256 string `json:"sha256"`
+	// DBSize and DBSHA256 are of the uncompressed database file.
+	DBSize   int64  `json:"dbSize"`
+	DBSHA256 string `json:"dbSha256"`
+	// TotalKeys is the number of live keys at Revision, as etcdutl counts them.
+	TotalKeys int `json:"totalKeys"`
+	// Hash is etcdutl's crc32 over every bucket, key and value.
+	Hash        uint32 `json:"hash"`
+	Compression string `json:"compression"`
+	// Verified is true when the integrity hash and a full read of the bolt
+	// file passed before the file got its final name.
+	Verified bool   `json:"verified"`
+	Tool     string `json:"tool"`
+}
+
+func writeMetadata(path string, m *Metadata) error {
+	b, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		return err
+	}
+	return atomicfile.WriteFile(MetaPath(path), append(b, '\n'), 0o600)
+}
+
+// ReadMetadata reads a snapshot's metadata file; ok is false when there is none.
+func ReadMetadata(path string) (m *Metadata, ok bool, err error) {
+	b, err := os.ReadFile(MetaPath(path))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	m = &Metadata{}
+	if err := json.Unmarshal(b, m); err != nil {
+		return nil, true, fmt.Errorf("metadata %s: %w", MetaPath(path), err)
+	}
+	return m, true, nil
+}

@@ -1,0 +1,67 @@
+package snapshot
+
+import (
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/etcdmedic/etcdmedic/internal/atomicfile"
+)
+
+// RunMetrics is what one scheduled run reports to a Prometheus textfile
+// collector (node_exporter --collector.textfile.directory).
+type RunMetrics struct {
+	Success     bool
+	Finished    time.Time
+	Duration    time.Duration
+	Save        *SaveResult // nil when the save failed
+	Pruned      int
+	PruneFailed bool
+	// Dir is listed for the newest verified snapshot and the directory totals,
+	// so a failed run still reports when the last good snapshot was taken.
+	Dir []Entry
+}
+
+// WriteMetricsFile writes the textfile atomically (the collector never reads a torn file).
+func WriteMetricsFile(path string, m RunMetrics) error {
+	return atomicfile.Write(path, 0o644, func(w io.Writer) error { return writeMetrics(w, m) })
+}
+
+func writeMetrics(w io.Writer, m RunMetrics) error {
+	var err error
+	g := func(name, help string, v float64) {
+		if err == nil {
+			_, err = fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s gauge\n%s %v\n", name, help, name, name, v)
+		}
+	}
+	b := func(x bool) float64 {
+		if x {
+			return 1
+		}
+		return 0
+	}
+	g("etcdmedic_snapshot_success", "1 if the last snapshot run saved and verified a snapshot.", b(m.Success))
+	g("etcdmedic_snapshot_last_run_timestamp_seconds", "When the last snapshot run finished.", float64(m.Finished.Unix()))
+	g("etcdmedic_snapshot_duration_seconds", "How long the last snapshot run took.", m.Duration.Seconds())
+	if s := m.Save; s != nil && s.Metadata != nil {
+		g("etcdmedic_snapshot_size_bytes", "Size of the snapshot saved by the last run.", float64(s.Metadata.Size))
+		g("etcdmedic_snapshot_revision", "etcd revision of the snapshot saved by the last run.", float64(s.Metadata.Revision))
+		g("etcdmedic_snapshot_throughput_bytes_per_second", "Stream throughput of the last save.", s.BytesPerSecond)
+	}
+	g("etcdmedic_snapshot_pruned_files", "Snapshots deleted by the last run's retention.", float64(m.Pruned))
+	g("etcdmedic_snapshot_prune_failed", "1 if the last run's retention failed.", b(m.PruneFailed))
+	var newest time.Time
+	var total int64
+	for _, e := range m.Dir {
+		total += e.Size
+		if e.Verified && e.Created.After(newest) {
+			newest = e.Created
+		}
+	}
+	if !newest.IsZero() {
+		g("etcdmedic_snapshot_last_success_timestamp_seconds", "Creation time of the newest verified snapshot in the directory.", float64(newest.Unix()))
+	}
+	g("etcdmedic_snapshot_files", "Snapshots in the directory after the run.", float64(len(m.Dir)))
+	g("etcdmedic_snapshot_directory_bytes", "Total size of the snapshots in the directory.", float64(total))
+	return err
+}

@@ -1,0 +1,302 @@
+package snapshot
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
+
+	"github.com/etcdmedic/etcdmedic/cluster"
+	"github.com/etcdmedic/etcdmedic/internal/atomicfile"
+	"github.com/etcdmedic/etcdmedic/internal/buildinfo"
+)
+
+// SaveOptions configure one snapshot save.
+type SaveOptions struct {
+	// Target is a directory (the file gets its generated name) or a file path.
+	Target string
+	// From is FromFollower (default), FromLeader, or a member ID or name.
+	From     string
+	MaxLag   uint64
+	Compress bool
+	// StallTimeout aborts the stream when no bytes arrive for this long: a
+	// large snapshot may take minutes, a hung member must not take forever.
+	StallTimeout time.Duration
+	// Progress is called as bytes arrive (total is the server's estimate).
+	Progress func(received, total int64)
+	Now      func() time.Time
+}
+
+// SaveResult describes a saved, verified snapshot.
+type SaveResult struct {
+	Path     string    `json:"path"`
+	Metadata *Metadata `json:"metadata"`
+	Source   struct {
+		MemberID string `json:"memberId"`
+		Name     string `json:"name"`
+		Endpoint string `json:"endpoint"`
+		Reason   string `json:"reason"`
+	} `json:"source"`
+	// CleanedUp lists temporary files of earlier killed runs that were removed.
+	CleanedUp       []string `json:"cleanedUp"`
+	DurationSeconds float64  `json:"durationSeconds"`
+	// BytesPerSecond is the stream's throughput.
+	BytesPerSecond float64 `json:"bytesPerSecond"`
+}
+
+// ErrTargetExists refuses to overwrite a snapshot file.
+var ErrTargetExists = errors.New("target file exists")
+
+// Save streams a snapshot from the chosen member, verifies it and gives it its
+// final name. On any failure nothing is left under the final name.
+func Save(ctx context.Context, c *cluster.Cluster, opts SaveOptions) (*SaveResult, error) {
+	start := time.Now()
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.MaxLag == 0 {
+		opts.MaxLag = DefaultMaxLag
+	}
+	dir, file, err := resolveTarget(opts.Target, opts.Compress)
+	if err != nil {
+		return nil, err
+	}
+	res := &SaveResult{}
+	if res.CleanedUp, err = CleanupTemps(dir); err != nil {
+		return nil, fmt.Errorf("clean up %s: %w", dir, err)
+	}
+
+	ms, err := c.Members(ctx)
+	if err != nil {
+		return nil, err
+	}
+	src, err := ChooseSource(c.Probe(ctx, ms, cluster.ProbeOptions{SkipMetrics: true}), opts.From, opts.MaxLag)
+	if err != nil {
+		return nil, err
+	}
+	m, st := src.Status.Member, src.Status.Status
+	res.Source.MemberID, res.Source.Name, res.Source.Endpoint, res.Source.Reason = m.IDString(), m.Name, m.Endpoint, src.Reason
+	c.Log.Info("snapshot source", "member", m.Label(), "id", m.IDString(), "reason", src.Reason)
+
+	raw, err := createTemp(dir, extDB)
+	if err != nil {
+		return nil, fmt.Errorf("snapshot: %w", err)
+	}
+	keep := []*tempFile{raw}
+	defer func() {
+		for _, t := range keep {
+			t.discard()
+		}
+	}()
+
+	streamStart := time.Now()
+	dg, err := stream(ctx, c, m, raw, opts)
+	if err != nil {
+		return nil, fmt.Errorf("snapshot from %s: %w", m.Label(), err)
+	}
+	streamTook := time.Since(streamStart)
+	integ, dbSHA := dg.finish()
+	switch integ {
+	case integrityMissing:
+		return nil, fmt.Errorf("snapshot from %s: %d bytes received, no sha256 appended: stream incomplete", m.Label(), dg.n)
+	case integrityMismatch:
+		return nil, fmt.Errorf("snapshot from %s: appended sha256 does not match the %d bytes received", m.Label(), dg.n)
+	}
+
+	// fsync and the full bolt read run side by side: the read is served from
+	// the page cache while the disk writes back.
+	var syncErr error
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); syncErr = raw.Sync() }()
+	dbst, statErr := readStatus(raw.Name())
+	wg.Wait()
+	if syncErr != nil {
+		return nil, fmt.Errorf("snapshot: fsync %s: %w", raw.Name(), syncErr)
+	}
+	if statErr != nil {
+		return nil, fmt.Errorf("snapshot from %s failed verification: %w", m.Label(), statErr)
+	}
+
+	stored, storedSHA, storedSize := raw, dbSHA, dg.n
+	if opts.Compress {
+		z, err := createTemp(dir, extZstd)
+		if err != nil {
+			return nil, fmt.Errorf("snapshot: %w", err)
+		}
+		keep = append(keep, z)
+		if storedSHA, storedSize, err = compressTo(ctx, raw.File, z.File); err != nil {
+			return nil, fmt.Errorf("snapshot: compress: %w", err)
+		}
+		if err := z.Sync(); err != nil {
+			return nil, fmt.Errorf("snapshot: fsync %s: %w", z.Name(), err)
+		}
+		stored = z
+	}
+
+	created := opts.Now().UTC()
+	if file == "" {
+		file = filepath.Join(dir, FileName(ms.ClusterID, dbst.Revision, created, opts.Compress))
+	}
+	meta := &Metadata{
+		File: filepath.Base(file), Created: created.Truncate(time.Second),
+		ClusterID: cluster.FormatID(ms.ClusterID), MemberID: m.IDString(), MemberName: m.Name,
+		EtcdVersion: st.GetVersion(), StorageVersion: dbst.Version,
+		Revision: dbst.Revision, RaftIndex: dbst.ConsistentIndex, RaftTerm: dbst.Term,
+		Size: storedSize, SHA256: storedSHA, DBSize: dg.n, DBSHA256: dbSHA,
+		TotalKeys: dbst.TotalKey, Hash: dbst.Hash, Verified: true, Tool: toolVersion(),
+	}
+	if meta.RaftTerm == 0 {
+		meta.RaftTerm = st.GetRaftTerm()
+	}
+	if opts.Compress {
+		meta.Compression = "zstd"
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if _, err := os.Lstat(file); err == nil {
+		return nil, fmt.Errorf("%w: %s", ErrTargetExists, file)
+	}
+	// The metadata goes first: a file under a final name always has it.
+	if err := writeMetadata(file, meta); err != nil {
+		return nil, fmt.Errorf("snapshot: %w", err)
+	}
+	// Renamed while still open and locked, so a concurrent cleanup never
+	// mistakes it for a leftover.
+	if err := os.Rename(stored.Name(), file); err != nil {
+		os.Remove(MetaPath(file))
+		return nil, fmt.Errorf("snapshot: %w", err)
+	}
+	stored.Close()
+	if err := atomicfile.SyncDir(dir); err != nil {
+		return nil, fmt.Errorf("snapshot: %w", err)
+	}
+	res.Path, res.Metadata = file, meta
+	res.DurationSeconds = time.Since(start).Seconds()
+	if s := streamTook.Seconds(); s > 0 {
+		res.BytesPerSecond = float64(dg.n) / s
+	}
+	return res, nil
+}
+
+// resolveTarget splits the target into the directory to work in and, when
+// the user named a file, that file.
+func resolveTarget(target string, compress bool) (dir, file string, err error) {
+	if target == "" {
+		target = "."
+	}
+	fi, err := os.Stat(target)
+	switch {
+	case err == nil && fi.IsDir():
+		return target, "", nil
+	case err == nil:
+		return "", "", fmt.Errorf("%w: %s (snapshots are never overwritten)", ErrTargetExists, target)
+	case !errors.Is(err, fs.ErrNotExist):
+		return "", "", err
+	case strings.HasSuffix(target, string(os.PathSeparator)):
+		return "", "", fmt.Errorf("directory %s does not exist", target)
+	}
+	dir = filepath.Dir(target)
+	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
+		return "", "", fmt.Errorf("directory %s does not exist", dir)
+	}
+	if compress != IsCompressed(target) {
+		return "", "", fmt.Errorf("%s: a compressed snapshot's name ends in .zst, an uncompressed one's does not", target)
+	}
+	return dir, target, nil
+}
+
+// stream copies the member's snapshot into w. The stream as a whole may take
+// long; what is bounded is the time without progress.
+func stream(ctx context.Context, c *cluster.Cluster, m cluster.Member, w io.Writer, opts SaveOptions) (*digest, error) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	dctx, dcancel := c.WithCommandTimeout(ctx)
+	cli, err := c.Client(dctx, m.Endpoint)
+	dcancel()
+	if err != nil {
+		return nil, err
+	}
+	stall := opts.StallTimeout
+	if stall <= 0 {
+		stall = c.Config.CommandTimeout
+	}
+	watchdog := time.AfterFunc(stall, func() {
+		cancel(fmt.Errorf("no data for %s (member hung or overloaded)", stall))
+	})
+	defer watchdog.Stop()
+
+	sc, err := pb.NewMaintenanceClient(cli.ActiveConnection()).Snapshot(ctx, &pb.SnapshotRequest{})
+	if err != nil {
+		return nil, streamErr(ctx, err)
+	}
+	// Hashing runs beside the receive loop, on the other core: it must not
+	// slow the stream down. Each Recv returns a fresh blob, safe to hand over.
+	dg := newDigest()
+	blobs := make(chan []byte, 64)
+	hashed := make(chan struct{})
+	go func() {
+		defer close(hashed)
+		for b := range blobs {
+			dg.Write(b)
+		}
+	}()
+	finish := func() { close(blobs); <-hashed }
+	var received, total int64
+	for first := true; ; first = false {
+		resp, err := sc.Recv()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			finish()
+			return nil, streamErr(ctx, err)
+		}
+		watchdog.Reset(stall)
+		if first {
+			if got := resp.GetHeader().GetMemberId(); got != 0 && got != m.ID {
+				finish()
+				return nil, fmt.Errorf("%s answered as member %s, expected %s", m.Endpoint, cluster.FormatID(got), m.IDString())
+			}
+		}
+		blob := resp.GetBlob()
+		if _, err := w.Write(blob); err != nil {
+			finish()
+			return nil, err
+		}
+		blobs <- blob
+		received += int64(len(blob))
+		if opts.Progress != nil {
+			if t := received + int64(resp.GetRemainingBytes()); t > total {
+				total = t
+			}
+			opts.Progress(received, total)
+		}
+	}
+	finish()
+	return dg, nil
+}
+
+func streamErr(ctx context.Context, err error) error {
+	if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, context.Canceled) {
+		return cause
+	}
+	return err
+}
+
+func toolVersion() string {
+	v, _, _ := buildinfo.Get()
+	if v == "" {
+		v = "dev"
+	}
+	return "etcdmedic " + v
+}

@@ -1,0 +1,138 @@
+package snapshot
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"sort"
+
+	"github.com/etcdmedic/etcdmedic/cluster"
+)
+
+// From values for SaveOptions.From; anything else names a member (ID or name).
+const (
+	FromFollower = "follower"
+	FromLeader   = "leader"
+)
+
+// DefaultMaxLag is how far (raft entries) a member's applied index may trail
+// the leader's committed index and still count as caught up.
+const DefaultMaxLag = 1000
+
+// ErrNoSource means members answered but none may serve the snapshot.
+var ErrNoSource = errors.New("no member qualifies as the snapshot source")
+
+// Source is the member chosen to stream the snapshot, and why.
+type Source struct {
+	Status *cluster.MemberStatus
+	Reason string
+}
+
+// ChooseSource picks the member to snapshot from. A member qualifies when it
+// answered Status, is not a learner (unless named), has no CORRUPT alarm, and
+// has applied within maxLag of the leader's commit index. With no leader
+// (quorum lost) the freshest member still qualifies: a snapshot is served
+// locally and is exactly what is needed then.
+func ChooseSource(snap *cluster.Snapshot, from string, maxLag uint64) (*Source, error) {
+	leaderID, hasLeader := snap.Leader()
+	var leaderCommit uint64
+	for _, st := range snap.Members {
+		if st.OK() && st.Member.ID == leaderID {
+			leaderCommit = st.Status.GetRaftIndex()
+		}
+	}
+	var reachable int
+	judge := func(st *cluster.MemberStatus, named bool) string {
+		switch {
+		case !st.OK():
+			return fmt.Sprintf("%s: no answer: %v", st.Member.Label(), st.Err)
+		case st.Member.IsLearner && !named:
+			return st.Member.Label() + ": learner"
+		case slices.Contains(st.AlarmsOn(st.Member.ID), "CORRUPT"):
+			return st.Member.Label() + ": CORRUPT alarm"
+		case hasLeader && leaderCommit > 0 && st.Status.GetRaftAppliedIndex()+maxLag < leaderCommit:
+			return fmt.Sprintf("%s: applied index %d trails the leader's commit index %d by more than %d",
+				st.Member.Label(), st.Status.GetRaftAppliedIndex(), leaderCommit, maxLag)
+		}
+		return ""
+	}
+	for _, st := range snap.Members {
+		if st.OK() {
+			reachable++
+		}
+	}
+	if reachable == 0 {
+		return nil, fmt.Errorf("no member answered: %w", cluster.ErrUnreachable)
+	}
+	noLeader := ""
+	if !hasLeader {
+		noLeader = " (no leader: quorum may be lost; freshest member chosen)"
+	}
+
+	switch from {
+	case FromLeader:
+		if !hasLeader {
+			return nil, fmt.Errorf("%w: no leader elected", ErrNoSource)
+		}
+		for _, st := range snap.Members {
+			if st.Member.ID == leaderID {
+				if why := judge(st, true); why != "" {
+					return nil, fmt.Errorf("%w: leader %s", ErrNoSource, why)
+				}
+				return &Source{Status: st, Reason: "leader, as asked"}, nil
+			}
+		}
+		return nil, fmt.Errorf("%w: leader %s is not in the member list", ErrNoSource, cluster.FormatID(leaderID))
+	case FromFollower, "":
+		var ok, leader []*cluster.MemberStatus
+		var why []error
+		for _, st := range snap.Members {
+			if w := judge(st, false); w != "" {
+				why = append(why, errors.New(w))
+				continue
+			}
+			if hasLeader && st.Member.ID == leaderID {
+				leader = append(leader, st)
+			} else {
+				ok = append(ok, st)
+			}
+		}
+		if len(ok) > 0 {
+			return &Source{Status: freshest(ok), Reason: "healthiest caught-up follower" + noLeader}, nil
+		}
+		if len(leader) > 0 {
+			return &Source{Status: leader[0], Reason: "leader: no follower is healthy and caught up"}, nil
+		}
+		return nil, fmt.Errorf("%w: %w", ErrNoSource, errors.Join(why...))
+	default:
+		m, found := snap.Membership.Find(from)
+		if !found {
+			return nil, fmt.Errorf("%w: no member %q (give a member ID, a name, %q or %q)", ErrNoSource, from, FromFollower, FromLeader)
+		}
+		for _, st := range snap.Members {
+			if st.Member.ID == m.ID {
+				if why := judge(st, true); why != "" {
+					return nil, fmt.Errorf("%w: %s", ErrNoSource, why)
+				}
+				return &Source{Status: st, Reason: "named" + noLeader}, nil
+			}
+		}
+		return nil, fmt.Errorf("%w: member %s was not probed", ErrNoSource, m.Label())
+	}
+}
+
+// freshest prefers the highest applied index, then the smallest apply
+// backlog, then the name: deterministic for the same cluster state.
+func freshest(sts []*cluster.MemberStatus) *cluster.MemberStatus {
+	sort.SliceStable(sts, func(i, j int) bool {
+		a, b := sts[i], sts[j]
+		if a.Status.GetRaftAppliedIndex() != b.Status.GetRaftAppliedIndex() {
+			return a.Status.GetRaftAppliedIndex() > b.Status.GetRaftAppliedIndex()
+		}
+		if a.ApplyLag() != b.ApplyLag() {
+			return a.ApplyLag() < b.ApplyLag()
+		}
+		return a.Member.Label() < b.Member.Label()
+	})
+	return sts[0]
+}
