@@ -106,8 +106,11 @@ func startEtcd(t *testing.T, bin, dataDir, name, peerURL string) *clientv3.Clien
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
+	// exited is closed once the process is reaped, so both the readiness
+	// loop and the cleanup can observe it.
+	exited := make(chan struct{})
+	var waitErr error
+	go func() { waitErr = cmd.Wait(); close(exited) }()
 	t.Cleanup(func() {
 		cmd.Process.Kill()
 		<-exited
@@ -124,9 +127,9 @@ func startEtcd(t *testing.T, bin, dataDir, name, peerURL string) *clientv3.Clien
 	deadline := time.Now().Add(90 * time.Second)
 	for {
 		select {
-		case err := <-exited:
+		case <-exited:
 			b, _ := os.ReadFile(logf.Name())
-			t.Fatalf("etcd %s exited on the restored data dir: %v\n%s", bin, err, tail(string(b), 3000))
+			t.Fatalf("etcd %s exited on the restored data dir: %v\n%s", bin, waitErr, tail(string(b), 3000))
 		default:
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
