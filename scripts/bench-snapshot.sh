@@ -10,7 +10,8 @@
 # Needs etcd, etcdctl and etcdutl v3.7.3 (scripts/build-etcd.sh puts them in
 # ~/.cache/etcdmedic) or BENCH_SNAPSHOT_BIN=/dir/with/them. Disk: about
 # 2 × (rounds + 1) × the DB size under $TMPDIR. The tools alternate in each
-# round, so a load change on a shared machine hits both; medians are reported.
+# round, in flipped order every round, each after a sync, so neither pays for
+# the other's writeback and a load change hits both; medians are reported.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -64,17 +65,20 @@ echo "database: $((size / 1000 / 1000)) MB ($i values of 1 MiB), etcd $("$BENCH_
 now() { date +%s.%N; }
 median() { sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2}'; }
 ctl_save=(); em_save=(); ctl_status=(); em_verify=()
+# Each timed step starts after a sync, so no tool pays for the previous one's
+# dirty pages, and the order of the tools flips every round.
+timed() { sync; local t0; t0=$(now); "$@" >/dev/null 2>&1; echo "$(now) - $t0" | bc -l; }
 for r in $(seq "$BENCH_SNAPSHOT_ROUNDS"); do
   mkdir -p "$work/r$r/ctl" "$work/r$r/em"
-  t0=$(now); "$etcdctl" --endpoints "$ep" snapshot save "$work/r$r/ctl/s.db" >/dev/null 2>&1; t1=$(now)
-  ctl_save+=("$(echo "$t1 - $t0" | bc -l)")
-  t0=$(now); "$em" snapshot save "$work/r$r/em" --endpoints "$ep" >/dev/null; t1=$(now)
-  em_save+=("$(echo "$t1 - $t0" | bc -l)")
+  save_ctl() { ctl_save+=("$(timed "$etcdctl" --endpoints "$ep" snapshot save "$work/r$r/ctl/s.db")"); }
+  save_em() { em_save+=("$(timed "$em" snapshot save "$work/r$r/em" --endpoints "$ep")"); }
+  if (( r % 2 )); then save_ctl; save_em; else save_em; save_ctl; fi
   f=$(ls "$work/r$r/em"/etcd-*.db)
-  t0=$(now); "$etcdutl" snapshot status "$f" >/dev/null; t1=$(now)
-  ctl_status+=("$(echo "$t1 - $t0" | bc -l)")
-  t0=$(now); "$em" snapshot verify "$f" >/dev/null; t1=$(now)
-  em_verify+=("$(echo "$t1 - $t0" | bc -l)")
+  [[ -s "$work/r$r/ctl/s.db" ]] || { echo "bench-snapshot: etcdctl wrote no snapshot" >&2; exit 1; }
+  status_ctl() { ctl_status+=("$(timed "$etcdutl" snapshot status "$f")"); }
+  verify_em() { em_verify+=("$(timed "$em" snapshot verify "$f")"); }
+  if (( r % 2 )); then status_ctl; verify_em; else verify_em; status_ctl; fi
+  "$em" snapshot verify "$f" >/dev/null || { echo "bench-snapshot: etcdmedic's snapshot failed verification" >&2; exit 1; }
   echo "round $r: save etcdctl ${ctl_save[-1]}s etcdmedic ${em_save[-1]}s; status etcdutl ${ctl_status[-1]}s verify etcdmedic ${em_verify[-1]}s"
   rm -rf "$work/r$r"
 done

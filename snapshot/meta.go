@@ -35,11 +35,14 @@ type Metadata struct {
 	DBSHA256 string `json:"dbSha256"`
 	// TotalKeys is the number of live keys at Revision, as etcdutl counts them.
 	TotalKeys int `json:"totalKeys"`
-	// Hash is etcdutl's crc32 over every bucket, key and value.
-	Hash        uint32 `json:"hash"`
+	// Hash is etcdutl's crc32 over every bucket, key and value. Save leaves
+	// it out (etcd's appended sha256 already vouches for the content, and
+	// the crc would read the whole file again); verify computes and prints it.
+	Hash        uint32 `json:"hash,omitempty"`
 	Compression string `json:"compression"`
-	// Verified is true when the integrity hash and a full read of the bolt
-	// file passed before the file got its final name.
+	// Verified is true when etcd's appended sha256 and bolt's consistency
+	// check (every page reachable once, keys in order, revision and live
+	// keys read) passed before the file got its final name.
 	Verified bool   `json:"verified"`
 	Tool     string `json:"tool"`
 }

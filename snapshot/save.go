@@ -103,6 +103,7 @@ func Save(ctx context.Context, c *cluster.Cluster, opts SaveOptions) (*SaveResul
 		return nil, fmt.Errorf("snapshot from %s: %w", m.Label(), err)
 	}
 	streamTook := time.Since(streamStart)
+	c.Log.Info("snapshot streamed", "bytes", dg.n, "seconds", streamTook.Seconds())
 	integ, dbSHA := dg.finish()
 	switch integ {
 	case integrityMissing:
@@ -114,11 +115,15 @@ func Save(ctx context.Context, c *cluster.Cluster, opts SaveOptions) (*SaveResul
 	// fsync and the full bolt read run side by side: the read is served from
 	// the page cache while the disk writes back.
 	var syncErr error
+	var syncTook time.Duration
 	var wg sync.WaitGroup
 	wg.Add(1)
-	go func() { defer wg.Done(); syncErr = raw.Sync() }()
-	dbst, statErr := readStatus(raw.Name())
+	go func() { defer wg.Done(); t := time.Now(); syncErr = raw.Sync(); syncTook = time.Since(t) }()
+	statStart := time.Now()
+	dbst, statErr := readStatus(raw.Name(), walkStructure)
+	statTook := time.Since(statStart)
 	wg.Wait()
+	c.Log.Info("snapshot checked", "fsyncSeconds", syncTook.Seconds(), "boltReadSeconds", statTook.Seconds())
 	if syncErr != nil {
 		return nil, fmt.Errorf("snapshot: fsync %s: %w", raw.Name(), syncErr)
 	}

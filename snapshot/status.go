@@ -9,7 +9,6 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 	etcdutl "go.etcd.io/etcd/etcdutl/v3/snapshot"
-	"go.uber.org/zap"
 )
 
 // dbStatus is what a full read of the bolt file says.
@@ -19,11 +18,10 @@ type dbStatus struct {
 	Term            uint64
 }
 
-// readStatus runs etcdutl's snapshot status (bolt consistency check, a walk
-// of every bucket, revision, live keys) and reads the consistent index. bbolt
+// readStatus checks and reads a bolt database file (see walkBolt). bbolt
 // can panic on a damaged page rather than return an error; that is a
 // corrupted file, not a crash of this tool.
-func readStatus(path string) (st dbStatus, err error) {
+func readStatus(path string, mode walkMode) (st dbStatus, err error) {
 	if err := checkBounds(path); err != nil {
 		return st, err
 	}
@@ -33,27 +31,14 @@ func readStatus(path string) (st dbStatus, err error) {
 			err = fmt.Errorf("bolt database unreadable: %v", r)
 		}
 	}()
-	st.Status, err = etcdutl.NewV3(zap.NewNop()).Status(path)
-	if err != nil {
-		return st, err
-	}
 	db, err := bolt.Open(path, 0o400, &bolt.Options{ReadOnly: true})
 	if err != nil {
 		return st, err
 	}
 	defer db.Close()
 	err = db.View(func(tx *bolt.Tx) error {
-		b := tx.Bucket([]byte("meta"))
-		if b == nil {
-			return nil
-		}
-		if v := b.Get([]byte("consistent_index")); len(v) == 8 {
-			st.ConsistentIndex = binary.BigEndian.Uint64(v)
-		}
-		if v := b.Get([]byte("term")); len(v) == 8 {
-			st.Term = binary.BigEndian.Uint64(v)
-		}
-		return nil
+		st, err = walkBolt(tx, mode)
+		return err
 	})
 	return st, err
 }

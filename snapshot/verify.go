@@ -58,8 +58,9 @@ type VerifyOptions struct {
 }
 
 // Verify checks a snapshot file: its sha256 against the metadata, etcd's
-// appended integrity hash, and a full read of the bolt database (etcdutl's
-// status: consistency check, revision, keys). A missing file is an
+// appended integrity hash, and a full read of the bolt database giving what
+// etcdutl's snapshot status gives (consistency check, revision, live keys,
+// storage version, crc32 hash). A missing file is an
 // fs.ErrNotExist error; a bad file is a result with Problems.
 func Verify(ctx context.Context, path string, opts VerifyOptions) (*VerifyResult, string, error) {
 	r := &VerifyResult{File: path, Compressed: IsCompressed(path)}
@@ -112,7 +113,7 @@ func Verify(ctx context.Context, path string, opts VerifyOptions) (*VerifyResult
 		}
 	} else {
 		dg = newDigest()
-		if _, err = io.Copy(dg, ctxReader{ctx, f}); err != nil {
+		if _, err = io.CopyBuffer(dg, ctxReader{ctx, f}, make([]byte, 1<<20)); err != nil {
 			return nil, "", fmt.Errorf("verify %s: %w", path, err)
 		}
 	}
@@ -139,7 +140,7 @@ func Verify(ctx context.Context, path string, opts VerifyOptions) (*VerifyResult
 	default:
 		// bbolt trusts page pointers; a damaged page can fault the process,
 		// so the bolt read only runs on content no hash has condemned.
-		st, stErr = readStatus(dbPath)
+		st, stErr = readStatus(dbPath, walkFull)
 	}
 	if stErr != nil {
 		r.Problems = append(r.Problems, "bolt database check failed: "+oneLine(stErr.Error()))

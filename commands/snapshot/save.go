@@ -49,8 +49,9 @@ qualifies, the leader is used. With quorum lost the freshest reachable member is
 a snapshot is served locally and needs no quorum.
 
 The stream goes to a temporary file (.etcdmedic-snapshot-*.part) in the target directory.
-It is checked against the sha256 etcd appends, read in full by etcdutl's status (bolt
-consistency check, revision, keys), fsynced, and only then renamed to
+It is checked against the sha256 etcd appends (hashed while it streams), then bolt's
+consistency check runs over its structure and reads the revision and live keys while
+the file is fsynced, and only then is it renamed to
 etcd-<clusterID>-<revision>-<UTC time>.db (.db.zst with --compress), with
 <file>.meta.json beside it. A failure at any point leaves nothing under a final name;
 temporary files of a run that was killed are removed by the next run.

@@ -35,8 +35,8 @@ func NewCmdVerify(f *cmdutil.Factory, runF func(context.Context, *VerifyOptions)
 
   - sha256 and size against <file>.meta.json, when there is one;
   - the sha256 etcd appends to every snapshot (catches a flipped byte or a truncation);
-  - the database read in full by etcdutl's snapshot status: bolt consistency check,
-    revision, live keys, size, storage version.
+  - the database read in full, giving what 'etcdutl snapshot status' gives: bolt
+    consistency check, revision, live keys, size, storage version, crc32 hash.
 
 A .zst file is decompressed to a temporary file (--temp-dir) and checked the same way.
 The bolt read is skipped when a hash already proved the content wrong.

@@ -1,0 +1,132 @@
+package snapshot
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"hash/crc32"
+	"strings"
+
+	bolt "go.etcd.io/bbolt"
+	"go.etcd.io/etcd/server/v3/storage/mvcc"
+	"go.etcd.io/etcd/server/v3/storage/schema"
+	"google.golang.org/protobuf/encoding/protowire"
+)
+
+// walkMode says how much of the content the bolt walk reads.
+type walkMode int
+
+const (
+	// walkFull is etcdutl's snapshot status, value for value: the same
+	// revision, live key count, storage version and crc32 hash.
+	walkFull walkMode = iota
+	// walkStructure leaves out the crc32 over every value. Save uses it:
+	// the content is already proven by etcd's appended sha256, and skipping
+	// the values means large ones in overflow pages are never read again.
+	walkStructure
+)
+
+// walkBolt reads an etcd bolt database the way etcdutl's snapshot status
+// does (bolt's consistency check first, then every bucket in order) and
+// reads the consistent index and term from the meta bucket. Where etcdutl
+// unmarshals each revision's KeyValue, copying its value, only to learn the
+// user key, this reads field 1 of the protobuf in place.
+func walkBolt(tx *bolt.Tx, mode walkMode) (st dbStatus, err error) {
+	var problems []string
+	for e := range tx.Check() {
+		problems = append(problems, e.Error())
+	}
+	if len(problems) > 0 {
+		return st, fmt.Errorf("bolt consistency check found %d problems: %s", len(problems), strings.Join(problems, "; "))
+	}
+	st.TotalSize = tx.Size()
+	if v := schema.ReadStorageVersionFromSnapshot(tx); v != nil {
+		st.Version = v.String()
+	}
+	if meta := tx.Bucket(schema.Meta.Name()); meta != nil {
+		if v := meta.Get(schema.MetaConsistentIndexKeyName); len(v) == 8 {
+			st.ConsistentIndex = binary.BigEndian.Uint64(v)
+		}
+		if v := meta.Get(schema.MetaTermKeyName); len(v) == 8 {
+			st.Term = binary.BigEndian.Uint64(v)
+		}
+	}
+
+	h := crc32.New(crc32.MakeTable(crc32.Castagnoli))
+	live := map[string]struct{}{}
+	c := tx.Cursor()
+	for name, _ := c.First(); name != nil; name, _ = c.Next() {
+		b := tx.Bucket(name)
+		if b == nil {
+			return st, fmt.Errorf("nil bucket: %q", name)
+		}
+		isKeyBucket := bytes.Equal(name, schema.Key.Name())
+		if mode == walkStructure && !isKeyBucket {
+			continue
+		}
+		if mode == walkFull {
+			h.Write(name)
+		}
+		err := b.ForEach(func(k, v []byte) error {
+			if mode == walkFull {
+				h.Write(k)
+				h.Write(v)
+			}
+			if !isKeyBucket {
+				return nil
+			}
+			if len(k) < 17 {
+				return fmt.Errorf("cannot parse revision key %q", k)
+			}
+			st.Revision = mvcc.BytesToRev(k).Main
+			userKey, err := kvKey(v)
+			if err != nil {
+				return fmt.Errorf("cannot unmarshal value of revision key %q: %w", k, err)
+			}
+			if mvcc.IsTombstone(k) {
+				delete(live, string(userKey))
+			} else {
+				live[string(userKey)] = struct{}{}
+			}
+			return nil
+		})
+		if err != nil {
+			return st, fmt.Errorf("bucket %q: %w", name, err)
+		}
+	}
+	st.TotalKey = len(live)
+	if mode == walkFull {
+		st.Hash = h.Sum32()
+	}
+	return st, nil
+}
+
+// kvKey returns field 1 (key) of a serialized mvccpb.KeyValue without
+// decoding the rest.
+func kvKey(b []byte) ([]byte, error) {
+	var key []byte
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 {
+			return nil, protowire.ParseError(n)
+		}
+		b = b[n:]
+		if num == 1 && typ == protowire.BytesType {
+			v, n := protowire.ConsumeBytes(b)
+			if n < 0 {
+				return nil, protowire.ParseError(n)
+			}
+			key, b = v, b[n:] // the last occurrence wins, as in proto.Unmarshal
+			continue
+		}
+		n = protowire.ConsumeFieldValue(num, typ, b)
+		if n < 0 {
+			return nil, protowire.ParseError(n)
+		}
+		b = b[n:]
+	}
+	if key == nil {
+		return []byte{}, nil
+	}
+	return key, nil
+}
