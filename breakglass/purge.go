@@ -21,6 +21,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/etcdmedic/etcdmedic/internal/atomicfile"
+	"github.com/etcdmedic/etcdmedic/internal/keyscope"
 	"github.com/etcdmedic/etcdmedic/internal/kube"
 )
 
@@ -198,24 +199,18 @@ func Purge(ctx context.Context, cli *clientv3.Client, o PurgeOptions) (*PurgeRep
 
 func scanPods(ctx context.Context, cli *clientv3.Client, o PurgeOptions, rep *PurgeReport, groups map[[2]string]*GroupCount, aw *archiveWriter, start time.Time) error {
 	prefix := PodsPrefix(o.Prefix)
-	end := clientv3.GetPrefixRangeEnd(prefix)
-	key := prefix
-	for {
-		opts := []clientv3.OpOption{clientv3.WithRange(end), clientv3.WithLimit(int64(o.PageSize))}
-		if rep.Revision > 0 {
-			opts = append(opts, clientv3.WithRev(rep.Revision))
-		}
-		rctx, cancel := context.WithTimeout(ctx, o.RPCTimeout)
-		resp, err := cli.Get(rctx, key, opts...)
-		cancel()
-		if err != nil {
-			return fmt.Errorf("read %s at revision %d: %w", prefix, rep.Revision, err)
+	ctx, stopFetching := context.WithCancel(ctx)
+	defer stopFetching()
+	pages := fetchPages(ctx, cli, prefix, o)
+	for page := range pages {
+		if page.err != nil {
+			return page.err
 		}
 		if rep.Revision == 0 {
-			rep.Revision = resp.Header.Revision
+			rep.Revision = page.revision
 		}
-		decoded := decodePage(prefix, resp.Kvs)
-		for i, kv := range resp.Kvs {
+		decoded := decodePage(prefix, page.kvs)
+		for i, kv := range page.kvs {
 			rep.Scanned++
 			ns, name, pod, err := decoded[i].ns, decoded[i].name, decoded[i].pod, decoded[i].err
 			if !decoded[i].ok {
@@ -255,11 +250,63 @@ func scanPods(ctx context.Context, cli *clientv3.Client, o PurgeOptions, rep *Pu
 		if o.Progress != nil {
 			o.Progress(Progress{Stage: "scan", Done: rep.Scanned, Elapsed: time.Since(start)})
 		}
-		if !resp.More || len(resp.Kvs) == 0 {
-			return nil
-		}
-		key = string(resp.Kvs[len(resp.Kvs)-1].Key) + "\x00"
 	}
+	return nil
+}
+
+type podPage struct {
+	kvs      []*mvccpb.KeyValue
+	revision int64
+	err      error
+}
+
+// fetchPages reads prefix page by page at the revision of the first page.
+// It asks for the next page as soon as a page is handed over, so etcd serves
+// the read while the previous page is being decoded; at most three pages
+// (decoding, queued, in flight) are held at once. The channel closes after the last
+// page or after a page carrying an error.
+func fetchPages(ctx context.Context, cli *clientv3.Client, prefix string, o PurgeOptions) <-chan podPage {
+	out := make(chan podPage, 1)
+	go func() {
+		defer close(out)
+		// Pages stay inside one namespace's directory where they can, so
+		// etcd counts that namespace's keys per page, not all the rest.
+		sc := keyscope.New(prefix, clientv3.GetPrefixRangeEnd(prefix), prefix)
+		var rev int64
+		for {
+			opts := []clientv3.OpOption{clientv3.WithRange(sc.End()), clientv3.WithLimit(int64(o.PageSize))}
+			if rev > 0 {
+				opts = append(opts, clientv3.WithRev(rev))
+			}
+			rctx, cancel := context.WithTimeout(ctx, o.RPCTimeout)
+			resp, err := cli.Get(rctx, sc.Cursor(), opts...)
+			cancel()
+			if err != nil {
+				err = fmt.Errorf("read %s at revision %d: %w", prefix, rev, err)
+				select {
+				case out <- podPage{err: err}:
+				case <-ctx.Done():
+				}
+				return
+			}
+			if rev == 0 {
+				rev = resp.Header.Revision
+			}
+			last := ""
+			if len(resp.Kvs) > 0 {
+				last = string(resp.Kvs[len(resp.Kvs)-1].Key)
+				select {
+				case out <- podPage{kvs: resp.Kvs, revision: rev}:
+				case <-ctx.Done():
+					return
+				}
+			}
+			if !sc.Advance(last, resp.More) {
+				return
+			}
+		}
+	}()
+	return out
 }
 
 type decodedKV struct {

@@ -19,6 +19,8 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+
+	"github.com/etcdmedic/etcdmedic/internal/keyscope"
 )
 
 // Options shape one inventory run.
@@ -106,7 +108,7 @@ func Read(ctx context.Context, cli *clientv3.Client, o Options) (*Report, error)
 	if o.Prefix == "" {
 		cursor, rangeEnd = "\x00", "\x00" // "\x00" as range end means "to the end of the keyspace"
 	}
-	sc := newScoper(o.Prefix, rangeEnd, cursor)
+	sc := keyscope.New(o.Prefix, rangeEnd, cursor)
 	var rev int64
 	var pace <-chan time.Time
 	if o.MaxRPS > 0 {
@@ -116,7 +118,7 @@ func Read(ctx context.Context, cli *clientv3.Client, o Options) (*Report, error)
 	}
 	pageSize := o.PageSize
 	for {
-		end := sc.end()
+		end := sc.End()
 		opts := []clientv3.OpOption{clientv3.WithRange(end), clientv3.WithLimit(pageSize), clientv3.WithRev(rev)}
 		if o.KeysOnly {
 			opts = append(opts, clientv3.WithKeysOnly())
@@ -125,7 +127,7 @@ func Read(ctx context.Context, cli *clientv3.Client, o Options) (*Report, error)
 			opts = append(opts, clientv3.WithSerializable())
 		}
 		pctx, cancel := context.WithTimeout(ctx, o.PageTimeout)
-		resp, err := cli.Get(pctx, sc.cursor, opts...)
+		resp, err := cli.Get(pctx, sc.Cursor(), opts...)
 		cancel()
 		if err != nil && status.Code(err) == codes.ResourceExhausted && pageSize > 1 {
 			// A page of large values outgrew the message limit: smaller pages.
@@ -164,7 +166,7 @@ func Read(ctx context.Context, cli *clientv3.Client, o Options) (*Report, error)
 		if n := len(resp.Kvs); n > 0 {
 			last = string(resp.Kvs[n-1].Key)
 		}
-		if !sc.advance(last, resp.More) {
+		if !sc.Advance(last, resp.More) {
 			break
 		}
 		if pace != nil {

@@ -1,4 +1,4 @@
-package inventory
+package keyscope
 
 import (
 	"sort"
@@ -6,7 +6,7 @@ import (
 	"testing"
 )
 
-// The scoper must visit every key exactly once, whatever the layout: pages
+// The Scoper must visit every key exactly once, whatever the layout: pages
 // are simulated over a sorted key list the way etcd answers a limited range.
 func TestScoperVisitsEveryKeyOnce(t *testing.T) {
 	keys := []string{"/a", "/calico/x/1", "/calico/x/2", "/calico/y", "/registry/configmaps/ns1/c", "/registry/pods/ns1/a",
@@ -21,13 +21,13 @@ func TestScoperVisitsEveryKeyOnce(t *testing.T) {
 		for _, limit := range []int{1, 2, 3, 100} {
 			var seen []string
 			requests := 0
-			sc := newScoper(tc.prefix, tc.end, tc.start)
+			sc := New(tc.prefix, tc.end, tc.start)
 			for {
 				requests++
 				if requests > 1000 {
 					t.Fatal("no progress")
 				}
-				from, end := sc.cursor, sc.end()
+				from, end := sc.Cursor(), sc.End()
 				var page []string
 				more := false
 				for _, k := range keys {
@@ -45,7 +45,7 @@ func TestScoperVisitsEveryKeyOnce(t *testing.T) {
 				if len(page) > 0 {
 					last = page[len(page)-1]
 				}
-				if !sc.advance(last, more) {
+				if !sc.Advance(last, more) {
 					break
 				}
 			}

@@ -1,4 +1,11 @@
-package inventory
+// Package keyscope pages through a large etcd key range without making etcd
+// count the rest of the range for every page.
+//
+// etcd answers every limited Range with the count of ALL keys from the page's
+// first key to the range end, visiting each of them in its index under a read
+// lock: paging a large keyspace with one wide range end costs O(keys²/page)
+// server CPU, on the server that is already struggling.
+package keyscope
 
 import (
 	"strings"
@@ -6,10 +13,10 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
-// scoper walks a key range page by page, keeping each page's range end at the
+// Scoper walks a key range page by page, keeping each page's range end at the
 // narrowest "directory" (prefix ending in "/") around the cursor, so that the
 // server counts only that directory's keys for each page.
-type scoper struct {
+type Scoper struct {
 	cursor   string   // next key to read from
 	scopes   []string // prefixes around the cursor, narrowest first
 	level    int      // index into scopes of the current scope; len(scopes) = whole range
@@ -17,14 +24,15 @@ type scoper struct {
 	rangeEnd string   // the end of the whole range
 }
 
-func newScoper(base, rangeEnd, cursor string) *scoper {
-	s := &scoper{base: base, rangeEnd: rangeEnd}
+// New starts a walk of [cursor, rangeEnd) within the prefix base.
+func New(base, rangeEnd, cursor string) *Scoper {
+	s := &Scoper{base: base, rangeEnd: rangeEnd}
 	s.narrowTo(cursor, cursor)
 	return s
 }
 
 // narrowTo makes the scopes those around key, continuing from cursor.
-func (s *scoper) narrowTo(key, cursor string) {
+func (s *Scoper) narrowTo(key, cursor string) {
 	s.cursor, s.level, s.scopes = cursor, 0, s.scopes[:0]
 	for i := len(key) - 1; i >= 0; i-- {
 		if key[i] != '/' {
@@ -38,17 +46,20 @@ func (s *scoper) narrowTo(key, cursor string) {
 	}
 }
 
-// end is the range end of the current scope.
-func (s *scoper) end() string {
+// Cursor is the key the next page starts at.
+func (s *Scoper) Cursor() string { return s.cursor }
+
+// End is the range end of the current scope.
+func (s *Scoper) End() string {
 	if s.level < len(s.scopes) {
 		return clientv3.GetPrefixRangeEnd(s.scopes[s.level])
 	}
 	return s.rangeEnd
 }
 
-// advance moves past a page whose last key was last (empty when the page was
+// Advance moves past a page whose last key was last (empty when the page was
 // empty) and reports whether anything is left to read.
-func (s *scoper) advance(last string, more bool) bool {
+func (s *Scoper) Advance(last string, more bool) bool {
 	if last == "" {
 		return s.widen()
 	}
@@ -64,11 +75,11 @@ func (s *scoper) advance(last string, more bool) bool {
 }
 
 // widen leaves the current scope (exhausted) for its parent.
-func (s *scoper) widen() bool {
+func (s *Scoper) widen() bool {
 	if s.level >= len(s.scopes) {
 		return false // the whole range is done
 	}
-	end := s.end()
+	end := s.End()
 	if end == "\x00" || (s.rangeEnd != "\x00" && strings.Compare(end, s.rangeEnd) >= 0) {
 		return false
 	}
