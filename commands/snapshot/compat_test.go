@@ -63,9 +63,14 @@ func TestRestoreCompatibility(t *testing.T) {
 				// still runs on the first one.
 				peer := fmt.Sprintf("http://127.0.0.1:%d", freePort(t))
 				dd := filepath.Join(t.TempDir(), "restored")
-				if r := clitest.Run(t, nil, "snapshot", "restore", out.Save.Path, "--data-dir", dd, "--name", "r1",
-					"--initial-cluster", "r1="+peer, "--initial-advertise-peer-urls", peer); r.Code != 0 {
+				r := clitest.Run(t, nil, "snapshot", "restore", out.Save.Path, "--data-dir", dd, "--name", "r1",
+					"--initial-cluster", "r1="+peer, "--initial-advertise-peer-urls", peer)
+				if r.Code != 0 {
 					t.Fatalf("restore exit %d", r.Code)
+				}
+				// restore warns exactly when a v3.6 server would refuse the data dir
+				if warned := strings.Contains(r.Stdout, "etcd v3.6 servers refuse this data dir"); warned != strings.HasPrefix(v, "v3.7") {
+					t.Errorf("restore of a %s snapshot: v3.6 warning shown=%v\n%s", v, warned, r.Stdout)
 				}
 				refused := strings.HasPrefix(v, "v3.7") && strings.HasPrefix(other, "v3.6")
 				if refused {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/coreos/go-semver/semver"
 	"github.com/spf13/cobra"
 
 	"github.com/etcdmedic/etcdmedic/cluster"
@@ -53,6 +54,10 @@ marking the old revisions compacted, makes every watcher get "required revision 
 been compacted" and relist: a burst of LISTs, but a correct cache. A billion covers a
 week of 1500 writes/s between snapshot and restore (etcd's recovery guide). Use
 --bump-revision 0 only for a cluster that no watcher has ever seen.
+
+Versions: a restored data dir starts under etcd v3.5, v3.6 and v3.7 servers, except that
+v3.6 refuses the database of a v3.7 server ("version "3.7.0" is not supported"): to go
+back to v3.6, downgrade the live cluster ('etcdctl downgrade') and snapshot it after.
 
 Exit codes: 0 restored (or planned); 2 the snapshot failed verification or the restore
 failed; 4 the data dir is not empty; 64 bad flags or missing file.`,
@@ -127,6 +132,9 @@ func RunRestore(ctx context.Context, opts *RestoreOptions) error {
 	}
 	fmt.Fprintln(opts.IO.Out)
 	fmt.Fprintf(opts.IO.Out, "  start etcd with --name %s --data-dir %s (and the same peer URLs); restore every other member from the same file first\n", res.Name, res.DataDir)
+	if note := storageVersionNote(res.Verify.Version); note != "" {
+		fmt.Fprintf(opts.IO.Out, "  %s %s\n", p.Warn.Render("note:"), note)
+	}
 	return nil
 }
 
@@ -179,4 +187,15 @@ func liveInitialCluster(ctx context.Context, opts *RestoreOptions) (string, erro
 		}
 	}
 	return strings.Join(parts, ","), nil
+}
+
+// storageVersionNote warns when etcd v3.6, which refuses a database whose
+// storage version is newer than its own, cannot start the restored data dir.
+// etcd v3.5 does not check the storage version.
+func storageVersionNote(storageVersion string) string {
+	v, err := semver.NewVersion(storageVersion)
+	if err != nil || !semver.New("3.6.0").LessThan(*v) {
+		return ""
+	}
+	return fmt.Sprintf("storage version %s: etcd v3.6 servers refuse this data dir; run it with v%d.%d or newer", storageVersion, v.Major, v.Minor)
 }
