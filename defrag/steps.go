@@ -140,21 +140,25 @@ func (r *runner) defragment(ctx context.Context, st *cluster.MemberStatus, predi
 func (r *runner) waitRecovered(ctx context.Context, m cluster.Member) (*pb.StatusResponse, error) {
 	deadline := time.Now().Add(r.o.RecoveryTimeout)
 	var last error
+	var membership *cluster.Membership // looked up again only when the leader is not in it
 	for {
 		sctx, cancel := r.c.WithCommandTimeout(ctx)
 		st, err := r.c.StatusOf(sctx, m)
 		cancel()
 		if err == nil {
-			if err = r.linearizableRead(ctx, m); err == nil {
+			err = r.linearizableRead(ctx, m)
+		}
+		if err == nil {
+			var lm cluster.Member
+			var found bool
+			if lm, found, membership = r.leaderMember(ctx, st.GetLeader(), membership); !found {
+				err = fmt.Errorf("no leader known to %s", m.Label())
+			} else {
+				lctx, lcancel := r.c.WithCommandTimeout(ctx)
 				var lead *pb.StatusResponse
-				if st.GetLeader() != 0 {
-					if lm, ok := r.leaderMember(ctx, st.GetLeader()); ok {
-						lctx, lcancel := r.c.WithCommandTimeout(ctx)
-						lead, err = r.c.StatusOf(lctx, lm)
-						lcancel()
-					}
-				}
-				if err == nil && lead != nil && st.GetRaftAppliedIndex()+r.o.MaxApplyLag >= lead.GetRaftIndex() {
+				lead, err = r.c.StatusOf(lctx, lm)
+				lcancel()
+				if err == nil && st.GetRaftAppliedIndex()+r.o.MaxApplyLag >= lead.GetRaftIndex() {
 					return st, nil
 				}
 				if err == nil {
@@ -170,12 +174,23 @@ func (r *runner) waitRecovered(ctx context.Context, m cluster.Member) (*pb.Statu
 	}
 }
 
-func (r *runner) leaderMember(ctx context.Context, id uint64) (cluster.Member, bool) {
+// leaderMember finds the leader's member entry in known, reading the
+// membership again only when known is nil or lacks the leader.
+func (r *runner) leaderMember(ctx context.Context, id uint64, known *cluster.Membership) (cluster.Member, bool, *cluster.Membership) {
+	if id == 0 {
+		return cluster.Member{}, false, known
+	}
+	if known != nil {
+		if lm, ok := known.Get(id); ok {
+			return lm, true, known
+		}
+	}
 	ms, err := r.c.Members(ctx)
 	if err != nil {
-		return cluster.Member{}, false
+		return cluster.Member{}, false, known
 	}
-	return ms.Get(id)
+	lm, ok := ms.Get(id)
+	return lm, ok, ms
 }
 
 // disarmNospace clears NOSPACE alarms, and only those, once every member is
