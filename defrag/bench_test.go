@@ -6,7 +6,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"math/rand"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -69,6 +71,9 @@ func BenchmarkRollingDefragVsEtcdctl(b *testing.B) {
 			names[m.ClientURL] = m.Name
 		}
 		f := &filler{cli: playgroundtest.Client(b, c), valueSize: 32 << 10}
+		for _, m := range c.Members() {
+			f.metrics = append(f.metrics, m.ClientURL+"/metrics")
+		}
 		f.fill(b, dbMB<<20)
 
 		var results []phaseResult
@@ -170,6 +175,7 @@ type toolRun struct {
 	perMember  map[string]float64 // member name → seconds
 	breakdown  string             // etcdmedic: where the time outside the defragmentations went
 	grpcHealth map[string]string  // member name → StopGRPCServiceOnDefrag as observed (etcdmedic only)
+	order      []string           // etcdmedic: members in the order defragmented, and the leader move
 	sumSeconds float64
 }
 
@@ -222,6 +228,12 @@ func runEtcdmedic(bin, eps string, extra ...string) (toolRun, error) {
 		}
 		spent[e.Event] += e.Time.Sub(prev)
 		prev = e.Time
+		switch e.Event {
+		case EventMemberStart:
+			r.order = append(r.order, e.MemberName)
+		case EventLeaderMove:
+			r.order = append(r.order, "leader moved: "+e.Message)
+		}
 		if e.Event == EventMemberDone && e.OK {
 			r.perMember[e.MemberName] = e.DurationSeconds
 			r.sumSeconds += e.DurationSeconds
@@ -247,6 +259,7 @@ func runEtcdmedic(bin, eps string, extra ...string) (toolRun, error) {
 // is free pages.
 type filler struct {
 	cli       *clientv3.Client
+	metrics   []string // every member's /metrics URL
 	valueSize int
 	gen       int
 	live      []string
@@ -334,9 +347,44 @@ func (f *filler) compact(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	before := compactionsFinished(b, f.metrics)
 	if _, err := f.cli.Compact(ctx, resp.Header.Revision, clientv3.WithCompactPhysical()); err != nil {
 		b.Fatal(err)
 	}
+	// WithCompactPhysical waits for one member only; each member compacts on
+	// its own, in the background. A phase that started now would have its
+	// first defragmentation run into a compaction's tail.
+	for i, url := range f.metrics {
+		for compactionsFinished(b, []string{url})[0] <= before[i] {
+			if ctx.Err() != nil {
+				b.Fatalf("%s: compaction did not finish: %v", url, ctx.Err())
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+}
+
+// compactionsFinished reads each member's count of finished compactions.
+func compactionsFinished(b *testing.B, urls []string) []float64 {
+	out := make([]float64, len(urls))
+	for i, url := range urls {
+		resp, err := http.Get(url)
+		if err != nil {
+			b.Fatal(err)
+		}
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil {
+			b.Fatal(err)
+		}
+		const name = "etcd_debugging_mvcc_db_compaction_total_duration_milliseconds_count "
+		for _, line := range strings.Split(string(body), "\n") {
+			if v, ok := strings.CutPrefix(line, name); ok {
+				out[i], _ = strconv.ParseFloat(strings.TrimSpace(v), 64)
+			}
+		}
+	}
+	return out
 }
 
 // loadResult is what one writing client saw.
@@ -464,6 +512,9 @@ func report(name string, r toolRun, err error, loads []*loadResult, before, afte
 	fmt.Printf("\n== %s: exit %d, wall %.2fs, sum of member defrags %.2fs, wall/sum %.3f\n", name, r.exit, r.wall.Seconds(), r.sumSeconds, safeDiv(r.wall.Seconds(), r.sumSeconds))
 	if err != nil {
 		fmt.Printf("   error: %v\n", err)
+	}
+	if len(r.order) > 0 {
+		fmt.Printf("   order: %s\n", strings.Join(r.order, " → "))
 	}
 	if r.breakdown != "" {
 		fmt.Printf("   %s\n", r.breakdown)

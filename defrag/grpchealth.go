@@ -8,7 +8,9 @@ import (
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
+	"google.golang.org/grpc/codes"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	grpcstatus "google.golang.org/grpc/status"
 
 	"github.com/etcdmedic/etcdmedic/cluster"
 )
@@ -49,12 +51,14 @@ func gateOn(gates, name string) bool {
 	return false
 }
 
-// observeGRPCHealth polls a member's gRPC health service while it
-// defragments; the health server does not wait on the backend, so it answers
-// during the stall. The returned function stops polling and says what was
-// seen: "on" when NOT_SERVING was reported, "off" when only SERVING was
-// reported over a defragmentation long enough to tell (at least a second, so
-// dozens of polls would have caught the flip), "unknown" otherwise.
+// observeGRPCHealth watches a member's gRPC health service while it
+// defragments; the health server does not wait on the backend, so it reports
+// during the stall. The server pushes every status change on a Watch stream,
+// so observing costs the member nothing while it is busy; a member whose
+// health service has no Watch is polled instead. The returned function stops
+// observing and says what was seen: "on" when NOT_SERVING was reported, "off"
+// when only SERVING was reported over a defragmentation long enough to tell
+// (at least a second), "unknown" otherwise.
 func observeGRPCHealth(ctx context.Context, cli *clientv3.Client) func(took time.Duration) string {
 	if cli == nil || cli.ActiveConnection() == nil {
 		return func(time.Duration) string { return GRPCHealthUnknown }
@@ -63,35 +67,30 @@ func observeGRPCHealth(ctx context.Context, cli *clientv3.Client) func(took time
 	pctx, cancel := context.WithCancel(ctx)
 	var mu sync.Mutex
 	serving, notServing := 0, 0
+	record := func(st healthpb.HealthCheckResponse_ServingStatus) {
+		mu.Lock()
+		defer mu.Unlock()
+		switch st {
+		case healthpb.HealthCheckResponse_NOT_SERVING:
+			notServing++
+		case healthpb.HealthCheckResponse_SERVING:
+			serving++
+		}
+	}
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		t := time.NewTicker(25 * time.Millisecond) // a small member defragments in a fraction of a second
-		defer t.Stop()
-		for {
-			cctx, ccancel := context.WithTimeout(pctx, time.Second)
-			resp, err := hc.Check(cctx, &healthpb.HealthCheckRequest{})
-			ccancel()
-			if err == nil {
-				mu.Lock()
-				if resp.GetStatus() == healthpb.HealthCheckResponse_NOT_SERVING {
-					notServing++
-				} else if resp.GetStatus() == healthpb.HealthCheckResponse_SERVING {
-					serving++
-				}
-				mu.Unlock()
-			}
-			select {
-			case <-pctx.Done():
-				return
-			case <-t.C:
-			}
+		if watchHealth(pctx, hc, record) {
+			return
 		}
+		pollHealth(pctx, hc, record)
 	}()
 	return func(took time.Duration) string {
 		cancel()
 		wg.Wait()
+		mu.Lock()
+		defer mu.Unlock()
 		switch {
 		case notServing > 0:
 			return GRPCHealthOn
@@ -99,5 +98,40 @@ func observeGRPCHealth(ctx context.Context, cli *clientv3.Client) func(took time
 			return GRPCHealthOff
 		}
 		return GRPCHealthUnknown
+	}
+}
+
+// watchHealth records every status the member pushes until ctx ends. It
+// returns false when the member offers no Watch, so the caller polls.
+func watchHealth(ctx context.Context, hc healthpb.HealthClient, record func(healthpb.HealthCheckResponse_ServingStatus)) bool {
+	stream, err := hc.Watch(ctx, &healthpb.HealthCheckRequest{})
+	if err != nil {
+		return grpcstatus.Code(err) != codes.Unimplemented
+	}
+	for {
+		resp, err := stream.Recv()
+		if err != nil {
+			return grpcstatus.Code(err) != codes.Unimplemented
+		}
+		record(resp.GetStatus())
+	}
+}
+
+// pollHealth asks every 25 ms: a small member defragments in a fraction of a second.
+func pollHealth(ctx context.Context, hc healthpb.HealthClient, record func(healthpb.HealthCheckResponse_ServingStatus)) {
+	t := time.NewTicker(25 * time.Millisecond)
+	defer t.Stop()
+	for {
+		cctx, ccancel := context.WithTimeout(ctx, time.Second)
+		resp, err := hc.Check(cctx, &healthpb.HealthCheckRequest{})
+		ccancel()
+		if err == nil {
+			record(resp.GetStatus())
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
 	}
 }
