@@ -134,16 +134,70 @@ func BenchmarkRollingDefragVsEtcdctl(b *testing.B) {
 			}
 			after := dbSizes(b, c)
 			report(ph.name, run, err, loads, before, after)
-			results = append(results, phaseResult{ph.name, run, loads})
+			pr := phaseResult{name: ph.name, run: run, loads: loads, sizesUnchanged: fmt.Sprint(before) == fmt.Sprint(after)}
+			if ph.pause {
+				pr.paused = paused.Name
+			}
+			results = append(results, pr)
 		}
 		compare(results)
+		targets(results)
 	}
 }
 
 type phaseResult struct {
-	name  string
-	run   toolRun
-	loads []*loadResult
+	name           string
+	run            toolRun
+	loads          []*loadResult
+	paused         string // the SIGSTOPped member, if any
+	sizesUnchanged bool
+}
+
+// targets prints the benchmark targets, each met or missed.
+func targets(rs []phaseResult) {
+	byName := map[string]phaseResult{}
+	for _, r := range rs {
+		byName[r.name] = r
+	}
+	verdict := func(ok bool) string {
+		if ok {
+			return "met"
+		}
+		return "MISSED"
+	}
+	fmt.Printf("\n== targets\n")
+	for _, name := range []string{"etcdmedic", "etcdmedic+hc"} {
+		r, ref := byName[name], byName[strings.Replace(name, "etcdmedic", "etcdctl", 1)]
+		if r.run.sumSeconds > 0 {
+			ratio := r.run.wall.Seconds() / r.run.sumSeconds
+			fmt.Printf("   %-13s wall/sum of defrags %.3f <= 1.15: %s\n", name, ratio, verdict(ratio <= 1.15))
+		}
+		refFailed := map[string]int{}
+		for _, l := range ref.loads {
+			refFailed[l.name] = l.failed
+		}
+		for _, l := range r.loads {
+			fmt.Printf("   %-13s client %-17s failed %4d <= %4d under %s: %s\n", name, l.name, l.failed, refFailed[l.name], ref.name, verdict(l.failed <= refFailed[l.name]))
+		}
+		for _, l := range r.loads {
+			if own, ok := r.run.perMember[l.name]; ok {
+				fmt.Printf("   %-13s client %-17s longest stall %.2fs <= own defrag %.2fs + 1s: %s\n", name, l.name, l.longestGap.Seconds(), own, verdict(l.longestGap.Seconds() <= own+1))
+			}
+		}
+	}
+	for _, r := range rs {
+		if r.paused == "" || !strings.HasPrefix(r.name, "etcdmedic") {
+			continue
+		}
+		failed := 0
+		for _, l := range r.loads {
+			if l.name != r.paused { // the stopped member's own client fails with or without a tool
+				failed += l.failed
+			}
+		}
+		fmt.Printf("   %s: exit %d, failed writes on the other clients %d, nothing defragmented (sizes unchanged %v): %s\n",
+			r.name, r.run.exit, failed, r.sizesUnchanged, verdict(r.run.exit == 4 && failed == 0 && r.run.sumSeconds == 0 && r.sizesUnchanged))
+	}
 }
 
 // compare prints what the targets ask, normalised by how long the
