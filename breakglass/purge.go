@@ -18,6 +18,8 @@ import (
 
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
+	"google.golang.org/grpc/codes"
+	grpcstatus "google.golang.org/grpc/status"
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/etcdmedic/etcdmedic/internal/atomicfile"
@@ -273,14 +275,20 @@ func fetchPages(ctx context.Context, cli *clientv3.Client, prefix string, o Purg
 		// etcd counts that namespace's keys per page, not all the rest.
 		sc := keyscope.New(prefix, clientv3.GetPrefixRangeEnd(prefix), prefix)
 		var rev int64
+		pageSize := int64(o.PageSize)
 		for {
-			opts := []clientv3.OpOption{clientv3.WithRange(sc.End()), clientv3.WithLimit(int64(o.PageSize))}
+			opts := []clientv3.OpOption{clientv3.WithRange(sc.End()), clientv3.WithLimit(pageSize)}
 			if rev > 0 {
 				opts = append(opts, clientv3.WithRev(rev))
 			}
 			rctx, cancel := context.WithTimeout(ctx, o.RPCTimeout)
 			resp, err := cli.Get(rctx, sc.Cursor(), opts...)
 			cancel()
+			if err != nil && grpcstatus.Code(err) == codes.ResourceExhausted && pageSize > 1 {
+				// A page of large pods outgrew the message limit: smaller pages.
+				pageSize = max(pageSize/4, 1)
+				continue
+			}
 			if err != nil {
 				err = fmt.Errorf("read %s at revision %d: %w", prefix, rev, err)
 				select {

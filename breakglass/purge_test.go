@@ -5,6 +5,10 @@ import (
 	"testing"
 	"time"
 
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
 	"github.com/etcdmedic/etcdmedic/playground"
 	"github.com/etcdmedic/etcdmedic/playground/playgroundtest"
 )
@@ -99,5 +103,31 @@ func TestPurgeDeletesExactlyTheMatchesGuardedAndUndoRestores(t *testing.T) {
 	}
 	if steps, _ := Undo(ctx, l, j, UndoOptions{Client: cli, RestorePods: true}); len(steps) != 0 {
 		t.Fatalf("second undo redid %+v", steps)
+	}
+}
+
+// A page of large pods that outgrows the client's message limit must not
+// fail the purge: the scan retries with smaller pages and still sees every pod.
+func TestPurgeShrinksPagesPastTheMessageLimit(t *testing.T) {
+	c := playgroundtest.Start(t, playground.Options{Members: 1})
+	_, want := seedPurge(t, playgroundtest.Client(t, c), 2000)
+	const limit = 256 << 10
+	small, err := clientv3.New(clientv3.Config{Endpoints: c.Endpoints(), DialTimeout: 5 * time.Second, MaxCallRecvMsgSize: limit})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer small.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	// The premise: one page of 700 pods does not fit in the limit.
+	if _, err := small.Get(ctx, PodsPrefix("/registry"), clientv3.WithPrefix(), clientv3.WithLimit(700)); status.Code(err) != codes.ResourceExhausted {
+		t.Fatalf("a 700-pod page within %d bytes (err %v): the test proves nothing", limit, err)
+	}
+	rep, err := Purge(ctx, small, PurgeOptions{Filter: purgeFilter(t), DryRun: true, PageSize: 700})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Matched != len(want) {
+		t.Fatalf("matched %d, want %d", rep.Matched, len(want))
 	}
 }
