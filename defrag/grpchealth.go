@@ -2,8 +2,6 @@ package defrag
 
 import (
 	"context"
-	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -31,24 +29,10 @@ func manifestStopGRPCOnDefrag(cfg *cluster.Config) (name, state string) {
 	if cfg == nil || cfg.Local == nil || cfg.Local.Flags == nil {
 		return "", ""
 	}
-	fl := cfg.Local.Flags
-	on := gateOn(fl["feature-gates"], "StopGRPCServiceOnDefrag") || fl["experimental-stop-grpc-service-on-defrag"] == "true"
-	if on {
+	if cfg.Local.StopGRPCServiceOnDefrag() {
 		return cfg.Local.Name, GRPCHealthOn
 	}
 	return cfg.Local.Name, GRPCHealthOff
-}
-
-// gateOn reads one gate from a --feature-gates list ("A=true,B=false").
-func gateOn(gates, name string) bool {
-	for _, g := range strings.Split(gates, ",") {
-		k, v, _ := strings.Cut(strings.TrimSpace(g), "=")
-		if k == name {
-			on, err := strconv.ParseBool(v)
-			return err == nil && on
-		}
-	}
-	return false
 }
 
 // observeGRPCHealth watches a member's gRPC health service while it

@@ -87,7 +87,7 @@ func (d *diagnosis) checkVersions(snap *cluster.Snapshot) {
 	// service, so clients that health-check route around the stall; context
 	// for planning a defrag, not a fault either way.
 	if l := d.c.Config.Local; l != nil {
-		on := featureGateOn(l.Flags["feature-gates"], "StopGRPCServiceOnDefrag") || l.Flags["experimental-stop-grpc-service-on-defrag"] == "true"
+		on := l.StopGRPCServiceOnDefrag()
 		f := Finding{ID: "settings.stopGRPCServiceOnDefrag", Severity: OK, Observed: map[bool]string{true: "on", false: "off"}[on],
 			Threshold:   "informational (from " + l.Manifest + ")",
 			Explanation: "on (etcd 3.6+): a defragmenting member answers NOT_SERVING on gRPC health so health-checking clients avoid it; off: clients wait out the defrag"}
@@ -96,18 +96,6 @@ func (d *diagnosis) checkVersions(snap *cluster.Snapshot) {
 		}
 		d.add(f)
 	}
-}
-
-// featureGateOn reads one gate from a --feature-gates list ("A=true,B=false").
-func featureGateOn(gates, name string) bool {
-	for _, g := range strings.Split(gates, ",") {
-		k, v, _ := strings.Cut(strings.TrimSpace(g), "=")
-		if k == name {
-			on, err := strconv.ParseBool(v)
-			return err == nil && on
-		}
-	}
-	return false
 }
 
 // knownInconsistent reports the etcd releases with known data-inconsistency bugs.

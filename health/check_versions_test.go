@@ -12,18 +12,3 @@ func TestKnownInconsistent(t *testing.T) {
 		}
 	}
 }
-
-func TestFeatureGateOn(t *testing.T) {
-	for gates, want := range map[string]bool{
-		"StopGRPCServiceOnDefrag=true":                           true,
-		"InitialCorruptCheck=true, StopGRPCServiceOnDefrag=true": true,
-		"StopGRPCServiceOnDefrag=false":                          false,
-		"StopGRPCServiceOnDefrag=yes":                            false,
-		"NotStopGRPCServiceOnDefrag=true":                        false,
-		"":                                                       false,
-	} {
-		if got := featureGateOn(gates, "StopGRPCServiceOnDefrag"); got != want {
-			t.Errorf("featureGateOn(%q) = %v, want %v", gates, got, want)
-		}
-	}
-}
