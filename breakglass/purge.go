@@ -18,8 +18,6 @@ import (
 
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
-	"google.golang.org/grpc/codes"
-	grpcstatus "google.golang.org/grpc/status"
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/etcdmedic/etcdmedic/internal/atomicfile"
@@ -273,43 +271,26 @@ func fetchPages(ctx context.Context, cli *clientv3.Client, prefix string, o Purg
 		defer close(out)
 		// Pages stay inside one namespace's directory where they can, so
 		// etcd counts that namespace's keys per page, not all the rest.
-		sc := keyscope.New(prefix, clientv3.GetPrefixRangeEnd(prefix), prefix)
-		var rev int64
-		pageSize := int64(o.PageSize)
+		pages := keyscope.NewPager(cli, prefix, clientv3.GetPrefixRangeEnd(prefix), prefix, int64(o.PageSize), o.RPCTimeout)
 		for {
-			opts := []clientv3.OpOption{clientv3.WithRange(sc.End()), clientv3.WithLimit(pageSize)}
-			if rev > 0 {
-				opts = append(opts, clientv3.WithRev(rev))
-			}
-			rctx, cancel := context.WithTimeout(ctx, o.RPCTimeout)
-			resp, err := cli.Get(rctx, sc.Cursor(), opts...)
-			cancel()
-			if err != nil && grpcstatus.Code(err) == codes.ResourceExhausted && pageSize > 1 {
-				// A page of large pods outgrew the message limit: smaller pages.
-				pageSize = max(pageSize/4, 1)
-				continue
-			}
+			resp, err := pages.Next(ctx)
 			if err != nil {
-				err = fmt.Errorf("read %s at revision %d: %w", prefix, rev, err)
+				err = fmt.Errorf("read %s at revision %d: %w", prefix, pages.Rev, err)
 				select {
 				case out <- podPage{err: err}:
 				case <-ctx.Done():
 				}
 				return
 			}
-			if rev == 0 {
-				rev = resp.Header.Revision
+			if resp == nil {
+				return
 			}
-			last := ""
-			if len(resp.Kvs) > 0 {
-				last = string(resp.Kvs[len(resp.Kvs)-1].Key)
-				select {
-				case out <- podPage{kvs: resp.Kvs, revision: rev}:
-				case <-ctx.Done():
-					return
-				}
+			if len(resp.Kvs) == 0 {
+				continue
 			}
-			if !sc.Advance(last, resp.More) {
+			select {
+			case out <- podPage{kvs: resp.Kvs, revision: pages.Rev}:
+			case <-ctx.Done():
 				return
 			}
 		}

@@ -17,8 +17,6 @@ import (
 
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 
 	"github.com/etcdmedic/etcdmedic/internal/keyscope"
 )
@@ -108,43 +106,33 @@ func Read(ctx context.Context, cli *clientv3.Client, o Options) (*Report, error)
 	if o.Prefix == "" {
 		cursor, rangeEnd = "\x00", "\x00" // "\x00" as range end means "to the end of the keyspace"
 	}
-	sc := keyscope.New(o.Prefix, rangeEnd, cursor)
-	var rev int64
+	var extra []clientv3.OpOption
+	if o.KeysOnly {
+		extra = append(extra, clientv3.WithKeysOnly())
+	}
+	if o.Serializable {
+		extra = append(extra, clientv3.WithSerializable())
+	}
+	pages := keyscope.NewPager(cli, o.Prefix, rangeEnd, cursor, o.PageSize, o.PageTimeout, extra...)
 	var pace <-chan time.Time
 	if o.MaxRPS > 0 {
 		t := time.NewTicker(time.Duration(float64(time.Second) / o.MaxRPS))
 		defer t.Stop()
 		pace = t.C
 	}
-	pageSize := o.PageSize
 	for {
-		end := sc.End()
-		opts := []clientv3.OpOption{clientv3.WithRange(end), clientv3.WithLimit(pageSize), clientv3.WithRev(rev)}
-		if o.KeysOnly {
-			opts = append(opts, clientv3.WithKeysOnly())
-		}
-		if o.Serializable {
-			opts = append(opts, clientv3.WithSerializable())
-		}
-		pctx, cancel := context.WithTimeout(ctx, o.PageTimeout)
-		resp, err := cli.Get(pctx, sc.Cursor(), opts...)
-		cancel()
-		if err != nil && status.Code(err) == codes.ResourceExhausted && pageSize > 1 {
-			// A page of large values outgrew the message limit: smaller pages.
-			pageSize = max(pageSize/4, 1)
-			continue
-		}
+		resp, err := pages.Next(ctx)
 		if err != nil {
 			if errors.Is(err, rpctypes.ErrCompacted) {
-				return nil, fmt.Errorf("inventory: revision %d was compacted during the read; run it again (a larger --page-size finishes sooner)", rev)
+				return nil, fmt.Errorf("inventory: revision %d was compacted during the read; run it again (a larger --page-size finishes sooner)", pages.Rev)
 			}
 			return nil, fmt.Errorf("inventory: read page %d: %w", agg.pages+1, err)
 		}
-		if rev == 0 {
-			// Every later page reads the same revision: a consistent picture
-			// even while the cluster keeps writing.
-			rev = resp.Header.Revision
+		if resp == nil {
+			break
 		}
+		// Every page reads the first page's revision: a consistent picture
+		// even while the cluster keeps writing.
 		agg.pages++
 		var pageBytes int64
 		for _, kv := range resp.Kvs {
@@ -154,22 +142,15 @@ func Read(ctx context.Context, cli *clientv3.Client, o Options) (*Report, error)
 		}
 		// Keys per page bound the request count, not its size: shrink pages of
 		// big values so that one page never holds more than pageBudget.
-		if pageBytes > pageBudget && pageSize > 1 {
-			pageSize = max(pageSize/2, 1)
-		} else if pageBytes < pageBudget/4 && pageSize < o.PageSize {
-			pageSize = min(pageSize*2, o.PageSize)
+		if pageBytes > pageBudget && pages.PageSize > 1 {
+			pages.PageSize = max(pages.PageSize/2, 1)
+		} else if pageBytes < pageBudget/4 && pages.PageSize < o.PageSize {
+			pages.PageSize = min(pages.PageSize*2, o.PageSize)
 		}
 		if o.OnPage != nil {
 			o.OnPage(Progress{Pages: agg.pages, Keys: agg.keys, Bytes: agg.bytes})
 		}
-		var last string
-		if n := len(resp.Kvs); n > 0 {
-			last = string(resp.Kvs[n-1].Key)
-		}
-		if !sc.Advance(last, resp.More) {
-			break
-		}
-		if pace != nil {
+		if pace != nil && !pages.Done() {
 			select {
 			case <-pace:
 			case <-ctx.Done():
@@ -178,7 +159,7 @@ func Read(ctx context.Context, cli *clientv3.Client, o Options) (*Report, error)
 		}
 	}
 	r := agg.report()
-	r.Revision, r.Prefix, r.KeysOnly = rev, o.Prefix, o.KeysOnly
+	r.Revision, r.Prefix, r.KeysOnly = pages.Rev, o.Prefix, o.KeysOnly
 	r.TookSeconds = time.Since(start).Seconds()
 	return r, nil
 }
