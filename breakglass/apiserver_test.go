@@ -44,21 +44,8 @@ func TestBreakGlassAPIServerManifest(t *testing.T) {
 	if src.SHA256 != digest(orig) {
 		t.Fatal("the original found in quarantine is not the original")
 	}
-	data, err = GenerateAPIServer(src, APIServerOptions{MaxRequestsInflight: 30, MaxMutatingRequestsInflight: 15})
-	if err != nil {
-		t.Fatal(err)
-	}
-	path, err := WriteAPIServer(l, j, data)
-	if err != nil {
-		t.Fatal(err)
-	}
-
 	// It parses as a k8s.io/api Pod, strictly.
-	raw, _ := os.ReadFile(path)
-	var pod corev1.Pod
-	if err := yaml.UnmarshalStrict(raw, &pod); err != nil {
-		t.Fatalf("not a Pod: %v", err)
-	}
+	pod := writeBreakGlassAPIServer(t, l, j, src, APIServerOptions{MaxRequestsInflight: 30, MaxMutatingRequestsInflight: 15})
 	if pod.Annotations[BreakGlassAnnotation] == "" || pod.Name != "kube-apiserver" || !pod.Spec.HostNetwork {
 		t.Fatalf("pod identity lost: %+v", pod.ObjectMeta)
 	}
@@ -179,4 +166,27 @@ func TestRampStepsBackOnRegression(t *testing.T) {
 	if a.Get("bind-address") != "127.0.0.1" {
 		t.Fatal("ramp lost the other flags")
 	}
+}
+
+// writeBreakGlassAPIServer generates and writes the break-glass manifest from
+// src and reads it back strictly as a k8s.io/api Pod.
+func writeBreakGlassAPIServer(t *testing.T, l *Layout, j *Journal, src *Manifest, o APIServerOptions) corev1.Pod {
+	t.Helper()
+	data, err := GenerateAPIServer(src, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path, err := WriteAPIServer(l, j, data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pod corev1.Pod
+	if err := yaml.UnmarshalStrict(raw, &pod); err != nil {
+		t.Fatalf("not a Pod: %v", err)
+	}
+	return pod
 }

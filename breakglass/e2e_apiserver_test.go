@@ -85,19 +85,7 @@ func TestBreakGlassAPIServerRuns(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	data, err := GenerateAPIServer(src, APIServerOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	path, err := WriteAPIServer(l, j, data)
-	if err != nil {
-		t.Fatal(err)
-	}
-	raw, _ := os.ReadFile(path)
-	var pod corev1.Pod
-	if err := yaml.UnmarshalStrict(raw, &pod); err != nil {
-		t.Fatal(err)
-	}
+	pod := writeBreakGlassAPIServer(t, l, j, src, APIServerOptions{})
 	argv := append(append([]string{}, pod.Spec.Containers[0].Command...), pod.Spec.Containers[0].Args...)
 	if argv[0] != "kube-apiserver" {
 		t.Fatalf("command %v", argv)
