@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/coreos/go-semver/semver"
 	etcdutl "go.etcd.io/etcd/etcdutl/v3/snapshot"
 	"go.uber.org/zap"
 )
@@ -109,6 +110,8 @@ type RestoreResult struct {
 	RestoredRevision int64         `json:"restoredRevision"`
 	RevisionBump     uint64        `json:"revisionBump"`
 	MarkCompacted    bool          `json:"markCompacted"`
+	// Warnings say what may keep the restored data dir from starting.
+	Warnings []string `json:"warnings"`
 }
 
 // Restore verifies the snapshot and writes a new member data dir from it with
@@ -125,7 +128,11 @@ func Restore(ctx context.Context, o RestoreOptions) (*RestoreResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	res := &RestoreResult{DataDir: o.DataDir, Name: o.Name, Verify: vr, Revision: vr.Revision, RevisionBump: o.RevisionBump, MarkCompacted: o.MarkCompacted}
+	res := &RestoreResult{DataDir: o.DataDir, Name: o.Name, Verify: vr, Revision: vr.Revision, RevisionBump: o.RevisionBump, MarkCompacted: o.MarkCompacted,
+		Warnings: []string{}}
+	if note := storageVersionNote(vr.Version); note != "" {
+		res.Warnings = append(res.Warnings, note)
+	}
 	if err := vr.Err(); err != nil {
 		return res, err
 	}
@@ -246,4 +253,15 @@ func contains(xs []string, x string) bool {
 		}
 	}
 	return false
+}
+
+// storageVersionNote warns when etcd v3.6, which refuses a database whose
+// storage version is newer than its own, cannot start the restored data dir.
+// etcd v3.5 does not check the storage version.
+func storageVersionNote(storageVersion string) string {
+	v, err := semver.NewVersion(storageVersion)
+	if err != nil || !semver.New("3.6.0").LessThan(*v) {
+		return ""
+	}
+	return fmt.Sprintf("storage version %s: etcd v3.6 servers refuse this data dir; run it with v%d.%d or newer", storageVersion, v.Major, v.Minor)
 }

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/coreos/go-semver/semver"
 	"github.com/spf13/cobra"
 
 	"github.com/etcdmedic/etcdmedic/cluster"
@@ -132,8 +131,8 @@ func RunRestore(ctx context.Context, opts *RestoreOptions) error {
 	}
 	fmt.Fprintln(opts.IO.Out)
 	fmt.Fprintf(opts.IO.Out, "  start etcd with --name %s --data-dir %s (and the same peer URLs); restore every other member from the same file first\n", res.Name, res.DataDir)
-	if note := storageVersionNote(res.Verify.Version); note != "" {
-		fmt.Fprintf(opts.IO.Out, "  %s %s\n", p.Warn.Render("note:"), note)
+	for _, w := range res.Warnings {
+		fmt.Fprintf(opts.IO.Out, "  %s %s\n", p.Warn.Render("note:"), w)
 	}
 	return nil
 }
@@ -187,15 +186,4 @@ func liveInitialCluster(ctx context.Context, opts *RestoreOptions) (string, erro
 		}
 	}
 	return strings.Join(parts, ","), nil
-}
-
-// storageVersionNote warns when etcd v3.6, which refuses a database whose
-// storage version is newer than its own, cannot start the restored data dir.
-// etcd v3.5 does not check the storage version.
-func storageVersionNote(storageVersion string) string {
-	v, err := semver.NewVersion(storageVersion)
-	if err != nil || !semver.New("3.6.0").LessThan(*v) {
-		return ""
-	}
-	return fmt.Sprintf("storage version %s: etcd v3.6 servers refuse this data dir; run it with v%d.%d or newer", storageVersion, v.Major, v.Minor)
 }
