@@ -255,7 +255,7 @@ func (r *runner) plan(snap *cluster.Snapshot) []PlanEntry {
 			vars := VarsOf(st)
 			p.DBSize = st.Status.GetDbSize()
 			p.ReclaimableBytes = int64(vars.DBSizeFree)
-			p.PredictedSeconds = predictStall(p.DBSize)
+			p.PredictedSeconds = predictStall(int64(vars.DBSizeInUse))
 			want, err := r.o.Rule.Eval(vars)
 			switch {
 			case err != nil:
@@ -286,10 +286,15 @@ func (r *runner) plan(snap *cluster.Snapshot) []PlanEntry {
 	return out
 }
 
-// predictStall estimates how long a member blocks: etcd's own histogram help
-// says 100 MB usually takes a second; the floor covers the round trips.
-func predictStall(dbSize int64) float64 {
-	return 0.5 + float64(dbSize)/100e6
+// predictStall estimates how long a member blocks. etcd copies only the pages
+// in use into a new file, so the estimate follows dbSizeInUse, not the file
+// size; etcd's own histogram help says 100 MB usually takes a second, and the
+// floor covers the round trips. It is a rough figure: the copy is CPU-bound,
+// and the same member copies the same data two to three times faster when its
+// heap still holds memory from a recent large allocation (see
+// docs/defrag-rules.md#how-long-a-member-stalls).
+func predictStall(inUseBytes int64) float64 {
+	return 0.5 + float64(inUseBytes)/100e6
 }
 
 func memberIn(snap *cluster.Snapshot, id string) *cluster.MemberStatus {

@@ -40,6 +40,11 @@ func TestDefragDryRunExplainsThePlanAndChangesNothing(t *testing.T) {
 			p.StopGRPCServiceOnDefrag != defrag.GRPCHealthUnknown {
 			t.Fatalf("plan entry %d: %+v", i, p)
 		}
+		// etcd copies only the pages in use: a member with ≥ 30 % of its file
+		// free must be predicted well under what its file size would say.
+		if inUse := p.DBSize - p.ReclaimableBytes; p.PredictedSeconds > 0.5+float64(inUse)/100e6+0.01 || p.PredictedSeconds >= 0.5+float64(p.DBSize)/100e6 {
+			t.Fatalf("plan entry %d: predicted %.2fs for %d bytes in use of %d", i, p.PredictedSeconds, inUse, p.DBSize)
+		}
 		if i > 0 && plan[i-1].Role == "follower" && p.Role == "follower" && plan[i-1].ReclaimableBytes < p.ReclaimableBytes {
 			t.Fatalf("followers not ordered most reclaimable first: %+v", plan)
 		}
