@@ -3,12 +3,13 @@
 # etcdmedic defrag, in one run on one 3-member playground (see
 # BenchmarkRollingDefragVsEtcdctl in defrag/bench_test.go for what is measured).
 #
-#   scripts/bench-defrag.sh                       # 600 MB, 50 puts/s per client
-#   BENCH_DEFRAG_DB_MB=1000 BENCH_DEFRAG_RATE=150 scripts/bench-defrag.sh
+#   scripts/bench-defrag.sh                       # 600 MB, 50 puts/s per client, 2 rounds
+#   BENCH_DEFRAG_DB_MB=1000 BENCH_DEFRAG_RATE=150 BENCH_DEFRAG_ROUNDS=4 scripts/bench-defrag.sh
 #
 # Needs etcdctl v3.7.3 (scripts/build-etcd.sh puts it in ~/.cache/etcdmedic) or
 # BENCH_DEFRAG_ETCDCTL=/path/to/etcdctl. Disk: about 4 × BENCH_DEFRAG_DB_MB
-# under $TMPDIR. Takes several minutes.
+# under $TMPDIR. Takes about 7 minutes (2 rounds).
+# Figures and what they mean: docs/defrag-cronjob.md#benchmark.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
