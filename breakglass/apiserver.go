@@ -59,7 +59,7 @@ func GenerateAPIServer(orig *Manifest, o APIServerOptions) ([]byte, error) {
 		return nil, fmt.Errorf("%s: no kube-apiserver container", orig.Path)
 	}
 	c := &pod.Spec.Containers[idx]
-	args := Args{argv: append(append([]string{}, c.Command...), c.Args...)}
+	args := NewContainerArgs(c.Command, c.Args)
 	etcd := o.EtcdServers
 	if etcd == "" {
 		etcd = localEtcd(args.Get("etcd-servers"))
@@ -80,16 +80,7 @@ func GenerateAPIServer(orig *Manifest, o APIServerOptions) ([]byte, error) {
 	}
 	disabled := append(without(splitCSV(args.Get("disable-admission-plugins")), webhookPlugins...), webhookPlugins...)
 	args.Set("disable-admission-plugins", strings.Join(disabled, ","))
-	// The command and args split is the original's: flags stay where they were.
-	n := len(c.Command)
-	if n > len(args.argv) {
-		n = len(args.argv)
-	}
-	if len(c.Args) == 0 {
-		c.Command = args.argv
-	} else {
-		c.Command, c.Args = args.argv[:n:n], args.argv[n:]
-	}
+	c.Command, c.Args = args.Command(), args.Args()
 	for _, p := range []*corev1.Probe{c.LivenessProbe, c.ReadinessProbe, c.StartupProbe} {
 		if p == nil {
 			continue

@@ -77,3 +77,51 @@ func (a *Args) Delete(name string) {
 		a.argv = append(a.argv[:i], a.argv[i+n:]...)
 	}
 }
+
+// ContainerArgs edits a container's flags where they are: a flag found in
+// `command:` stays in command, one in `args:` stays in args, and a new one
+// goes at the end of args (of command when the container has no args), so
+// the generated manifest reads like the original with a few lines changed.
+type ContainerArgs struct{ command, args *Args }
+
+// NewContainerArgs wraps a container's command and args.
+func NewContainerArgs(command, args []string) *ContainerArgs {
+	return &ContainerArgs{command: NewArgs(command), args: NewArgs(args)}
+}
+
+func (c *ContainerArgs) all() *Args {
+	return &Args{argv: append(append([]string{}, c.command.argv...), c.args.argv...)}
+}
+
+// Get returns the flag's value from the whole command line, "" when absent.
+func (c *ContainerArgs) Get(name string) string { return c.all().Get(name) }
+
+// Set replaces the flag's value where it is, or adds it.
+func (c *ContainerArgs) Set(name, value string) {
+	switch {
+	case c.command.Has(name):
+		c.command.Set(name, value)
+		c.args.Delete(name)
+	case c.args.Has(name) || len(c.args.argv) > 0:
+		c.args.Set(name, value)
+	default:
+		c.command.Set(name, value)
+	}
+}
+
+// Delete removes every occurrence of the flag from command and args.
+func (c *ContainerArgs) Delete(name string) {
+	c.command.Delete(name)
+	c.args.Delete(name)
+}
+
+// Command is the edited `command:`.
+func (c *ContainerArgs) Command() []string { return c.command.argv }
+
+// Args is the edited `args:`, nil when empty.
+func (c *ContainerArgs) Args() []string {
+	if len(c.args.argv) == 0 {
+		return nil
+	}
+	return c.args.argv
+}
