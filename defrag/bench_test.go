@@ -293,9 +293,10 @@ func (r phaseResult) unavoidable(l *loadResult, rate int) float64 {
 	return share * sum
 }
 
-// compare prints what the targets ask, normalised by how long the
-// members were actually defragmenting: failed writes beyond those the
-// member's own defragmentation costs any tool, and per second of it.
+// compare prints, per phase, what the tool added to the defragmentations
+// themselves: wall time over their sum, each client's failed writes beyond
+// the unavoidable ones, and each pinned client's longest stall beyond its
+// member's defragmentation.
 func compare(rs []phaseResult, rate int) {
 	fmt.Printf("\n== per phase: wall/sum of defrags; per client: failed writes beyond the unavoidable (pinned: rate × (own member's defrag − timeout); round robin: rate/3 × Σ(defrag − timeout); health-checking: 0), and longest stall − own member's defrag\n")
 	for _, r := range rs {
