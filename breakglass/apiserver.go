@@ -119,9 +119,8 @@ func localEtcd(servers string) string {
 
 // SecurePort is the apiserver's --secure-port (6443 unless set).
 func SecurePort(m *Manifest) int {
-	for _, c := range m.Pod.Spec.Containers {
-		a := Args{argv: append(append([]string{}, c.Command...), c.Args...)}
-		if p, err := strconv.Atoi(a.Get("secure-port")); err == nil {
+	for i := range m.Pod.Spec.Containers {
+		if p, err := strconv.Atoi(containerFlags(&m.Pod.Spec.Containers[i]).Get("secure-port")); err == nil {
 			return p
 		}
 	}
@@ -132,7 +131,7 @@ func SecurePort(m *Manifest) int {
 func APIServerFlags(m *Manifest) *Args {
 	for _, c := range m.Pod.Spec.Containers {
 		if component(&corev1.Pod{Spec: corev1.PodSpec{Containers: []corev1.Container{c}}}) == KubeAPIServer {
-			return &Args{argv: append(append([]string{}, c.Command...), c.Args...)}
+			return containerFlags(&c)
 		}
 	}
 	return &Args{}

@@ -3,6 +3,8 @@ package breakglass
 import (
 	"errors"
 	"strings"
+
+	corev1 "k8s.io/api/core/v1"
 )
 
 // ErrRefused marks a safety refusal (exit 4).
@@ -14,9 +16,6 @@ type Args struct{ argv []string }
 
 // NewArgs wraps a command line.
 func NewArgs(argv []string) *Args { return &Args{argv: append([]string{}, argv...)} }
-
-// Argv is the command line.
-func (a *Args) Argv() []string { return a.argv }
 
 func (a *Args) find(name string) (i int, hasInline bool) { return a.findFrom(name, 0) }
 
@@ -96,6 +95,9 @@ func (c *ContainerArgs) all() *Args {
 // Get returns the flag's value from the whole command line, "" when absent.
 func (c *ContainerArgs) Get(name string) string { return c.all().Get(name) }
 
+// Has says whether the flag is in command or args.
+func (c *ContainerArgs) Has(name string) bool { return c.command.Has(name) || c.args.Has(name) }
+
 // Set replaces the flag's value where it is, or adds it.
 func (c *ContainerArgs) Set(name, value string) {
 	switch {
@@ -117,6 +119,9 @@ func (c *ContainerArgs) Delete(name string) {
 
 // Command is the edited `command:`.
 func (c *ContainerArgs) Command() []string { return c.command.argv }
+
+// containerFlags reads a container's whole command line: command, then args.
+func containerFlags(c *corev1.Container) *Args { return NewContainerArgs(c.Command, c.Args).all() }
 
 // Args is the edited `args:`, nil when empty.
 func (c *ContainerArgs) Args() []string {

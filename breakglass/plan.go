@@ -66,7 +66,7 @@ func Plan(l *Layout, j *Journal, rootFlag string) (*PlanReport, error) {
 		case m.IsBreakGlass():
 			bg = true
 		case m.Component == Etcd:
-			if dd := NewArgs(append(m.Pod.Spec.Containers[0].Command, m.Pod.Spec.Containers[0].Args...)).Get("data-dir"); dd != "" {
+			if dd := containerFlags(&m.Pod.Spec.Containers[0]).Get("data-dir"); dd != "" {
 				r.EtcdDataDir = dd
 				r.EtcdDataDirBytes = dirSize(l.abs(dd))
 			}

@@ -123,16 +123,14 @@ func setLimits(l *Layout, j *Journal, m *Manifest, max, mut int, detail string) 
 		if c.Name != KubeAPIServer && (len(c.Command) == 0 || filepath.Base(c.Command[0]) != KubeAPIServer) {
 			continue
 		}
-		for _, argv := range []*[]string{&c.Command, &c.Args} {
-			a := NewArgs(*argv)
-			if a.Has("max-requests-inflight") {
-				a.Set("max-requests-inflight", strconv.Itoa(max))
-			}
-			if a.Has("max-mutating-requests-inflight") {
-				a.Set("max-mutating-requests-inflight", strconv.Itoa(mut))
-			}
-			*argv = a.Argv()
+		a := NewContainerArgs(c.Command, c.Args)
+		if a.Has("max-requests-inflight") {
+			a.Set("max-requests-inflight", strconv.Itoa(max))
 		}
+		if a.Has("max-mutating-requests-inflight") {
+			a.Set("max-mutating-requests-inflight", strconv.Itoa(mut))
+		}
+		c.Command, c.Args = a.Command(), a.Args()
 	}
 	data, err := marshalPod(m.Pod)
 	if err != nil {
