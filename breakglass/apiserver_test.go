@@ -33,14 +33,7 @@ func TestBreakGlassAPIServerManifest(t *testing.T) {
 		t.Fatalf("write beside the original: %v, want ErrRefused", err)
 	}
 
-	if _, err := EtcdOnly(l, j); err != nil {
-		t.Fatal(err)
-	}
-	entries, _ := j.Read()
-	src, err := FindOriginalAPIServer(l, entries)
-	if err != nil {
-		t.Fatal(err)
-	}
+	src := quarantineAPIServer(t, l, j)
 	if src.SHA256 != digest(orig) {
 		t.Fatal("the original found in quarantine is not the original")
 	}

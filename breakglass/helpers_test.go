@@ -101,3 +101,21 @@ func mustLayout(t *testing.T, root string) (*Layout, *Journal) {
 	}
 	return l, OpenJournal(l.JournalPath())
 }
+
+// quarantineAPIServer runs etcd-only and returns the kube-apiserver manifest
+// it quarantined, found through the journal as apiserver --localhost does.
+func quarantineAPIServer(t *testing.T, l *Layout, j *Journal) *Manifest {
+	t.Helper()
+	if _, err := EtcdOnly(l, j); err != nil {
+		t.Fatal(err)
+	}
+	entries, err := j.Read()
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, err := FindOriginalAPIServer(l, entries)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return src
+}
