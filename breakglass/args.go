@@ -5,6 +5,8 @@ import (
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
+
+	"github.com/etcdmedic/etcdmedic/cluster"
 )
 
 // ErrRefused marks a safety refusal (exit 4).
@@ -32,19 +34,9 @@ func (a *Args) findFrom(name string, from int) (int, bool) {
 	return -1, false
 }
 
-// Get returns the flag's value, "" when absent.
-func (a *Args) Get(name string) string {
-	i, inline := a.find(name)
-	switch {
-	case i < 0:
-		return ""
-	case inline:
-		return strings.TrimPrefix(a.argv[i], "--"+name+"=")
-	case i+1 < len(a.argv) && !strings.HasPrefix(a.argv[i+1], "-"):
-		return a.argv[i+1]
-	}
-	return "true"
-}
+// Get returns the flag's value, "" when absent; the last occurrence wins,
+// as with the binaries themselves (the same reading as cluster.ParseFlags).
+func (a *Args) Get(name string) string { return cluster.ParseFlags(a.argv)[name] }
 
 // Has says whether the flag is present.
 func (a *Args) Has(name string) bool { i, _ := a.find(name); return i >= 0 }

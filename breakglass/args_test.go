@@ -95,3 +95,12 @@ func TestBreakGlassAPIServerKeepsTheCommandArgsSplit(t *testing.T) {
 		t.Errorf("args %q: the original args must stay first, in order, with only their values changed", c.Args)
 	}
 }
+
+func TestArgsGetReadsLikeTheBinary(t *testing.T) {
+	a := NewArgs([]string{"kube-apiserver", "--secure-port=6443", "--v", "2", "--secure-port", "7443", "--profiling"})
+	for flag, want := range map[string]string{"secure-port": "7443", "v": "2", "profiling": "true", "absent": ""} {
+		if got := a.Get(flag); got != want {
+			t.Errorf("--%s = %q, want %q (the last occurrence wins)", flag, got, want)
+		}
+	}
+}
