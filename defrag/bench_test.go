@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand"
@@ -13,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -26,6 +28,7 @@ import (
 	"go.uber.org/zap"
 	"google.golang.org/grpc"
 	_ "google.golang.org/grpc/health" // registers the client-side gRPC health check
+	grpcstatus "google.golang.org/grpc/status"
 
 	"github.com/etcdmedic/etcdmedic/playground"
 	"github.com/etcdmedic/etcdmedic/playground/playgroundtest"
@@ -40,6 +43,11 @@ import (
 // it can route around a member that reports NOT_SERVING. The last phase
 // SIGSTOPs one member first: etcdmedic must refuse and cost no write.
 //
+// Each round also runs etcdctl a second time, the control: its clients are
+// held to the same comparison against the first etcdctl phase, which shows
+// how often a raw per-client comparison between two phases goes either way
+// when the tool is the same.
+//
 // Every member is defragmented once, untimed, before the first phase (a
 // member's first defragmentation after the fill is its slowest, and would
 // fall on whichever tool goes first), and the tool phases run in reversed
@@ -51,14 +59,16 @@ import (
 // It runs only with -bench (scripts/bench-defrag.sh). Knobs (env):
 // BENCH_DEFRAG_DB_MB (default 600: DB size after filling, half of it freed),
 // BENCH_DEFRAG_RATE (puts/s per client, default 50), BENCH_DEFRAG_ROUNDS
-// (default 2: how many times the four tool phases run, in reversed order every
-// other round), BENCH_DEFRAG_ETCDCTL
+// (default 2: how many times the tool phases run, in reversed order every
+// other round), BENCH_DEFRAG_CONTROL (default on; 0 leaves out the second
+// etcdctl phase of each round, the control), BENCH_DEFRAG_ETCDCTL
 // (default ~/.cache/etcdmedic/etcd/v3.7.3/bin/etcdctl), BENCH_DEFRAG_ETCDMEDIC
 // (an etcdmedic binary; built from this tree when unset).
 func BenchmarkRollingDefragVsEtcdctl(b *testing.B) {
 	dbMB := envInt("BENCH_DEFRAG_DB_MB", 600)
 	rate := envInt("BENCH_DEFRAG_RATE", 50)
 	rounds := envInt("BENCH_DEFRAG_ROUNDS", 2)
+	control := os.Getenv("BENCH_DEFRAG_CONTROL") != "0"
 	home, _ := os.UserHomeDir()
 	etcdctl := envStr("BENCH_DEFRAG_ETCDCTL", filepath.Join(home, ".cache/etcdmedic/etcd/v3.7.3/bin/etcdctl"))
 	if _, err := os.Stat(etcdctl); err != nil {
@@ -102,17 +112,26 @@ func BenchmarkRollingDefragVsEtcdctl(b *testing.B) {
 		medicPlain := phase{"etcdmedic", false, false, func() (toolRun, error) { return runEtcdmedic(medic, eps) }}
 		medicHC := phase{"etcdmedic+hc", true, false, func() (toolRun, error) { return runEtcdmedic(medic, eps) }}
 		ctlHC := phase{"etcdctl+hc", true, false, func() (toolRun, error) { return runEtcdctl(etcdctl, eps, names) }}
+		// The control: etcdctl measured against itself, the same way
+		// etcdmedic is measured against etcdctl. How often etcdctl "loses" to
+		// itself is how often the comparison is decided by the members rather
+		// than by the tool.
+		ctlAgain := phase{controlPhase, false, false, func() (toolRun, error) { return runEtcdctl(etcdctl, eps, names) }}
 		var phases []phase
 		for r := 0; r < rounds; r++ {
 			// etcdctl, etcdmedic, then etcdmedic, etcdctl, reversed every other
 			// round: a slow disk flush or a neighbour's load early or late in
 			// the run falls on both tools.
-			if r%2 == 0 {
-				phases = append(phases, ctl, medicPlain, medicHC, ctlHC)
-			} else {
-				phases = append(phases, ctlHC, medicHC, medicPlain, ctl)
+			round := []phase{ctl, medicPlain, ctlAgain, medicHC, ctlHC}
+			if !control {
+				round = []phase{ctl, medicPlain, medicHC, ctlHC}
 			}
+			if r%2 == 1 {
+				slices.Reverse(round)
+			}
+			phases = append(phases, round...)
 		}
+		perRound := len(phases) / rounds
 		var paused *playground.Member // a follower: pausing the leader would cost an election, not the tool's doing
 		phases = append(phases,
 			phase{"no tool, a follower SIGSTOPped (baseline for the next)", false, true, func() (toolRun, error) { time.Sleep(3 * time.Second); return toolRun{wall: 3 * time.Second}, nil }},
@@ -160,7 +179,7 @@ func BenchmarkRollingDefragVsEtcdctl(b *testing.B) {
 				cancel()
 			}
 			after := dbSizes(b, c)
-			pr := phaseResult{name: ph.name, round: min(pi/4, rounds), run: run, loads: loads, heap: heap, sizesUnchanged: fmt.Sprint(before) == fmt.Sprint(after)}
+			pr := phaseResult{name: ph.name, round: min(pi/perRound, rounds), run: run, loads: loads, heap: heap, sizesUnchanged: fmt.Sprint(before) == fmt.Sprint(after)}
 			if ph.pause {
 				pr.paused = paused.Name
 			}
@@ -180,8 +199,16 @@ func BenchmarkRollingDefragVsEtcdctl(b *testing.B) {
 		if rounds > 1 {
 			totals(results, rate)
 		}
+		literalTally(results)
 	}
 }
+
+// controlPhase is each round's second etcdctl phase.
+const controlPhase = "etcdctl again"
+
+// comparisons pairs each phase with the phase its clients' failed writes are
+// held against; the last pair is the control.
+var comparisons = [][2]string{{"etcdmedic", "etcdctl"}, {"etcdmedic+hc", "etcdctl+hc"}, {controlPhase, "etcdctl"}}
 
 // putTimeout is each benchmark write's deadline.
 const putTimeout = 2 * time.Second
@@ -219,9 +246,10 @@ func targets(rs []phaseResult, round, rounds, rate int) {
 	} else {
 		fmt.Printf("\n== targets, a follower SIGSTOPped\n")
 	}
-	for _, name := range []string{"etcdmedic", "etcdmedic+hc"} {
-		r, ref := byName[name], byName[strings.Replace(name, "etcdmedic", "etcdctl", 1)]
-		if r.name == "" {
+	for _, pair := range comparisons {
+		name := pair[0]
+		r, ref := byName[name], byName[pair[1]]
+		if r.name == "" || ref.name == "" {
 			continue
 		}
 		if r.run.sumSeconds > 0 {
@@ -353,7 +381,7 @@ func totals(rs []phaseResult, rate int) {
 		}
 	}
 	fmt.Printf("\n== every round together, per client: failed writes (the unavoidable ones), seconds of defragmentation it was exposed to\n")
-	for _, pair := range [][2]string{{"etcdmedic", "etcdctl"}, {"etcdmedic+hc", "etcdctl+hc"}} {
+	for _, pair := range comparisons {
 		for _, cl := range clients {
 			m, c := byTool[pair[0]][cl], byTool[pair[1]][cl]
 			if m == nil || c == nil {
@@ -365,6 +393,56 @@ func totals(rs []phaseResult, rate int) {
 	}
 }
 
+// literalTally counts, over every round, how often each client's raw failed
+// writes were at most the reference phase's in the same round, the issue's
+// literal comparison. The control pair (etcdctl against etcdctl) shows how
+// often that comparison goes either way when the tool is the same.
+func literalTally(rs []phaseResult) {
+	fmt.Printf("\n== a client's failed writes <= the reference phase's in the same round, comparisons met over every round\n")
+	for _, pair := range comparisons {
+		met, all, hcMet, hcAll := 0, 0, 0, 0
+		for _, r := range rs {
+			if r.name != pair[0] {
+				continue
+			}
+			var ref phaseResult
+			for _, x := range rs {
+				if x.name == pair[1] && x.round == r.round {
+					ref = x
+				}
+			}
+			refFailed := map[string]int{}
+			for _, l := range ref.loads {
+				refFailed[l.name] = l.failed
+			}
+			for _, l := range r.loads {
+				ok := 0
+				if l.failed <= refFailed[l.name] {
+					ok = 1
+				}
+				if strings.HasSuffix(l.name, "+hc") {
+					hcMet, hcAll = hcMet+ok, hcAll+1
+				} else {
+					met, all = met+ok, all+1
+				}
+			}
+		}
+		if all+hcAll == 0 {
+			continue
+		}
+		line := fmt.Sprintf("   %-13s vs %-11s clients without health checking %2d of %2d", pair[0], pair[1], met, all)
+		if hcAll > 0 {
+			line += fmt.Sprintf(", health-checking client %d of %d", hcMet, hcAll)
+		}
+		fmt.Println(line)
+	}
+}
+
+type timedEvent struct {
+	at   time.Time
+	what string
+}
+
 // toolRun is what one defrag tool did.
 type toolRun struct {
 	wall       time.Duration
@@ -373,6 +451,7 @@ type toolRun struct {
 	breakdown  string             // etcdmedic: where the time outside the defragmentations went
 	grpcHealth map[string]string  // member name → StopGRPCServiceOnDefrag as observed (etcdmedic only)
 	order      []string           // etcdmedic: members in the order defragmented, and the leader move
+	timeline   []timedEvent       // etcdmedic: when each member's defragmentation started and ended, and the leader move
 	sumSeconds float64
 }
 
@@ -428,8 +507,14 @@ func runEtcdmedic(bin, eps string, extra ...string) (toolRun, error) {
 		switch e.Event {
 		case EventMemberStart:
 			r.order = append(r.order, e.MemberName)
+			r.timeline = append(r.timeline, timedEvent{e.Time, "defrag of " + e.MemberName + " started"})
+		case EventMemberDone:
+			r.timeline = append(r.timeline, timedEvent{e.Time, "defrag of " + e.MemberName + " recovered"})
 		case EventLeaderMove:
 			r.order = append(r.order, "leader moved: "+e.Message)
+			r.timeline = append(r.timeline, timedEvent{e.Time, "leader move confirmed"})
+		case EventGate:
+			r.timeline = append(r.timeline, timedEvent{e.Time, "gate"})
 		}
 		if e.Event == EventMemberDone && e.OK {
 			r.perMember[e.MemberName] = e.DurationSeconds
@@ -590,6 +675,8 @@ type loadResult struct {
 	sent       int
 	failed     int
 	longestGap time.Duration // longest time without a successful write
+	errs       map[string]int
+	failedSent []time.Time // when each failed write was sent
 }
 
 type load struct {
@@ -630,7 +717,7 @@ func startLoad(b *testing.B, c *playground.Cluster, rate int, healthCheck bool) 
 		if err != nil {
 			b.Fatal(err)
 		}
-		res := &loadResult{name: tg.name}
+		res := &loadResult{name: tg.name, errs: map[string]int{}}
 		l.out = append(l.out, res)
 		l.wg.Add(1)
 		go func(ti int) {
@@ -658,6 +745,7 @@ func startLoad(b *testing.B, c *playground.Cluster, rate int, healthCheck bool) 
 				l.mu.Unlock()
 				go func(n int) {
 					defer inflight.Done()
+					sent := time.Now()
 					ctx, cancel := context.WithTimeout(context.Background(), putTimeout)
 					_, err := cli.Put(ctx, fmt.Sprintf("/bench/load/%d/%d", ti, n%500), "x")
 					cancel()
@@ -666,6 +754,8 @@ func startLoad(b *testing.B, c *playground.Cluster, rate int, healthCheck bool) 
 					defer l.mu.Unlock()
 					if err != nil {
 						res.failed++
+						res.errs[errKind(err)]++
+						res.failedSent = append(res.failedSent, sent)
 						return
 					}
 					if g := now.Sub(lastOK); g > res.longestGap {
@@ -678,6 +768,17 @@ func startLoad(b *testing.B, c *playground.Cluster, rate int, healthCheck bool) 
 	}
 	time.Sleep(2 * time.Second) // warm-up: every client connected and writing before the tool starts
 	return l
+}
+
+// errKind names a failed write's error without its request-specific detail.
+func errKind(err error) string {
+	if errors.Is(err, context.DeadlineExceeded) {
+		return "deadline exceeded"
+	}
+	if st, ok := grpcstatus.FromError(err); ok {
+		return st.Code().String() + ": " + st.Message()
+	}
+	return err.Error()
 }
 
 func (l *load) stop() []*loadResult {
@@ -738,8 +839,45 @@ func report(pr phaseResult, err error, before, after map[string]int64) {
 		fmt.Printf("   db %-6s %7.1f MB → %7.1f MB\n", n, float64(before[n])/1e6, float64(after[n])/1e6)
 	}
 	for _, l := range pr.loads {
-		fmt.Printf("   client %-18s sent %5d failed %4d longest stall %.2fs\n", l.name, l.sent, l.failed, l.longestGap.Seconds())
+		fmt.Printf("   client %-18s sent %5d failed %4d longest stall %.2fs%s\n", l.name, l.sent, l.failed, l.longestGap.Seconds(), errSummary(l))
+		if strings.HasSuffix(l.name, "+hc") {
+			// A health-checking client should lose nothing: say when each
+			// loss was sent, against what the tool was doing.
+			for _, at := range l.failedSent {
+				fmt.Printf("      failed write sent at %s%s\n", at.Format("15:04:05.000"), r.around(at))
+			}
+		}
 	}
+}
+
+func errSummary(l *loadResult) string {
+	if len(l.errs) == 0 {
+		return ""
+	}
+	var parts []string
+	for k, n := range l.errs {
+		parts = append(parts, fmt.Sprintf("%s ×%d", k, n))
+	}
+	sort.Strings(parts)
+	return " (" + strings.Join(parts, ", ") + ")"
+}
+
+// around says which of the tool's events came last before t and first after
+// it (etcdmedic only: etcdctl prints no times).
+func (r toolRun) around(t time.Time) string {
+	if len(r.timeline) == 0 {
+		return ""
+	}
+	before, after := "the run's start", "the run's end"
+	for _, e := range r.timeline {
+		if !e.at.After(t) {
+			before = fmt.Sprintf("%s %.3fs before", e.what, t.Sub(e.at).Seconds())
+		} else {
+			after = fmt.Sprintf("%s %.3fs after", e.what, e.at.Sub(t).Seconds())
+			break
+		}
+	}
+	return "; " + before + ", " + after
 }
 
 // heapSizes reads each member process's resident anonymous memory (Linux;

@@ -8,7 +8,7 @@
 #
 # Needs etcdctl v3.7.3 (scripts/build-etcd.sh puts it in ~/.cache/etcdmedic) or
 # BENCH_DEFRAG_ETCDCTL=/path/to/etcdctl. Disk: about 4 × BENCH_DEFRAG_DB_MB
-# under $TMPDIR. Takes about 7 minutes (2 rounds).
+# under $TMPDIR. Takes about 8½ minutes (2 rounds).
 # Figures and what they mean: docs/defrag-cronjob.md#benchmark.
 set -euo pipefail
 cd "$(dirname "$0")/.."
