@@ -228,6 +228,15 @@ type phaseResult struct {
 	sizesUnchanged bool
 }
 
+// failedByClient is each client's failed writes in the phase.
+func (r phaseResult) failedByClient() map[string]int {
+	out := map[string]int{}
+	for _, l := range r.loads {
+		out[l.name] = l.failed
+	}
+	return out
+}
+
 // targets prints the benchmark targets for one round, each met or
 // missed.
 func targets(rs []phaseResult, round, rounds, rate int) {
@@ -256,10 +265,7 @@ func targets(rs []phaseResult, round, rounds, rate int) {
 			ratio := r.run.wall.Seconds() / r.run.sumSeconds
 			fmt.Printf("   %-13s wall/sum of defrags %.3f <= 1.15: %s\n", name, ratio, verdict(ratio <= 1.15))
 		}
-		refFailed := map[string]int{}
-		for _, l := range ref.loads {
-			refFailed[l.name] = l.failed
-		}
+		refFailed := ref.failedByClient()
 		refBeyond := map[string]float64{}
 		for _, l := range ref.loads {
 			refBeyond[l.name] = float64(l.failed) - ref.unavoidable(l, rate)
@@ -411,10 +417,7 @@ func literalTally(rs []phaseResult) {
 					ref = x
 				}
 			}
-			refFailed := map[string]int{}
-			for _, l := range ref.loads {
-				refFailed[l.name] = l.failed
-			}
+			refFailed := ref.failedByClient()
 			for _, l := range r.loads {
 				ok := 0
 				if l.failed <= refFailed[l.name] {
