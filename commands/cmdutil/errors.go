@@ -6,7 +6,9 @@ import (
 	"strings"
 
 	"github.com/etcdmedic/etcdmedic/cluster"
+	"github.com/etcdmedic/etcdmedic/health"
 	"github.com/etcdmedic/etcdmedic/internal/exitcode"
+	"github.com/etcdmedic/etcdmedic/internal/fault"
 )
 
 // FlagError marks bad command-line usage (exit 64).
@@ -15,8 +17,13 @@ type FlagError struct{ Err error }
 func (e *FlagError) Error() string { return e.Err.Error() }
 func (e *FlagError) Unwrap() error { return e.Err }
 
-// ExitCode maps any error a command returns to the documented exit codes.
-// This is the one place where that mapping lives.
+// UsageError is a flag or argument error found by a command's own checks.
+func UsageError(err error) error { return &FlagError{Err: err} }
+
+// ExitCode maps any error a command returns to the documented exit codes
+// (docs/exit-codes.md). This is the one place where that mapping lives:
+// capabilities mark their errors with a fault kind, findings carry a
+// health.Severity, and only here do they become numbers.
 func ExitCode(err error) int {
 	if err == nil {
 		return exitcode.OK
@@ -26,7 +33,23 @@ func ExitCode(err error) int {
 	switch {
 	case errors.As(err, &ee):
 		return ee.Code
-	case errors.As(err, &fe), errors.Is(err, cluster.ErrConfig), isCobraUsage(err):
+	case errors.As(err, &fe), isCobraUsage(err):
+		return exitcode.Usage
+	}
+	switch fault.Kind(err) {
+	case fault.Partial:
+		return exitcode.Warning
+	case fault.Failed:
+		return exitcode.Critical
+	case fault.Indeterminate:
+		return exitcode.Unknown
+	case fault.Refused:
+		return exitcode.Refused
+	case fault.Invalid:
+		return exitcode.Usage
+	}
+	switch {
+	case errors.Is(err, cluster.ErrConfig):
 		return exitcode.Usage
 	case errors.Is(err, cluster.ErrAuth), errors.Is(err, cluster.ErrTLS), errors.Is(err, cluster.ErrUnreachable):
 		return exitcode.Unknown
@@ -34,6 +57,24 @@ func ExitCode(err error) int {
 		return exitcode.Critical
 	}
 	return exitcode.Critical
+}
+
+// Outcome is what a command returns after it rendered a result judged by
+// health: nil when OK, else an error that prints nothing and carries the
+// severity's kind (warn → 1, crit → 2, unknown → 3).
+func Outcome(s health.Severity) error { return fault.Reported(SeverityKind(s)) }
+
+// SeverityKind is the fault kind of a severity; nil for OK.
+func SeverityKind(s health.Severity) error {
+	switch s {
+	case health.OK:
+		return nil
+	case health.Warn:
+		return fault.Partial
+	case health.Crit:
+		return fault.Failed
+	}
+	return fault.Indeterminate
 }
 
 // isCobraUsage recognises the argument and flag errors cobra raises itself.
@@ -51,7 +92,7 @@ func isCobraUsage(err error) bool {
 // already said everything (silent exit codes).
 func Message(err error) string {
 	var ee *exitcode.Error
-	if errors.As(err, &ee) && ee.Silent {
+	if (errors.As(err, &ee) && ee.Silent) || fault.IsReported(err) {
 		return ""
 	}
 	msg := err.Error()
