@@ -24,6 +24,7 @@ import (
 	statuscmd "github.com/etcdmedic/etcdmedic/commands/status"
 	versioncmd "github.com/etcdmedic/etcdmedic/commands/version"
 	"github.com/etcdmedic/etcdmedic/internal/iostreams"
+	"github.com/etcdmedic/etcdmedic/internal/output"
 )
 
 func init() {
@@ -54,6 +55,9 @@ come from /etc/kubernetes/manifests/etcd.yaml.`,
 			if f.Global.NoColor || f.Format().Machine() || f.Getenv("NO_COLOR") != "" {
 				f.IOStreams.SetColorEnabled(false)
 			}
+			if f.Format() == output.Wide {
+				f.IOStreams.SetWidth(0)
+			}
 			return nil
 		},
 	}
@@ -76,6 +80,7 @@ come from /etc/kubernetes/manifests/etcd.yaml.`,
 	add("maint", snapshotcmd.NewCmdSnapshot(f))
 	add("maint", breakglasscmd.NewCmdBreakglass(f))
 	add("tools", playgroundcmd.NewCmdPlayground(f), versioncmd.NewCmdVersion(f), docscmd.NewCmdDocs(f, root))
+	cmdutil.MakeGroups(root)
 	root.SetCompletionCommandGroupID("tools")
 	root.SetHelpCommandGroupID("tools")
 	return root

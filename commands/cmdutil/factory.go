@@ -62,7 +62,7 @@ func (f *Factory) AddGlobalFlags(root *cobra.Command) {
 	fs.DurationVar(&g.DialTimeout, "dial-timeout", cluster.DefaultDialTimeout, "time to connect to one endpoint (env ETCDCTL_DIAL_TIMEOUT)")
 	fs.DurationVar(&g.CommandTimeout, "command-timeout", cluster.DefaultCommandTimeout, "deadline for each member's requests; a hung member costs at most this (env ETCDCTL_COMMAND_TIMEOUT)")
 	fs.StringVar(&g.Manifest, "manifest", cluster.DefaultManifest, "kubeadm etcd static-pod manifest, read for endpoints and certificates when none are given")
-	fs.VarP(&g.Output, "output", "o", "output format: table, json or yaml")
+	fs.VarP(&g.Output, "output", "o", "output format: table, wide (every column, however narrow the terminal), json or yaml")
 	fs.BoolVar(&g.NoColor, "no-color", false, "no colour in tables (also: env NO_COLOR)")
 	fs.BoolVarP(&g.Verbose, "verbose", "v", false, "log to stderr what the tool does, and where each setting came from")
 	_ = root.RegisterFlagCompletionFunc("output", cobra.FixedCompletions(output.Formats, cobra.ShellCompDirectiveNoFileComp))

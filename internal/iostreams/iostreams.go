@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"io"
 	"os"
+	"strconv"
 
 	"github.com/charmbracelet/lipgloss"
 	"github.com/muesli/termenv"
@@ -21,6 +22,10 @@ type IOStreams struct {
 	stdoutTTY    bool
 	stderrTTY    bool
 	colorEnabled bool
+
+	// width is the terminal's width now (a terminal can be resized while
+	// doctor --watch runs); nil or 0 means unlimited.
+	width func() int
 }
 
 // System binds the process's standard streams. Colour is on only when stdout
@@ -34,7 +39,27 @@ func System() *IOStreams {
 		stderrTTY: isTerminal(os.Stderr),
 	}
 	s.colorEnabled = s.stdoutTTY && os.Getenv("NO_COLOR") == "" && os.Getenv("TERM") != "dumb"
+	s.width = func() int { return terminalWidth(os.Stdout, s.stdoutTTY, os.Getenv) }
 	return s
+}
+
+// terminalWidth is stdout's width in cells: the terminal's own when stdout is
+// one, else $COLUMNS (a shell exports it for scripts that want narrow output),
+// else 0, unlimited: a pipe gets every column, untruncated.
+func terminalWidth(f *os.File, tty bool, getenv func(string) string) int {
+	if tty {
+		if w, _, err := term.GetSize(int(f.Fd())); err == nil && w > 0 {
+			return w
+		}
+	}
+	return columnsEnv(getenv)
+}
+
+func columnsEnv(getenv func(string) string) int {
+	if n, err := strconv.Atoi(getenv("COLUMNS")); err == nil && n > 0 {
+		return n
+	}
+	return 0
 }
 
 // Test returns streams over buffers: no TTY, no colour.
@@ -47,6 +72,18 @@ func isTerminal(f *os.File) bool { return term.IsTerminal(int(f.Fd())) }
 
 func (s *IOStreams) IsStdoutTTY() bool { return s.stdoutTTY }
 func (s *IOStreams) IsStderrTTY() bool { return s.stderrTTY }
+
+// Width is the number of cells a line of stdout may take, 0 for unlimited.
+// Tables drop low-priority columns to fit it; -o wide sets it to unlimited.
+func (s *IOStreams) Width() int {
+	if s.width == nil {
+		return 0
+	}
+	return s.width()
+}
+
+// SetWidth fixes the width (tests; -o wide sets 0, unlimited).
+func (s *IOStreams) SetWidth(cells int) { s.width = func() int { return cells } }
 
 // SetTTY pretends both output streams are terminals (tests of TTY rendering).
 func (s *IOStreams) SetTTY(tty bool) { s.stdoutTTY, s.stderrTTY = tty, tty }

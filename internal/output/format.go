@@ -3,6 +3,7 @@
 package output
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -15,11 +16,13 @@ type Format string
 
 const (
 	Table Format = "table"
-	JSON  Format = "json"
-	YAML  Format = "yaml"
+	// Wide is the table with every column, however narrow the terminal.
+	Wide Format = "wide"
+	JSON Format = "json"
+	YAML Format = "yaml"
 )
 
-var Formats = []string{string(Table), string(JSON), string(YAML)}
+var Formats = []string{string(Table), string(Wide), string(JSON), string(YAML)}
 
 // FormatFlag is a pflag.Value that rejects unknown formats at parse time.
 type FormatFlag struct{ Value Format }
@@ -33,7 +36,7 @@ func (f *FormatFlag) String() string {
 
 func (f *FormatFlag) Set(s string) error {
 	switch Format(strings.ToLower(s)) {
-	case Table, JSON, YAML:
+	case Table, Wide, JSON, YAML:
 		f.Value = Format(strings.ToLower(s))
 		return nil
 	}
@@ -47,14 +50,35 @@ func (f Format) Machine() bool { return f == JSON || f == YAML }
 
 // WriteJSON writes v as indented JSON with a trailing newline.
 func WriteJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
+	enc := NewJSONEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
 }
 
 // WriteJSONLine writes v as one compact JSON line (event streams).
 func WriteJSONLine(w io.Writer, v any) error {
-	return json.NewEncoder(w).Encode(v)
+	return NewJSONEncoder(w).Encode(v)
+}
+
+// NewJSONEncoder is the encoder for everything etcdmedic writes as JSON:
+// without HTML escaping, so a rule "fragmentation >= 0.5" or a key
+// "/registry/a&b" reads as written (jq shows "\u003e" otherwise).
+func NewJSONEncoder(w io.Writer) *json.Encoder {
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	return enc
+}
+
+// MarshalIndent is json.MarshalIndent without HTML escaping, for files
+// (metadata, journals) rather than streams.
+func MarshalIndent(v any) ([]byte, error) {
+	var b bytes.Buffer
+	enc := NewJSONEncoder(&b)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return b.Bytes(), nil
 }
 
 // WriteYAML writes v as YAML with the same field names as its JSON form:
