@@ -3,15 +3,12 @@ package status
 
 import (
 	"context"
-	"fmt"
-	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/etcdmedic/etcdmedic/cluster"
 	"github.com/etcdmedic/etcdmedic/commands/cmdutil"
 	"github.com/etcdmedic/etcdmedic/internal/exitcode"
-	"github.com/etcdmedic/etcdmedic/internal/humanize"
 	"github.com/etcdmedic/etcdmedic/internal/iostreams"
 	"github.com/etcdmedic/etcdmedic/internal/output"
 )
@@ -85,86 +82,4 @@ func Run(ctx context.Context, opts *Options) error {
 		return exitcode.Silent(code)
 	}
 	return nil
-}
-
-func renderTable(io *iostreams.IOStreams, r cluster.StatusReport) error {
-	p := io.Palette()
-	t := output.NewTable(io.Out, io.IsStdoutTTY(),
-		"NAME", "ID", "ENDPOINT", "VERSION", "ROLE", "DB SIZE", "IN USE", "FRAG", "QUOTA", "TERM", "INDEX", "APPLIED", "ALARMS", "FSYNC P99", "COMMIT P99", "VERDICT")
-	for _, m := range r.Members {
-		role := "follower"
-		switch {
-		case m.IsLearner:
-			role = "learner"
-		case m.IsLeader:
-			role = "leader"
-		}
-		if m.Error != "" {
-			t.Row(m.Name, m.ID, m.Endpoint, "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "n/a", "n/a", style(p, m.Verdict))
-			continue
-		}
-		quota := humanize.Percent(m.QuotaUsage) + " of " + humanize.Bytes(m.Quota)
-		if m.QuotaSource == cluster.QuotaDisabled {
-			quota = "disabled"
-		} else if m.QuotaSource != cluster.QuotaFromStatus {
-			quota += " (" + m.QuotaSource + ")"
-		}
-		alarms := "-"
-		if len(m.Alarms) > 0 {
-			alarms = p.Bad.Render(strings.Join(m.Alarms, ","))
-		}
-		t.Row(m.Name, m.ID, m.Endpoint, m.Version, role,
-			humanize.Bytes(m.DBSize), humanize.Bytes(m.DBSizeInUse), humanize.Percent(m.Fragmentation), quota,
-			fmt.Sprint(m.RaftTerm), fmt.Sprint(m.RaftIndex), fmt.Sprint(m.RaftAppliedIndex), alarms,
-			latency(m.WALFsyncP99Seconds), latency(m.BackendCommitP99Seconds), style(p, m.Verdict))
-	}
-	if err := t.Render(); err != nil {
-		return err
-	}
-	out := io.Out
-	fmt.Fprintln(out)
-	leader := r.Leader
-	for _, m := range r.Members {
-		if m.ID == r.Leader && m.Name != "" {
-			leader = m.Name
-		}
-	}
-	if leader == "" {
-		leader = "none"
-	}
-	fmt.Fprintf(out, "cluster %s: %d of %d voters answer (quorum %d), leader %s, verdict %s\n",
-		r.ClusterID, r.Quorum.Reachable, r.Quorum.Voters, r.Quorum.Needed, leader, style(p, r.Verdict))
-	for _, reason := range r.Reasons {
-		fmt.Fprintf(out, "  %s %s\n", p.Bad.Render("!"), reason)
-	}
-	for _, m := range r.Members {
-		switch {
-		case m.Error != "":
-			fmt.Fprintf(out, "  %s %s: %s\n", p.Bad.Render("!"), m.Name, m.Error)
-		case len(m.Reasons) > 0:
-			fmt.Fprintf(out, "  %s %s: %s\n", p.Warn.Render("~"), m.Name, strings.Join(m.Reasons, "; "))
-		}
-		if m.MetricsError != "" {
-			fmt.Fprintf(out, "  %s %s: metrics n/a: %s\n", p.Dim.Render("·"), m.Name, m.MetricsError)
-		}
-	}
-	return nil
-}
-
-func latency(s *float64) string {
-	if s == nil {
-		return "n/a"
-	}
-	return humanize.Seconds(*s)
-}
-
-func style(p iostreams.Palette, verdict string) string {
-	switch verdict {
-	case cluster.VerdictHealthy:
-		return p.Good.Render(verdict)
-	case cluster.VerdictDegraded, cluster.VerdictUnknown:
-		return p.Warn.Render(verdict)
-	default:
-		return p.Bad.Render(verdict)
-	}
 }

@@ -1,0 +1,128 @@
+package status
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/etcdmedic/etcdmedic/cluster"
+	"github.com/etcdmedic/etcdmedic/internal/humanize"
+	"github.com/etcdmedic/etcdmedic/internal/iostreams"
+	"github.com/etcdmedic/etcdmedic/internal/output"
+)
+
+// columns, by what an on-call person needs first: who, how big, how
+// fragmented, how close to the quota, how slow the disk, the verdict. IDs,
+// endpoints and raft indexes go first on a narrow terminal (-o wide and
+// JSON keep them).
+var columns = []output.Column{
+	{Header: "NAME"},
+	{Header: "ID", Priority: 7},
+	{Header: "ENDPOINT", Priority: 6},
+	{Header: "VERSION", Priority: 5},
+	{Header: "ROLE", Priority: 1},
+	{Header: "DB SIZE", Priority: 1},
+	{Header: "IN USE", Priority: 3},
+	{Header: "FRAG", Priority: 1},
+	{Header: "QUOTA", Priority: 1},
+	{Header: "TERM", Priority: 8},
+	{Header: "INDEX", Priority: 8},
+	{Header: "APPLIED", Priority: 8},
+	// Alarms also make the verdict critical and are named below the table.
+	{Header: "ALARMS", Priority: 3},
+	{Header: "FSYNC P99", Priority: 2},
+	{Header: "COMMIT P99", Priority: 4},
+	{Header: "VERDICT"},
+}
+
+func renderTable(io *iostreams.IOStreams, r cluster.StatusReport) error {
+	p, width := io.Palette(), io.Width()
+	t := output.NewFitTable(io.Out, io.IsStdoutTTY(), width, columns...)
+	for _, m := range r.Members {
+		role := "follower"
+		switch {
+		case m.IsLearner:
+			role = "learner"
+		case m.IsLeader:
+			role = "leader"
+		}
+		if m.Error != "" {
+			// Nothing was measured: "-", never a zero that reads as a value.
+			t.Row(m.Name, m.ID, m.Endpoint, "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", style(p, m.Verdict))
+			continue
+		}
+		quota := humanize.Percent(m.QuotaUsage) + " of " + humanize.Bytes(m.Quota)
+		if m.QuotaSource == cluster.QuotaDisabled {
+			quota = "disabled"
+		} else if m.QuotaSource != cluster.QuotaFromStatus {
+			quota += " (" + m.QuotaSource + ")"
+		}
+		alarms := "-"
+		if len(m.Alarms) > 0 {
+			alarms = p.Bad.Render(strings.Join(m.Alarms, ","))
+		}
+		t.Row(m.Name, m.ID, m.Endpoint, dash(m.Version), role,
+			humanize.Bytes(m.DBSize), humanize.Bytes(m.DBSizeInUse), humanize.Percent(m.Fragmentation), quota,
+			fmt.Sprint(m.RaftTerm), fmt.Sprint(m.RaftIndex), fmt.Sprint(m.RaftAppliedIndex), alarms,
+			latency(m.WALFsyncP99Seconds), latency(m.BackendCommitP99Seconds), style(p, m.Verdict))
+	}
+	if err := t.Render(); err != nil {
+		return err
+	}
+	out := io.Out
+	line := func(indent, text string) {
+		fmt.Fprintln(out, output.Wrap(indent+text, width, indent+"  "))
+	}
+	fmt.Fprintln(out)
+	leader := r.Leader
+	for _, m := range r.Members {
+		if m.ID == r.Leader && m.Name != "" {
+			leader = m.Name
+		}
+	}
+	if leader == "" {
+		leader = "none"
+	}
+	line("", fmt.Sprintf("cluster %s: %d of %d voters answer (quorum %d), leader %s, verdict %s",
+		r.ClusterID, r.Quorum.Reachable, r.Quorum.Voters, r.Quorum.Needed, leader, style(p, r.Verdict)))
+	for _, reason := range r.Reasons {
+		line("  ", p.Bad.Render("!")+" "+reason)
+	}
+	for _, m := range r.Members {
+		switch {
+		case m.Error != "":
+			line("  ", fmt.Sprintf("%s %s: %s", p.Bad.Render("!"), m.Name, m.Error))
+		case len(m.Reasons) > 0:
+			line("  ", fmt.Sprintf("%s %s: %s", p.Warn.Render("~"), m.Name, strings.Join(m.Reasons, "; ")))
+		}
+		if m.MetricsError != "" {
+			line("  ", fmt.Sprintf("%s %s: metrics unavailable: %s", p.Dim.Render("·"), m.Name, m.MetricsError))
+		}
+	}
+	return nil
+}
+
+// latency is "-" when /metrics could not be read: unmeasured, not zero.
+func latency(s *float64) string {
+	if s == nil {
+		return "-"
+	}
+	return humanize.Seconds(*s)
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func style(p iostreams.Palette, verdict string) string {
+	switch verdict {
+	case cluster.VerdictHealthy:
+		return p.Good.Render(verdict)
+	case cluster.VerdictDegraded, cluster.VerdictUnknown:
+		return p.Warn.Render(verdict)
+	default:
+		return p.Bad.Render(verdict)
+	}
+}

@@ -1,0 +1,96 @@
+package status
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/etcdmedic/etcdmedic/cluster"
+	"github.com/etcdmedic/etcdmedic/internal/iostreams"
+	"github.com/etcdmedic/etcdmedic/internal/output"
+)
+
+func ptr(f float64) *float64 { return &f }
+
+// A real report's shape: a leader with metrics, a follower whose /metrics
+// could not be read, a member that did not answer.
+func sampleReport() cluster.StatusReport {
+	return cluster.StatusReport{
+		ClusterID: "3f2a4f4c2d6a3b1e", Leader: "8e9e05c52164694d",
+		Quorum:  cluster.QuorumReport{Voters: 3, Reachable: 2, Needed: 2},
+		Verdict: cluster.VerdictDegraded, Reasons: []string{},
+		Members: []cluster.MemberReport{
+			{ID: "8e9e05c52164694d", Name: "m1", Endpoint: "https://10.0.0.11:2379", Version: "3.7.3", IsLeader: true,
+				DBSize: 11 << 20, DBSizeInUse: 4613734, Fragmentation: 0.601, Quota: 2 << 30, QuotaSource: cluster.QuotaFromStatus, QuotaUsage: 0.005,
+				RaftTerm: 2, RaftIndex: 123456, RaftAppliedIndex: 123456, Alarms: []string{},
+				WALFsyncP99Seconds: ptr(0.0021), BackendCommitP99Seconds: ptr(0.004), Verdict: cluster.VerdictHealthy},
+			{ID: "91bc3c398fb3c146", Name: "m2", Endpoint: "https://10.0.0.12:2379", Version: "3.7.3",
+				DBSize: 11 << 20, DBSizeInUse: 4613734, Fragmentation: 0.602, Quota: 2 << 30, QuotaSource: cluster.QuotaFromStatus, QuotaUsage: 0.005,
+				RaftTerm: 2, RaftIndex: 123456, RaftAppliedIndex: 123450, Alarms: []string{},
+				Verdict: cluster.VerdictHealthy, MetricsError: "GET https://10.0.0.12:2379/metrics: 403 Forbidden"},
+			{ID: "fd422379fda50e48", Name: "m3", Endpoint: "https://10.0.0.13:2379", Verdict: cluster.VerdictUnreachable,
+				Error: "https://10.0.0.13:2379: unreachable: accepted the connection but did not answer within the deadline (member hung or overloaded)"},
+		},
+	}
+}
+
+func render(t *testing.T, width int, tty bool) []string {
+	t.Helper()
+	ios, out, _ := iostreams.Test()
+	ios.SetWidth(width)
+	ios.SetTTY(tty)
+	if err := renderTable(ios, sampleReport()); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("width %d tty %v:\n%s", width, tty, out.String())
+	return strings.Split(strings.TrimRight(out.String(), "\n"), "\n")
+}
+
+func TestRenderFits80Columns(t *testing.T) {
+	for _, tty := range []bool{false, true} {
+		lines := render(t, 80, tty)
+		for _, l := range lines {
+			if n := output.Cells(l); n > 80 {
+				t.Fatalf("a line of %d cells at 80 columns: %q", n, l)
+			}
+			if strings.ContainsAny(l, "│┌") {
+				t.Fatalf("a box at 80 columns: %q", l)
+			}
+		}
+		header := strings.Fields(lines[0])
+		for _, h := range []string{"NAME", "ROLE", "FRAG", "QUOTA", "VERDICT", "FSYNC"} {
+			if !strings.Contains(lines[0], h) {
+				t.Fatalf("key column %s missing at 80 columns: %v", h, header)
+			}
+		}
+		for _, h := range []string{"ENDPOINT", "APPLIED"} {
+			if strings.Contains(lines[0], h) {
+				t.Fatalf("low-priority column %s kept at 80 columns: %v", h, header)
+			}
+		}
+		m2, m3 := lines[2], lines[3]
+		if !strings.HasPrefix(m2, "m2") || !strings.HasPrefix(m3, "m3") {
+			t.Fatalf("rows: %q %q", m2, m3)
+		}
+		if f := strings.Fields(m3); strings.Contains(m3, "0 B") || f[1] != "-" || f[len(f)-1] != "unreachable" {
+			t.Fatalf("the unreachable member shows measured values: %q", m3)
+		}
+		if !strings.Contains(m2, "   -   ") {
+			t.Fatalf("m2's unmeasured fsync p99 is not '-': %q", m2)
+		}
+		if !strings.Contains(strings.Join(lines, "\n"), "hung or overloaded") {
+			t.Fatal("the member's error was cut instead of wrapped")
+		}
+	}
+}
+
+func TestRenderWideHasEveryColumn(t *testing.T) {
+	lines := render(t, 0, false)
+	for _, c := range columns {
+		if !strings.Contains(lines[0], c.Header) {
+			t.Fatalf("-o wide lost %s: %q", c.Header, lines[0])
+		}
+	}
+	if !strings.Contains(lines[1], "123456") || !strings.Contains(lines[1], "https://10.0.0.11:2379") {
+		t.Fatalf("m1: %q", lines[1])
+	}
+}
