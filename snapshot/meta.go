@@ -7,8 +7,6 @@ import (
 	"io/fs"
 	"os"
 	"time"
-
-	"github.com/etcdmedic/etcdmedic/internal/atomicfile"
 )
 
 // Metadata is written beside every saved snapshot (<file>.meta.json). Its
@@ -45,14 +43,6 @@ type Metadata struct {
 	// keys read) passed before the file got its final name.
 	Verified bool   `json:"verified"`
 	Tool     string `json:"tool"`
-}
-
-func writeMetadata(path string, m *Metadata) error {
-	b, err := json.MarshalIndent(m, "", "  ")
-	if err != nil {
-		return err
-	}
-	return atomicfile.WriteFile(MetaPath(path), append(b, '\n'), 0o600)
 }
 
 // ReadMetadata reads a snapshot's metadata file; ok is false when there is none.

@@ -11,9 +11,12 @@ import (
 
 const (
 	// timeLayout is compact, sorts lexically and is safe in every filesystem.
-	timeLayout = "20060102T150405Z"
-	extDB      = ".db"
-	extZstd    = ".db.zst"
+	// Milliseconds, so that saves in the same second get distinct names that
+	// still sort by time; names from before (whole seconds) parse too.
+	timeLayout    = "20060102T150405.000Z"
+	oldTimeLayout = "20060102T150405Z"
+	extDB         = ".db"
+	extZstd       = ".db.zst"
 	// MetaSuffix is appended to a snapshot's file name for its metadata file.
 	MetaSuffix = ".meta.json"
 	// tempPrefix marks this tool's in-progress files; only these are ever
@@ -22,9 +25,9 @@ const (
 	tempSuffix = ".part"
 )
 
-var namePattern = regexp.MustCompile(`^etcd-([0-9a-f]{16})-([0-9]+)-([0-9]{8}T[0-9]{6}Z)(\.db|\.db\.zst)$`)
+var namePattern = regexp.MustCompile(`^etcd-([0-9a-f]{16})-([0-9]+)-([0-9]{8}T[0-9]{6}(?:\.[0-9]{3})?Z)(\.db|\.db\.zst)$`)
 
-// FileName is the final name of a snapshot.
+// FileName is the final name of a snapshot; at counts to the millisecond.
 func FileName(clusterID uint64, revision int64, at time.Time, compressed bool) string {
 	ext := extDB
 	if compressed {
@@ -51,7 +54,11 @@ func ParseName(base string) (Name, bool) {
 	if err != nil {
 		return Name{}, false
 	}
-	at, err := time.Parse(timeLayout, m[3])
+	layout := timeLayout
+	if len(m[3]) == len(oldTimeLayout) {
+		layout = oldTimeLayout
+	}
+	at, err := time.Parse(layout, m[3])
 	if err != nil {
 		return Name{}, false
 	}

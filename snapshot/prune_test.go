@@ -104,12 +104,19 @@ func TestPlanNeverDeletesNewestVerifiedPerCluster(t *testing.T) {
 
 func TestParseName(t *testing.T) {
 	n := FileName(0x3f2a4f4c2d6a3b1e, 1234, now, true)
-	if n != "etcd-3f2a4f4c2d6a3b1e-1234-20261122T123000Z.db.zst" {
+	if n != "etcd-3f2a4f4c2d6a3b1e-1234-20261122T123000.000Z.db.zst" {
 		t.Fatal(n)
 	}
 	got, ok := ParseName(n)
 	if !ok || got.Revision != 1234 || !got.Created.Equal(now) || !got.Compressed || got.ClusterID != "3f2a4f4c2d6a3b1e" {
 		t.Fatalf("%+v %v", got, ok)
+	}
+	// Names from before milliseconds were added still count as snapshots.
+	if old, ok := ParseName("etcd-3f2a4f4c2d6a3b1e-1234-20261122T123000Z.db"); !ok || !old.Created.Equal(now) {
+		t.Fatalf("second-precision name: %+v %v", old, ok)
+	}
+	if ms, ok := ParseName(FileName(1, 1, now.Add(7*time.Millisecond), false)); !ok || ms.Created.Sub(now) != 7*time.Millisecond {
+		t.Fatalf("millisecond name: %+v %v", ms, ok)
 	}
 	for _, other := range []string{"snapshot.db", "etcd-3f2a-1-20261122T123000Z.db", n + ".meta.json", ".etcdmedic-snapshot-1.db.part", "etcd-3f2a4f4c2d6a3b1e-1234-20261122T123000Z.db.bak"} {
 		if _, ok := ParseName(other); ok {

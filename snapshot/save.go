@@ -46,9 +46,13 @@ type SaveResult struct {
 		Reason   string `json:"reason"`
 	} `json:"source"`
 	// CleanedUp lists temporary files of earlier killed runs that were removed.
-	CleanedUp       []string `json:"cleanedUp"`
-	DurationSeconds float64  `json:"durationSeconds"`
-	// BytesPerSecond is the stream's throughput.
+	CleanedUp []string `json:"cleanedUp"`
+	// DurationSeconds is the whole save: choosing the source, streaming,
+	// verifying and naming.
+	DurationSeconds float64 `json:"durationSeconds"`
+	// StreamSeconds is the stream alone, and BytesPerSecond the database
+	// bytes over exactly that time: printed side by side, they must agree.
+	StreamSeconds  float64 `json:"streamSeconds"`
 	BytesPerSecond float64 `json:"bytesPerSecond"`
 }
 
@@ -147,13 +151,9 @@ func Save(ctx context.Context, c *cluster.Cluster, opts SaveOptions) (*SaveResul
 		stored = z
 	}
 
-	created := opts.Now().UTC()
-	if file == "" {
-		file = filepath.Join(dir, FileName(ms.ClusterID, dbst.Revision, created, opts.Compress))
-	}
+	created := opts.Now().UTC().Truncate(time.Millisecond)
 	meta := &Metadata{
-		File: filepath.Base(file), Created: created.Truncate(time.Second),
-		ClusterID: cluster.FormatID(ms.ClusterID), MemberID: m.IDString(), MemberName: m.Name,
+		ClusterID: cluster.FormatID(ms.ClusterID), MemberID: m.IDString(), MemberName: m.Name, Created: created,
 		EtcdVersion: st.GetVersion(), StorageVersion: dbst.Version,
 		Revision: dbst.Revision, RaftIndex: dbst.ConsistentIndex, RaftTerm: dbst.Term,
 		Size: storedSize, SHA256: storedSHA, DBSize: dg.n, DBSHA256: dbSHA,
@@ -168,18 +168,9 @@ func Save(ctx context.Context, c *cluster.Cluster, opts SaveOptions) (*SaveResul
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	if _, err := os.Lstat(file); err == nil {
-		return nil, fmt.Errorf("%w: %s", ErrTargetExists, file)
-	}
-	// The metadata goes first: a file under a final name always has it.
-	if err := writeMetadata(file, meta); err != nil {
-		return nil, fmt.Errorf("snapshot: %w", err)
-	}
-	// Renamed while still open and locked, so a concurrent cleanup never
-	// mistakes it for a leftover.
-	if err := os.Rename(stored.Name(), file); err != nil {
-		os.Remove(MetaPath(file))
-		return nil, fmt.Errorf("snapshot: %w", err)
+	name := func(at time.Time) string { return FileName(ms.ClusterID, dbst.Revision, at, opts.Compress) }
+	if file, err = publish(stored, meta, file, dir, name, created); err != nil {
+		return nil, err
 	}
 	stored.Close()
 	if err := atomicfile.SyncDir(dir); err != nil {
@@ -187,8 +178,9 @@ func Save(ctx context.Context, c *cluster.Cluster, opts SaveOptions) (*SaveResul
 	}
 	res.Path, res.Metadata = file, meta
 	res.DurationSeconds = time.Since(start).Seconds()
-	if s := streamTook.Seconds(); s > 0 {
-		res.BytesPerSecond = float64(dg.n) / s
+	res.StreamSeconds = streamTook.Seconds()
+	if res.StreamSeconds > 0 {
+		res.BytesPerSecond = float64(dg.n) / res.StreamSeconds
 	}
 	return res, nil
 }

@@ -12,7 +12,7 @@ import (
 
 	"github.com/etcdmedic/etcdmedic/cluster"
 	"github.com/etcdmedic/etcdmedic/commands/cmdutil"
-	"github.com/etcdmedic/etcdmedic/internal/exitcode"
+	"github.com/etcdmedic/etcdmedic/internal/fault"
 	"github.com/etcdmedic/etcdmedic/internal/humanize"
 	"github.com/etcdmedic/etcdmedic/internal/iostreams"
 	"github.com/etcdmedic/etcdmedic/internal/output"
@@ -133,7 +133,7 @@ func RunSave(ctx context.Context, opts *SaveOptions) error {
 		report.Prune, err = snap.Prune(dir, opts.Prune, opts.Now(), false)
 		if err != nil {
 			pruneFailed = true
-			err = exitcode.New(exitcode.Warning, err)
+			err = fault.Mark(err, fault.Partial)
 		}
 	}
 	if opts.MetricsFile != "" {
@@ -145,7 +145,7 @@ func RunSave(ctx context.Context, opts *SaveOptions) error {
 		if merr := snap.WriteMetricsFile(opts.MetricsFile, m); merr != nil {
 			merr = fmt.Errorf("metrics file: %w", merr)
 			if err == nil {
-				err = exitcode.New(exitcode.Warning, merr)
+				err = fault.Mark(merr, fault.Partial)
 			} else {
 				fmt.Fprintf(opts.IO.ErrOut, "Error: %s\n", merr)
 			}
@@ -169,9 +169,11 @@ func renderSave(io *iostreams.IOStreams, r *SaveReport) {
 	fmt.Fprintf(io.Out, "%s %s\n", p.Good.Render("saved"), s.Path)
 	fmt.Fprintf(io.Out, "  revision %d, %d keys, raft index %d, %s (database %s), sha256 %s\n",
 		m.Revision, m.TotalKeys, m.RaftIndex, humanize.Bytes(m.Size), humanize.Bytes(m.DBSize), m.SHA256)
-	fmt.Fprintf(io.Out, "  from %s (%s, etcd %s): %s; %s at %s/s\n",
-		s.Source.Name, s.Source.MemberID, m.EtcdVersion, s.Source.Reason,
-		humanize.Seconds(s.DurationSeconds), humanize.Bytes(int64(s.BytesPerSecond)))
+	fmt.Fprintf(io.Out, "  from %s (%s, etcd %s): %s\n", s.Source.Name, s.Source.MemberID, m.EtcdVersion, s.Source.Reason)
+	// The rate is of the bytes and the time printed beside it, so that
+	// rate × time reads as the size; the whole save's time comes after.
+	fmt.Fprintf(io.Out, "  streamed %s in %s at %s/s; saved in %s\n", humanize.Bytes(m.DBSize),
+		humanize.Seconds(s.StreamSeconds), humanize.Bytes(int64(s.BytesPerSecond)), humanize.Seconds(s.DurationSeconds))
 	for _, t := range s.CleanedUp {
 		fmt.Fprintf(io.Out, "  removed leftover %s\n", t)
 	}
