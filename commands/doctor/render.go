@@ -16,9 +16,20 @@ func render(opts *Options, r *health.Report) error {
 	return renderTable(opts, r)
 }
 
+// columns: what was found, where, and what was seen are kept on a narrow
+// terminal (cut if they must be); the threshold goes first (-o wide keeps it,
+// and the explanation below the table says it in words).
+var columns = []output.Column{
+	{Header: "SEVERITY"},
+	{Header: "CHECK"},
+	{Header: "MEMBER"},
+	{Header: "OBSERVED", Flex: true},
+	{Header: "THRESHOLD", Priority: 1, Flex: true},
+}
+
 func renderTable(opts *Options, r *health.Report) error {
-	out, p := opts.IO.Out, opts.IO.Palette()
-	t := output.NewTable(out, opts.IO.IsStdoutTTY(), "SEVERITY", "CHECK", "MEMBER", "OBSERVED", "THRESHOLD")
+	out, p, width := opts.IO.Out, opts.IO.Palette(), opts.IO.Width()
+	t := output.NewFitTable(out, opts.IO.IsStdoutTTY(), width, columns...)
 	var attention []health.Finding
 	for _, f := range r.Findings {
 		if f.Severity != health.OK {
@@ -27,7 +38,7 @@ func renderTable(opts *Options, r *health.Report) error {
 		if f.Severity == health.OK && !opts.All {
 			continue
 		}
-		t.Row(sev(p, f.Severity), f.ID, dash(f.MemberName), f.Observed, dash(f.Threshold))
+		t.Row(sev(p, f.Severity), f.ID, dash(f.MemberName), dash(f.Observed), dash(f.Threshold))
 	}
 	if t.Len() > 0 {
 		if err := t.Render(); err != nil {
@@ -40,16 +51,27 @@ func renderTable(opts *Options, r *health.Report) error {
 		if f.MemberName != "" {
 			who = " " + f.MemberName
 		}
-		fmt.Fprintf(out, "%s %s%s: %s\n", sev(p, f.Severity), p.Bold.Render(f.ID), who, f.Explanation)
+		fmt.Fprintln(out, output.Wrap(fmt.Sprintf("%s %s%s: %s", sev(p, f.Severity), p.Bold.Render(f.ID), who, f.Explanation), width, "    "))
 		if f.Advice != "" {
-			fmt.Fprintf(out, "    → %s\n", f.Advice)
+			fmt.Fprintln(out, advice(f.Advice, width))
 		}
 	}
 	if len(attention) > 0 {
 		fmt.Fprintln(out)
 	}
-	fmt.Fprintln(out, summaryLine(r))
+	fmt.Fprintln(out, output.Wrap(summaryLine(r), width, "  "))
 	return nil
+}
+
+// advice keeps a command to run pasteable on a narrow terminal: an advice of
+// the form "command   # why" prints why first, then the command broken with
+// shell continuations; any other advice is prose, wrapped at blanks.
+func advice(a string, width int) string {
+	cmd, why, ok := strings.Cut(a, "   # ")
+	if !ok || width == 0 || output.Cells("    → "+a) <= width || !strings.HasPrefix(cmd, "etcd") {
+		return output.Wrap("    → "+a, width, "      ")
+	}
+	return output.Wrap("    → "+why+":", width, "      ") + "\n" + output.WrapCommand("      "+cmd, width, "          ")
 }
 
 func summaryLine(r *health.Report) string {

@@ -145,3 +145,25 @@ func TestWrap(t *testing.T) {
 		t.Fatal("unlimited width wrapped")
 	}
 }
+
+func TestWrapCommand(t *testing.T) {
+	cmd := "etcdmedic defrag --rule 'fragmentation >= 0.50' --endpoints https://10.0.0.11:2379,https://10.0.0.12:2379 --cacert /etc/kubernetes/pki/etcd/ca.crt"
+	got := WrapCommand(cmd, 50, "    ")
+	lines := strings.Split(got, "\n")
+	for i, l := range lines {
+		if Cells(l) > 50 && !strings.HasPrefix(strings.TrimSpace(l), "https://") {
+			t.Fatalf("line %d of %d cells: %q", i, Cells(l), l)
+		}
+		if i < len(lines)-1 && !strings.HasSuffix(l, " \\") {
+			t.Fatalf("line %d does not continue: %q", i, l)
+		}
+	}
+	if !strings.Contains(got, "'fragmentation >= 0.50'") {
+		t.Fatalf("split inside quotes:\n%s", got)
+	}
+	// What a shell reads: the continuations removed, the same words.
+	joined := strings.Join(strings.Fields(strings.ReplaceAll(got, "\\\n", " ")), " ")
+	if joined != cmd {
+		t.Fatalf("pasted back: %q", joined)
+	}
+}

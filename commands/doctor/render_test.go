@@ -1,0 +1,84 @@
+package doctor
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/etcdmedic/etcdmedic/health"
+	"github.com/etcdmedic/etcdmedic/internal/iostreams"
+	"github.com/etcdmedic/etcdmedic/internal/output"
+)
+
+func sampleReport() *health.Report {
+	return &health.Report{
+		ClusterID: "3f2a4f4c2d6a3b1e", Preset: "upstream", Severity: health.Crit, Started: time.Now(), TookSeconds: 5.1,
+		Findings: []health.Finding{
+			{ID: "members.reachable", Severity: health.Crit, Member: "fd422379fda50e48", MemberName: "m3",
+				Observed: "no answer within 5s", Threshold: "every member answers Status",
+				Explanation: "a member that does not answer cannot vote: one more failure and the cluster loses quorum",
+				Advice:      "look at the member's host: is the etcd process running, is its disk stalled? (journalctl, crictl logs, dmesg)"},
+			{ID: "space.fragmentation", Severity: health.Warn, Member: "8e9e05c52164694d", MemberName: "m1",
+				Observed:    "61.3% free of 411 MiB (252 MiB reclaimable, 159 MiB in use)",
+				Threshold:   "warn ≥ 50.0% free with ≥ 100 MiB in use",
+				Explanation: "free pages count against the quota and make the file larger than the data; a defragmentation returns them to the filesystem",
+				Advice:      "etcdmedic defrag --rule 'fragmentation >= 0.50' --endpoints https://10.0.0.11:2379,https://10.0.0.12:2379   # rolling, one member at a time, leader last"},
+			{ID: "disk.wal_fsync_p99", Severity: health.Unknown, Member: "91bc3c398fb3c146", MemberName: "m2",
+				Explanation: "/metrics could not be read"},
+			{ID: "quorum.margin", Severity: health.OK, Observed: "3 of 3 voters answer", Threshold: "crit < quorum"},
+		},
+	}
+}
+
+func renderAt(t *testing.T, width int, all bool) string {
+	t.Helper()
+	ios, out, _ := iostreams.Test()
+	ios.SetWidth(width)
+	if err := renderTable(&Options{IO: ios, All: all}, sampleReport()); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("width %d:\n%s", width, out.String())
+	return out.String()
+}
+
+func TestRenderFits80Columns(t *testing.T) {
+	got := renderAt(t, 80, true)
+	lines := strings.Split(strings.TrimRight(got, "\n"), "\n")
+	for _, l := range lines {
+		if n := output.Cells(l); n > 80 {
+			t.Fatalf("a line of %d cells at 80 columns: %q", n, l)
+		}
+	}
+	for _, h := range []string{"SEVERITY", "CHECK", "MEMBER", "OBSERVED"} {
+		if !strings.Contains(lines[0], h) {
+			t.Fatalf("key column %s missing: %q", h, lines[0])
+		}
+	}
+	var unknownRow string
+	for _, l := range lines {
+		if strings.HasPrefix(l, "unknown") && strings.Contains(l, "disk.wal_fsync_p99") {
+			unknownRow = l
+			break
+		}
+	}
+	if f := strings.Fields(unknownRow); len(f) < 4 || f[3] != "-" {
+		t.Fatalf("an unmeasured finding does not show '-': %q", unknownRow)
+	}
+	// Wrapped, not cut: the command still pastes as one, after why to run it.
+	if !strings.Contains(got, "→ rolling, one member at a time, leader last:\n      etcdmedic defrag --rule 'fragmentation >= 0.50' --endpoints \\\n          https://10.0.0.11:2379,https://10.0.0.12:2379\n") {
+		t.Fatal("the advice's command is not pasteable")
+	}
+	if !strings.HasPrefix(lines[len(lines)-1], "  ") || !strings.HasPrefix(lines[len(lines)-2], "doctor: CRIT") {
+		t.Fatalf("summary line: %q", lines[len(lines)-2:])
+	}
+}
+
+func TestRenderWideKeepsThreshold(t *testing.T) {
+	got := renderAt(t, 0, false)
+	if !strings.Contains(got, "THRESHOLD") || !strings.Contains(got, "warn ≥ 50.0% free with ≥ 100 MiB in use") {
+		t.Fatal("-o wide lost the threshold")
+	}
+	if strings.Contains(got, "quorum.margin") {
+		t.Fatal("an ok finding listed without --all")
+	}
+}
