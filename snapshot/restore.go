@@ -12,14 +12,16 @@ import (
 	"github.com/coreos/go-semver/semver"
 	etcdutl "go.etcd.io/etcd/etcdutl/v3/snapshot"
 	"go.uber.org/zap"
+
+	"github.com/etcdmedic/etcdmedic/internal/fault"
 )
 
 // DefaultRevisionBump is etcd's documented example for a Kubernetes restore:
 // a billion revisions covers a week of 1500 writes/s between snapshot and restore.
 const DefaultRevisionBump = 1_000_000_000
 
-// ErrDataDirNotEmpty refuses to restore over existing data.
-var ErrDataDirNotEmpty = errors.New("data dir is not empty")
+// ErrDataDirNotEmpty refuses to restore over existing data: a refusal.
+var ErrDataDirNotEmpty = fault.New(fault.Refused, "data dir is not empty")
 
 // RestoreOptions mirror etcdutl snapshot restore.
 type RestoreOptions struct {

@@ -17,6 +17,7 @@ import (
 	"github.com/etcdmedic/etcdmedic/cluster"
 	"github.com/etcdmedic/etcdmedic/internal/atomicfile"
 	"github.com/etcdmedic/etcdmedic/internal/buildinfo"
+	"github.com/etcdmedic/etcdmedic/internal/fault"
 )
 
 // SaveOptions configure one snapshot save.
@@ -57,7 +58,7 @@ type SaveResult struct {
 }
 
 // ErrTargetExists refuses to overwrite a snapshot file.
-var ErrTargetExists = errors.New("target file exists")
+var ErrTargetExists = fault.New(fault.Refused, "target file exists")
 
 // Save streams a snapshot from the chosen member, verifies it and gives it its
 // final name. On any failure nothing is left under the final name.

@@ -7,6 +7,7 @@ import (
 	"sort"
 
 	"github.com/etcdmedic/etcdmedic/cluster"
+	"github.com/etcdmedic/etcdmedic/internal/fault"
 )
 
 // From values for SaveOptions.From; anything else names a member (ID or name).
@@ -20,7 +21,8 @@ const (
 const DefaultMaxLag = 1000
 
 // ErrNoSource means members answered but none may serve the snapshot.
-var ErrNoSource = errors.New("no member qualifies as the snapshot source")
+// Nothing was read: a refusal, not a failure.
+var ErrNoSource = fault.New(fault.Refused, "no member qualifies as the snapshot source")
 
 // Source is the member chosen to stream the snapshot, and why.
 type Source struct {

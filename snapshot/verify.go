@@ -7,10 +7,12 @@ import (
 	"io"
 	"io/fs"
 	"os"
+
+	"github.com/etcdmedic/etcdmedic/internal/fault"
 )
 
-// ErrCorrupt marks a snapshot that failed verification.
-var ErrCorrupt = errors.New("snapshot corrupted")
+// ErrCorrupt marks a snapshot that failed verification: a failure.
+var ErrCorrupt = fault.New(fault.Failed, "snapshot corrupted")
 
 // VerifyResult is what verify found. Problems make the snapshot unusable;
 // Warnings mean a check could not be made.

@@ -27,8 +27,12 @@ type ListReport struct {
 	Snapshots []snap.Entry `json:"snapshots"`
 }
 
+// NewListOptions holds list's defaults.
+func NewListOptions() *ListOptions { return &ListOptions{Dir: ".", Now: time.Now} }
+
 func NewCmdList(f *cmdutil.Factory, runF func(context.Context, *ListOptions) error) *cobra.Command {
-	opts := &ListOptions{IO: f.IOStreams, Format: f.Format, Now: time.Now}
+	opts := NewListOptions()
+	opts.IO, opts.Format = f.IOStreams, f.Format
 	return &cobra.Command{
 		Use:   "list [DIR]",
 		Short: "List the snapshots in a directory: age, size, revision, cluster, verified",
@@ -41,7 +45,6 @@ names and metadata only; verify reads the data.`,
   etcdmedic snapshot list /var/backups/etcd -o json | jq -r '.snapshots[0].path'`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			opts.Dir = "."
 			if len(args) == 1 {
 				opts.Dir = args[0]
 			}

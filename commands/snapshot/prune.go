@@ -10,7 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/etcdmedic/etcdmedic/commands/cmdutil"
-	"github.com/etcdmedic/etcdmedic/internal/exitcode"
+	"github.com/etcdmedic/etcdmedic/internal/fault"
 	"github.com/etcdmedic/etcdmedic/internal/humanize"
 	"github.com/etcdmedic/etcdmedic/internal/iostreams"
 	"github.com/etcdmedic/etcdmedic/internal/output"
@@ -26,8 +26,12 @@ type PruneOptions struct {
 	Now    func() time.Time
 }
 
+// NewPruneOptions holds prune's defaults: no rule (one is required), a dry run.
+func NewPruneOptions() *PruneOptions { return &PruneOptions{Now: time.Now} }
+
 func NewCmdPrune(f *cmdutil.Factory, runF func(context.Context, *PruneOptions) error) *cobra.Command {
-	opts := &PruneOptions{IO: f.IOStreams, Format: f.Format, Now: time.Now}
+	opts := NewPruneOptions()
+	opts.IO, opts.Format = f.IOStreams, f.Format
 	cmd := &cobra.Command{
 		Use:   "prune DIR",
 		Short: "Apply a retention policy to a snapshot directory (dry run unless --yes)",
@@ -56,7 +60,7 @@ Exit codes: 0 planned or deleted; 2 a deletion failed; 64 no rule given, or bad 
 				return err
 			}
 			if opts.Policy.Empty() {
-				return &cmdutil.FlagError{Err: errors.New("give at least one of --keep-last, --keep-hourly, --keep-daily, --keep-weekly, --max-total-size")}
+				return cmdutil.UsageError(errors.New("give at least one of --keep-last, --keep-hourly, --keep-daily, --keep-weekly, --max-total-size"))
 			}
 			if runF != nil {
 				return runF(cmd.Context(), opts)
@@ -65,7 +69,7 @@ Exit codes: 0 planned or deleted; 2 a deletion failed; 64 no rule given, or bad 
 		},
 	}
 	policyFlags(cmd, &opts.Policy, "")
-	cmd.Flags().BoolVar(&opts.Yes, "yes", false, "delete; without it prune only prints what it would delete")
+	cmd.Flags().BoolVar(&opts.Yes, "yes", opts.Yes, "delete; without it prune only prints what it would delete")
 	return cmd
 }
 
@@ -103,8 +107,6 @@ func RunPrune(_ context.Context, opts *PruneOptions) error {
 		}
 		fmt.Fprintf(opts.IO.Out, "\n%s %d of %d snapshots, %s\n", verb, len(res.Deleted), len(res.Decisions), humanize.Bytes(res.FreedBytes))
 	}
-	if err != nil {
-		return exitcode.New(exitcode.Critical, err)
-	}
-	return nil
+	// A deletion failed: the plan above says which.
+	return fault.Mark(err, fault.Failed)
 }

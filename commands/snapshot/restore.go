@@ -9,7 +9,7 @@ import (
 
 	"github.com/etcdmedic/etcdmedic/cluster"
 	"github.com/etcdmedic/etcdmedic/commands/cmdutil"
-	"github.com/etcdmedic/etcdmedic/internal/exitcode"
+	"github.com/etcdmedic/etcdmedic/internal/fault"
 	"github.com/etcdmedic/etcdmedic/internal/iostreams"
 	"github.com/etcdmedic/etcdmedic/internal/output"
 	snap "github.com/etcdmedic/etcdmedic/snapshot"
@@ -30,8 +30,18 @@ type PlanReport struct {
 	Members []snap.PlanStep `json:"members"`
 }
 
+// NewRestoreOptions holds restore's defaults: etcd's own for the member and
+// token, and a revision bump with compaction marked, so watchers relist.
+func NewRestoreOptions() *RestoreOptions {
+	return &RestoreOptions{Restore: snap.RestoreOptions{
+		Name: "default", InitialClusterToken: "etcd-cluster",
+		RevisionBump: snap.DefaultRevisionBump, MarkCompacted: true,
+	}}
+}
+
 func NewCmdRestore(f *cmdutil.Factory, runF func(context.Context, *RestoreOptions) error) *cobra.Command {
-	opts := &RestoreOptions{IO: f.IOStreams, Format: f.Format, OpenCluster: f.OpenCluster}
+	opts := NewRestoreOptions()
+	opts.IO, opts.Format, opts.OpenCluster = f.IOStreams, f.Format, f.OpenCluster
 	cmd := &cobra.Command{
 		Use:   "restore FILE",
 		Short: "Restore a snapshot into a new member data dir (etcdutl's restore), or --plan it for every member",
@@ -81,11 +91,11 @@ failed; 4 the data dir is not empty; 64 bad flags or missing file.`,
 				opts.Restore.MarkCompacted = false
 			}
 			if opts.Restore.MarkCompacted && opts.Restore.RevisionBump == 0 {
-				return &cmdutil.FlagError{Err: fmt.Errorf("--mark-compacted needs --bump-revision > 0")}
+				return cmdutil.UsageError(fmt.Errorf("--mark-compacted needs --bump-revision > 0"))
 			}
 			if !opts.Plan {
 				if err := opts.Restore.ValidateFlags(); err != nil {
-					return &cmdutil.FlagError{Err: err}
+					return cmdutil.UsageError(err)
 				}
 			}
 			if runF != nil {
@@ -96,15 +106,15 @@ failed; 4 the data dir is not empty; 64 bad flags or missing file.`,
 	}
 	fs := cmd.Flags()
 	r := &opts.Restore
-	fs.StringVar(&r.DataDir, "data-dir", "", "data dir to create (must not exist, or be empty)")
-	fs.StringVar(&r.Name, "name", "default", "this member's name (as in --initial-cluster)")
-	fs.StringVar(&r.InitialCluster, "initial-cluster", "", "the new cluster's members: name=peerURL,... (default: <name>=<peer URL>; with --plan: the live cluster's member list)")
-	fs.StringSliceVar(&r.PeerURLs, "initial-advertise-peer-urls", nil, "this member's peer URLs (default http://localhost:2380)")
-	fs.StringVar(&r.InitialClusterToken, "initial-cluster-token", "etcd-cluster", "the new cluster's token, the same on every member")
-	fs.Uint64Var(&r.RevisionBump, "bump-revision", snap.DefaultRevisionBump, "raise the revision by this much (see above); 0 keeps it")
-	fs.BoolVar(&r.MarkCompacted, "mark-compacted", true, "mark every revision up to the bumped one compacted, so watchers relist (needs --bump-revision)")
-	fs.StringVar(&r.TempDir, "temp-dir", "", "where to decompress a .zst snapshot (default: the system temp dir)")
-	fs.BoolVar(&opts.Plan, "plan", false, "print the restore command for every member instead of restoring")
+	fs.StringVar(&r.DataDir, "data-dir", r.DataDir, "data dir to create (must not exist, or be empty)")
+	fs.StringVar(&r.Name, "name", r.Name, "this member's name (as in --initial-cluster)")
+	fs.StringVar(&r.InitialCluster, "initial-cluster", r.InitialCluster, "the new cluster's members: name=peerURL,... (default: <name>=<peer URL>; with --plan: the live cluster's member list)")
+	fs.StringSliceVar(&r.PeerURLs, "initial-advertise-peer-urls", r.PeerURLs, "this member's peer URLs (default http://localhost:2380)")
+	fs.StringVar(&r.InitialClusterToken, "initial-cluster-token", r.InitialClusterToken, "the new cluster's token, the same on every member")
+	fs.Uint64Var(&r.RevisionBump, "bump-revision", r.RevisionBump, "raise the revision by this much (see above); 0 keeps it")
+	fs.BoolVar(&r.MarkCompacted, "mark-compacted", r.MarkCompacted, "mark every revision up to the bumped one compacted, so watchers relist (needs --bump-revision)")
+	fs.StringVar(&r.TempDir, "temp-dir", r.TempDir, "where to decompress a .zst snapshot (default: the system temp dir)")
+	fs.BoolVar(&opts.Plan, "plan", opts.Plan, "print the restore command for every member instead of restoring")
 	_ = cmd.MarkFlagRequired("data-dir")
 	return cmd
 }
@@ -142,13 +152,13 @@ func runPlan(ctx context.Context, opts *RestoreOptions) error {
 	if o.InitialCluster == "" {
 		ic, err := liveInitialCluster(ctx, opts)
 		if err != nil {
-			return exitcode.New(exitcode.Unknown, fmt.Errorf("restore --plan: no --initial-cluster given and the live member list is unavailable: %w", err))
+			return fault.Mark(fmt.Errorf("restore --plan: no --initial-cluster given and the live member list is unavailable: %w", err), fault.Indeterminate)
 		}
 		o.InitialCluster = ic
 	}
 	steps, err := snap.RestorePlan(o, "etcdmedic")
 	if err != nil {
-		return &cmdutil.FlagError{Err: err}
+		return cmdutil.UsageError(err)
 	}
 	if f := opts.Format(); f.Machine() {
 		return output.Write(opts.IO.Out, f, PlanReport{File: o.File, Members: steps})

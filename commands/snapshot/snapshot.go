@@ -9,9 +9,8 @@ import (
 	"github.com/spf13/cobra"
 	"k8s.io/apimachinery/pkg/api/resource"
 
-	"github.com/etcdmedic/etcdmedic/cluster"
 	"github.com/etcdmedic/etcdmedic/commands/cmdutil"
-	"github.com/etcdmedic/etcdmedic/internal/exitcode"
+	"github.com/etcdmedic/etcdmedic/internal/fault"
 	snap "github.com/etcdmedic/etcdmedic/snapshot"
 )
 
@@ -60,39 +59,27 @@ func (s sizeValue) Type() string { return "size" }
 // policyFlags registers the retention flags with a name prefix ("" or "prune-").
 func policyFlags(cmd *cobra.Command, p *snap.Policy, prefix string) {
 	fs := cmd.Flags()
-	fs.IntVar(&p.KeepLast, prefix+"keep-last", 0, "keep the newest N snapshots")
-	fs.IntVar(&p.KeepHourly, prefix+"keep-hourly", 0, "keep the newest snapshot of each of the last N hours that have one")
-	fs.IntVar(&p.KeepDaily, prefix+"keep-daily", 0, "keep the newest snapshot of each of the last N days that have one (UTC)")
-	fs.IntVar(&p.KeepWeekly, prefix+"keep-weekly", 0, "keep the newest snapshot of each of the last N ISO weeks that have one")
+	fs.IntVar(&p.KeepLast, prefix+"keep-last", p.KeepLast, "keep the newest N snapshots")
+	fs.IntVar(&p.KeepHourly, prefix+"keep-hourly", p.KeepHourly, "keep the newest snapshot of each of the last N hours that have one")
+	fs.IntVar(&p.KeepDaily, prefix+"keep-daily", p.KeepDaily, "keep the newest snapshot of each of the last N days that have one (UTC)")
+	fs.IntVar(&p.KeepWeekly, prefix+"keep-weekly", p.KeepWeekly, "keep the newest snapshot of each of the last N ISO weeks that have one")
 	fs.Var(sizeValue{&p.MaxTotalSize}, prefix+"max-total-size", "then delete the oldest kept snapshots until the total fits (e.g. 10Gi)")
-	fs.DurationVar(&p.MinAge, prefix+"min-age", 0, "never delete a snapshot younger than this (e.g. 1h)")
+	fs.DurationVar(&p.MinAge, prefix+"min-age", p.MinAge, "never delete a snapshot younger than this (e.g. 1h)")
 }
 
 func validatePolicy(p snap.Policy) error {
 	if p.KeepLast < 0 || p.KeepHourly < 0 || p.KeepDaily < 0 || p.KeepWeekly < 0 || p.MinAge < 0 {
-		return &cmdutil.FlagError{Err: errors.New("retention counts and --min-age must not be negative")}
+		return cmdutil.UsageError(errors.New("retention counts and --min-age must not be negative"))
 	}
 	return nil
 }
 
-// classify maps the snapshot package's errors to exit codes.
+// classify marks a missing input file (a snapshot, a directory) as invalid
+// input. Everything else already says what it is: the snapshot package's
+// errors carry their fault kinds, and cmdutil.ExitCode maps the cluster's.
 func classify(err error) error {
-	var ee *exitcode.Error
-	switch {
-	case err == nil:
-		return nil
-	case errors.As(err, &ee):
-		return err
-	case errors.Is(err, snap.ErrCorrupt):
-		return exitcode.New(exitcode.Critical, err)
-	case errors.Is(err, snap.ErrNoSource), errors.Is(err, snap.ErrDataDirNotEmpty), errors.Is(err, snap.ErrTargetExists):
-		return exitcode.New(exitcode.Refused, err)
-	case snap.IsNotExist(err):
-		return exitcode.New(exitcode.Usage, err)
-	case errors.Is(err, cluster.ErrUnreachable), errors.Is(err, cluster.ErrAuth), errors.Is(err, cluster.ErrTLS):
-		return exitcode.New(exitcode.Unknown, err)
-	case errors.Is(err, cluster.ErrConfig):
-		return err
+	if err != nil && fault.Kind(err) == nil && snap.IsNotExist(err) {
+		return fault.Mark(err, fault.Invalid)
 	}
-	return exitcode.New(exitcode.Critical, err)
+	return err
 }

@@ -7,7 +7,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/etcdmedic/etcdmedic/commands/cmdutil"
-	"github.com/etcdmedic/etcdmedic/internal/exitcode"
+	"github.com/etcdmedic/etcdmedic/internal/fault"
 	"github.com/etcdmedic/etcdmedic/internal/humanize"
 	"github.com/etcdmedic/etcdmedic/internal/iostreams"
 	"github.com/etcdmedic/etcdmedic/internal/output"
@@ -26,8 +26,12 @@ type VerifyReport struct {
 	Snapshots []*snap.VerifyResult `json:"snapshots"`
 }
 
+// NewVerifyOptions holds verify's defaults.
+func NewVerifyOptions() *VerifyOptions { return &VerifyOptions{} }
+
 func NewCmdVerify(f *cmdutil.Factory, runF func(context.Context, *VerifyOptions) error) *cobra.Command {
-	opts := &VerifyOptions{IO: f.IOStreams, Format: f.Format}
+	opts := NewVerifyOptions()
+	opts.IO, opts.Format = f.IOStreams, f.Format
 	cmd := &cobra.Command{
 		Use:   "verify FILE...",
 		Short: "Check a snapshot: sha256 against its metadata, etcd's integrity hash, a full bolt read",
@@ -55,13 +59,13 @@ message says what is wrong); 64 a file does not exist.`,
 			return RunVerify(cmd.Context(), opts)
 		},
 	}
-	cmd.Flags().StringVar(&opts.TempDir, "temp-dir", "", "where to decompress .zst snapshots (default: the system temp dir)")
+	cmd.Flags().StringVar(&opts.TempDir, "temp-dir", opts.TempDir, "where to decompress .zst snapshots (default: the system temp dir)")
 	return cmd
 }
 
 func RunVerify(ctx context.Context, opts *VerifyOptions) error {
 	report := VerifyReport{Snapshots: []*snap.VerifyResult{}}
-	code := exitcode.OK
+	var kind error // the worst: fault.Failed for a corrupted file, else fault.Partial for a warning
 	var firstErr error
 	for _, f := range opts.Files {
 		r, _, err := snap.Verify(ctx, f, snap.VerifyOptions{TempDir: opts.TempDir})
@@ -74,9 +78,9 @@ func RunVerify(ctx context.Context, opts *VerifyOptions) error {
 		report.Snapshots = append(report.Snapshots, r)
 		switch {
 		case !r.OK():
-			code = max(code, exitcode.Critical)
-		case len(r.Warnings) > 0:
-			code = max(code, exitcode.Warning)
+			kind = fault.Failed
+		case len(r.Warnings) > 0 && kind == nil:
+			kind = fault.Partial
 		}
 	}
 	if format := opts.Format(); format.Machine() {
@@ -91,14 +95,12 @@ func RunVerify(ctx context.Context, opts *VerifyOptions) error {
 	}
 	for _, r := range report.Snapshots {
 		if err := r.Err(); err != nil {
-			// One line on stderr that says what is wrong; the details are above.
-			return exitcode.New(exitcode.Critical, err)
+			// One line on stderr that says what is wrong (snap.ErrCorrupt, a
+			// failure); the details are above.
+			return err
 		}
 	}
-	if code != exitcode.OK {
-		return exitcode.Silent(code)
-	}
-	return nil
+	return fault.Reported(kind)
 }
 
 func renderVerify(io *iostreams.IOStreams, rep VerifyReport) {
