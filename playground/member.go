@@ -30,6 +30,18 @@ type Member struct {
 	done    chan struct{}
 	waitErr error
 	paused  bool
+	// stopping: the exit was asked for (Stop, Kill), so it is not reported.
+	stopping bool
+}
+
+// MemberExit describes a member process that ended without being asked to.
+type MemberExit struct {
+	Name string
+	PID  int
+	// Status is how it ended: "exit status 1", "signal: killed".
+	Status string
+	// Log is the member's etcd log; its stdout and stderr are in ProcessLog.
+	Log, ProcessLog string
 }
 
 // ID is the member ID, known once the member has answered.
@@ -61,6 +73,8 @@ func (m *Member) DataDir() string { return filepath.Join(m.Dir, "data") }
 // LogPath is the member's etcd log file.
 func (m *Member) LogPath() string { return filepath.Join(m.Dir, "etcd.log") }
 
+func (m *Member) processLogPath() string { return filepath.Join(m.Dir, "process.log") }
+
 func (m *Member) start() error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -72,10 +86,12 @@ func (m *Member) start() error {
 		if err != nil {
 			return fmt.Errorf("playground: find own binary: %w", err)
 		}
-		cmd = exec.Command(self)
+		// The arguments are for people reading ps; the member goes by the
+		// environment (see RunMemberIfRequested), which a test binary keeps.
+		cmd = exec.Command(self, "playground-member", m.Name, "--client-url", m.ClientURL, "--dir", m.Dir)
 		cmd.Env = append(os.Environ(), envMemberConfig+"="+m.configPath)
 	}
-	out, err := os.OpenFile(filepath.Join(m.Dir, "process.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	out, err := os.OpenFile(m.processLogPath(), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		return err
 	}
@@ -86,13 +102,19 @@ func (m *Member) start() error {
 		return fmt.Errorf("playground: start member %s: %w", m.Name, err)
 	}
 	done := make(chan struct{})
-	m.cmd, m.done, m.waitErr, m.paused = cmd, done, nil, false
+	m.cmd, m.done, m.waitErr, m.paused, m.stopping = cmd, done, nil, false, false
 	go func() {
 		err := cmd.Wait()
 		out.Close()
 		m.mu.Lock()
 		m.waitErr = err
+		asked := m.stopping
 		m.mu.Unlock()
+		// Reported before the member counts as exited, so that once Stop or
+		// Kill returns no report of that exit is still to come.
+		if onExit := m.cluster.opts.OnExit; onExit != nil && !asked {
+			onExit(MemberExit{Name: m.Name, PID: cmd.Process.Pid, Status: exitStatus(err), Log: m.LogPath(), ProcessLog: m.processLogPath()})
+		}
 		close(done)
 	}()
 	return nil
@@ -130,13 +152,24 @@ func (m *Member) exited() (bool, string) {
 	}
 	select {
 	case <-done:
-		if err == nil {
-			return true, "exit status 0"
-		}
-		return true, err.Error()
+		return true, exitStatus(err)
 	default:
 		return false, ""
 	}
+}
+
+func exitStatus(waitErr error) string {
+	if waitErr == nil {
+		return "exit status 0"
+	}
+	return waitErr.Error()
+}
+
+// expectExit marks the coming exit as asked for.
+func (m *Member) expectExit() {
+	m.mu.Lock()
+	m.stopping = true
+	m.mu.Unlock()
 }
 
 func (m *Member) signal(sig syscall.Signal) error {
@@ -172,6 +205,7 @@ func (m *Member) Resume() error {
 
 // Kill SIGKILLs the member and waits for the process to be gone.
 func (m *Member) Kill() error {
+	m.expectExit()
 	if err := m.signal(syscall.SIGKILL); err != nil {
 		return err
 	}
@@ -184,6 +218,7 @@ func (m *Member) Stop() error {
 	if !m.Running() {
 		return nil
 	}
+	m.expectExit()
 	if m.Paused() {
 		_ = m.Resume()
 	}
@@ -238,7 +273,7 @@ func (m *Member) RestartWith(overrides map[string]any) error {
 // LogTail returns the last n lines of the member's logs, for error messages.
 func (m *Member) LogTail(n int) string {
 	var buf bytes.Buffer
-	for _, p := range []string{filepath.Join(m.Dir, "process.log"), m.LogPath()} {
+	for _, p := range []string{m.processLogPath(), m.LogPath()} {
 		b, err := os.ReadFile(p)
 		if err != nil {
 			continue

@@ -43,6 +43,10 @@ type Options struct {
 	StartTimeout time.Duration
 	// Token is the initial cluster token. Default "etcdmedic-playground".
 	Token string
+	// OnExit, when set, hears of every member process that ends without
+	// Stop or Kill asking it to (a crash, a kill from outside). It is called
+	// from a goroutine of its own.
+	OnExit func(MemberExit)
 }
 
 // Cluster is a running playground.
