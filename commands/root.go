@@ -79,7 +79,7 @@ come from /etc/kubernetes/manifests/etcd.yaml.`,
 	add("maint", defragcmd.NewCmdDefrag(f, nil))
 	add("maint", snapshotcmd.NewCmdSnapshot(f))
 	add("maint", breakglasscmd.NewCmdBreakglass(f))
-	add("tools", playgroundcmd.NewCmdPlayground(f), versioncmd.NewCmdVersion(f), docscmd.NewCmdDocs(f, root))
+	add("tools", playgroundcmd.NewCmdPlayground(f, Execute), versioncmd.NewCmdVersion(f), docscmd.NewCmdDocs(f, root))
 	cmdutil.MakeGroups(root)
 	root.SetCompletionCommandGroupID("tools")
 	root.SetHelpCommandGroupID("tools")

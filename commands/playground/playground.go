@@ -11,17 +11,17 @@ import (
 	"github.com/spf13/cobra"
 	corev1 "k8s.io/api/core/v1"
 
-	"github.com/etcdmedic/etcdmedic/cluster"
 	"github.com/etcdmedic/etcdmedic/commands/cmdutil"
-	defragcmd "github.com/etcdmedic/etcdmedic/commands/defrag"
-	doctorcmd "github.com/etcdmedic/etcdmedic/commands/doctor"
-	statuscmd "github.com/etcdmedic/etcdmedic/commands/status"
-	"github.com/etcdmedic/etcdmedic/defrag"
 	"github.com/etcdmedic/etcdmedic/internal/humanize"
 	"github.com/etcdmedic/etcdmedic/internal/iostreams"
-	"github.com/etcdmedic/etcdmedic/internal/output"
 	"github.com/etcdmedic/etcdmedic/playground"
 )
+
+// RunFunc runs one etcdmedic command line (without the program name) on the
+// given streams and environment and returns its exit code. The root wires in
+// its Execute, a fresh command tree each time, so the demo runs the real
+// commands with their own defaults and this package needs none of them.
+type RunFunc func(ctx context.Context, args []string, ios *iostreams.IOStreams, getenv func(string) string) int
 
 type Options struct {
 	IO         *iostreams.IOStreams
@@ -35,10 +35,22 @@ type Options struct {
 	Demo       bool
 	Keep       bool
 	EtcdBinary string
+
+	// For the demo: how to run a command, the environment to run it in,
+	// and the global flags to hand on (-v, --no-color).
+	RunCommand RunFunc
+	Getenv     func(string) string
+	Global     []string
 }
 
-func NewCmdPlayground(f *cmdutil.Factory) *cobra.Command {
-	opts := &Options{IO: f.IOStreams}
+// NewOptions holds the defaults the flags show.
+func NewOptions(ios *iostreams.IOStreams) *Options {
+	return &Options{IO: ios, Members: 3, BasePort: 23790}
+}
+
+func NewCmdPlayground(f *cmdutil.Factory, run RunFunc) *cobra.Command {
+	opts := NewOptions(f.IOStreams)
+	opts.RunCommand, opts.Getenv = run, f.Getenv
 	cmd := &cobra.Command{
 		Use:   "playground",
 		Short: "Run a real local etcd cluster with Kubernetes-like data to try etcdmedic on",
@@ -75,12 +87,18 @@ try next, and stops (add --keep to leave it running).`,
 			if opts.Demo {
 				opts.Seed, opts.Fragment = true, true
 			}
+			if f.Global.Verbose {
+				opts.Global = append(opts.Global, "--verbose")
+			}
+			if f.Global.NoColor {
+				opts.Global = append(opts.Global, "--no-color")
+			}
 			return Run(cmd.Context(), opts)
 		},
 	}
 	fl := cmd.Flags()
-	fl.IntVar(&opts.Members, "members", 3, "number of members")
-	fl.IntVar(&opts.BasePort, "base-port", 23790, "member i listens for clients on base+2i and peers on base+2i+1 (0: any free ports)")
+	fl.IntVar(&opts.Members, "members", opts.Members, "number of members")
+	fl.IntVar(&opts.BasePort, "base-port", opts.BasePort, "member i listens for clients on base+2i and peers on base+2i+1 (0: any free ports)")
 	fl.StringVar(&opts.DataDir, "data-dir", "", "keep member data here (default: a temporary directory, removed on exit)")
 	fl.Int64Var(&opts.QuotaBytes, "quota-bytes", 0, "backend quota per member (0: etcd's 2 GiB default); small values make NOSPACE easy to reach")
 	fl.BoolVar(&opts.TLS, "tls", false, "generate a CA, server and client certificates and require mutual TLS")
@@ -96,11 +114,16 @@ try next, and stops (add --keep to leave it running).`,
 func Run(ctx context.Context, opts *Options) error {
 	out, errOut := opts.IO.Out, opts.IO.ErrOut
 	p := opts.IO.Palette()
+	ctx, stop := outliveOutput(ctx)
+	defer stop()
 	fmt.Fprintf(errOut, "starting %d etcd members...\n", opts.Members)
 	start := time.Now()
 	c, err := playground.Start(ctx, playground.Options{
 		Members: opts.Members, Dir: opts.DataDir, BasePort: opts.BasePort,
 		QuotaBytes: opts.QuotaBytes, TLS: opts.TLS, EtcdBinary: opts.EtcdBinary,
+		OnExit: func(e playground.MemberExit) {
+			fmt.Fprintf(errOut, "member %s (pid %d) exited unexpectedly: %s; log: %s\n", e.Name, e.PID, e.Status, e.Log)
+		},
 	})
 	if err != nil {
 		return err
@@ -162,78 +185,4 @@ func exports(c *playground.Cluster) string {
 			"export ETCDCTL_KEY="+t.ClientKey)
 	}
 	return strings.Join(lines, "\n")
-}
-
-func demo(ctx context.Context, opts *Options, c *playground.Cluster) error {
-	out := opts.IO.Out
-	p := opts.IO.Palette()
-	fmt.Fprintf(out, "\n%s\n", p.Bold.Render("$ etcdmedic status"))
-	cfg := &cluster.Config{
-		Endpoints:      c.Endpoints(),
-		DialTimeout:    cluster.DefaultDialTimeout,
-		CommandTimeout: cluster.DefaultCommandTimeout,
-		// As if given with --endpoints: the advice's commands then name them.
-		Sources: map[string]string{"endpoints": "flag --endpoints"},
-	}
-	if t := c.TLS(); t != nil {
-		cfg.CACert, cfg.Cert, cfg.Key = t.CA, t.ClientCert, t.ClientKey
-	}
-	err := statuscmd.Run(ctx, &statuscmd.Options{
-		IO:          opts.IO,
-		OpenCluster: func() (*cluster.Cluster, error) { return cluster.Open(cfg, nil) },
-		Format:      func() output.Format { return output.Table },
-	})
-	if cmdutil.ExitCode(err) > 1 {
-		return err
-	}
-
-	// The playground's database is tens of MiB, under the 100 MiB floor below
-	// which the doctor does not bother about fragmentation: lower it, and say so.
-	fmt.Fprintf(out, "\n%s\n", p.Bold.Render("$ etcdmedic doctor --window 2s --set frag.minInUse=1MiB"))
-	dopts := &doctorcmd.Options{
-		IO:          opts.IO,
-		OpenCluster: func() (*cluster.Cluster, error) { return cluster.Open(cfg, nil) },
-		Format:      func() output.Format { return output.Table },
-		Preset:      "upstream",
-		Overrides:   []string{"frag.minInUse=1MiB"},
-		Window:      2 * time.Second,
-	}
-	if err := doctorcmd.Run(ctx, dopts); cmdutil.ExitCode(err) > 2 {
-		return err
-	}
-	// The fix the doctor advised: a rolling defragmentation, leader last.
-	fmt.Fprintf(out, "\n%s\n", p.Bold.Render("$ etcdmedic defrag --rule 'fragmentation >= 0.5'"))
-	rule, err := defrag.CompileRule("fragmentation >= 0.5")
-	if err != nil {
-		return err
-	}
-	fopts := &defragcmd.Options{
-		IO:          opts.IO,
-		OpenCluster: func() (*cluster.Cluster, error) { return cluster.Open(cfg, nil) },
-		Format:      func() output.Format { return output.Table },
-		Run: defrag.Options{Rule: rule, MoveLeader: true, Lock: true, LockKey: defrag.DefaultLockKey, LockTTL: 30,
-			MemberTimeout: 5 * time.Minute, RecoveryTimeout: time.Minute, MaxApplyLag: 1000,
-			DisarmNospace: true, DisarmThreshold: 0.8, VerifyHash: true},
-	}
-	if err := defragcmd.Run(ctx, fopts); err != nil {
-		return err
-	}
-	fmt.Fprintf(out, "\n%s\n", p.Bold.Render("$ etcdmedic status"))
-	if err := statuscmd.Run(ctx, &statuscmd.Options{
-		IO:          opts.IO,
-		OpenCluster: func() (*cluster.Cluster, error) { return cluster.Open(cfg, nil) },
-		Format:      func() output.Format { return output.Table },
-	}); cmdutil.ExitCode(err) > 1 {
-		return err
-	}
-
-	fmt.Fprintf(out, "\n%s\n", p.Bold.Render("What to try next:"))
-	fmt.Fprintln(out, "  etcdmedic playground --seed --fragment      # keep a cluster running, then in another shell:")
-	fmt.Fprintln(out, "  "+strings.ReplaceAll(exports(c), "\n", "\n  "))
-	fmt.Fprintln(out, "  etcdmedic status -o json                    # the same, for scripts")
-	fmt.Fprintln(out, "  etcdmedic status --command-timeout 2s       # a hung member costs at most 2 s")
-	fmt.Fprintln(out, "  etcdmedic doctor --all                      # every finding, not only the ones that need attention")
-	fmt.Fprintln(out, "  etcdmedic inventory                         # what fills the keyspace")
-	fmt.Fprintln(out, "  etcdmedic defrag --dry-run -o json          # the plan, as JSON lines")
-	return nil
 }

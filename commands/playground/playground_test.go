@@ -7,17 +7,26 @@ import (
 
 	"github.com/etcdmedic/etcdmedic/commands/clitest"
 	"github.com/etcdmedic/etcdmedic/playground"
+	"github.com/etcdmedic/etcdmedic/playground/playgroundtest"
 )
 
 func TestMain(m *testing.M) {
 	playground.RunMemberIfRequested()
-	os.Exit(m.Run())
+	code := m.Run()
+	if binDir != "" {
+		os.RemoveAll(binDir)
+	}
+	os.Exit(code)
 }
 
 // The README's first command: the demo starts a real cluster, seeds and
 // fragments it, shows status, and stops.
+//
+// The user's own ETCDCTL_* settings never reach the demo's commands: they
+// run against the playground, as after its export line.
 func TestDemo(t *testing.T) {
-	res := clitest.Run(t, nil, "playground", "--demo", "--base-port", "0")
+	getenv := playgroundtest.Env("ETCDCTL_ENDPOINTS", "http://127.0.0.1:1", "ETCDCTL_USER", "nobody:secret")
+	res := clitest.Run(t, getenv, "playground", "--demo", "--base-port", "0")
 	if res.Code != 0 {
 		t.Fatalf("exit %d", res.Code)
 	}
