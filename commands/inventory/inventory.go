@@ -4,6 +4,7 @@ package inventory
 import (
 	"context"
 	"fmt"
+	"math"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -12,7 +13,7 @@ import (
 	"github.com/etcdmedic/etcdmedic/cluster"
 	"github.com/etcdmedic/etcdmedic/commands/cmdutil"
 	"github.com/etcdmedic/etcdmedic/health/inventory"
-	"github.com/etcdmedic/etcdmedic/internal/exitcode"
+	"github.com/etcdmedic/etcdmedic/internal/fault"
 	"github.com/etcdmedic/etcdmedic/internal/humanize"
 	"github.com/etcdmedic/etcdmedic/internal/iostreams"
 	"github.com/etcdmedic/etcdmedic/internal/output"
@@ -25,8 +26,15 @@ type Options struct {
 	Read        inventory.Options
 }
 
+// NewInventoryOptions holds the defaults: pages of 1000 keys, the top 10,
+// no pacing, the whole keyspace through the leader.
+func NewInventoryOptions() *Options {
+	return &Options{Read: inventory.Options{PageSize: 1000, TopN: 10}}
+}
+
 func NewCmdInventory(f *cmdutil.Factory, runF func(context.Context, *Options) error) *cobra.Command {
-	opts := &Options{IO: f.IOStreams, OpenCluster: f.OpenCluster, Format: f.Format}
+	opts := NewInventoryOptions()
+	opts.IO, opts.OpenCluster, opts.Format = f.IOStreams, f.OpenCluster, f.Format
 	cmd := &cobra.Command{
 		Use:   "inventory",
 		Short: "What fills the keyspace: keys and bytes per Kubernetes resource, top namespaces, largest keys",
@@ -48,8 +56,8 @@ meanwhile: run it again); 3 no member reachable; 64 usage error.`,
   etcdmedic inventory --prefix /registry/events/ -o json | jq '.resources[0].topNamespaces'`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if opts.Read.PageSize < 1 || opts.Read.TopN < 1 || opts.Read.MaxRPS < 0 {
-				return &cmdutil.FlagError{Err: fmt.Errorf("--page-size and --top must be at least 1, --max-rps not negative")}
+			if err := opts.Validate(); err != nil {
+				return err
 			}
 			if runF != nil {
 				return runF(cmd.Context(), opts)
@@ -58,13 +66,22 @@ meanwhile: run it again); 3 no member reachable; 64 usage error.`,
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&opts.Read.Prefix, "prefix", "", "only keys under this prefix (default: the whole keyspace)")
-	fl.Int64Var(&opts.Read.PageSize, "page-size", 1000, "keys per range request")
-	fl.BoolVar(&opts.Read.KeysOnly, "keys-only", false, "count keys without fetching values (sizes are key sizes only)")
-	fl.BoolVar(&opts.Read.Serializable, "serializable", false, "read from the member asked, not through the leader (may be slightly stale)")
-	fl.Float64Var(&opts.Read.MaxRPS, "max-rps", 0, "at most this many range requests per second (0: no pacing)")
-	fl.IntVar(&opts.Read.TopN, "top", 10, "namespaces per resource and largest keys to show")
+	fl.StringVar(&opts.Read.Prefix, "prefix", opts.Read.Prefix, "only keys under this prefix (default: the whole keyspace)")
+	fl.Int64Var(&opts.Read.PageSize, "page-size", opts.Read.PageSize, "keys per range request")
+	fl.BoolVar(&opts.Read.KeysOnly, "keys-only", opts.Read.KeysOnly, "count keys without fetching values (sizes are key sizes only)")
+	fl.BoolVar(&opts.Read.Serializable, "serializable", opts.Read.Serializable, "read from the member asked, not through the leader (may be slightly stale)")
+	fl.Float64Var(&opts.Read.MaxRPS, "max-rps", opts.Read.MaxRPS, "at most this many range requests per second (0: no pacing)")
+	fl.IntVar(&opts.Read.TopN, "top", opts.Read.TopN, "namespaces per resource and largest keys to show")
 	return cmd
+}
+
+// Validate checks flags before anything connects.
+func (o *Options) Validate() error {
+	r := o.Read
+	if r.PageSize < 1 || r.TopN < 1 || r.MaxRPS < 0 || math.IsNaN(r.MaxRPS) || math.IsInf(r.MaxRPS, 0) {
+		return cmdutil.UsageError(fmt.Errorf("--page-size and --top must be at least 1, --max-rps a number not negative"))
+	}
+	return nil
 }
 
 func Run(ctx context.Context, opts *Options) error {
@@ -75,28 +92,22 @@ func Run(ctx context.Context, opts *Options) error {
 	defer c.Close()
 	ms, err := c.Members(ctx)
 	if err != nil {
-		return exitcode.New(exitcode.Unknown, err)
+		return fault.Mark(err, fault.Indeterminate)
 	}
 	var cli *clientv3.Client
 	if opts.Read.Serializable {
 		// One member, the one that answered: serializable reads are that member's view.
 		cli, err = c.Client(ctx, ms.AnsweredBy)
 	} else {
-		var eps []string
-		for _, m := range ms.Voters() {
-			if m.Endpoint != "" {
-				eps = append(eps, m.Endpoint)
-			}
-		}
 		var bc *clientv3.Client
-		bc, err = c.NewBalancedClient(ctx, eps)
+		bc, err = c.VoterClient(ctx, ms)
 		if bc != nil {
 			defer bc.Close()
 		}
 		cli = bc
 	}
 	if err != nil {
-		return exitcode.New(exitcode.Unknown, err)
+		return fault.Mark(err, fault.Indeterminate)
 	}
 	ro := opts.Read
 	if opts.IO.IsStderrTTY() && !opts.Format().Machine() {
@@ -109,7 +120,7 @@ func Run(ctx context.Context, opts *Options) error {
 		fmt.Fprint(opts.IO.ErrOut, "\r\x1b[K")
 	}
 	if err != nil {
-		return exitcode.New(exitcode.Critical, err)
+		return fault.Mark(err, fault.Failed)
 	}
 	if f := opts.Format(); f.Machine() {
 		return output.Write(opts.IO.Out, f, r)
