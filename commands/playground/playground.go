@@ -57,7 +57,9 @@ func NewCmdPlayground(f *cmdutil.Factory, run RunFunc) *cobra.Command {
 		Long: `Start a real etcd cluster on loopback: every member is its own process running the
 etcd server code linked into etcdmedic. It prints the endpoints and an
 'export ETCDCTL_ENDPOINTS=...' line, then runs until Ctrl-C, when it stops every
-member (and removes the data, unless --data-dir was given).
+member (and removes the data, unless --data-dir was given). Each member shows in ps
+as 'etcdmedic playground-member <name> --client-url ... --dir ...'; one that exits
+while the playground runs (crashed, killed) is reported on stderr with its log.
 
 --seed writes Kubernetes-like data the way kube-apiserver stores it: protobuf Pods
 (mixed phases, namespaces, owners and ages) under /registry/pods/<ns>/<name>, plus
