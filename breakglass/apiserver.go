@@ -13,6 +13,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/etcdmedic/etcdmedic/internal/atomicfile"
+	"github.com/etcdmedic/etcdmedic/internal/fault"
 )
 
 // APIServerOptions shape the break-glass kube-apiserver.
@@ -35,6 +36,11 @@ const BreakGlassFileName = "kube-apiserver.yaml"
 // no admission webhooks. Certificates, etcd prefix and encryption config are
 // the original's, untouched.
 func GenerateAPIServer(orig *Manifest, o APIServerOptions) ([]byte, error) {
+	data, err := generateAPIServer(orig, o)
+	return data, fault.Mark(err, fault.Invalid) // the source manifest is the input
+}
+
+func generateAPIServer(orig *Manifest, o APIServerOptions) ([]byte, error) {
 	if orig.Component != KubeAPIServer {
 		return nil, fmt.Errorf("%s runs %s, not kube-apiserver", orig.Path, orig.Component)
 	}
@@ -155,21 +161,15 @@ func FindOriginalAPIServer(l *Layout, entries []Entry) (*Manifest, error) {
 			return m, nil
 		}
 	}
-	return nil, fmt.Errorf("no quarantined kube-apiserver manifest in %s: run 'etcdmedic breakglass etcd-only' first, or pass --from", l.QuarantineDir)
+	return nil, fault.Mark(fmt.Errorf("no quarantined kube-apiserver manifest in %s: run 'etcdmedic breakglass etcd-only' first, or pass --from", l.Rel(l.QuarantineDir)), fault.Refused)
 }
 
 // WriteAPIServer writes the generated manifest into the static-pod directory
 // and journals it. It refuses while a kube-apiserver manifest is still there:
 // two pods of one name would collide in the kubelet.
 func WriteAPIServer(l *Layout, j *Journal, data []byte) (string, error) {
-	ms, err := ReadManifests(l.ManifestDir)
-	if err != nil {
+	if err := CheckAPIServerSlot(l); err != nil {
 		return "", err
-	}
-	for _, m := range ms {
-		if m.Component == KubeAPIServer && !m.IsBreakGlass() {
-			return "", fmt.Errorf("%w: %s still runs the original kube-apiserver; run 'etcdmedic breakglass etcd-only' first", ErrRefused, l.Rel(m.Path))
-		}
 	}
 	path := filepath.Join(l.ManifestDir, BreakGlassFileName)
 	if cur, err := os.ReadFile(path); err == nil && digest(cur) == digest(data) {
@@ -184,6 +184,22 @@ func WriteAPIServer(l *Layout, j *Journal, data []byte) (string, error) {
 		return path, err
 	}
 	return path, werr
+}
+
+// CheckAPIServerSlot refuses (ErrRefused) while the original kube-apiserver
+// manifest is still in the static-pod directory: a plan says so before
+// anything is asked.
+func CheckAPIServerSlot(l *Layout) error {
+	ms, err := ReadManifests(l.ManifestDir)
+	if err != nil {
+		return err
+	}
+	for _, m := range ms {
+		if m.Component == KubeAPIServer && !m.IsBreakGlass() {
+			return fmt.Errorf("%w: %s still runs the original kube-apiserver; run 'etcdmedic breakglass etcd-only' first", ErrRefused, l.Rel(m.Path))
+		}
+	}
+	return nil
 }
 
 // Kubeconfig is a kubeconfig for the break-glass apiserver on 127.0.0.1. The

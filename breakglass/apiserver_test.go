@@ -92,7 +92,7 @@ func TestBreakGlassAPIServerManifest(t *testing.T) {
 	}
 
 	// Plan sees it; undo removes it, then restores the originals.
-	r, err := Plan(l, j, root)
+	r, err := Plan(l, j, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

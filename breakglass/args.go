@@ -7,10 +7,11 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/etcdmedic/etcdmedic/cluster"
+	"github.com/etcdmedic/etcdmedic/internal/fault"
 )
 
-// ErrRefused marks a safety refusal (exit 4).
-var ErrRefused = errors.New("refused")
+// ErrRefused is a safety check that refused to act; nothing was changed.
+var ErrRefused = fault.Mark(errors.New("refused"), fault.Refused)
 
 // Args edits a component's command line in place. kubeadm writes
 // --flag=value; the --flag value form is read too.

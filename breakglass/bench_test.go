@@ -34,6 +34,7 @@ func BenchmarkPurge200k(b *testing.B) {
 	const pods = 200000
 	c := playgroundtest.Start(b, playground.Options{Members: 1, QuotaBytes: 8 << 30})
 	cli := playgroundtest.Client(b, c)
+	k := kvConn{cli: cli, deadline: timeout(time.Minute), page: time.Minute}
 	t0 := time.Now()
 	before, _ := seedPurge(b, cli, pods)
 	b.Logf("seeded %d keys in %s", len(before), time.Since(t0).Round(time.Second))
@@ -75,7 +76,7 @@ func BenchmarkPurge200k(b *testing.B) {
 		syscall.Sync()
 	}
 	restore := func() {
-		res, err := RestoreArchive(ctx, cli, archive, 0)
+		res, err := restoreArchive(ctx, k, archive)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -90,7 +91,7 @@ func BenchmarkPurge200k(b *testing.B) {
 	// 1. Ours, in process, with the ModRevision guard exercised.
 	var touched string
 	t1 := time.Now()
-	rep, err := Purge(ctx, cli, PurgeOptions{Filter: filter, Archive: archive, PageSize: 1000,
+	rep, err := purge(ctx, k, PurgeOptions{Filter: filter, Archive: archive, PageSize: 1000,
 		BeforeDelete: func(ctx context.Context) error {
 			touched = wantKeys[len(wantKeys)/2]
 			_, err := cli.Put(ctx, touched, before[touched])

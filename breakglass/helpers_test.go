@@ -1,10 +1,15 @@
 package breakglass
 
 import (
+	"context"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
+
+	"github.com/etcdmedic/etcdmedic/cluster"
+	"github.com/etcdmedic/etcdmedic/playground"
 )
 
 // fixtureRoot lays out a kubeadm control-plane disk under a temp root: the
@@ -118,4 +123,20 @@ func quarantineAPIServer(t *testing.T, l *Layout, j *Journal) *Manifest {
 		t.Fatal(err)
 	}
 	return src
+}
+
+// openCluster connects to a playground as the CLI does, with the given
+// --command-timeout bounding every call.
+func openCluster(t testing.TB, c *playground.Cluster, commandTimeout time.Duration) *cluster.Cluster {
+	t.Helper()
+	cl, err := cluster.Open(&cluster.Config{Endpoints: c.Endpoints(), DialTimeout: 2 * time.Second, CommandTimeout: commandTimeout}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+	return cl
+}
+
+func timeout(d time.Duration) func(context.Context) (context.Context, context.CancelFunc) {
+	return func(ctx context.Context) (context.Context, context.CancelFunc) { return context.WithTimeout(ctx, d) }
 }

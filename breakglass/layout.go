@@ -11,6 +11,8 @@ import (
 	"strings"
 
 	"sigs.k8s.io/yaml"
+
+	"github.com/etcdmedic/etcdmedic/internal/fault"
 )
 
 // Defaults of a kubeadm control-plane node.
@@ -25,7 +27,7 @@ const (
 
 // ErrNoManifests means the static-pod directory is missing or holds no
 // manifests: the wrong root, or not a control-plane node.
-var ErrNoManifests = errors.New("no static-pod manifests")
+var ErrNoManifests = fault.Mark(errors.New("no static-pod manifests"), fault.Invalid)
 
 // Layout is where things live on one node, all under Root ("/" on the node
 // itself, a mount point for a control-plane disk attached elsewhere).
@@ -50,6 +52,13 @@ type LayoutOptions struct {
 // ResolveLayout finds the static-pod directory the way the kubelet does: its
 // config file's staticPodPath, else kubeadm's default.
 func ResolveLayout(o LayoutOptions) (*Layout, error) {
+	l, err := resolveLayout(o)
+	// A root that is not a directory, an unreadable kubelet config, a
+	// quarantine inside the manifest directory: the input is wrong.
+	return l, fault.Mark(err, fault.Invalid)
+}
+
+func resolveLayout(o LayoutOptions) (*Layout, error) {
 	root := o.Root
 	if root == "" {
 		root = "/"

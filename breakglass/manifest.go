@@ -12,6 +12,8 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/yaml"
+
+	"github.com/etcdmedic/etcdmedic/internal/fault"
 )
 
 // Component names as kubeadm names the containers.
@@ -27,7 +29,7 @@ const (
 const BreakGlassAnnotation = "etcdmedic.io/breakglass"
 
 // ErrNotPod means a file in the static-pod directory is not a Pod manifest.
-var ErrNotPod = errors.New("not a Pod manifest")
+var ErrNotPod = fault.Mark(errors.New("not a Pod manifest"), fault.Invalid)
 
 // Manifest is one static-pod file as the kubelet would read it.
 type Manifest struct {

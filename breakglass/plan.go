@@ -4,6 +4,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 )
 
 // Step states in the runbook.
@@ -46,9 +47,17 @@ type PlanReport struct {
 	Steps            []PlanStep     `json:"steps"`
 }
 
+// CommandLine writes one runbook command, `etcdmedic <args>`, carrying the
+// flags in effect (the layout for breakglass steps, the connection for those
+// that reach etcd): only the command layer knows them.
+type CommandLine func(args ...string) string
+
 // Plan inspects the node and lays out the runbook, marking what the
-// directory and the journal say is done.
-func Plan(l *Layout, j *Journal, rootFlag string) (*PlanReport, error) {
+// directory and the journal say is done. A nil command writes bare commands.
+func Plan(l *Layout, j *Journal, command CommandLine) (*PlanReport, error) {
+	if command == nil {
+		command = func(args ...string) string { return "etcdmedic " + strings.Join(args, " ") }
+	}
 	ms, err := ReadManifests(l.ManifestDir)
 	if err != nil {
 		return nil, err
@@ -93,17 +102,13 @@ func Plan(l *Layout, j *Journal, rootFlag string) (*PlanReport, error) {
 		}
 		return false
 	}
-	root := ""
-	if rootFlag != "" && rootFlag != "/" {
-		root = " --root " + rootFlag
-	}
 	r.Steps = []PlanStep{
-		{Title: "Stop every control-plane component but etcd (manifests moved out, journaled)", Command: "etcdmedic breakglass etcd-only" + root, State: state(others == 0)},
-		{Title: "Start a kube-apiserver bound to 127.0.0.1, throttled, no webhooks, no watch cache", Command: "etcdmedic breakglass apiserver --localhost" + root, State: state(bg)},
-		{Title: "Purge stale pods straight from etcd (dry-run first, then --yes)", Command: "etcdmedic breakglass purge-pods" + root, State: state(did(ActPurge))},
-		{Title: "Compact and defragment, one member at a time", Command: "etcdmedic defrag --compact", State: StatePending, Detail: "check with 'etcdmedic status' (fragmentation)"},
-		{Title: "Raise the apiserver's inflight limits step by step, gated on etcd health", Command: "etcdmedic breakglass ramp --to 400 --steps 4", State: state(did(ActRamp))},
-		{Title: "Bring the control plane back: original manifests restored, break-glass apiserver removed", Command: "etcdmedic breakglass undo" + root, State: StatePending},
+		{Title: "Stop every control-plane component but etcd (manifests moved out, journaled)", Command: command("breakglass", "etcd-only"), State: state(others == 0)},
+		{Title: "Start a kube-apiserver bound to 127.0.0.1, throttled, no webhooks, no watch cache", Command: command("breakglass", "apiserver", "--localhost"), State: state(bg)},
+		{Title: "Purge stale pods straight from etcd (--dry-run first, then --yes)", Command: command("breakglass", "purge-pods", "--dry-run"), State: state(did(ActPurge))},
+		{Title: "Compact and defragment, one member at a time", Command: command("defrag", "--compact"), State: StatePending, Detail: "check with '" + command("status") + "' (fragmentation)"},
+		{Title: "Raise the apiserver's inflight limits step by step, gated on etcd health", Command: command("breakglass", "ramp", "--to", "400", "--steps", "4"), State: state(did(ActRamp))},
+		{Title: "Bring the control plane back: original manifests restored, break-glass apiserver removed", Command: command("breakglass", "undo"), State: StatePending},
 	}
 	next := false
 	for i := range r.Steps {

@@ -20,7 +20,9 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	corev1 "k8s.io/api/core/v1"
 
+	"github.com/etcdmedic/etcdmedic/cluster"
 	"github.com/etcdmedic/etcdmedic/internal/atomicfile"
+	"github.com/etcdmedic/etcdmedic/internal/fault"
 	"github.com/etcdmedic/etcdmedic/internal/keyscope"
 	"github.com/etcdmedic/etcdmedic/internal/kube"
 )
@@ -39,7 +41,6 @@ type PurgeOptions struct {
 	Concurrency int     // transactions in flight; default 4
 	Archive     string  // where deleted keys and values go first; required unless DryRun
 	Samples     int     // sample keys in the report; default 10
-	RPCTimeout  time.Duration
 	// OnArchived runs once the archive is durable, before any delete: the
 	// journal records it there, so an interrupted purge can still be undone.
 	OnArchived func(rep *PurgeReport) error
@@ -103,9 +104,6 @@ func (o *PurgeOptions) defaults() {
 	if o.Samples <= 0 {
 		o.Samples = 10
 	}
-	if o.RPCTimeout <= 0 {
-		o.RPCTimeout = 30 * time.Second
-	}
 }
 
 // PodsPrefix is the range the purge reads: the trailing slash matters, since
@@ -129,8 +127,20 @@ func PodKey(podsPrefix string, key []byte) (ns, name string, ok bool) {
 // <prefix>/pods/ in pages at one pinned revision, writes every match to the
 // archive (atomically: the archive exists complete or not at all), and only
 // then deletes, in transactions of at most 128 deletes, each guarded by the
-// ModRevision it read. Never a range delete.
-func Purge(ctx context.Context, cli *clientv3.Client, o PurgeOptions) (*PurgeReport, error) {
+// ModRevision it read. Never a range delete. It works through a client
+// balanced over c's voters, every call bounded by --command-timeout (each
+// page of the read, each transaction). A failure after some deletes is
+// marked fault.Partial.
+func Purge(ctx context.Context, c *cluster.Cluster, o PurgeOptions) (*PurgeReport, error) {
+	k, closeFn, err := connectVoters(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	defer closeFn()
+	return purge(ctx, k, o)
+}
+
+func purge(ctx context.Context, k kvConn, o PurgeOptions) (*PurgeReport, error) {
 	o.defaults()
 	start := time.Now()
 	rep := &PurgeReport{DryRun: o.DryRun, Prefix: o.Prefix, Archive: o.Archive}
@@ -146,7 +156,7 @@ func Purge(ctx context.Context, cli *clientv3.Client, o PurgeOptions) (*PurgeRep
 				return err
 			}
 		}
-		if err := scanPods(ctx, cli, o, rep, groups, aw, start); err != nil {
+		if err := scanPods(ctx, k, o, rep, groups, aw, start); err != nil {
 			return err
 		}
 		if aw != nil {
@@ -192,16 +202,19 @@ func Purge(ctx context.Context, cli *clientv3.Client, o PurgeOptions) (*PurgeRep
 			return rep, err
 		}
 	}
-	err := deleteArchived(ctx, cli, o, rep, start)
+	err := deleteArchived(ctx, k, o, rep, start)
 	rep.Seconds = time.Since(start).Seconds()
+	if err != nil && rep.Deleted > 0 {
+		err = fault.Mark(err, fault.Partial)
+	}
 	return rep, err
 }
 
-func scanPods(ctx context.Context, cli *clientv3.Client, o PurgeOptions, rep *PurgeReport, groups map[[2]string]*GroupCount, aw *archiveWriter, start time.Time) error {
+func scanPods(ctx context.Context, k kvConn, o PurgeOptions, rep *PurgeReport, groups map[[2]string]*GroupCount, aw *archiveWriter, start time.Time) error {
 	prefix := PodsPrefix(o.Prefix)
 	ctx, stopFetching := context.WithCancel(ctx)
 	defer stopFetching()
-	pages := fetchPages(ctx, cli, prefix, o)
+	pages := fetchPages(ctx, k, prefix, o)
 	for page := range pages {
 		if page.err != nil {
 			return page.err
@@ -265,13 +278,13 @@ type podPage struct {
 // the read while the previous page is being decoded; at most three pages
 // (decoding, queued, in flight) are held at once. The channel closes after the last
 // page or after a page carrying an error.
-func fetchPages(ctx context.Context, cli *clientv3.Client, prefix string, o PurgeOptions) <-chan podPage {
+func fetchPages(ctx context.Context, k kvConn, prefix string, o PurgeOptions) <-chan podPage {
 	out := make(chan podPage, 1)
 	go func() {
 		defer close(out)
 		// Pages stay inside one namespace's directory where they can, so
 		// etcd counts that namespace's keys per page, not all the rest.
-		pages := keyscope.NewPager(cli, prefix, clientv3.GetPrefixRangeEnd(prefix), prefix, int64(o.PageSize), o.RPCTimeout)
+		pages := keyscope.NewPager(k.cli, prefix, clientv3.GetPrefixRangeEnd(prefix), prefix, int64(o.PageSize), k.page)
 		for {
 			resp, err := pages.Next(ctx)
 			if err != nil {
@@ -328,7 +341,7 @@ func decodePage(prefix string, kvs []*mvccpb.KeyValue) []decodedKV {
 }
 
 // deleteArchived replays the archive as guarded deletes, paced by o.Rate.
-func deleteArchived(ctx context.Context, cli *clientv3.Client, o PurgeOptions, rep *PurgeReport, start time.Time) error {
+func deleteArchived(ctx context.Context, k kvConn, o PurgeOptions, rep *PurgeReport, start time.Time) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	batches := make(chan []ArchivedKV, o.Concurrency)
@@ -350,7 +363,7 @@ func deleteArchived(ctx context.Context, cli *clientv3.Client, o PurgeOptions, r
 		go func() {
 			defer wg.Done()
 			for b := range batches {
-				deleted, changed, err := guardedDelete(ctx, cli, b, o.RPCTimeout)
+				deleted, changed, err := guardedDelete(ctx, k, b)
 				mu.Lock()
 				rep.Deleted += deleted
 				rep.Changed += changed
@@ -403,15 +416,15 @@ func deleteArchived(ctx context.Context, cli *clientv3.Client, o PurgeOptions, r
 
 // guardedDelete deletes a batch in one transaction if no key changed since
 // it was read; otherwise key by key, so one changed pod costs only itself.
-func guardedDelete(ctx context.Context, cli *clientv3.Client, b []ArchivedKV, timeout time.Duration) (deleted, changed int, err error) {
+func guardedDelete(ctx context.Context, k kvConn, b []ArchivedKV) (deleted, changed int, err error) {
 	cmps := make([]clientv3.Cmp, len(b))
 	ops := make([]clientv3.Op, len(b))
 	for i, kv := range b {
 		cmps[i] = clientv3.Compare(clientv3.ModRevision(string(kv.Key)), "=", kv.ModRevision)
 		ops[i] = clientv3.OpDelete(string(kv.Key))
 	}
-	tctx, cancel := context.WithTimeout(ctx, timeout)
-	resp, err := cli.Txn(tctx).If(cmps...).Then(ops...).Commit()
+	tctx, cancel := k.deadline(ctx)
+	resp, err := k.cli.Txn(tctx).If(cmps...).Then(ops...).Commit()
 	cancel()
 	if err != nil {
 		return 0, 0, err
@@ -420,8 +433,8 @@ func guardedDelete(ctx context.Context, cli *clientv3.Client, b []ArchivedKV, ti
 		return len(b), 0, nil
 	}
 	for _, kv := range b {
-		tctx, cancel := context.WithTimeout(ctx, timeout)
-		resp, err := cli.Txn(tctx).
+		tctx, cancel := k.deadline(ctx)
+		resp, err := k.cli.Txn(tctx).
 			If(clientv3.Compare(clientv3.ModRevision(string(kv.Key)), "=", kv.ModRevision)).
 			Then(clientv3.OpDelete(string(kv.Key))).Commit()
 		cancel()
@@ -471,11 +484,18 @@ type RestoreResult struct {
 }
 
 // RestoreArchive puts archived keys back where the key does not exist now
-// (CreateRevision == 0), in transactions of at most 128 puts.
-func RestoreArchive(ctx context.Context, cli *clientv3.Client, path string, timeout time.Duration) (RestoreResult, error) {
-	if timeout <= 0 {
-		timeout = 30 * time.Second
+// (CreateRevision == 0), in transactions of at most 128 puts, through c's
+// voters, each transaction bounded by --command-timeout.
+func RestoreArchive(ctx context.Context, c *cluster.Cluster, path string) (RestoreResult, error) {
+	k, closeFn, err := connectVoters(ctx, c)
+	if err != nil {
+		return RestoreResult{}, err
 	}
+	defer closeFn()
+	return restoreArchive(ctx, k, path)
+}
+
+func restoreArchive(ctx context.Context, k kvConn, path string) (RestoreResult, error) {
 	var res RestoreResult
 	var batch []ArchivedKV
 	flush := func() error {
@@ -489,8 +509,8 @@ func RestoreArchive(ctx context.Context, cli *clientv3.Client, path string, time
 			cmps[i] = clientv3.Compare(clientv3.CreateRevision(string(kv.Key)), "=", 0)
 			ops[i] = clientv3.OpPut(string(kv.Key), string(kv.Value))
 		}
-		tctx, cancel := context.WithTimeout(ctx, timeout)
-		resp, err := cli.Txn(tctx).If(cmps...).Then(ops...).Commit()
+		tctx, cancel := k.deadline(ctx)
+		resp, err := k.cli.Txn(tctx).If(cmps...).Then(ops...).Commit()
 		cancel()
 		if err != nil {
 			return err
@@ -500,8 +520,8 @@ func RestoreArchive(ctx context.Context, cli *clientv3.Client, path string, time
 			return nil
 		}
 		for _, kv := range batch {
-			tctx, cancel := context.WithTimeout(ctx, timeout)
-			resp, err := cli.Txn(tctx).If(clientv3.Compare(clientv3.CreateRevision(string(kv.Key)), "=", 0)).
+			tctx, cancel := k.deadline(ctx)
+			resp, err := k.cli.Txn(tctx).If(clientv3.Compare(clientv3.CreateRevision(string(kv.Key)), "=", 0)).
 				Then(clientv3.OpPut(string(kv.Key), string(kv.Value))).Commit()
 			cancel()
 			if err != nil {

@@ -7,7 +7,7 @@ import (
 	"path/filepath"
 	"time"
 
-	clientv3 "go.etcd.io/etcd/client/v3"
+	"github.com/etcdmedic/etcdmedic/cluster"
 )
 
 // ArchivePath names a new purge archive in the state directory.
@@ -17,9 +17,18 @@ func (l *Layout) ArchivePath(now time.Time) string {
 
 // PurgeJournaled runs Purge and journals it: a "started" entry as soon as the
 // archive is durable (before any delete), then the outcome.
-func PurgeJournaled(ctx context.Context, cli *clientv3.Client, l *Layout, j *Journal, o PurgeOptions) (*PurgeReport, error) {
+func PurgeJournaled(ctx context.Context, c *cluster.Cluster, l *Layout, j *Journal, o PurgeOptions) (*PurgeReport, error) {
+	k, closeFn, err := connectVoters(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	defer closeFn()
+	return purgeJournaled(ctx, k, l, j, o)
+}
+
+func purgeJournaled(ctx context.Context, k kvConn, l *Layout, j *Journal, o PurgeOptions) (*PurgeReport, error) {
 	if o.DryRun {
-		return Purge(ctx, cli, o)
+		return purge(ctx, k, o)
 	}
 	if o.Archive == "" {
 		o.Archive = l.ArchivePath(time.Now())
@@ -32,7 +41,7 @@ func PurgeJournaled(ctx context.Context, cli *clientv3.Client, l *Layout, j *Jou
 	o.OnArchived = func(rep *PurgeReport) error {
 		return entry(rep, "started", fmt.Sprintf("%d pods archived", rep.Matched))
 	}
-	rep, err := Purge(ctx, cli, o)
+	rep, err := purge(ctx, k, o)
 	if rep.Matched == 0 && rep.ArchiveSHA256 != "" {
 		// Nothing matched: an empty archive would only confuse undo.
 		_ = os.Remove(o.Archive)

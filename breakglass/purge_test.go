@@ -18,6 +18,7 @@ import (
 func TestPurgeDeletesExactlyTheMatchesGuardedAndUndoRestores(t *testing.T) {
 	c := playgroundtest.Start(t, playground.Options{Members: 1})
 	cli := playgroundtest.Client(t, c)
+	cl := openCluster(t, c, 5*time.Second)
 	before, want := seedPurge(t, cli, 10000)
 	if len(want) < 1000 {
 		t.Fatalf("fixture selects only %d pods", len(want))
@@ -27,7 +28,7 @@ func TestPurgeDeletesExactlyTheMatchesGuardedAndUndoRestores(t *testing.T) {
 	ctx := context.Background()
 
 	// Dry run: counts, nothing changed.
-	dry, err := Purge(ctx, cli, PurgeOptions{Filter: purgeFilter(t), DryRun: true, PageSize: 700})
+	dry, err := Purge(ctx, cl, PurgeOptions{Filter: purgeFilter(t), DryRun: true, PageSize: 700})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,7 +48,7 @@ func TestPurgeDeletesExactlyTheMatchesGuardedAndUndoRestores(t *testing.T) {
 
 	// For real, with one matching pod modified between read and delete.
 	var touched string
-	rep, err := PurgeJournaled(ctx, cli, l, j, PurgeOptions{Filter: purgeFilter(t), PageSize: 700,
+	rep, err := PurgeJournaled(ctx, cl, l, j, PurgeOptions{Filter: purgeFilter(t), PageSize: 700,
 		BeforeDelete: func(ctx context.Context) error {
 			for k := range want {
 				touched = k
@@ -81,14 +82,14 @@ func TestPurgeDeletesExactlyTheMatchesGuardedAndUndoRestores(t *testing.T) {
 	}
 
 	// Undo without --pods leaves the pods alone; with it, brings them back.
-	steps, err := Undo(ctx, l, j, UndoOptions{Client: cli})
+	steps, err := Undo(ctx, l, j, UndoOptions{Cluster: cl})
 	if err != nil || len(steps) != 1 || steps[0].Result != "pending" {
 		t.Fatalf("undo without pods: %+v %v", steps, err)
 	}
 	if len(dumpAll(t, cli)) != len(after) {
 		t.Fatal("undo without --pods restored pods")
 	}
-	steps, err = Undo(ctx, l, j, UndoOptions{Client: cli, RestorePods: true})
+	steps, err = Undo(ctx, l, j, UndoOptions{Cluster: cl, RestorePods: true})
 	if err != nil || len(steps) != 1 || steps[0].Result != ResultOK {
 		t.Fatalf("undo: %+v %v", steps, err)
 	}
@@ -101,7 +102,7 @@ func TestPurgeDeletesExactlyTheMatchesGuardedAndUndoRestores(t *testing.T) {
 			t.Errorf("%s not restored", k)
 		}
 	}
-	if steps, _ := Undo(ctx, l, j, UndoOptions{Client: cli, RestorePods: true}); len(steps) != 0 {
+	if steps, _ := Undo(ctx, l, j, UndoOptions{Cluster: cl, RestorePods: true}); len(steps) != 0 {
 		t.Fatalf("second undo redid %+v", steps)
 	}
 }
@@ -123,11 +124,60 @@ func TestPurgeShrinksPagesPastTheMessageLimit(t *testing.T) {
 	if _, err := small.Get(ctx, PodsPrefix("/registry"), clientv3.WithPrefix(), clientv3.WithLimit(700)); status.Code(err) != codes.ResourceExhausted {
 		t.Fatalf("a 700-pod page within %d bytes (err %v): the test proves nothing", limit, err)
 	}
-	rep, err := Purge(ctx, small, PurgeOptions{Filter: purgeFilter(t), DryRun: true, PageSize: 700})
+	rep, err := purge(ctx, kvConn{cli: small, deadline: timeout(time.Minute), page: time.Minute}, PurgeOptions{Filter: purgeFilter(t), DryRun: true, PageSize: 700})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if rep.Matched != len(want) {
 		t.Fatalf("matched %d, want %d", rep.Matched, len(want))
+	}
+}
+
+// Every delete is bounded by --command-timeout: a member frozen between the
+// read and the deletes costs one timeout, not a hang, and nothing is lost.
+func TestPurgeDeletesAreBoundedByTheCommandTimeout(t *testing.T) {
+	c := playgroundtest.Start(t, playground.Options{Members: 1})
+	cli := playgroundtest.Client(t, c)
+	before, want := seedPurge(t, cli, 300)
+	const commandTimeout = 2 * time.Second
+	cl := openCluster(t, c, commandTimeout)
+	root, _ := fixtureRoot(t)
+	l, j := mustLayout(t, root)
+	m := c.Member(0)
+	start := time.Now()
+	var frozen time.Time
+	rep, err := PurgeJournaled(context.Background(), cl, l, j, PurgeOptions{Filter: purgeFilter(t),
+		BeforeDelete: func(context.Context) error {
+			frozen = time.Now()
+			return m.Pause()
+		}})
+	took := time.Since(frozen)
+	if rerr := m.Resume(); rerr != nil {
+		t.Fatal(rerr)
+	}
+	if err == nil || frozen.IsZero() {
+		t.Fatalf("purge against a frozen member: %v (frozen at %v)", err, frozen)
+	}
+	if took > 4*commandTimeout {
+		t.Fatalf("the deletes took %s after the member froze, want about %s", took, commandTimeout)
+	}
+	t.Logf("failed %s after the freeze (%s in all): %v", took.Round(time.Millisecond), time.Since(start).Round(time.Millisecond), err)
+	if rep.Deleted != 0 || len(want) == 0 {
+		t.Fatalf("deleted %d of %d", rep.Deleted, len(want))
+	}
+	// The archive was journaled before the deletes, so undo puts back
+	// whatever a timed-out delete may still have done once the member woke.
+	plan, perr := UndoPlan(j)
+	if perr != nil || len(plan) != 1 || plan[0].Action != ActPurge || plan[0].Archive != l.Rel(rep.Archive) {
+		t.Fatalf("undo plan %+v %v", plan, perr)
+	}
+	if _, err := Undo(context.Background(), l, j, UndoOptions{Cluster: cl, RestorePods: true}); err != nil {
+		t.Fatal(err)
+	}
+	after := dumpAll(t, cli)
+	for k, v := range before {
+		if after[k] != v {
+			t.Errorf("%s not back after undo", k)
+		}
 	}
 }

@@ -10,10 +10,16 @@ import (
 	"time"
 
 	"github.com/etcdmedic/etcdmedic/internal/atomicfile"
+	"github.com/etcdmedic/etcdmedic/internal/fault"
 )
 
 // ErrRegression means a ramp gate failed: the limits were stepped back one.
-var ErrRegression = errors.New("regression")
+var ErrRegression = fault.Mark(errors.New("regression"), fault.Failed)
+
+// MinRampInterval is the shortest wait the CLI accepts after a step: the
+// kubelet looks at its static-pod directory every 20 s, so a shorter wait
+// would gate the pod that still runs the previous limits.
+const MinRampInterval = 20 * time.Second
 
 // RampOptions: raise the break-glass apiserver's inflight limits to To (and
 // ToMutating, default To/2) in Steps equal steps, Interval apart, each step
@@ -24,6 +30,18 @@ type RampOptions struct {
 	Interval       time.Duration
 	Gate           func(ctx context.Context) error
 	DryRun         bool
+	// Progress hears of each step as it goes: written, every Tick of the
+	// wait (default 10 s), and its result.
+	Progress func(RampProgress)
+	Tick     time.Duration
+}
+
+// RampProgress is one report of a running ramp.
+type RampProgress struct {
+	Step, Steps int // Step is 1-based
+	Limits      RampStep
+	Stage       string        // "written", "waiting", then the step's result: ok, stepped-back, failed
+	Left        time.Duration // of the interval, while waiting
 }
 
 // RampStep is one setting of the two limits.
@@ -82,29 +100,33 @@ func Ramp(ctx context.Context, l *Layout, j *Journal, o RampOptions) ([]RampStep
 		o.ToMutating = o.To / 2
 	}
 	if o.To < cur || o.ToMutating < curMut {
-		return nil, fmt.Errorf("ramp only raises limits: now %d/%d, asked %d/%d", cur, curMut, o.To, o.ToMutating)
+		return nil, fault.Mark(fmt.Errorf("ramp only raises limits: now %d/%d, asked %d/%d", cur, curMut, o.To, o.ToMutating), fault.Invalid)
 	}
 	steps := RampPlan(cur, curMut, o.To, o.ToMutating, o.Steps)
 	if o.DryRun {
 		return steps, nil
 	}
 	prev := RampStep{MaxRequestsInflight: cur, MaxMutatingRequestsInflight: curMut}
+	report := func(i int, stage string, left time.Duration) {
+		if o.Progress != nil {
+			o.Progress(RampProgress{Step: i + 1, Steps: len(steps), Limits: steps[i], Stage: stage, Left: left})
+		}
+	}
 	for i := range steps {
 		s := &steps[i]
 		if err := setLimits(l, j, m, s.MaxRequestsInflight, s.MaxMutatingRequestsInflight, ""); err != nil {
 			s.Result, s.Detail = ResultFailed, err.Error()
+			report(i, s.Result, 0)
 			return steps, err
 		}
-		t := time.NewTimer(o.Interval)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return steps, ctx.Err()
-		case <-t.C:
+		report(i, "written", o.Interval)
+		if err := waitInterval(ctx, o, func(left time.Duration) { report(i, "waiting", left) }); err != nil {
+			return steps, err
 		}
 		if o.Gate != nil {
 			if gerr := o.Gate(ctx); gerr != nil {
 				s.Result, s.Detail = "stepped-back", gerr.Error()
+				report(i, s.Result, 0)
 				if err := setLimits(l, j, m, prev.MaxRequestsInflight, prev.MaxMutatingRequestsInflight, "stepped back: "+gerr.Error()); err != nil {
 					return steps, err
 				}
@@ -112,9 +134,36 @@ func Ramp(ctx context.Context, l *Layout, j *Journal, o RampOptions) ([]RampStep
 			}
 		}
 		s.Result = ResultOK
+		report(i, s.Result, 0)
 		prev = *s
 	}
 	return steps, nil
+}
+
+// waitInterval sleeps o.Interval, telling tick how much is left every o.Tick,
+// so a person watching a 5-minute step sees it is alive.
+func waitInterval(ctx context.Context, o RampOptions, tick func(left time.Duration)) error {
+	every := o.Tick
+	if every <= 0 {
+		every = 10 * time.Second
+	}
+	end := time.Now().Add(o.Interval)
+	t := time.NewTicker(every)
+	defer t.Stop()
+	done := time.NewTimer(o.Interval)
+	defer done.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-done.C:
+			return nil
+		case <-t.C:
+			if left := time.Until(end); left > 0 {
+				tick(left)
+			}
+		}
+	}
 }
 
 func setLimits(l *Layout, j *Journal, m *Manifest, max, mut int, detail string) error {

@@ -5,9 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"time"
 
-	clientv3 "go.etcd.io/etcd/client/v3"
+	"github.com/etcdmedic/etcdmedic/cluster"
 )
 
 // UndoOptions choose what undo may touch.
@@ -16,8 +15,9 @@ type UndoOptions struct {
 	// RestorePods puts purged pods back from their archives (only where the
 	// key does not exist now). Off by default: restoring pods is a decision.
 	RestorePods bool
-	Client      *clientv3.Client // required with RestorePods
-	RPCTimeout  time.Duration
+	Cluster     *cluster.Cluster // required with RestorePods: restores go to its voters
+	// conn is the voter client, opened for the first archive restored.
+	conn *kvConn
 }
 
 // UndoStep is one journal entry being reverted.
@@ -72,6 +72,11 @@ func Undo(ctx context.Context, l *Layout, j *Journal, o UndoOptions) ([]UndoStep
 	if err != nil {
 		return nil, err
 	}
+	defer func() {
+		if o.conn != nil {
+			o.conn.cli.Close()
+		}
+	}()
 	all, _ := j.Read()
 	var steps []UndoStep
 	for _, e := range plan {
@@ -99,7 +104,7 @@ func Undo(ctx context.Context, l *Layout, j *Journal, o UndoOptions) ([]UndoStep
 				continue
 			}
 			var res RestoreResult
-			res, uerr = restorePurge(ctx, l, e, o)
+			res, uerr = restorePurge(ctx, l, e, &o)
 			st.Detail = fmt.Sprintf("%d pods restored, %d exist now and were left alone", res.Restored, res.Existing)
 		}
 		st.Result = ResultOK
@@ -146,8 +151,8 @@ func removeBreakGlass(path string) error {
 	return os.Remove(path)
 }
 
-func restorePurge(ctx context.Context, l *Layout, e Entry, o UndoOptions) (RestoreResult, error) {
-	if o.Client == nil {
+func restorePurge(ctx context.Context, l *Layout, e Entry, o *UndoOptions) (RestoreResult, error) {
+	if o.Cluster == nil {
 		return RestoreResult{}, errors.New("restoring pods needs an etcd connection")
 	}
 	path := l.abs(e.Archive)
@@ -158,5 +163,12 @@ func restorePurge(ctx context.Context, l *Layout, e Entry, o UndoOptions) (Resto
 	if e.ArchiveSHA256 != "" && sum != e.ArchiveSHA256 {
 		return RestoreResult{}, fmt.Errorf("archive %s does not match the journal's sha256", e.Archive)
 	}
-	return RestoreArchive(ctx, o.Client, path, o.RPCTimeout)
+	if o.conn == nil {
+		k, _, err := connectVoters(ctx, o.Cluster)
+		if err != nil {
+			return RestoreResult{}, err
+		}
+		o.conn = &k
+	}
+	return restoreArchive(ctx, *o.conn, path)
 }

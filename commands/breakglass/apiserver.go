@@ -9,24 +9,24 @@ import (
 
 	bg "github.com/etcdmedic/etcdmedic/breakglass"
 	"github.com/etcdmedic/etcdmedic/commands/cmdutil"
-	"github.com/etcdmedic/etcdmedic/internal/exitcode"
 	"github.com/etcdmedic/etcdmedic/internal/iostreams"
 	"github.com/etcdmedic/etcdmedic/internal/output"
+	"github.com/etcdmedic/etcdmedic/internal/step"
 )
 
 type APIServerOptions struct {
 	IO        *iostreams.IOStreams
 	Format    func() output.Format
+	Global    *cmdutil.GlobalOptions
 	Layout    LayoutFlags
 	Localhost bool
 	From      string
-	Yes       bool
-	DryRun    bool
-	Gen       bg.APIServerOptions
+	Confirmation
+	Gen bg.APIServerOptions
 }
 
 func NewCmdAPIServer(f *cmdutil.Factory, runF func(context.Context, *APIServerOptions) error) *cobra.Command {
-	opts := &APIServerOptions{IO: f.IOStreams, Format: f.Format}
+	opts := &APIServerOptions{IO: f.IOStreams, Format: f.Format, Global: f.Global}
 	cmd := &cobra.Command{
 		Use:   "apiserver --localhost",
 		Short: "Write a throttled kube-apiserver manifest bound to 127.0.0.1",
@@ -43,16 +43,19 @@ from the original that 'etcd-only' quarantined (or --from FILE):
 
 Certificates, --etcd-prefix and --encryption-provider-config are kept: encrypted
 objects stay readable. Refused while the original kube-apiserver manifest is still in
-the directory (two pods of one name). Removed again by 'breakglass undo'.`,
-		Example: `  etcdmedic breakglass apiserver --localhost --dry-run -o yaml   # print the manifest
+the directory (two pods of one name). Removed again by 'breakglass undo'.
+
+-o yaml prints the Pod manifest itself (what is, or would be, written); -o json the
+result with the manifest as a string.`,
+		Example: `  etcdmedic breakglass apiserver --localhost --dry-run -o yaml > kube-apiserver.yaml   # the manifest
   etcdmedic breakglass apiserver --localhost --yes`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if !opts.Localhost {
-				return &cmdutil.FlagError{Err: fmt.Errorf("--localhost is required: it is the only break-glass mode")}
+				return cmdutil.UsageError(fmt.Errorf("--localhost is required: it is the only break-glass mode"))
 			}
 			if opts.Gen.MaxRequestsInflight < 1 || opts.Gen.MaxMutatingRequestsInflight < 1 {
-				return &cmdutil.FlagError{Err: fmt.Errorf("inflight limits must be at least 1")}
+				return cmdutil.UsageError(fmt.Errorf("inflight limits must be at least 1"))
 			}
 			if runF != nil {
 				return runF(cmd.Context(), opts)
@@ -68,20 +71,26 @@ the directory (two pods of one name). Removed again by 'breakglass undo'.`,
 	fs.IntVar(&opts.Gen.MaxMutatingRequestsInflight, "max-mutating-requests-inflight", 10, "mutating requests in flight")
 	fs.StringVar(&opts.Gen.EtcdServers, "etcd-servers", "", "etcd URLs (default: the original's loopback entries, else https://127.0.0.1:2379)")
 	fs.BoolVar(&opts.Gen.WatchCache, "watch-cache", false, "keep the watch cache (lists every resource at start-up)")
-	fs.BoolVarP(&opts.Yes, "yes", "y", false, "do it without asking")
-	fs.BoolVar(&opts.DryRun, "dry-run", false, "print the manifest, write nothing")
+	opts.Confirmation.register(cmd, "print the manifest, write nothing")
 	return cmd
 }
 
-type apiServerResult struct {
+// APIServerResult is the manifest planned (dryRun) or written.
+type APIServerResult struct {
 	DryRun   bool   `json:"dryRun"`
 	Path     string `json:"path"`
 	Source   string `json:"source"`
 	Manifest string `json:"manifest"`
 	Port     int    `json:"port"`
+	Next     string `json:"next,omitempty"`
+	Undo     string `json:"undo,omitempty"`
+	caFile   string
 }
 
-func RunAPIServer(_ context.Context, opts *APIServerOptions) error {
+// YAMLDocument makes -o yaml the manifest itself.
+func (r *APIServerResult) YAMLDocument() []byte { return []byte(r.Manifest) }
+
+func RunAPIServer(ctx context.Context, opts *APIServerOptions) error {
 	l, j, err := opts.Layout.resolve()
 	if err != nil {
 		return err
@@ -90,44 +99,59 @@ func RunAPIServer(_ context.Context, opts *APIServerOptions) error {
 	if opts.From != "" {
 		data, err := os.ReadFile(opts.From)
 		if err != nil {
-			return exitcode.UsageError(fmt.Errorf("--from: %w", err))
+			return cmdutil.UsageError(fmt.Errorf("--from: %w", err))
 		}
 		if src, err = bg.ParseManifest(opts.From, data); err != nil {
-			return codeOf(err)
+			return err
 		}
 	} else {
 		entries, err := j.Read()
 		if err != nil {
-			return codeOf(err)
+			return err
 		}
 		if src, err = bg.FindOriginalAPIServer(l, entries); err != nil {
-			return exitcode.New(exitcode.Refused, err)
+			return err
 		}
 	}
 	data, err := bg.GenerateAPIServer(src, opts.Gen)
 	if err != nil {
-		return exitcode.UsageError(err)
+		return err
 	}
-	res := apiServerResult{DryRun: true, Path: l.Rel(l.ManifestDir) + "/" + bg.BreakGlassFileName, Source: l.Rel(src.Path), Manifest: string(data), Port: bg.SecurePort(src)}
-	machine := opts.Format().Machine()
-	if !machine {
-		fmt.Fprintf(opts.IO.Out, "# break-glass manifest for %s, from %s\n%s", res.Path, res.Source, data)
+	next := nextStep{layout: opts.Layout, global: opts.Global}
+	res := func(dry bool) *APIServerResult {
+		return &APIServerResult{DryRun: dry, Path: l.Rel(l.ManifestDir) + "/" + bg.BreakGlassFileName, Source: l.Rel(src.Path),
+			Manifest: string(data), Port: bg.SecurePort(src), caFile: firstNonEmpty(bg.APIServerFlags(src).Get("client-ca-file"), "/etc/kubernetes/pki/ca.crt")}
 	}
-	if opts.DryRun || !confirm(opts.IO, opts.Yes, "Write it?") {
-		if machine {
-			return output.Write(opts.IO.Out, opts.Format(), res)
-		}
-		return nil
+	s := step.Step[*APIServerResult]{
+		Plan: func(context.Context) (step.Plan[*APIServerResult], error) {
+			// Refused now, before asking, rather than after a "y".
+			if err := bg.CheckAPIServerSlot(l); err != nil {
+				return step.Plan[*APIServerResult]{}, err
+			}
+			r := res(true)
+			return step.Plan[*APIServerResult]{Question: "Write it?", Preview: r,
+				Changes: []step.Change{{Action: "write", Target: r.Path, Line: fmt.Sprintf("write %s from %s", r.Path, r.Source)}}}, nil
+		},
+		Apply: func(context.Context) (*APIServerResult, error) {
+			if _, err := bg.WriteAPIServer(l, j, data); err != nil {
+				return nil, err
+			}
+			r := res(false)
+			r.Next = next.command("breakglass", "purge-pods", "--dry-run")
+			r.Undo = next.command("breakglass", "undo")
+			return r, nil
+		},
 	}
-	if _, err := bg.WriteAPIServer(l, j, data); err != nil {
-		return codeOf(err)
+	_, err = step.Run(ctx, step.Options{IO: opts.IO, Format: opts.Format(), Yes: opts.Yes, DryRun: opts.DryRun}, s)
+	return err
+}
+
+func (r *APIServerResult) Table(io *iostreams.IOStreams) error {
+	if r.DryRun {
+		_, err := fmt.Fprintf(io.Out, "# break-glass manifest for %s, from %s\n%s", r.Path, r.Source, r.Manifest)
+		return err
 	}
-	res.DryRun = false
-	if machine {
-		return output.Write(opts.IO.Out, opts.Format(), res)
-	}
-	a := bg.APIServerFlags(src)
-	fmt.Fprintf(opts.IO.Out, `
+	fmt.Fprintf(io.Out, `
 Written %s; the kubelet starts it within ~20 s.
 Reach it from this node only (the serving certificate has no 127.0.0.1, hence the server name):
   kubectl --kubeconfig /etc/kubernetes/super-admin.conf --server https://127.0.0.1:%d --tls-server-name kubernetes get --raw /readyz
@@ -135,7 +159,8 @@ or a kubeconfig like:
 %s
 A client certificate in group system:masters is exempt from priority-and-fairness, so
 your requests get through however low the limits; everyone else's are throttled.
-`, res.Path, res.Port, bg.Kubeconfig(res.Port, firstNonEmpty(a.Get("client-ca-file"), "/etc/kubernetes/pki/ca.crt"), "<admin client certificate>", "<admin client key>"))
+`, r.Path, r.Port, bg.Kubeconfig(r.Port, r.caFile, "<admin client certificate>", "<admin client key>"))
+	printNext(io, r.Next, r.Undo)
 	return nil
 }
 

@@ -72,9 +72,14 @@ func TestRunbookOnAFixtureRoot(t *testing.T) {
 	root := fixtureRoot(t)
 	before := snapshotFiles(t, root)
 
-	// Without --yes and without a terminal: a dry run.
+	// Without --yes and without a terminal: the plan, refused (exit 4), so
+	// a script does not go on as if it had happened.
 	r := clitest.Run(t, noEtcd, "breakglass", "etcd-only", "--root", root)
-	if r.Code != 0 || !strings.Contains(r.Stdout, "would move") || !strings.Contains(r.Stderr, "--yes") || !same(before, snapshotFiles(t, root)) {
+	if r.Code != 4 || !strings.Contains(r.Stdout, "would move") || !strings.Contains(r.Stderr, "not confirmed") || !strings.Contains(r.Stderr, "--yes") || !same(before, snapshotFiles(t, root)) {
+		t.Fatalf("unconfirmed: exit %d, changed files or no plan shown", r.Code)
+	}
+	r = clitest.Run(t, noEtcd, "breakglass", "etcd-only", "--root", root, "--dry-run")
+	if r.Code != 0 || !strings.Contains(r.Stdout, "would move") || !same(before, snapshotFiles(t, root)) {
 		t.Fatalf("dry run: exit %d, changed files or no plan shown", r.Code)
 	}
 	r = clitest.Run(t, noEtcd, "breakglass", "etcd-only", "--root", root, "--yes", "-o", "json")
@@ -96,7 +101,7 @@ func TestRunbookOnAFixtureRoot(t *testing.T) {
 		t.Fatalf("apiserver: exit %d", r.Code)
 	}
 	r = clitest.Run(t, noEtcd, "breakglass", "plan", "--root", root)
-	if r.Code != 0 || !strings.Contains(r.Stdout, "1. [done]") || !strings.Contains(r.Stdout, "2. [done]") || !strings.Contains(r.Stdout, "3. [next]") || !strings.Contains(r.Stdout, "etcdmedic breakglass purge-pods --root "+root) {
+	if r.Code != 0 || !strings.Contains(r.Stdout, "1. [done]") || !strings.Contains(r.Stdout, "2. [done]") || !strings.Contains(r.Stdout, "3. [next]") || !strings.Contains(r.Stdout, "etcdmedic breakglass purge-pods --dry-run --root "+root) {
 		t.Fatalf("plan: exit %d", r.Code)
 	}
 	r = clitest.Run(t, noEtcd, "breakglass", "journal", "--root", root, "-o", "json")
@@ -201,9 +206,13 @@ func TestPurgePodsCLI(t *testing.T) {
 	root := t.TempDir()
 	env := playgroundtest.Env("ETCDCTL_ENDPOINTS", strings.Join(c.Endpoints(), ","))
 
-	r := clitest.Run(t, env, "breakglass", "purge-pods", "--root", root)
+	r := clitest.Run(t, env, "breakglass", "purge-pods", "--root", root, "--dry-run")
 	if r.Code != 0 || !strings.Contains(r.Stdout, "pods match") {
 		t.Fatalf("dry run exit %d", r.Code)
+	}
+	r = clitest.Run(t, env, "breakglass", "purge-pods", "--root", root)
+	if r.Code != 4 || !strings.Contains(r.Stdout, "pods match") || !strings.Contains(r.Stderr, "not confirmed") {
+		t.Fatalf("unconfirmed purge: exit %d", r.Code)
 	}
 	r = clitest.Run(t, env, "breakglass", "purge-pods", "--root", root, "--yes", "--rate", "0", "-o", "json")
 	var rep struct {

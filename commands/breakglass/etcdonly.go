@@ -11,19 +11,20 @@ import (
 	"github.com/etcdmedic/etcdmedic/commands/cmdutil"
 	"github.com/etcdmedic/etcdmedic/internal/iostreams"
 	"github.com/etcdmedic/etcdmedic/internal/output"
+	"github.com/etcdmedic/etcdmedic/internal/step"
 )
 
 type EtcdOnlyOptions struct {
 	IO     *iostreams.IOStreams
 	Format func() output.Format
+	Global *cmdutil.GlobalOptions
 	Layout LayoutFlags
-	Yes    bool
-	DryRun bool
-	Wait   time.Duration
+	Confirmation
+	Wait time.Duration
 }
 
 func NewCmdEtcdOnly(f *cmdutil.Factory, runF func(context.Context, *EtcdOnlyOptions) error) *cobra.Command {
-	opts := &EtcdOnlyOptions{IO: f.IOStreams, Format: f.Format}
+	opts := &EtcdOnlyOptions{IO: f.IOStreams, Format: f.Format, Global: f.Global}
 	cmd := &cobra.Command{
 		Use:   "etcd-only",
 		Short: "Move every control-plane manifest except etcd's out of the static-pod directory",
@@ -39,7 +40,8 @@ waits, bounded, until the moved components' containers are gone (the kubelet loo
 at its directory every 20 s).
 
 Undo with 'etcdmedic breakglass undo': the manifests come back byte-identical.`,
-		Example: `  etcdmedic breakglass etcd-only            # shows the moves, asks
+		Example: `  etcdmedic breakglass etcd-only --dry-run  # shows the moves
+  etcdmedic breakglass etcd-only            # shows the moves, asks on a terminal
   etcdmedic breakglass etcd-only --yes --wait 2m
   etcdmedic breakglass etcd-only --root /mnt/cp-2 --yes`,
 		Args: cobra.NoArgs,
@@ -51,16 +53,21 @@ Undo with 'etcdmedic breakglass undo': the manifests come back byte-identical.`,
 		},
 	}
 	opts.Layout.register(cmd)
-	cmd.Flags().BoolVarP(&opts.Yes, "yes", "y", false, "do it without asking")
-	cmd.Flags().BoolVar(&opts.DryRun, "dry-run", false, "only show the moves")
+	opts.Confirmation.register(cmd, "only show the moves")
 	cmd.Flags().DurationVar(&opts.Wait, "wait", 0, "wait up to this long for the moved containers to stop (needs crictl; 0: do not wait)")
 	return cmd
 }
 
-type etcdOnlyResult struct {
-	DryRun bool      `json:"dryRun"`
-	Moves  []bg.Move `json:"moves"`
-	Kept   []string  `json:"kept"`
+// EtcdOnlyResult is the plan (dryRun) or what was moved.
+type EtcdOnlyResult struct {
+	DryRun      bool      `json:"dryRun"`
+	ManifestDir string    `json:"manifestDir"`
+	Moves       []bg.Move `json:"moves"`
+	Kept        []string  `json:"kept"`
+	// ContainersStopped is set with --wait when crictl could tell.
+	ContainersStopped *bool  `json:"containersStopped,omitempty"`
+	Next              string `json:"next,omitempty"`
+	Undo              string `json:"undo,omitempty"`
 }
 
 func RunEtcdOnly(ctx context.Context, opts *EtcdOnlyOptions) error {
@@ -68,71 +75,97 @@ func RunEtcdOnly(ctx context.Context, opts *EtcdOnlyOptions) error {
 	if err != nil {
 		return err
 	}
-	moves, keep, err := bg.EtcdOnlyPlan(l)
-	if err != nil {
-		return codeOf(err)
+	next := nextStep{layout: opts.Layout, global: opts.Global}
+	s := step.Step[*EtcdOnlyResult]{
+		Plan: func(context.Context) (step.Plan[*EtcdOnlyResult], error) {
+			moves, keep, err := bg.EtcdOnlyPlan(l)
+			if err != nil {
+				return step.Plan[*EtcdOnlyResult]{}, err
+			}
+			res := &EtcdOnlyResult{DryRun: true, ManifestDir: l.Rel(l.ManifestDir), Moves: moves, Kept: paths(l, keep)}
+			p := step.Plan[*EtcdOnlyResult]{Question: fmt.Sprintf("Move these %d manifests out?", len(moves)), Preview: res}
+			for _, m := range moves {
+				p.Changes = append(p.Changes, step.Change{Action: "move", Target: m.From, Line: fmt.Sprintf("move %s to %s", m.From, m.To)})
+			}
+			return p, nil
+		},
+		Apply: func(ctx context.Context) (*EtcdOnlyResult, error) {
+			moves, err := bg.EtcdOnly(l, j)
+			if moves == nil {
+				return nil, err
+			}
+			res := &EtcdOnlyResult{ManifestDir: l.Rel(l.ManifestDir), Moves: moves, Undo: next.command("breakglass", "undo")}
+			if _, keep, kerr := bg.EtcdOnlyPlan(l); kerr == nil {
+				res.Kept = paths(l, keep)
+			}
+			if err != nil {
+				return res, err
+			}
+			res.Next = next.command("breakglass", "apiserver", "--localhost")
+			if opts.Wait > 0 && l.Root == "/" {
+				var names []string
+				for _, m := range moves {
+					names = append(names, m.Component)
+				}
+				checked, werr := bg.WaitContainersGone(ctx, names, opts.Wait)
+				if !checked {
+					fmt.Fprintln(opts.IO.ErrOut, "crictl not found: not waiting for the containers to stop")
+				} else {
+					stopped := werr == nil
+					res.ContainersStopped = &stopped
+				}
+				return res, werr
+			}
+			return res, nil
+		},
 	}
-	res := etcdOnlyResult{DryRun: true, Moves: moves}
-	for _, m := range keep {
-		res.Kept = append(res.Kept, l.Rel(m.Path))
-	}
-	machine := opts.Format().Machine()
-	if len(moves) == 0 {
-		if machine {
-			return output.Write(opts.IO.Out, opts.Format(), res)
-		}
-		fmt.Fprintf(opts.IO.Out, "Only etcd is in %s: nothing to do.\n", l.Rel(l.ManifestDir))
-		return nil
-	}
-	if !machine {
-		renderMoves(opts.IO, moves, "would move")
-	}
-	if opts.DryRun || !confirm(opts.IO, opts.Yes, "Move these manifests out?") {
-		if machine {
-			return output.Write(opts.IO.Out, opts.Format(), res)
-		}
-		return nil
-	}
-	res.DryRun = false
-	res.Moves, err = bg.EtcdOnly(l, j)
-	if machine {
-		if werr := output.Write(opts.IO.Out, opts.Format(), res); werr != nil {
-			return werr
-		}
-	} else {
-		renderMoves(opts.IO, res.Moves, "moved")
-	}
-	if err != nil {
-		return codeOf(err)
-	}
-	if opts.Wait > 0 && l.Root == "/" {
-		var names []string
-		for _, m := range res.Moves {
-			names = append(names, m.Component)
-		}
-		checked, werr := bg.WaitContainersGone(ctx, names, opts.Wait)
-		switch {
-		case werr != nil:
-			return codeOf(werr)
-		case !checked:
-			fmt.Fprintln(opts.IO.ErrOut, "crictl not found: not waiting for the containers to stop")
-		case !machine:
-			fmt.Fprintln(opts.IO.Out, "Their containers have stopped.")
-		}
-	}
-	return nil
+	_, err = step.Run(ctx, step.Options{IO: opts.IO, Format: opts.Format(), Yes: opts.Yes, DryRun: opts.DryRun}, s)
+	return err
 }
 
-func renderMoves(io *iostreams.IOStreams, moves []bg.Move, verb string) {
+func (r *EtcdOnlyResult) Table(io *iostreams.IOStreams) error {
+	if len(r.Moves) == 0 {
+		_, err := fmt.Fprintf(io.Out, "Only etcd is in %s: nothing to do.\n", r.ManifestDir)
+		return err
+	}
+	verb := "moved"
+	if r.DryRun {
+		verb = "would move"
+	}
 	t := output.NewTable(io.Out, io.IsStdoutTTY(), "COMPONENT", "FROM", "TO", "SHA256", "RESULT")
-	for _, m := range moves {
+	for _, m := range r.Moves {
 		result := verb
 		if m.Error != "" {
 			result = "failed: " + m.Error
-		} else if verb == "moved" && !m.Done {
+		} else if !r.DryRun && !m.Done {
 			result = "not moved"
 		}
 		t.Row(m.Component, m.From, m.To, m.SHA256[:12], result)
 	}
-	_ = t.Render()
+	if err := t.Render(); err != nil {
+		return err
+	}
+	if r.ContainersStopped != nil && *r.ContainersStopped {
+		fmt.Fprintln(io.Out, "Their containers have stopped.")
+	}
+	printNext(io, r.Next, r.Undo)
+	return nil
+}
+
+func paths(l *bg.Layout, ms []*bg.Manifest) []string {
+	var out []string
+	for _, m := range ms {
+		out = append(out, l.Rel(m.Path))
+	}
+	return out
+}
+
+// printNext ends a step's table output with the commands to run next.
+func printNext(io *iostreams.IOStreams, next, undo string) {
+	if next != "" {
+		fmt.Fprintf(io.Out, "Next: %s\n", next)
+	}
+	if undo != "" {
+		fmt.Fprintf(io.Out, "Undo: %s\n", undo)
+	}
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/etcdmedic/etcdmedic/commands/cmdutil"
 	"github.com/etcdmedic/etcdmedic/internal/iostreams"
 	"github.com/etcdmedic/etcdmedic/internal/output"
+	"github.com/etcdmedic/etcdmedic/internal/step"
 )
 
 type JournalOptions struct {
@@ -39,6 +40,12 @@ result. -o json prints the entries as stored.`,
 	return cmd
 }
 
+// JournalView is the journal as stored, oldest first.
+type JournalView struct {
+	Journal string     `json:"journal"`
+	Entries []bg.Entry `json:"entries"`
+}
+
 func RunJournal(_ context.Context, opts *JournalOptions) error {
 	l, j, err := opts.Layout.resolve()
 	if err != nil {
@@ -46,20 +53,21 @@ func RunJournal(_ context.Context, opts *JournalOptions) error {
 	}
 	entries, err := j.Read()
 	if err != nil {
-		return codeOf(err)
+		return err
 	}
-	if f := opts.Format(); f.Machine() {
-		if entries == nil {
-			entries = []bg.Entry{}
-		}
-		return output.Write(opts.IO.Out, f, map[string]any{"journal": l.Rel(j.Path()), "entries": entries})
+	if entries == nil {
+		entries = []bg.Entry{}
 	}
-	if len(entries) == 0 {
-		fmt.Fprintf(opts.IO.Out, "The journal %s is empty.\n", l.Rel(j.Path()))
-		return nil
+	return step.Render(opts.IO, opts.Format(), &JournalView{Journal: l.Rel(j.Path()), Entries: entries})
+}
+
+func (v *JournalView) Table(io *iostreams.IOStreams) error {
+	if len(v.Entries) == 0 {
+		_, err := fmt.Fprintf(io.Out, "The journal %s is empty.\n", v.Journal)
+		return err
 	}
-	t := output.NewTable(opts.IO.Out, opts.IO.IsStdoutTTY(), "#", "TIME", "USER", "HOST", "ACTION", "RESULT", "WHAT")
-	for _, e := range entries {
+	t := output.NewTable(io.Out, io.IsStdoutTTY(), "#", "TIME", "USER", "HOST", "ACTION", "RESULT", "WHAT")
+	for _, e := range v.Entries {
 		t.Row(fmt.Sprint(e.Seq), e.Time.Local().Format(time.DateTime), e.User, e.Host, e.Action, e.Result, describe(e))
 	}
 	return t.Render()

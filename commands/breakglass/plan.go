@@ -13,18 +13,20 @@ import (
 	"github.com/etcdmedic/etcdmedic/internal/humanize"
 	"github.com/etcdmedic/etcdmedic/internal/iostreams"
 	"github.com/etcdmedic/etcdmedic/internal/output"
+	"github.com/etcdmedic/etcdmedic/internal/step"
 )
 
 type PlanOptions struct {
 	IO          *iostreams.IOStreams
 	OpenCluster func() (*cluster.Cluster, error)
 	Format      func() output.Format
+	Global      *cmdutil.GlobalOptions
 	Layout      LayoutFlags
 	NoHealth    bool
 }
 
 func NewCmdPlan(f *cmdutil.Factory, runF func(context.Context, *PlanOptions) error) *cobra.Command {
-	opts := &PlanOptions{IO: f.IOStreams, OpenCluster: f.OpenCluster, Format: f.Format}
+	opts := &PlanOptions{IO: f.IOStreams, OpenCluster: f.OpenCluster, Format: f.Format, Global: f.Global}
 	cmd := &cobra.Command{
 		Use:   "plan",
 		Short: "Inspect the node and print the runbook, each step with its command and state",
@@ -50,25 +52,29 @@ pending. Changes nothing.`,
 	return cmd
 }
 
+// planView renders the plan report.
+type planView struct{ *bg.PlanReport }
+
 func RunPlan(ctx context.Context, opts *PlanOptions) error {
 	l, j, err := opts.Layout.resolve()
 	if err != nil {
 		return err
 	}
-	r, err := bg.Plan(l, j, opts.Layout.Root)
+	r, err := bg.Plan(l, j, nextStep{layout: opts.Layout, global: opts.Global}.command)
 	if err != nil {
-		return codeOf(err)
+		return err
 	}
 	if !opts.NoHealth && (opts.Layout.Root == "" || opts.Layout.Root == "/") {
-		r.Health = health(ctx, opts.OpenCluster)
+		r.Health = etcdHealth(ctx, opts.OpenCluster)
 	}
-	if f := opts.Format(); f.Machine() {
-		return output.Write(opts.IO.Out, f, r)
-	}
-	out := opts.IO.Out
-	p := opts.IO.Palette()
+	return step.Render(opts.IO, opts.Format(), planView{r})
+}
+
+func (r planView) Table(io *iostreams.IOStreams) error {
+	out := io.Out
+	p := io.Palette()
 	fmt.Fprintf(out, "static-pod directory %s (from %s)\n", r.ManifestDir, r.ManifestDirFrom)
-	t := output.NewTable(out, opts.IO.IsStdoutTTY(), "WHERE", "FILE", "COMPONENT", "SHA256")
+	t := output.NewTable(out, io.IsStdoutTTY(), "WHERE", "FILE", "COMPONENT", "SHA256")
 	for _, m := range r.Manifests {
 		c := m.Component
 		if m.BreakGlass {
@@ -105,8 +111,8 @@ func RunPlan(ctx context.Context, opts *PlanOptions) error {
 	return nil
 }
 
-// health is a one-line etcd verdict, bounded so plan never hangs on etcd.
-func health(ctx context.Context, open func() (*cluster.Cluster, error)) string {
+// etcdHealth is a one-line etcd verdict, bounded so plan never hangs on etcd.
+func etcdHealth(ctx context.Context, open func() (*cluster.Cluster, error)) string {
 	c, err := open()
 	if err != nil {
 		return "not checked: " + err.Error()

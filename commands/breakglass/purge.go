@@ -9,21 +9,21 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	clientv3 "go.etcd.io/etcd/client/v3"
 
 	bg "github.com/etcdmedic/etcdmedic/breakglass"
 	"github.com/etcdmedic/etcdmedic/cluster"
 	"github.com/etcdmedic/etcdmedic/commands/cmdutil"
-	"github.com/etcdmedic/etcdmedic/internal/exitcode"
 	"github.com/etcdmedic/etcdmedic/internal/humanize"
 	"github.com/etcdmedic/etcdmedic/internal/iostreams"
 	"github.com/etcdmedic/etcdmedic/internal/output"
+	"github.com/etcdmedic/etcdmedic/internal/step"
 )
 
 type PurgeOptions struct {
 	IO          *iostreams.IOStreams
 	OpenCluster func() (*cluster.Cluster, error)
 	Format      func() output.Format
+	Global      *cmdutil.GlobalOptions
 	Layout      LayoutFlags
 
 	Prefix     string
@@ -36,15 +36,14 @@ type PurgeOptions struct {
 	Rate       float64
 	PageSize   int
 	Archive    string
-	Yes        bool
-	DryRun     bool
+	Confirmation
 
 	// BeforeDelete is a test hook between the read and the first delete.
 	BeforeDelete func(ctx context.Context) error
 }
 
 func NewCmdPurgePods(f *cmdutil.Factory, runF func(context.Context, *PurgeOptions) error) *cobra.Command {
-	opts := &PurgeOptions{IO: f.IOStreams, OpenCluster: f.OpenCluster, Format: f.Format}
+	opts := &PurgeOptions{IO: f.IOStreams, OpenCluster: f.OpenCluster, Format: f.Format, Global: f.Global}
 	cmd := &cobra.Command{
 		Use:   "purge-pods",
 		Short: "Delete stale pods straight from etcd: dry-run first, guarded, archived, undoable",
@@ -59,8 +58,9 @@ creation time; 36h, 7d), --node, --owner-kind. Only keys of the exact shape
 <prefix>/pods/<namespace>/<name> are considered; encrypted (k8s:enc:) and undecodable
 values are skipped and counted, never deleted by guess.
 
-Without --yes it is a dry run: counts per namespace and phase, sample keys, bytes to
-free. With --yes it first writes every matching key and value to an archive file
+First it counts, changing nothing: per namespace and phase, sample keys, bytes to
+free; --dry-run stops there, a terminal asks, anything else without --yes stops with
+exit 4. With --yes it first writes every matching key and value to an archive file
 (atomically, mode 0600, in --state-dir), journals it, then deletes in transactions of
 at most 128 keys, each delete conditional on the ModRevision that was read: a pod
 changed since is left alone and counted. Never a range delete. Paced by --rate keys/s
@@ -68,7 +68,7 @@ changed since is left alone and counted. Never a range delete. Paced by --rate k
 does not exist now.
 
 Suspend the controllers that own these pods first, or they are created again.`,
-		Example: `  etcdmedic breakglass purge-pods                      # dry run: what would go
+		Example: `  etcdmedic breakglass purge-pods --dry-run            # what would go
   etcdmedic breakglass purge-pods --namespace ci --older-than 2d --owner-kind Job --yes
   etcdmedic breakglass purge-pods --selector 'app=runner' --rate 500 --yes -o json`,
 		Args: cobra.NoArgs,
@@ -91,8 +91,7 @@ Suspend the controllers that own these pods first, or they are created again.`,
 	fs.Float64Var(&opts.Rate, "rate", 1000, "keys deleted per second at most; 0 unlimited")
 	fs.IntVar(&opts.PageSize, "page-size", 500, "keys per range read")
 	fs.StringVar(&opts.Archive, "archive", "", "archive file (default: <state-dir>/purge-<time>.archive)")
-	fs.BoolVarP(&opts.Yes, "yes", "y", false, "delete without asking")
-	fs.BoolVar(&opts.DryRun, "dry-run", false, "only count (the default without --yes)")
+	opts.Confirmation.register(cmd, "only count what would go")
 	return cmd
 }
 
@@ -137,6 +136,17 @@ func (opts *PurgeOptions) filter() (bg.PodFilter, error) {
 	return bg.PodFilter{Phases: phases, Namespaces: opts.Namespaces, Selector: sel, OlderThan: age, Nodes: opts.Nodes, OwnerKinds: opts.OwnerKinds}, nil
 }
 
+// PurgeResult is the purge report, planned (dryRun) or done, with the
+// commands to run next.
+type PurgeResult struct {
+	*bg.PurgeReport
+	Next string `json:"next,omitempty"`
+	Undo string `json:"undo,omitempty"`
+	// counts: the table shows the counts (a dry run, or --yes where no plan
+	// was shown first), not only the outcome.
+	counts bool
+}
+
 func RunPurge(ctx context.Context, opts *PurgeOptions) error {
 	filter, err := opts.filter() // flags first: bad input touches nothing
 	if err != nil {
@@ -146,56 +156,91 @@ func RunPurge(ctx context.Context, opts *PurgeOptions) error {
 	if err != nil {
 		return err
 	}
-	cli, closeFn, err := openClient(ctx, opts.OpenCluster)
-	if err != nil {
-		return err
+	var c *cluster.Cluster
+	open := func() (*cluster.Cluster, error) {
+		if c == nil {
+			if c, err = opts.OpenCluster(); err != nil {
+				return nil, err
+			}
+		}
+		return c, nil
 	}
-	defer closeFn()
+	defer func() {
+		if c != nil {
+			c.Close()
+		}
+	}()
+	next := nextStep{layout: opts.Layout, global: opts.Global}
 	po := bg.PurgeOptions{Prefix: opts.Prefix, Filter: filter, PageSize: opts.PageSize, Rate: opts.Rate, BeforeDelete: opts.BeforeDelete}
-	machine := opts.Format().Machine()
 	prog := newProgress(opts.IO)
 	po.Progress = prog.report
-	// With --yes the one read that fills the archive is also the report:
-	// reading everything twice would double the load on a struggling etcd.
-	if !opts.Yes || opts.DryRun {
-		po.DryRun = true
-		rep, err := bg.Purge(ctx, cli, po)
-		prog.done()
-		if err != nil {
-			return exitcode.New(exitcode.Critical, err)
-		}
-		if !machine {
-			renderPurge(opts.IO, rep)
-		}
-		if rep.Matched == 0 || opts.DryRun || !confirm(opts.IO, opts.Yes, fmt.Sprintf("Delete these %d pods from etcd?", rep.Matched)) {
-			if machine {
-				return output.Write(opts.IO.Out, opts.Format(), rep)
+	s := step.Step[*PurgeResult]{
+		// With --yes the one read that fills the archive is also the
+		// report: reading everything twice would double the load on a
+		// struggling etcd.
+		Direct: true,
+		Plan: func(ctx context.Context) (step.Plan[*PurgeResult], error) {
+			c, err := open()
+			if err != nil {
+				return step.Plan[*PurgeResult]{}, err
 			}
-			return nil
-		}
+			dry := po
+			dry.DryRun = true
+			rep, err := bg.Purge(ctx, c, dry)
+			prog.done()
+			if err != nil {
+				return step.Plan[*PurgeResult]{}, err
+			}
+			p := step.Plan[*PurgeResult]{Question: fmt.Sprintf("Delete these %d pods from etcd?", rep.Matched), Preview: &PurgeResult{PurgeReport: rep, counts: true}}
+			for _, g := range rep.Groups {
+				p.Changes = append(p.Changes, step.Change{Action: "delete", Target: bg.PodsPrefix(rep.Prefix) + g.Namespace + "/",
+					Line: fmt.Sprintf("delete %d %s pods in %s (%s)", g.Pods, g.Phase, g.Namespace, humanize.Bytes(g.Bytes))})
+			}
+			return p, nil
+		},
+		Apply: func(ctx context.Context) (*PurgeResult, error) {
+			c, err := open()
+			if err != nil {
+				return nil, err
+			}
+			run := po
+			run.Archive = opts.Archive
+			rep, err := bg.PurgeJournaled(ctx, c, l, j, run)
+			prog.done()
+			if rep == nil {
+				return nil, err
+			}
+			res := &PurgeResult{PurgeReport: rep, counts: opts.Yes}
+			if rep.Archive != "" {
+				res.Undo = next.command("breakglass", "undo", "--pods")
+			}
+			if rep.Deleted > 0 {
+				res.Next = next.command("defrag", "--compact")
+			}
+			return res, err
+		},
 	}
-	po.DryRun = false
-	po.Archive = opts.Archive
-	rep, err := bg.PurgeJournaled(ctx, cli, l, j, po)
-	prog.done()
-	if !machine && opts.Yes && rep != nil {
-		renderPurge(opts.IO, rep)
+	_, err = step.Run(ctx, step.Options{IO: opts.IO, Format: opts.Format(), Yes: opts.Yes, DryRun: opts.DryRun}, s)
+	return err
+}
+
+func (r *PurgeResult) Table(io *iostreams.IOStreams) error {
+	if r.counts {
+		renderPurge(io, r.PurgeReport)
 	}
-	if machine {
-		if werr := output.Write(opts.IO.Out, opts.Format(), rep); werr != nil {
-			return werr
-		}
-	} else if rep != nil {
-		fmt.Fprintf(opts.IO.Out, "\nDeleted %d pods (%d changed since read, left alone) in %s; archive %s\n",
-			rep.Deleted, rep.Changed, humanize.Seconds(rep.Seconds), rep.Archive)
-		fmt.Fprintln(opts.IO.Out, "Next: etcdmedic defrag --compact, to give the space back. Undo: etcdmedic breakglass undo --pods")
+	if r.DryRun {
+		return nil
 	}
-	if err != nil {
-		if rep != nil && rep.Deleted > 0 {
-			return exitcode.New(exitcode.Warning, err)
-		}
-		return exitcode.New(exitcode.Critical, err)
+	rep := r.PurgeReport
+	fmt.Fprintf(io.Out, "\nDeleted %d pods (%d changed since read, left alone) in %s", rep.Deleted, rep.Changed, humanize.Seconds(rep.Seconds))
+	if rep.Archive != "" {
+		fmt.Fprintf(io.Out, "; archive %s", rep.Archive)
 	}
+	fmt.Fprintln(io.Out)
+	if r.Next != "" {
+		fmt.Fprintf(io.Out, "Next: %s   # gives the space back\n", r.Next)
+	}
+	printNext(io, "", r.Undo)
 	return nil
 }
 
@@ -220,31 +265,6 @@ func renderPurge(io *iostreams.IOStreams, rep *bg.PurgeReport) {
 	for _, k := range rep.SampleKeys {
 		fmt.Fprintf(out, "  e.g. %s\n", k)
 	}
-}
-
-// openClient connects to every voter the member list names.
-func openClient(ctx context.Context, open func() (*cluster.Cluster, error)) (*clientv3.Client, func(), error) {
-	c, err := open()
-	if err != nil {
-		return nil, nil, err
-	}
-	ms, err := c.Members(ctx)
-	if err != nil {
-		c.Close()
-		return nil, nil, exitcode.New(exitcode.Unknown, err)
-	}
-	var eps []string
-	for _, m := range ms.Voters() {
-		if m.Endpoint != "" {
-			eps = append(eps, m.Endpoint)
-		}
-	}
-	cli, err := c.NewBalancedClient(ctx, eps)
-	if err != nil {
-		c.Close()
-		return nil, nil, exitcode.New(exitcode.Unknown, err)
-	}
-	return cli, func() { cli.Close(); c.Close() }, nil
 }
 
 // progress prints keys/s and ETA on a terminal, at most five times a second.

@@ -11,6 +11,7 @@ import (
 	"github.com/etcdmedic/etcdmedic/commands/cmdutil"
 	"github.com/etcdmedic/etcdmedic/internal/iostreams"
 	"github.com/etcdmedic/etcdmedic/internal/output"
+	"github.com/etcdmedic/etcdmedic/internal/step"
 )
 
 type UndoOptions struct {
@@ -19,8 +20,7 @@ type UndoOptions struct {
 	Format      func() output.Format
 	Layout      LayoutFlags
 	Pods        bool
-	Yes         bool
-	DryRun      bool
+	Confirmation
 }
 
 func NewCmdUndo(f *cmdutil.Factory, runF func(context.Context, *UndoOptions) error) *cobra.Command {
@@ -34,7 +34,8 @@ the static-pod directory byte-identical (their sha256 is checked against the jou
 on both ends; a different file in the way stops the undo), and, only with --pods,
 purged pods are put back from their archives where the key does not exist now.
 Each reverted entry is journaled; running undo again does nothing more.`,
-		Example: `  etcdmedic breakglass undo                 # shows what it would revert, asks
+		Example: `  etcdmedic breakglass undo --dry-run       # what it would revert
+  etcdmedic breakglass undo                 # shows what it would revert, asks on a terminal
   etcdmedic breakglass undo --yes
   etcdmedic breakglass undo --pods --yes    # also restore purged pods
   etcdmedic breakglass undo --root /mnt/cp-2 --yes`,
@@ -48,9 +49,14 @@ Each reverted entry is journaled; running undo again does nothing more.`,
 	}
 	opts.Layout.register(cmd)
 	cmd.Flags().BoolVar(&opts.Pods, "pods", false, "also restore purged pods from their archives (needs etcd)")
-	cmd.Flags().BoolVarP(&opts.Yes, "yes", "y", false, "do it without asking")
-	cmd.Flags().BoolVar(&opts.DryRun, "dry-run", false, "only show what would be reverted")
+	opts.Confirmation.register(cmd, "only show what would be reverted")
 	return cmd
+}
+
+// UndoResult is the reverts planned (dryRun) or done, newest entry first.
+type UndoResult struct {
+	DryRun bool          `json:"dryRun"`
+	Steps  []bg.UndoStep `json:"steps"`
 }
 
 func RunUndo(ctx context.Context, opts *UndoOptions) error {
@@ -58,53 +64,49 @@ func RunUndo(ctx context.Context, opts *UndoOptions) error {
 	if err != nil {
 		return err
 	}
-	uo := bg.UndoOptions{RestorePods: opts.Pods, DryRun: true}
-	plan, err := bg.Undo(ctx, l, j, uo)
-	if err != nil {
-		return codeOf(err)
+	s := step.Step[*UndoResult]{
+		Plan: func(ctx context.Context) (step.Plan[*UndoResult], error) {
+			steps, err := bg.Undo(ctx, l, j, bg.UndoOptions{RestorePods: opts.Pods, DryRun: true})
+			if err != nil {
+				return step.Plan[*UndoResult]{}, err
+			}
+			p := step.Plan[*UndoResult]{Question: "Revert these?", Preview: &UndoResult{DryRun: true, Steps: append([]bg.UndoStep{}, steps...)}}
+			for _, st := range steps {
+				if st.Result == "would-undo" {
+					p.Changes = append(p.Changes, step.Change{Action: "revert", Target: fmt.Sprintf("#%d", st.Ref), Line: fmt.Sprintf("revert #%d %s %s", st.Ref, st.Action, st.Path)})
+				}
+			}
+			return p, nil
+		},
+		Apply: func(ctx context.Context) (*UndoResult, error) {
+			uo := bg.UndoOptions{RestorePods: opts.Pods}
+			if opts.Pods {
+				c, err := opts.OpenCluster()
+				if err != nil {
+					return nil, err
+				}
+				defer c.Close()
+				uo.Cluster = c
+			}
+			steps, err := bg.Undo(ctx, l, j, uo)
+			return &UndoResult{Steps: append([]bg.UndoStep{}, steps...)}, err
+		},
 	}
-	machine := opts.Format().Machine()
-	if len(plan) == 0 {
-		if machine {
-			return output.Write(opts.IO.Out, opts.Format(), map[string]any{"dryRun": opts.DryRun, "steps": []bg.UndoStep{}})
-		}
-		fmt.Fprintln(opts.IO.Out, "The journal holds nothing to undo.")
-		return nil
-	}
-	if !machine {
-		renderUndo(opts.IO, plan)
-	}
-	if opts.DryRun || !confirm(opts.IO, opts.Yes, "Revert these?") {
-		if machine {
-			return output.Write(opts.IO.Out, opts.Format(), map[string]any{"dryRun": true, "steps": plan})
-		}
-		return nil
-	}
-	uo.DryRun = false
-	if opts.Pods {
-		cli, closeFn, err := openClient(ctx, opts.OpenCluster)
-		if err != nil {
-			return err
-		}
-		defer closeFn()
-		uo.Client = cli
-	}
-	steps, err := bg.Undo(ctx, l, j, uo)
-	if machine {
-		if werr := output.Write(opts.IO.Out, opts.Format(), map[string]any{"dryRun": false, "steps": steps}); werr != nil {
-			return werr
-		}
-	} else {
-		fmt.Fprintln(opts.IO.Out)
-		renderUndo(opts.IO, steps)
-	}
-	return codeOf(err)
+	_, err = step.Run(ctx, step.Options{IO: opts.IO, Format: opts.Format(), Yes: opts.Yes, DryRun: opts.DryRun}, s)
+	return err
 }
 
-func renderUndo(io *iostreams.IOStreams, steps []bg.UndoStep) {
+func (r *UndoResult) Table(io *iostreams.IOStreams) error {
+	if len(r.Steps) == 0 {
+		_, err := fmt.Fprintln(io.Out, "The journal holds nothing to undo.")
+		return err
+	}
+	if !r.DryRun {
+		fmt.Fprintln(io.Out)
+	}
 	t := output.NewTable(io.Out, io.IsStdoutTTY(), "ENTRY", "ACTION", "PATH", "RESULT", "DETAIL")
-	for _, s := range steps {
+	for _, s := range r.Steps {
 		t.Row(fmt.Sprintf("#%d", s.Ref), s.Action, s.Path, s.Result, s.Detail)
 	}
-	_ = t.Render()
+	return t.Render()
 }
