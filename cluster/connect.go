@@ -3,15 +3,19 @@ package cluster
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
+	"strings"
 	"sync"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/connectivity"
 )
 
 // Cluster holds connections to one etcd cluster: one client per endpoint, so
@@ -75,9 +79,9 @@ func (c *Cluster) Client(ctx context.Context, endpoint string) (*clientv3.Client
 	}
 	c.mu.Unlock()
 
-	cli, err := c.newClient(ctx, []string{endpoint})
+	cli, err := c.connect(ctx, []string{endpoint})
 	if err != nil {
-		return nil, c.fail(endpoint, err)
+		return nil, err
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -92,12 +96,80 @@ func (c *Cluster) Client(ctx context.Context, endpoint string) (*clientv3.Client
 // NewBalancedClient returns a new client over several endpoints, for key-value
 // work (reads, purges, locks) that any healthy member may serve. The caller closes it.
 func (c *Cluster) NewBalancedClient(ctx context.Context, endpoints []string) (*clientv3.Client, error) {
-	cli, err := c.newClient(ctx, endpoints)
+	return c.connect(ctx, endpoints)
+}
+
+// connect creates a client and waits, at most --dial-timeout, until it has a
+// connection. gRPC alone would hold the first RPC until --command-timeout and
+// then say only "deadline exceeded"; a refused port, an unknown host, a TLS
+// mismatch or a peer port fail the connection at once, and diagnose says which.
+func (c *Cluster) connect(ctx context.Context, endpoints []string) (*clientv3.Client, error) {
+	var dialable, invalid []string
+	for _, ep := range endpoints {
+		if u, err := url.Parse(ep); err == nil && isReservedInvalid(u.Hostname()) {
+			invalid = append(invalid, ep)
+			continue
+		}
+		dialable = append(dialable, ep)
+	}
+	if len(invalid) > 0 {
+		c.Log.Debug("endpoints under .invalid never resolve: left out", "endpoints", invalid)
+	}
+	if len(dialable) == 0 {
+		// Never handed to gRPC, whose resolver would ask a DNS server anyway.
+		return nil, c.diagnoseAll(invalid, c.dialTimeoutText())
+	}
+	cli, err := c.newClient(ctx, dialable)
 	if err != nil {
-		return nil, c.Config.classify(fmt.Sprint(endpoints), err)
+		if len(dialable) == 1 {
+			return nil, c.fail(dialable[0], err)
+		}
+		return nil, c.Config.classify(fmt.Sprint(dialable), err)
+	}
+	if err := c.awaitConnection(ctx, cli, dialable); err != nil {
+		cli.Close()
+		return nil, err
 	}
 	return cli, nil
 }
+
+// awaitConnection returns once the client's connection is ready, or an error
+// saying why it is not after a failed attempt or --dial-timeout. A failed
+// attempt that the direct look cannot explain (a member still starting) is
+// given the rest of the dial timeout.
+func (c *Cluster) awaitConnection(ctx context.Context, cli *clientv3.Client, endpoints []string) error {
+	dctx, cancel := context.WithTimeout(ctx, c.Config.DialTimeout)
+	defer cancel()
+	conn := cli.ActiveConnection()
+	conn.Connect()
+	diagnosed := false
+	for {
+		state := conn.GetState()
+		switch state {
+		case connectivity.Ready:
+			return nil
+		case connectivity.TransientFailure:
+			if !diagnosed {
+				diagnosed = true
+				if err := c.diagnoseAll(endpoints, c.dialTimeoutText()); err != nil {
+					return err
+				}
+			}
+		}
+		if !conn.WaitForStateChange(dctx, state) {
+			break
+		}
+	}
+	if err := ctx.Err(); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("connect to %s: %w", strings.Join(endpoints, ","), err)
+	}
+	if err := c.diagnoseAll(endpoints, c.dialTimeoutText()); err != nil {
+		return err
+	}
+	return fmt.Errorf("%s: %w: no connection within %s", strings.Join(endpoints, ","), ErrUnreachable, c.dialTimeoutText())
+}
+
+func (c *Cluster) dialTimeoutText() string { return "--dial-timeout " + c.Config.DialTimeout.String() }
 
 // newClient creates a client whose lifetime is not tied to ctx (it is cached),
 // while its creation — which authenticates, and so does I/O — is bounded by ctx.

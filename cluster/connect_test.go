@@ -1,0 +1,363 @@
+package cluster_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/etcdmedic/etcdmedic/cluster"
+	"github.com/etcdmedic/etcdmedic/playground"
+	"github.com/etcdmedic/etcdmedic/playground/playgroundtest"
+)
+
+func TestMain(m *testing.M) {
+	playground.RunMemberIfRequested()
+	os.Exit(m.Run())
+}
+
+// conn is how a test connects: the flags a user would give.
+type conn struct {
+	endpoint              string
+	cacert, cert, key     string
+	insecureSkipTLSVerify bool
+	dialTimeout           time.Duration
+	commandTimeout        time.Duration
+}
+
+// open resolves and opens the configuration as the CLI does.
+func (cn conn) open(t *testing.T) *cluster.Cluster {
+	t.Helper()
+	flags := map[string]bool{"endpoints": true, "dial-timeout": true, "command-timeout": true,
+		"cacert": cn.cacert != "", "cert": cn.cert != "", "key": cn.key != "", "insecure-skip-tls-verify": cn.insecureSkipTLSVerify}
+	cfg, err := cluster.Resolve(cluster.Inputs{
+		Endpoints: []string{cn.endpoint}, CACert: cn.cacert, Cert: cn.cert, Key: cn.key,
+		InsecureSkipTLSVerify: cn.insecureSkipTLSVerify,
+		DialTimeout:           cn.dialTimeout, CommandTimeout: cn.commandTimeout,
+		Set:    func(f string) bool { return flags[f] },
+		Getenv: playgroundtest.Env(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := cluster.Open(cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	return c
+}
+
+// listMembers is the first thing every command does with a cluster.
+func (cn conn) listMembers(t *testing.T) (time.Duration, error) {
+	t.Helper()
+	c := cn.open(t)
+	start := time.Now()
+	_, err := c.Members(context.Background())
+	return time.Since(start), err
+}
+
+// expectFailure asserts the error's sentinel, its one line, and that it came
+// within limit.
+func expectFailure(t *testing.T, took time.Duration, err error, sentinel error, want string, limit time.Duration) {
+	t.Helper()
+	if err == nil {
+		t.Fatalf("connected; want an error saying %q", want)
+	}
+	t.Logf("after %s: %v", took.Round(time.Millisecond), err)
+	if !errors.Is(err, sentinel) {
+		t.Errorf("error %q does not wrap %v", err, sentinel)
+	}
+	if !strings.Contains(err.Error(), want) {
+		t.Errorf("error %q does not say %q", err, want)
+	}
+	if strings.Contains(err.Error(), "\n") {
+		t.Errorf("error is not one line: %q", err)
+	}
+	if took > limit {
+		t.Errorf("took %s, want under %s", took, limit)
+	}
+}
+
+// closedPort returns a loopback port that was just listening and no longer is.
+func closedPort(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	return addr
+}
+
+func TestRefusedFailsWithinDialTimeout(t *testing.T) {
+	cn := conn{endpoint: "http://" + closedPort(t), dialTimeout: 5 * time.Second, commandTimeout: 30 * time.Second}
+	took, err := cn.listMembers(t)
+	expectFailure(t, took, err, cluster.ErrUnreachable, "connection refused", time.Second)
+}
+
+func TestUnknownHostFailsWithinDialTimeout(t *testing.T) {
+	cn := conn{endpoint: "http://etcd-0.example.invalid:2379", dialTimeout: 5 * time.Second, commandTimeout: 30 * time.Second}
+	took, err := cn.listMembers(t)
+	expectFailure(t, took, err, cluster.ErrUnreachable, `cannot resolve host "etcd-0.example.invalid"`, time.Second)
+}
+
+// blackhole is a loopback port whose listen queue is full and never drained,
+// so the kernel drops every further SYN: a host that answers nothing.
+func blackhole(t *testing.T) string {
+	t.Helper()
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { syscall.Close(fd) })
+	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Listen(fd, 0); err != nil {
+		t.Fatal(err)
+	}
+	sa, err := syscall.Getsockname(fd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(sa.(*syscall.SockaddrInet4).Port))
+	for i := 0; ; i++ {
+		c, err := net.DialTimeout("tcp", addr, 300*time.Millisecond)
+		if err != nil {
+			if ne, ok := err.(net.Error); ok && ne.Timeout() {
+				return addr // the queue is full
+			}
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		if i > 16 {
+			t.Fatalf("the listen queue of %s never filled", addr)
+		}
+	}
+}
+
+func TestNothingAnswersHonoursDialTimeout(t *testing.T) {
+	cn := conn{endpoint: "http://" + blackhole(t), dialTimeout: time.Second, commandTimeout: 30 * time.Second}
+	took, err := cn.listMembers(t)
+	expectFailure(t, took, err, cluster.ErrUnreachable, "no TCP connection within --dial-timeout 1s", 3*time.Second)
+	if took < time.Second {
+		t.Errorf("gave up after %s, before the 1s dial timeout", took)
+	}
+	if strings.Contains(err.Error(), "hung") {
+		t.Errorf("blames the member for a connection that was never accepted: %v", err)
+	}
+}
+
+func hostOf(t *testing.T, rawURL string) string {
+	t.Helper()
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u.Host
+}
+
+func TestPlainMemberFailures(t *testing.T) {
+	pg := playgroundtest.Start(t, playground.Options{Members: 1})
+	m := pg.Member(0)
+	fast := conn{dialTimeout: 5 * time.Second, commandTimeout: 30 * time.Second}
+
+	t.Run("client port answers", func(t *testing.T) {
+		cn := fast
+		cn.endpoint = m.ClientURL
+		if _, err := cn.listMembers(t); err != nil {
+			t.Fatal(err)
+		}
+	})
+	t.Run("peer port", func(t *testing.T) {
+		cn := fast
+		cn.endpoint = m.PeerURL
+		took, err := cn.listMembers(t)
+		expectFailure(t, took, err, cluster.ErrUnreachable,
+			"this is a peer port, not a client port (member m1 serves clients on "+m.ClientURL+")", time.Second)
+	})
+	t.Run("TLS to a plain port", func(t *testing.T) {
+		cn := fast
+		cn.endpoint, cn.insecureSkipTLSVerify = "https://"+hostOf(t, m.ClientURL), true
+		took, err := cn.listMembers(t)
+		expectFailure(t, took, err, cluster.ErrTLS, "TLS to a plain-HTTP port", time.Second)
+	})
+	t.Run("hung member", func(t *testing.T) {
+		// A cached connection, then the member freezes: the request was
+		// accepted and never answered.
+		cn := conn{endpoint: m.ClientURL, dialTimeout: time.Second, commandTimeout: 2 * time.Second}
+		c := cn.open(t)
+		ms, err := c.Members(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		pause(t, m)
+		start := time.Now()
+		st := c.ProbeMember(context.Background(), ms.Members[0], cluster.ProbeOptions{SkipMetrics: true})
+		expectFailure(t, time.Since(start), st.Err, cluster.ErrUnreachable,
+			"accepted the connection but did not answer within the deadline (member hung or overloaded)", 4*time.Second)
+
+		// A new connection to the frozen member: the kernel accepts it, the
+		// member never answers the HTTP/2 greeting, and --dial-timeout bounds it.
+		took, err := cn.listMembers(t)
+		expectFailure(t, took, err, cluster.ErrUnreachable,
+			"accepted the connection but did not answer within --dial-timeout 1s (member hung or overloaded)", 2*time.Second+time.Second/2)
+		if took < time.Second {
+			t.Errorf("gave up on the hung member after %s, before the 1s dial timeout", took)
+		}
+	})
+}
+
+// pause freezes a member for the rest of the test.
+func pause(t *testing.T, m *playground.Member) {
+	t.Helper()
+	if err := m.Pause(); err != nil {
+		t.Fatal(err)
+	}
+	// SIGSTOP lands asynchronously: wait until the kernel shows every thread
+	// stopped, or a request sent now might still be answered.
+	deadline := time.Now().Add(5 * time.Second)
+	for !allThreadsStopped(t, m.PID()) {
+		if time.Now().After(deadline) {
+			t.Fatalf("member %s not stopped 5s after SIGSTOP", m.Name)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Cleanup(func() {
+		if err := m.Resume(); err != nil {
+			t.Error(err)
+		}
+	})
+}
+
+func TestTLSMemberFailures(t *testing.T) {
+	pg := playgroundtest.Start(t, playground.Options{Members: 1, TLS: true})
+	m := pg.Member(0)
+	files := pg.TLS()
+	full := conn{endpoint: m.ClientURL, cacert: files.CA, cert: files.ClientCert, key: files.ClientKey,
+		dialTimeout: 5 * time.Second, commandTimeout: 30 * time.Second}
+
+	t.Run("client port answers", func(t *testing.T) {
+		if _, err := full.listMembers(t); err != nil {
+			t.Fatal(err)
+		}
+	})
+	t.Run("no client certificate", func(t *testing.T) {
+		cn := full
+		cn.cert, cn.key = "", ""
+		took, err := cn.listMembers(t)
+		expectFailure(t, took, err, cluster.ErrTLS, "the server requires a client certificate (--cert/--key)", time.Second)
+	})
+	t.Run("plain HTTP to the TLS port", func(t *testing.T) {
+		cn := conn{endpoint: "http://" + hostOf(t, m.ClientURL), dialTimeout: 5 * time.Second, commandTimeout: 30 * time.Second}
+		took, err := cn.listMembers(t)
+		expectFailure(t, took, err, cluster.ErrTLS, "plain HTTP to a TLS port", time.Second)
+	})
+	t.Run("peer port", func(t *testing.T) {
+		cn := full
+		cn.endpoint = m.PeerURL
+		took, err := cn.listMembers(t)
+		expectFailure(t, took, err, cluster.ErrUnreachable,
+			"this is a peer port, not a client port (member m1 serves clients on "+m.ClientURL+")", time.Second)
+	})
+	t.Run("TLS 1.2 server, no client certificate", func(t *testing.T) {
+		// Under TLS 1.2 the refusal is a bare handshake_failure alert, not
+		// TLS 1.3's "certificate required".
+		cn := full
+		cn.endpoint, cn.cert, cn.key = "https://"+tlsServer(t, files, tls.VersionTLS12, files.CA), "", ""
+		took, err := cn.listMembers(t)
+		expectFailure(t, took, err, cluster.ErrTLS, "the server requires a client certificate (--cert/--key)", time.Second)
+	})
+	for _, version := range []uint16{tls.VersionTLS12, tls.VersionTLS13} {
+		t.Run("client certificate rejected, "+tls.VersionName(version), func(t *testing.T) {
+			// The server trusts only its own certificate for clients, not the
+			// CA that signed ours.
+			cn := full
+			cn.endpoint = "https://" + tlsServer(t, files, version, files.ServerCert)
+			took, err := cn.listMembers(t)
+			expectFailure(t, took, err, cluster.ErrTLS, "the server rejected the client certificate "+files.ClientCert, time.Second)
+		})
+	}
+	t.Run("wrong CA", func(t *testing.T) {
+		// The client certificate is no CA: the server's chain does not verify.
+		cn := full
+		cn.cacert = files.ClientCert
+		took, err := cn.listMembers(t)
+		expectFailure(t, took, err, cluster.ErrTLS, "TLS verification failed (CA file "+files.ClientCert+")", time.Second)
+	})
+}
+
+// tlsServer is a TLS listener on loopback with the playground's server
+// certificate that requires client certificates signed by what clientCAFile
+// holds, speaking only the given TLS version. It completes handshakes and
+// then closes: these tests are about the handshake.
+func tlsServer(t *testing.T, files *playground.TLSFiles, version uint16, clientCAFile string) string {
+	t.Helper()
+	pair, err := tls.LoadX509KeyPair(files.ServerCert, files.ServerKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pem, err := os.ReadFile(clientCAFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		t.Fatalf("no certificate in %s", clientCAFile)
+	}
+	l, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{
+		Certificates: []tls.Certificate{pair}, ClientCAs: pool, ClientAuth: tls.RequireAndVerifyClientCert,
+		MinVersion: version, MaxVersion: version, NextProtos: []string{"h2"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				c.SetDeadline(time.Now().Add(5 * time.Second))
+				if c.(*tls.Conn).Handshake() == nil {
+					c.Read(make([]byte, 1))
+				}
+			}()
+		}
+	}()
+	return l.Addr().String()
+}
+
+func allThreadsStopped(t *testing.T, pid int) bool {
+	t.Helper()
+	stats, err := filepath.Glob("/proc/" + strconv.Itoa(pid) + "/task/*/stat")
+	if err != nil || len(stats) == 0 {
+		t.Fatalf("no threads of process %d: %v", pid, err)
+	}
+	for _, stat := range stats {
+		b, err := os.ReadFile(stat)
+		if err != nil {
+			return false // a thread that exits is not stopped yet
+		}
+		// "tid (comm) S ...": the state follows the last ')'.
+		if f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:])); len(f) == 0 || f[0] != "T" {
+			return false
+		}
+	}
+	return true
+}
