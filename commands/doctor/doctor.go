@@ -12,7 +12,7 @@ import (
 	"github.com/etcdmedic/etcdmedic/cluster"
 	"github.com/etcdmedic/etcdmedic/commands/cmdutil"
 	"github.com/etcdmedic/etcdmedic/health"
-	"github.com/etcdmedic/etcdmedic/internal/exitcode"
+	"github.com/etcdmedic/etcdmedic/internal/fault"
 	"github.com/etcdmedic/etcdmedic/internal/iostreams"
 	"github.com/etcdmedic/etcdmedic/internal/output"
 )
@@ -32,8 +32,15 @@ type Options struct {
 	thresholds health.Thresholds
 }
 
+// NewDoctorOptions holds the defaults: upstream thresholds, a 5 s window,
+// one run, only what needs attention.
+func NewDoctorOptions() *Options {
+	return &Options{Preset: "upstream", Window: 5 * time.Second}
+}
+
 func NewCmdDoctor(f *cmdutil.Factory, runF func(context.Context, *Options) error) *cobra.Command {
-	opts := &Options{IO: f.IOStreams, OpenCluster: f.OpenCluster, Format: f.Format}
+	opts := NewDoctorOptions()
+	opts.IO, opts.OpenCluster, opts.Format = f.IOStreams, f.OpenCluster, f.Format
 	cmd := &cobra.Command{
 		Use:   "doctor",
 		Short: "Diagnose the cluster: an ordered checklist of findings, each with the command to run next",
@@ -89,12 +96,12 @@ Exit codes: 0 every finding ok; 1 the worst is a warning; 2 the worst is critica
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringVar(&opts.Preset, "preset", "upstream", "threshold preset: "+strings.Join(health.PresetNames(), ", "))
-	fl.StringArrayVar(&opts.Overrides, "set", nil, "override one threshold, key=value (repeatable)")
-	fl.DurationVar(&opts.Window, "window", 5*time.Second, "time between the two samples that raft progress and metric deltas come from")
-	fl.BoolVar(&opts.Consistency, "consistency", false, "compare HashKV of every voter at one revision (reads every voter's whole keyspace)")
-	fl.DurationVar(&opts.Watch, "watch", 0, "run again every DURATION until interrupted")
-	fl.BoolVar(&opts.All, "all", false, "list every finding in the table, not only the ones that need attention")
+	fl.StringVar(&opts.Preset, "preset", opts.Preset, "threshold preset: "+strings.Join(health.PresetNames(), ", "))
+	fl.StringArrayVar(&opts.Overrides, "set", opts.Overrides, "override one threshold, key=value (repeatable)")
+	fl.DurationVar(&opts.Window, "window", opts.Window, "time between the two samples that raft progress and metric deltas come from")
+	fl.BoolVar(&opts.Consistency, "consistency", opts.Consistency, "compare HashKV of every voter at one revision (reads every voter's whole keyspace)")
+	fl.DurationVar(&opts.Watch, "watch", opts.Watch, "run again every DURATION until interrupted")
+	fl.BoolVar(&opts.All, "all", opts.All, "list every finding in the table, not only the ones that need attention")
 	_ = cmd.RegisterFlagCompletionFunc("preset", cobra.FixedCompletions(health.PresetNames(), cobra.ShellCompDirectiveNoFileComp))
 	return cmd
 }
@@ -103,18 +110,18 @@ Exit codes: 0 every finding ok; 1 the worst is a warning; 2 the worst is critica
 func (o *Options) Validate() error {
 	t, err := health.Preset(o.Preset)
 	if err != nil {
-		return &cmdutil.FlagError{Err: err}
+		return cmdutil.UsageError(err)
 	}
 	for _, kv := range o.Overrides {
 		if err := t.Set(kv); err != nil {
-			return &cmdutil.FlagError{Err: err}
+			return cmdutil.UsageError(err)
 		}
 	}
 	if err := t.Check(); err != nil {
-		return &cmdutil.FlagError{Err: err}
+		return cmdutil.UsageError(err)
 	}
 	if o.Window < 0 || o.Watch < 0 {
-		return &cmdutil.FlagError{Err: fmt.Errorf("--window and --watch must not be negative")}
+		return cmdutil.UsageError(fmt.Errorf("--window and --watch must not be negative"))
 	}
 	o.thresholds = t
 	return nil
@@ -144,12 +151,8 @@ func Run(ctx context.Context, opts *Options) error {
 	return watch(ctx, opts, c, hopts)
 }
 
-func exitFor(r *health.Report) error {
-	if code := r.ExitCode(); code != exitcode.OK {
-		return exitcode.Silent(code)
-	}
-	return nil
-}
+// exitFor: the report is printed; its worst severity is the outcome.
+func exitFor(r *health.Report) error { return cmdutil.Outcome(r.Severity) }
 
 // watch refreshes in place on a terminal, like top; elsewhere it prints one
 // summary line per round (JSON: one report per line).
@@ -183,7 +186,7 @@ func watch(ctx context.Context, opts *Options, c *cluster.Cluster, hopts health.
 		break
 	}
 	if last == nil {
-		return exitcode.New(exitcode.Unknown, fmt.Errorf("interrupted before the first round finished"))
+		return fault.New(fault.Indeterminate, "interrupted before the first round finished")
 	}
 	return exitFor(last)
 }
