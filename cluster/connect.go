@@ -119,7 +119,21 @@ func (c *Cluster) connect(ctx context.Context, endpoints []string) (*clientv3.Cl
 		// Never handed to gRPC, whose resolver would ask a DNS server anyway.
 		return nil, c.diagnoseAll(invalid, c.dialTimeoutText())
 	}
-	cli, err := c.newClient(ctx, dialable)
+	if c.Config.User != "" {
+		// Authenticating is an RPC, made inside clientv3.New, that waits for a
+		// connection until --dial-timeout and then says only "deadline
+		// exceeded": first connect without credentials, which fails at once.
+		probe, err := c.newClient(ctx, dialable, false)
+		if err != nil {
+			return nil, c.Config.classify(strings.Join(dialable, ","), err)
+		}
+		err = c.awaitConnection(ctx, probe, dialable)
+		probe.Close()
+		if err != nil {
+			return nil, err
+		}
+	}
+	cli, err := c.newClient(ctx, dialable, true)
 	if err != nil {
 		if len(dialable) == 1 {
 			return nil, c.fail(dialable[0], err)
@@ -173,14 +187,14 @@ func (c *Cluster) dialTimeoutText() string { return "--dial-timeout " + c.Config
 
 // newClient creates a client whose lifetime is not tied to ctx (it is cached),
 // while its creation — which authenticates, and so does I/O — is bounded by ctx.
-func (c *Cluster) newClient(ctx context.Context, endpoints []string) (*clientv3.Client, error) {
+func (c *Cluster) newClient(ctx context.Context, endpoints []string, auth bool) (*clientv3.Client, error) {
 	type result struct {
 		cli *clientv3.Client
 		err error
 	}
 	done := make(chan result, 1)
 	go func() {
-		cli, err := c.dial(endpoints)
+		cli, err := c.dial(endpoints, auth)
 		done <- result{cli, err}
 	}()
 	select {
@@ -196,20 +210,22 @@ func (c *Cluster) newClient(ctx context.Context, endpoints []string) (*clientv3.
 	}
 }
 
-func (c *Cluster) dial(endpoints []string) (*clientv3.Client, error) {
-	return clientv3.New(clientv3.Config{
+func (c *Cluster) dial(endpoints []string, auth bool) (*clientv3.Client, error) {
+	cfg := clientv3.Config{
 		Endpoints:            endpoints,
 		DialTimeout:          c.Config.DialTimeout,
 		DialKeepAliveTime:    10 * time.Second,
 		DialKeepAliveTimeout: c.Config.DialTimeout,
 		TLS:                  c.tls,
-		Username:             c.Config.User,
-		Password:             c.Config.Password,
 		// Keep the client from logging JSON warnings over our stderr.
 		Logger:             zap.NewNop(),
 		MaxCallRecvMsgSize: 64 << 20,
 		DialOptions:        []grpc.DialOption{},
-	})
+	}
+	if auth {
+		cfg.Username, cfg.Password = c.Config.User, c.Config.Password
+	}
+	return clientv3.New(cfg)
 }
 
 // WithCommandTimeout bounds one RPC (or one step) by --command-timeout.

@@ -30,6 +30,7 @@ func TestMain(m *testing.M) {
 type conn struct {
 	endpoint              string
 	cacert, cert, key     string
+	user                  string // name:password
 	insecureSkipTLSVerify bool
 	dialTimeout           time.Duration
 	commandTimeout        time.Duration
@@ -39,11 +40,11 @@ type conn struct {
 func (cn conn) open(t *testing.T) *cluster.Cluster {
 	t.Helper()
 	flags := map[string]bool{"endpoints": true, "dial-timeout": true, "command-timeout": true,
-		"cacert": cn.cacert != "", "cert": cn.cert != "", "key": cn.key != "", "insecure-skip-tls-verify": cn.insecureSkipTLSVerify}
+		"cacert": cn.cacert != "", "cert": cn.cert != "", "key": cn.key != "", "insecure-skip-tls-verify": cn.insecureSkipTLSVerify, "user": cn.user != ""}
 	cfg, err := cluster.Resolve(cluster.Inputs{
 		Endpoints: []string{cn.endpoint}, CACert: cn.cacert, Cert: cn.cert, Key: cn.key,
-		InsecureSkipTLSVerify: cn.insecureSkipTLSVerify,
-		DialTimeout:           cn.dialTimeout, CommandTimeout: cn.commandTimeout,
+		InsecureSkipTLSVerify: cn.insecureSkipTLSVerify, User: cn.user,
+		DialTimeout: cn.dialTimeout, CommandTimeout: cn.commandTimeout,
 		Set:    func(f string) bool { return flags[f] },
 		Getenv: playgroundtest.Env(),
 	})
@@ -105,6 +106,17 @@ func TestRefusedFailsWithinDialTimeout(t *testing.T) {
 	cn := conn{endpoint: "http://" + closedPort(t), dialTimeout: 5 * time.Second, commandTimeout: 30 * time.Second}
 	took, err := cn.listMembers(t)
 	expectFailure(t, took, err, cluster.ErrUnreachable, "connection refused", time.Second)
+}
+
+// Authenticating happens while the client is created and used to wait
+// for a connection until --dial-timeout.
+func TestRefusedWithAuthFailsWithinDialTimeout(t *testing.T) {
+	cn := conn{endpoint: "http://" + closedPort(t), user: "root:secret", dialTimeout: 5 * time.Second, commandTimeout: 30 * time.Second}
+	took, err := cn.listMembers(t)
+	expectFailure(t, took, err, cluster.ErrUnreachable, "connection refused", time.Second)
+	if strings.Contains(err.Error(), "secret") {
+		t.Errorf("the password is in the error: %v", err)
+	}
 }
 
 func TestUnknownHostFailsWithinDialTimeout(t *testing.T) {
