@@ -96,10 +96,16 @@ func Resolve(in Inputs) (*Config, error) {
 			*dst, cfg.Sources[name] = getenv(env), "env "+env
 		}
 	}
+	// An empty list given on purpose is a mistake (a variable that expanded
+	// to nothing), not a request to discover: that could reach another cluster.
 	if set("endpoints") {
-		cfg.Endpoints, cfg.Sources["endpoints"] = splitList(in.Endpoints), "flag --endpoints"
+		if cfg.Endpoints, cfg.Sources["endpoints"] = splitList(in.Endpoints), "flag --endpoints"; len(cfg.Endpoints) == 0 {
+			return nil, configErrorf("--endpoints is empty: give host:port or URLs separated by commas, or leave the flag out to use the kubeadm manifest or %s", DefaultEndpoint)
+		}
 	} else if v := getenv("ETCDCTL_ENDPOINTS"); v != "" {
-		cfg.Endpoints, cfg.Sources["endpoints"] = splitList([]string{v}), "env ETCDCTL_ENDPOINTS"
+		if cfg.Endpoints, cfg.Sources["endpoints"] = splitList([]string{v}), "env ETCDCTL_ENDPOINTS"; len(cfg.Endpoints) == 0 {
+			return nil, configErrorf("ETCDCTL_ENDPOINTS=%q lists no endpoint: give host:port or URLs separated by commas, or unset it", v)
+		}
 	}
 	str("cacert", in.CACert, "ETCDCTL_CACERT", &cfg.CACert)
 	str("cert", in.Cert, "ETCDCTL_CERT", &cfg.Cert)
