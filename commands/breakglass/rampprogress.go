@@ -38,7 +38,7 @@ func (p *rampProgress) report(r bg.RampProgress) {
 		p.interval = r.Left
 		line = fmt.Sprintf("%s written; checking etcd and /readyz in %s", head, humanize.Duration(r.Left))
 	case "waiting":
-		line = fmt.Sprintf("%s: %s of %s left before the check", head, humanize.Duration(r.Left.Round(time.Second)), humanize.Duration(p.interval))
+		line = fmt.Sprintf("%s: %s of %s left before the check", head, humanize.Duration(r.Left), humanize.Duration(p.interval))
 		if p.io.IsStderrTTY() {
 			fmt.Fprintf(p.io.ErrOut, "\r\033[K%s", line)
 			p.redrawn = true
