@@ -75,6 +75,15 @@ func (c *Cluster) Client(ctx context.Context, endpoint string) (*clientv3.Client
 	c.mu.Lock()
 	if cli, ok := c.clients[endpoint]; ok {
 		c.mu.Unlock()
+		// A cached connection that broke (the member died, or restarts)
+		// would hold the next RPC until --command-timeout: reconnect now,
+		// within --dial-timeout, and say why not.
+		if conn := cli.ActiveConnection(); conn.GetState() != connectivity.Ready {
+			conn.ResetConnectBackoff()
+			if err := c.awaitConnection(ctx, cli, []string{endpoint}); err != nil {
+				return nil, err
+			}
+		}
 		return cli, nil
 	}
 	c.mu.Unlock()

@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/grpc/connectivity"
+
 	"github.com/etcdmedic/etcdmedic/cluster"
 	"github.com/etcdmedic/etcdmedic/playground"
 	"github.com/etcdmedic/etcdmedic/playground/playgroundtest"
@@ -229,6 +231,28 @@ func TestPlainMemberFailures(t *testing.T) {
 		if took < time.Second {
 			t.Errorf("gave up on the hung member after %s, before the 1s dial timeout", took)
 		}
+	})
+	t.Run("member died after connecting", func(t *testing.T) {
+		cn := conn{endpoint: m.ClientURL, dialTimeout: 5 * time.Second, commandTimeout: 30 * time.Second}
+		c := cn.open(t)
+		ms, err := c.Members(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := m.Kill(); err != nil {
+			t.Fatal(err)
+		}
+		cli, err := c.Client(context.Background(), m.ClientURL)
+		if err == nil {
+			// The client learns of the closed connection a moment later.
+			deadline := time.Now().Add(5 * time.Second)
+			for cli.ActiveConnection().GetState() == connectivity.Ready && time.Now().Before(deadline) {
+				time.Sleep(5 * time.Millisecond)
+			}
+		}
+		start := time.Now()
+		st := c.ProbeMember(context.Background(), ms.Members[0], cluster.ProbeOptions{SkipMetrics: true})
+		expectFailure(t, time.Since(start), st.Err, cluster.ErrUnreachable, "connection refused", time.Second)
 	})
 }
 
