@@ -246,3 +246,41 @@ func TestAPIServerDryRunYAMLIsThePodManifest(t *testing.T) {
 		}
 	}
 }
+
+// The plan's runbook lines carry the layout and connection flags in effect:
+// its undo line, run as printed, finds the journal in the given --state-dir.
+func TestPlanRunbookLinesCarryTheFlagsInEffect(t *testing.T) {
+	root := fixtureRoot(t)
+	layout := []string{"--root", root, "--state-dir", "/srv/bg-state"}
+	if r := clitest.Run(t, noEtcd, append([]string{"breakglass", "etcd-only", "--yes"}, layout...)...); r.Code != 0 {
+		t.Fatalf("etcd-only: exit %d", r.Code)
+	}
+	r := clitest.Run(t, noEtcd, append([]string{"breakglass", "plan", "--no-health", "--endpoints", "https://10.0.0.11:2379", "--user", "root:pw", "-o", "json"}, layout...)...)
+	var plan struct {
+		Steps []struct {
+			Command string `json:"command"`
+			State   string `json:"state"`
+		} `json:"steps"`
+	}
+	if r.Code != 0 || json.Unmarshal([]byte(r.Stdout), &plan) != nil || len(plan.Steps) != 6 {
+		t.Fatalf("plan: exit %d, %s", r.Code, r.Stdout)
+	}
+	for i, s := range plan.Steps {
+		etcd := i >= 2 // purge, defrag, ramp, undo reach etcd; etcd-only and apiserver do not
+		if strings.Contains(s.Command, "pw") || strings.Contains(s.Command, "--password") {
+			t.Errorf("step %d carries the password: %s", i+1, s.Command)
+		}
+		if etcd != strings.Contains(s.Command, "--endpoints https://10.0.0.11:2379 --user root") {
+			t.Errorf("step %d: %s (connection flags expected: %v)", i+1, s.Command, etcd)
+		}
+		if strings.Contains(s.Command, "breakglass") != strings.Contains(s.Command, "--state-dir /srv/bg-state") {
+			t.Errorf("step %d: %s", i+1, s.Command)
+		}
+	}
+	undo := plan.Steps[5].Command
+	argv := printed(t, "Undo: "+undo, "Undo")
+	shown := clitest.Run(t, noEtcd, append(argv, "--dry-run", "-o", "json")...)
+	if shown.Code != 0 || strings.Count(shown.Stdout, `"quarantine"`) != 3 {
+		t.Fatalf("the plan's undo line as printed: exit %d, %s", shown.Code, shown.Stdout)
+	}
+}

@@ -82,7 +82,7 @@ func RunEtcdOnly(ctx context.Context, opts *EtcdOnlyOptions) error {
 			if err != nil {
 				return step.Plan[*EtcdOnlyResult]{}, err
 			}
-			res := &EtcdOnlyResult{DryRun: true, ManifestDir: l.Rel(l.ManifestDir), Moves: moves, Kept: paths(l, keep)}
+			res := &EtcdOnlyResult{DryRun: true, ManifestDir: l.Rel(l.ManifestDir), Moves: append([]bg.Move{}, moves...), Kept: paths(l, keep)}
 			p := step.Plan[*EtcdOnlyResult]{Question: fmt.Sprintf("Move these %d manifests out?", len(moves)), Preview: res}
 			for _, m := range moves {
 				p.Changes = append(p.Changes, step.Change{Action: "move", Target: m.From, Line: fmt.Sprintf("move %s to %s", m.From, m.To)})
