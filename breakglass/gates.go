@@ -6,54 +6,73 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/yaml"
 
 	"github.com/etcdmedic/etcdmedic/cluster"
+	"github.com/etcdmedic/etcdmedic/health"
 )
 
 func marshalPod(p *corev1.Pod) ([]byte, error) { return yaml.Marshal(p) }
 
-// EtcdThresholds gate a ramp step on etcd's health.
+// EtcdThresholds gate a ramp step on etcd's health: health's thresholds
+// (the default preset when zero), with the ramp's own two flags on top.
 type EtcdThresholds struct {
-	FsyncP99            float64 // seconds; default 0.1
-	ApplyGap            uint64  // committed − applied entries; default 1000
+	Thresholds health.Thresholds
+	FsyncP99   float64 // seconds; > 0 replaces the critical WAL fsync p99
+	ApplyGap   uint64  // entries; > 0 replaces applyGap.warn
+	// AllowMetricsMissing lets a step pass when a member's fsync latency
+	// cannot be read (no /metrics); otherwise that is a failed gate.
 	AllowMetricsMissing bool
 }
 
-// EtcdGate passes when every voter answers Status with no alarm, its WAL
-// fsync p99 and commit→apply gap under the thresholds.
+func (t EtcdThresholds) resolve() health.Thresholds {
+	th := t.Thresholds
+	if th == (health.Thresholds{}) {
+		th, _ = health.Preset(health.DefaultPreset)
+	}
+	if t.FsyncP99 > 0 {
+		th.FsyncCrit = time.Duration(t.FsyncP99 * float64(time.Second))
+		th.FsyncWarn = min(th.FsyncWarn, th.FsyncCrit)
+	}
+	if t.ApplyGap > 0 {
+		th.ApplyGapWarn = t.ApplyGap
+		th.ApplyGapCrit = max(th.ApplyGapCrit, t.ApplyGap)
+	}
+	return th
+}
+
+// EtcdGate passes when health's Ramp gate passes on a fresh sample: every
+// voter answers with no alarm and one leader, the commit→apply gap is under
+// its warning level, and no check is critical — WAL fsync p99 judged on the
+// interval since the previous call (over the members' lifetime the first
+// time), so a step is judged by what it did.
 func EtcdGate(c *cluster.Cluster, t EtcdThresholds) func(context.Context) error {
-	if t.FsyncP99 <= 0 {
-		t.FsyncP99 = 0.1
-	}
-	if t.ApplyGap == 0 {
-		t.ApplyGap = 1000
-	}
+	th := t.resolve()
+	var mu sync.Mutex
+	var prev *cluster.Snapshot
 	return func(ctx context.Context) error {
 		ms, err := c.Members(ctx)
 		if err != nil {
 			return fmt.Errorf("etcd: %w", err)
 		}
 		snap := c.Probe(ctx, ms, cluster.ProbeOptions{})
-		if v := snap.Verdict(); v.QuorumLost || len(v.Alarms) > 0 {
-			return fmt.Errorf("etcd: %s", strings.Join(v.Reasons, "; "))
+		mu.Lock()
+		before := prev
+		prev = snap
+		mu.Unlock()
+		fs := health.Assess(snap, health.SampleOptions{Thresholds: th, Previous: before, LifetimeLatency: before == nil})
+		if r := health.Ramp.Check(snap, fs); r != nil {
+			return fmt.Errorf("etcd: %s", r)
 		}
-		for _, st := range snap.Members {
-			if !st.OK() {
-				return fmt.Errorf("etcd member %s: %v", st.Member.Label(), st.Err)
-			}
-			if gap := st.ApplyLag(); gap > t.ApplyGap {
-				return fmt.Errorf("etcd member %s: commit→apply gap %d > %d", st.Member.Label(), gap, t.ApplyGap)
-			}
-			p99, ok := st.WALFsyncP99()
-			if !ok && !t.AllowMetricsMissing {
-				return fmt.Errorf("etcd member %s: fsync p99 unknown (metrics: %v)", st.Member.Label(), st.MetricsErr)
-			}
-			if ok && p99 > t.FsyncP99 {
-				return fmt.Errorf("etcd member %s: WAL fsync p99 %.3fs > %.3fs", st.Member.Label(), p99, t.FsyncP99)
+		if !t.AllowMetricsMissing {
+			for _, st := range snap.Members {
+				if st.OK() && st.Metrics == nil {
+					return fmt.Errorf("etcd member %s: fsync p99 unknown (metrics: %v)", st.Member.Label(), st.MetricsErr)
+				}
 			}
 		}
 		return nil

@@ -82,5 +82,9 @@ type Summary struct {
 	ReclaimedBytes int64          `json:"reclaimedBytes"`
 	Members        []MemberResult `json:"members"`
 	StoppedBy      string         `json:"stoppedBy,omitempty"` // why the run ended early
-	ExitCode       int            `json:"exitCode"`
+	// ExitCode is filled in by the command from Fault (commands/cmdutil
+	// owns the numbers); it stays in the JSON for cron wrappers.
+	ExitCode int `json:"exitCode"`
+	// Fault is how the run ended: nil, or an error marked with a fault kind.
+	Fault error `json:"-"`
 }

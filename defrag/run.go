@@ -11,7 +11,8 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/etcdmedic/etcdmedic/cluster"
-	"github.com/etcdmedic/etcdmedic/internal/exitcode"
+	"github.com/etcdmedic/etcdmedic/health"
+	"github.com/etcdmedic/etcdmedic/internal/fault"
 )
 
 // Options for one run.
@@ -33,6 +34,9 @@ type Options struct {
 	VerifyHash           bool
 	RefuseSlowDisk       bool
 	SlowDiskFsyncP99     time.Duration
+	// Thresholds judge the gates' findings (health's, default preset when
+	// zero); MaxApplyLag and SlowDiskFsyncP99 override theirs.
+	Thresholds health.Thresholds
 	// OnEvent receives every step as it happens (rendering, tests).
 	OnEvent func(Event)
 }
@@ -54,27 +58,29 @@ func (r *runner) emit(e Event) {
 	}
 }
 
-func (r *runner) stop(code int, why string) *Summary {
-	r.sum.ExitCode, r.sum.StoppedBy = code, why
+// stop ends the run with a fault kind (internal/fault) and why.
+func (r *runner) stop(kind error, why string) *Summary {
+	r.sum.Fault, r.sum.StoppedBy = fault.Mark(errors.New(why), kind), why
 	return r.sum
 }
 
 // Run plans and, unless DryRun, executes a rolling defragmentation. The
-// returned summary carries the exit code: 0 done or nothing to do, 2 a
-// member failed or the run was stopped partway (interrupt, a gate failing
-// after a member was done, hash mismatch), 3 the cluster could not be read,
-// 4 a gate or the lock refused before anything changed.
+// returned summary carries how it ended (Summary.Fault): nil done or nothing
+// to do, fault.Failed a member failed or the run was stopped partway
+// (interrupt, a gate failing after a member was done, hash mismatch),
+// fault.Indeterminate the cluster could not be read, fault.Refused a gate or
+// the lock refused before anything changed (in a dry run: would refuse).
 func Run(ctx context.Context, c *cluster.Cluster, o Options) *Summary {
 	start := time.Now()
 	r := &runner{c: c, o: o, sum: &Summary{Started: start.UTC(), DryRun: o.DryRun, Members: []MemberResult{}}}
 	defer func() {
 		r.sum.TookSeconds = time.Since(start).Seconds()
-		r.emit(Event{Event: EventSummary, OK: r.sum.ExitCode == exitcode.OK, Message: r.sum.StoppedBy, Summary: r.sum})
+		r.emit(Event{Event: EventSummary, OK: r.sum.Fault == nil, Message: r.sum.StoppedBy, Summary: r.sum})
 	}()
 
 	ms, err := c.Members(ctx)
 	if err != nil {
-		return r.stop(exitcode.Unknown, err.Error())
+		return r.stop(fault.Indeterminate, err.Error())
 	}
 	var eps []string
 	for _, m := range ms.Voters() {
@@ -84,7 +90,7 @@ func Run(ctx context.Context, c *cluster.Cluster, o Options) *Summary {
 	}
 	r.kv, err = c.NewBalancedClient(ctx, eps)
 	if err != nil {
-		return r.stop(exitcode.Unknown, err.Error())
+		return r.stop(fault.Indeterminate, err.Error())
 	}
 	defer r.kv.Close()
 
@@ -103,8 +109,10 @@ func Run(ctx context.Context, c *cluster.Cluster, o Options) *Summary {
 			r.sum.Members = append(r.sum.Members, MemberResult{Member: p.Member, MemberName: p.MemberName, Outcome: "notStarted", Reason: p.Reason, DBSizeBefore: p.DBSize})
 		}
 		if g.failure != "" {
+			// A dry run is the pre-flight check a cron wrapper runs: a gate
+			// that would refuse the real run refuses the dry run too.
 			r.emit(Event{Event: EventGate, Message: g.failure})
-			r.sum.StoppedBy = "a real run would be refused now: " + g.failure
+			return r.stop(fault.Refused, "a real run would be refused now: "+g.failure)
 		}
 		return r.sum
 	}
@@ -114,20 +122,20 @@ func Run(ctx context.Context, c *cluster.Cluster, o Options) *Summary {
 		// or without quorum even the lock's write would fail or hang.
 		r.emit(Event{Event: EventGate, Message: g.failure})
 		r.notStarted(plan, "gate: "+g.failure)
-		return r.stop(exitcode.Refused, "gate failed before the first member: "+g.failure)
+		return r.stop(fault.Refused, "gate failed before the first member: "+g.failure)
 	}
 	if o.Lock && !o.DryRun {
 		lock, err := AcquireLock(ctx, r.kv, o.LockKey, o.LockTTL)
 		switch {
 		case errors.Is(err, ErrLocked):
 			r.emit(Event{Event: EventLock, Message: err.Error()})
-			return r.stop(exitcode.Refused, "locked: "+err.Error())
+			return r.stop(fault.Refused, "locked: "+err.Error())
 		case err != nil && isNospace(err):
 			// etcd refuses every write under NOSPACE, the lock's included;
 			// that is exactly when this run is most needed.
 			r.emit(Event{Event: EventWarning, Message: "could not take the lock (NOSPACE: etcd refuses writes); running without it"})
 		case err != nil:
-			return r.stop(exitcode.Unknown, err.Error())
+			return r.stop(fault.Indeterminate, err.Error())
 		default:
 			defer lock.Release(ctx)
 			r.emit(Event{Event: EventLock, OK: true, Message: "acquired " + o.LockKey})
@@ -136,7 +144,7 @@ func Run(ctx context.Context, c *cluster.Cluster, o Options) *Summary {
 
 	if o.Compact {
 		if err := r.compact(ctx); err != nil {
-			return r.stop(exitcode.Critical, err.Error())
+			return r.stop(fault.Failed, err.Error())
 		}
 	}
 
@@ -149,27 +157,27 @@ func Run(ctx context.Context, c *cluster.Cluster, o Options) *Summary {
 		}
 		if ctx.Err() != nil {
 			r.notStarted(plan[i:], "interrupted")
-			return r.stop(exitcode.Critical, "interrupted: no further member started")
+			return r.stop(fault.Failed, "interrupted: no further member started")
 		}
 		g := r.gate(ctx)
 		if g.failure != "" {
 			r.emit(Event{Event: EventGate, Member: p.Member, MemberName: p.MemberName, Message: g.failure})
 			r.notStarted(plan[i:], "gate: "+g.failure)
 			if r.sum.Defragmented == 0 {
-				return r.stop(exitcode.Refused, "gate failed before "+p.MemberName+": "+g.failure)
+				return r.stop(fault.Refused, "gate failed before "+p.MemberName+": "+g.failure)
 			}
-			return r.stop(exitcode.Critical, "gate failed before "+p.MemberName+": "+g.failure)
+			return r.stop(fault.Failed, "gate failed before "+p.MemberName+": "+g.failure)
 		}
 		r.emit(Event{Event: EventGate, Member: p.Member, MemberName: p.MemberName, OK: true, Message: "every voter healthy, caught up, quorum holds with one offline"})
 		st := memberIn(g.snap, p.Member)
 		if st == nil {
 			r.notStarted(plan[i:], "member left the cluster")
-			return r.stop(exitcode.Critical, "member "+p.MemberName+" left the cluster during the run")
+			return r.stop(fault.Failed, "member "+p.MemberName+" left the cluster during the run")
 		}
 		vars := VarsOf(st)
 		want, err := o.Rule.Eval(vars)
 		if err != nil {
-			return r.stop(exitcode.Critical, err.Error())
+			return r.stop(fault.Failed, err.Error())
 		}
 		if !want {
 			reason := "rule false: " + vars.Explain()
@@ -180,11 +188,11 @@ func Run(ctx context.Context, c *cluster.Cluster, o Options) *Summary {
 		if st.IsLeader() && o.MoveLeader {
 			if err := r.moveLeader(ctx, g, done); err != nil {
 				r.notStarted(plan[i:], err.Error())
-				return r.stop(exitcode.Critical, err.Error())
+				return r.stop(fault.Failed, err.Error())
 			}
 			if g = r.gate(ctx); g.failure != "" {
 				r.notStarted(plan[i:], "gate: "+g.failure)
-				return r.stop(exitcode.Critical, "gate failed after moving leadership: "+g.failure)
+				return r.stop(fault.Failed, "gate failed after moving leadership: "+g.failure)
 			}
 			st = memberIn(g.snap, p.Member)
 		}
@@ -192,7 +200,7 @@ func Run(ctx context.Context, c *cluster.Cluster, o Options) *Summary {
 		r.sum.Members = append(r.sum.Members, res)
 		if err != nil {
 			r.notStarted(plan[i+1:], "stopped after "+p.MemberName+" failed")
-			return r.stop(exitcode.Critical, err.Error())
+			return r.stop(fault.Failed, err.Error())
 		}
 		done[st.Member.ID] = true
 		r.sum.Defragmented++
@@ -212,11 +220,11 @@ func Run(ctx context.Context, c *cluster.Cluster, o Options) *Summary {
 	}
 	if o.VerifyHash && r.sum.Defragmented > 0 {
 		if err := r.verifyHash(ctx); err != nil {
-			return r.stop(exitcode.Critical, err.Error())
+			return r.stop(fault.Failed, err.Error())
 		}
 	}
 	if ctx.Err() != nil {
-		return r.stop(exitcode.Critical, "interrupted")
+		return r.stop(fault.Failed, "interrupted")
 	}
 	return r.sum
 }

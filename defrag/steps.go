@@ -146,7 +146,7 @@ func (r *runner) waitRecovered(ctx context.Context, m cluster.Member) (*pb.Statu
 		st, err := r.c.StatusOf(sctx, m)
 		cancel()
 		if err == nil {
-			err = r.linearizableRead(ctx, m)
+			err = health.Read(ctx, r.c, m).Err
 		}
 		if err == nil {
 			var lm cluster.Member
@@ -158,7 +158,7 @@ func (r *runner) waitRecovered(ctx context.Context, m cluster.Member) (*pb.Statu
 				var lead *pb.StatusResponse
 				lead, err = r.c.StatusOf(lctx, lm)
 				lcancel()
-				if err == nil && st.GetRaftAppliedIndex()+r.o.MaxApplyLag >= lead.GetRaftIndex() {
+				if err == nil && st.GetRaftAppliedIndex()+r.thresholds().FollowerLagWarn >= lead.GetRaftIndex() {
 					return st, nil
 				}
 				if err == nil {

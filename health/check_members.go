@@ -16,7 +16,7 @@ import (
 )
 
 // 1. Membership: learners and members added but never started.
-func (d *diagnosis) checkMembers() {
+func (d *judge) checkMembers() {
 	var learners, unstarted []string
 	for _, m := range d.ms.Members {
 		if m.IsLearner {
@@ -46,16 +46,16 @@ func (d *diagnosis) checkMembers() {
 }
 
 // 2. Status of every member (local to each member, works without quorum).
-func (d *diagnosis) checkStatus(snap *cluster.Snapshot) {
+func (d *judge) checkStatus(snap *cluster.Snapshot) {
 	for _, st := range snap.Members {
 		m := st.Member
 		if !st.OK() {
 			sev := Unknown
-			expl := "the member did not answer Status within the deadline; its checks below are unknown"
+			expl, short := "the member did not answer Status within the deadline; its checks below are unknown", "no answer"
 			if errors.Is(st.Err, cluster.ErrAuth) {
-				expl = "the member refused our credentials; its checks below are unknown"
+				expl, short = "the member refused our credentials; its checks below are unknown", "auth refused"
 			}
-			d.add(d.member(m, Finding{ID: "status.reachable", Severity: sev, Observed: errString(st.Err), Explanation: expl,
+			d.add(d.member(m, Finding{ID: "status.reachable", Severity: sev, Observed: errString(st.Err), Short: short, Explanation: expl,
 				Advice: "look at the member's host: is the etcd process running, is its disk stalled? (journalctl, crictl logs, dmesg)"}))
 			continue
 		}
@@ -64,6 +64,7 @@ func (d *diagnosis) checkStatus(snap *cluster.Snapshot) {
 			f.Severity = Crit
 			f.Observed = "cluster ID " + cluster.FormatID(got)
 			f.Threshold = "cluster ID " + cluster.FormatID(d.ms.ClusterID)
+			f.Short = "other cluster " + cluster.FormatID(got)
 			f.Explanation = "this endpoint belongs to a different cluster than the member list"
 			f.Advice = "check --endpoints: one of them points at another cluster"
 		}
@@ -72,21 +73,23 @@ func (d *diagnosis) checkStatus(snap *cluster.Snapshot) {
 }
 
 // 3. Quorum and leadership.
-func (d *diagnosis) checkQuorum(snap *cluster.Snapshot) {
-	v := snap.Verdict()
-	f := Finding{ID: "quorum.margin", Observed: fmt.Sprintf("%d of %d voters answer", v.Reachable, v.Voters), Threshold: fmt.Sprintf("quorum %d", v.Quorum)}
+func (d *judge) checkQuorum(snap *cluster.Snapshot) {
+	v := snap.QuorumState()
+	f := Finding{ID: "quorum.margin", Observed: fmt.Sprintf("%d of %d voters answer", v.Reachable, v.Voters), Threshold: fmt.Sprintf("quorum %d", v.Needed)}
 	switch {
-	case v.QuorumLost:
+	case v.Lost:
 		f.Severity = Crit
+		f.Short = fmt.Sprintf("quorum lost: %d of %d voters", v.Reachable, v.Voters)
 		f.Explanation = "quorum is lost: the cluster accepts no writes and no linearizable reads"
 		f.Advice = "bring members back before anything else; if they cannot come back, restore from a snapshot (see the break-glass runbook)"
-	case v.Reachable-1 < v.Quorum && v.Voters > 1:
+	case v.Reachable-1 < v.Needed && v.Voters > 1:
 		f.Severity = Warn
+		f.Short = fmt.Sprintf("%d of %d voters answer: one more failure loses quorum", v.Reachable, v.Voters)
 		f.Explanation = "one more member failure loses quorum; no maintenance (defrag, restarts) until every member answers"
 		f.Advice = "find out why the silent member(s) do not answer: " + d.cmd("status")
 	default:
 		f.Severity = OK
-		f.Explanation = fmt.Sprintf("the cluster can lose %d more voter(s)", v.Reachable-v.Quorum)
+		f.Explanation = fmt.Sprintf("the cluster can lose %d more voter(s)", v.Reachable-v.Needed)
 	}
 	d.add(f)
 
@@ -102,12 +105,13 @@ func (d *diagnosis) checkQuorum(snap *cluster.Snapshot) {
 	case v.Reachable == 0:
 		lf.Severity, lf.Observed, lf.Explanation = Unknown, "n/a", "no member answered"
 	case leaders[0] != nil:
-		lf.Severity, lf.Observed = Crit, "no leader on "+strings.Join(leaders[0], ",")
+		lf.Severity, lf.Observed, lf.Short = Crit, "no leader on "+strings.Join(leaders[0], ","), "no leader on "+strings.Join(leaders[0], ",")
 		lf.Explanation = "a member without a leader serves no requests"
 		lf.Advice = "check connectivity between members (peer port 2380) and their disks"
 	case len(leaders) > 1 || len(terms) > 1:
 		lf.Severity = Warn
 		lf.Observed = describeSplit(leaders, terms, d.ms)
+		lf.Short = "members disagree on the leader"
 		lf.Explanation = "members disagree on the leader or term: an election is under way, or a member is partitioned"
 		lf.Advice = "run the doctor again in a few seconds; if it persists, check peer connectivity"
 	default:
@@ -177,7 +181,7 @@ func (d *diagnosis) alarmList(ctx context.Context) alarmListResult {
 }
 
 // 4. Alarms, from every member's Status (local) and the alarm list (quorum).
-func (d *diagnosis) checkAlarms(snap *cluster.Snapshot, al alarmListResult) {
+func (d *judge) checkAlarms(snap *cluster.Snapshot, al alarmListResult) {
 	seen := map[cluster.Alarm]bool{}
 	for _, a := range snap.Alarms() {
 		seen[a] = true
@@ -193,7 +197,7 @@ func (d *diagnosis) checkAlarms(snap *cluster.Snapshot, al alarmListResult) {
 	}
 	sort.Slice(list, func(i, j int) bool { return list[i].MemberID < list[j].MemberID })
 	for _, a := range list {
-		f := Finding{ID: "alarms." + strings.ToLower(a.Type), Severity: Crit, Member: cluster.FormatID(a.MemberID), Observed: "alarm " + a.Type + " raised"}
+		f := Finding{ID: "alarms." + strings.ToLower(a.Type), Severity: Crit, Member: cluster.FormatID(a.MemberID), Observed: "alarm " + a.Type + " raised", Short: "alarm " + a.Type}
 		if m, ok := d.ms.Get(a.MemberID); ok {
 			f.MemberName = m.Name
 		}
@@ -220,52 +224,27 @@ func (d *diagnosis) checkAlarms(snap *cluster.Snapshot, al alarmListResult) {
 	}
 }
 
-type readResult struct {
-	took time.Duration
-	err  error
+// ReadResult is one member's read: how long it took, or why it failed.
+type ReadResult struct {
+	Took time.Duration
+	Err  error
 }
 
-// 5. One read per member: linearizable for voters (it needs the leader and
-// quorum), serializable for learners (they serve nothing else).
-func (d *diagnosis) readEach(ctx context.Context) map[uint64]readResult {
-	out := map[uint64]readResult{}
+// ReadEach makes one read per started member (Read), in parallel.
+func ReadEach(ctx context.Context, c *cluster.Cluster, ms *cluster.Membership) map[uint64]ReadResult {
+	out := map[uint64]ReadResult{}
 	type res struct {
 		id uint64
-		r  readResult
+		r  ReadResult
 	}
-	ch := make(chan res, len(d.ms.Members))
+	ch := make(chan res, len(ms.Members))
 	n := 0
-	for _, m := range d.ms.Members {
+	for _, m := range ms.Members {
 		if !m.Started() {
 			continue
 		}
 		n++
-		go func() {
-			rctx, cancel := d.c.WithCommandTimeout(ctx)
-			defer cancel()
-			// Only the read is timed: connecting (and, with auth, a bcrypt
-			// password check) is not what clients of this member wait for.
-			var start time.Time
-			cli, err := d.c.Client(rctx, m.Endpoint)
-			if err == nil {
-				start = time.Now()
-				opts := []clientv3.OpOption{clientv3.WithKeysOnly(), clientv3.WithLimit(1)}
-				if m.IsLearner {
-					opts = append(opts, clientv3.WithSerializable())
-				}
-				_, err = cli.Get(rctx, "health", opts...)
-				// etcdctl endpoint health counts "permission denied" as healthy:
-				// the member answered, our user may just not read that key.
-				if err != nil && strings.Contains(err.Error(), "permission denied") {
-					err = nil
-				}
-			}
-			var took time.Duration
-			if !start.IsZero() {
-				took = time.Since(start)
-			}
-			ch <- res{m.ID, readResult{took, err}}
-		}()
+		go func() { ch <- res{m.ID, Read(ctx, c, m)} }()
 	}
 	for i := 0; i < n; i++ {
 		r := <-ch
@@ -274,7 +253,32 @@ func (d *diagnosis) readEach(ctx context.Context) map[uint64]readResult {
 	return out
 }
 
-func (d *diagnosis) checkReads(reads map[uint64]readResult) {
+// Read makes one read on exactly this member, bounded by --command-timeout:
+// linearizable for a voter (it needs the leader and quorum), serializable for
+// a learner (it serves nothing else). "permission denied" counts as an
+// answer, as in etcdctl endpoint health: our user may just not read the key.
+func Read(ctx context.Context, c *cluster.Cluster, m cluster.Member) ReadResult {
+	rctx, cancel := c.WithCommandTimeout(ctx)
+	defer cancel()
+	cli, err := c.Client(rctx, m.Endpoint)
+	if err != nil {
+		return ReadResult{Err: err}
+	}
+	// Only the read is timed: connecting (and, with auth, a bcrypt password
+	// check) is not what clients of this member wait for.
+	start := time.Now()
+	opts := []clientv3.OpOption{clientv3.WithKeysOnly(), clientv3.WithLimit(1)}
+	if m.IsLearner {
+		opts = append(opts, clientv3.WithSerializable())
+	}
+	_, err = cli.Get(rctx, "health", opts...)
+	if err != nil && strings.Contains(err.Error(), "permission denied") {
+		err = nil
+	}
+	return ReadResult{Took: time.Since(start), Err: err}
+}
+
+func (d *judge) checkReads(reads map[uint64]ReadResult) {
 	for _, m := range d.ms.Members {
 		r, ok := reads[m.ID]
 		if !ok {
@@ -284,22 +288,24 @@ func (d *diagnosis) checkReads(reads map[uint64]readResult) {
 		if m.IsLearner {
 			kind = "serializable"
 		}
-		f := Finding{ID: "reads." + kind, Threshold: "warn > " + ms(d.o.Thresholds.ReadWarn)}
+		f := Finding{ID: "reads." + kind, Threshold: "warn > " + ms(d.t.ReadWarn)}
 		switch {
-		case r.err != nil:
+		case r.Err != nil:
 			f.Severity = Crit
-			f.Observed = r.err.Error()
+			f.Observed = r.Err.Error()
+			f.Short = kind + " read failed"
 			f.Explanation = "a " + kind + " read failed: clients on this member see errors"
-			if errors.Is(r.err, cluster.ErrUnreachable) || strings.Contains(r.err.Error(), "deadline") {
+			if errors.Is(r.Err, cluster.ErrUnreachable) || strings.Contains(r.Err.Error(), "deadline") {
 				f.Severity = Unknown
 				f.Explanation = "no answer to a " + kind + " read within the deadline"
 			}
-		case r.took > d.o.Thresholds.ReadWarn:
-			f.Severity, f.Observed = Warn, ms(r.took)
+		case r.Took > d.t.ReadWarn:
+			f.Severity, f.Observed = Warn, ms(r.Took)
+			f.Short = "read " + ms(r.Took) + " > " + ms(d.t.ReadWarn)
 			f.Explanation = "a " + kind + " read was slow: the member or the leader is overloaded, or the disk is slow"
 			f.Advice = "look at fsync and commit latency below; " + d.cmd("status")
 		default:
-			f.Severity, f.Observed = OK, ms(r.took)
+			f.Severity, f.Observed = OK, ms(r.Took)
 			f.Explanation = "a " + kind + " read answered"
 		}
 		d.add(d.member(m, f))

@@ -2,6 +2,7 @@ package health
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/etcdmedic/etcdmedic/cluster"
@@ -24,8 +25,8 @@ const (
 // observations made between the scrapes (what the disk does now, not since
 // start), counters on their increase. A metric the member does not export is
 // "unknown", never 0.
-func (d *diagnosis) checkMetrics(before, after *cluster.Snapshot) {
-	t := d.o.Thresholds
+func (d *judge) checkMetrics(before, after *cluster.Snapshot) {
+	t := d.t
 	for i, st := range after.Members {
 		m := st.Member
 		if d.unknownFor("metrics", st, "metrics") {
@@ -78,27 +79,83 @@ func (d *diagnosis) checkMetrics(before, after *cluster.Snapshot) {
 
 		d.fds(m, am)
 
-		if v, ok := am.Value(mDefragInflight); ok {
+	}
+}
+
+// A defragmentation in flight, from one sample's /metrics.
+func (d *judge) checkDefragInflight(snap *cluster.Snapshot) {
+	for _, st := range snap.Members {
+		if !st.OK() || st.Metrics == nil {
+			continue
+		}
+		if v, ok := st.Metrics.Value(mDefragInflight); ok {
 			f := Finding{ID: "metrics.defragInflight", Severity: OK, Observed: "no", Explanation: "no defragmentation running"}
 			if v > 0 {
-				f.Severity, f.Observed = Warn, "yes"
+				f.Severity, f.Observed, f.Short = Warn, "yes", "defragmenting now"
 				f.Explanation = "a defragmentation is running: the member blocks reads and writes until it ends"
 				f.Advice = "wait for it to finish before any other maintenance"
 			}
-			d.add(d.member(m, f))
+			d.add(d.member(st.Member, f))
 		}
 	}
 }
 
-// latency judges a histogram's p99 over the window. crit 0 means warn only.
-func (d *diagnosis) latency(m cluster.Member, before, after *cluster.MetricsSample, id, metric string, warn, crit time.Duration, explain, advice string) {
+// checkLatencySince judges WAL fsync and backend commit p99 of each member
+// since an earlier sample of it, or over its lifetime when before is nil:
+// what a gate has, which holds one sample or one per step.
+func (d *judge) checkLatencySince(before, after *cluster.Snapshot) {
+	t := d.t
+	for _, st := range after.Members {
+		if !st.OK() || st.Metrics == nil {
+			continue
+		}
+		var prev *cluster.MetricsSample
+		if before != nil {
+			for _, b := range before.Members {
+				if b.Member.ID == st.Member.ID {
+					prev = b.Metrics
+				}
+			}
+			if prev == nil {
+				continue // not sampled before: nothing to compare with yet
+			}
+		}
+		d.latency(st.Member, prev, st.Metrics, "metrics.walFsyncP99", mWALFsync, t.FsyncWarn, t.FsyncCrit,
+			"WAL fsync is slow: every write waits for it, and heartbeats miss, causing elections",
+			"the disk is too slow or shared: move etcd to a dedicated SSD/NVMe with low latency")
+		d.latency(st.Member, prev, st.Metrics, "metrics.backendCommitP99", mBackendCommit, t.CommitWarn, t.CommitCrit,
+			"backend commits are slow: applies trail commits and reads stall",
+			"the disk is slow, or the database is large and fragmented")
+	}
+}
+
+// latency judges a histogram's p99 over the window between two scrapes, or
+// over the member's lifetime when before is nil. crit 0 means warn only. A
+// p99 of a handful of observations is their maximum: below
+// LatencyMinObservations a p99 over the threshold is "unknown", not a
+// warning (an idle cluster would flip between OK and WARN round by round).
+func (d *judge) latency(m cluster.Member, before, after *cluster.MetricsSample, id, metric string, warn, crit time.Duration, explain, advice string) {
 	f := Finding{ID: id, Threshold: "warn > " + ms(warn)}
 	if crit > 0 {
 		f.Threshold += ", crit > " + ms(crit)
 	}
-	p, ok, reset := cluster.HistogramQuantileDelta(before, after, metric, 0.99)
+	minObs := d.t.LatencyMinObservations
+	f.Threshold += fmt.Sprintf(", from ≥ %d observations", minObs)
+	lifetime := before == nil
+	var p, n float64
+	var ok, reset bool
+	if lifetime {
+		p, ok = after.HistogramQuantile(metric, 0.99)
+		n, _ = after.HistogramCount(metric)
+	} else {
+		p, ok, reset = cluster.HistogramQuantileDelta(before, after, metric, 0.99)
+		n1, _ := before.HistogramCount(metric)
+		n2, _ := after.HistogramCount(metric)
+		n = n2 - n1
+	}
+	what := strings.TrimSuffix(strings.TrimPrefix(id, "metrics."), "P99")
 	switch {
-	case !after.Has(metric) || !before.Has(metric):
+	case !after.Has(metric) || (!lifetime && !before.Has(metric)):
 		f.Severity, f.Observed, f.Explanation = Unknown, "n/a", "the member does not export "+metric
 	case reset:
 		f.Severity, f.Observed, f.Explanation = Unknown, "n/a", "the member restarted between the two samples"
@@ -111,14 +168,27 @@ func (d *diagnosis) latency(m cluster.Member, before, after *cluster.MetricsSamp
 		f.Explanation = "idle during the window: nothing to judge"
 	default:
 		d := secs(p)
-		f.Observed = "p99 " + humanize.Seconds(p)
+		f.Observed = fmt.Sprintf("p99 %s of %.0f observations", humanize.Seconds(p), n)
+		if lifetime {
+			f.Observed = fmt.Sprintf("lifetime p99 %s of %.0f observations", humanize.Seconds(p), n)
+		}
+		level, limit := OK, warn
 		switch {
 		case crit > 0 && d > crit:
-			f.Severity, f.Explanation, f.Advice = Crit, explain, advice
+			level, limit = Crit, crit
 		case d > warn:
-			f.Severity, f.Explanation, f.Advice = Warn, explain, advice
-		default:
+			level = Warn
+		}
+		switch {
+		case level == OK:
 			f.Severity, f.Explanation = OK, "within the recommendation"
+		case n < float64(minObs):
+			f.Severity = Unknown
+			f.Short = fmt.Sprintf("%s p99 %s of only %.0f observations", what, humanize.Seconds(p), n)
+			f.Explanation = fmt.Sprintf("over the threshold, but %.0f observations are too few for a p99 (need %d): run again with a longer --window, or under load", n, minObs)
+		default:
+			f.Severity, f.Explanation, f.Advice = level, explain, advice
+			f.Short = fmt.Sprintf("%s p99 %s > %s", what, humanize.Seconds(p), ms(limit))
 		}
 	}
 	d.add(d.member(m, f))
@@ -127,7 +197,7 @@ func (d *diagnosis) latency(m cluster.Member, before, after *cluster.MetricsSamp
 // peerLatency is latency for peer round trips, which etcd measures only once
 // its prober has run (seconds after start) and never in a one-member cluster:
 // absence there means "not measured yet", not "not exported".
-func (d *diagnosis) peerLatency(m cluster.Member, before, after *cluster.MetricsSample, id, metric string, warn time.Duration, explain, advice string) {
+func (d *judge) peerLatency(m cluster.Member, before, after *cluster.MetricsSample, id, metric string, warn time.Duration, explain, advice string) {
 	if !after.Has(metric) {
 		why := "no round trip measured yet (the peer prober runs every few seconds)"
 		if len(d.ms.Members) == 1 {
@@ -140,7 +210,7 @@ func (d *diagnosis) peerLatency(m cluster.Member, before, after *cluster.Metrics
 }
 
 // counter warns when a failure counter grew during the window.
-func (d *diagnosis) counter(m cluster.Member, before, after *cluster.MetricsSample, id, metric string, warn uint64, what, explain, advice string) {
+func (d *judge) counter(m cluster.Member, before, after *cluster.MetricsSample, id, metric string, warn uint64, what, explain, advice string) {
 	f := Finding{ID: id, Threshold: fmt.Sprintf("warn > %d in the window", warn)}
 	delta, ok := cluster.CounterDelta(before, after, metric)
 	switch {
@@ -161,8 +231,8 @@ func (d *diagnosis) counter(m cluster.Member, before, after *cluster.MetricsSamp
 
 // fds compares open file descriptors to the limit (etcd exports both; so does
 // the Go process collector).
-func (d *diagnosis) fds(m cluster.Member, s *cluster.MetricsSample) {
-	t := d.o.Thresholds
+func (d *judge) fds(m cluster.Member, s *cluster.MetricsSample) {
+	t := d.t
 	used, ok1 := s.Value("os_fd_used")
 	limit, ok2 := s.Value("os_fd_limit")
 	if !ok1 || !ok2 {

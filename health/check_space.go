@@ -9,8 +9,8 @@ import (
 
 // 6. Space: quota usage (etcd checks the quota against the physical file
 // size, so free pages count), reclaimable bytes, and the quota itself.
-func (d *diagnosis) checkSpace(snap *cluster.Snapshot) {
-	t := d.o.Thresholds
+func (d *judge) checkSpace(snap *cluster.Snapshot) {
+	t := d.t
 	for _, st := range snap.Members {
 		m := st.Member
 		if d.unknownFor("space.quota", st, "space") {
@@ -25,13 +25,15 @@ func (d *diagnosis) checkSpace(snap *cluster.Snapshot) {
 			Threshold: fmt.Sprintf("warn ≥ %s, crit ≥ %s", humanize.Percent(t.QuotaWarn), humanize.Percent(t.QuotaCrit))}
 		switch {
 		case st.QuotaSource == cluster.QuotaDisabled:
-			q.Severity, q.Observed = Warn, "quota disabled"
+			q.Severity, q.Observed, q.Short = Warn, "quota disabled", "quota disabled"
 			q.Explanation = "with no quota the database can grow until the disk is full, which is worse than NOSPACE"
 			q.Advice = "set --quota-bytes on every member (8 GiB at most)"
 		case usage >= t.QuotaCrit || hasAlarm(st, "NOSPACE"):
 			q.Severity = Crit
+			q.Short = "quota " + humanize.Percent(usage) + " ≥ " + humanize.Percent(t.QuotaCrit)
 		case usage >= t.QuotaWarn:
 			q.Severity = Warn
+			q.Short = "quota " + humanize.Percent(usage) + " ≥ " + humanize.Percent(t.QuotaWarn)
 		default:
 			q.Severity, q.Explanation = OK, "room to grow"
 		}
@@ -51,6 +53,7 @@ func (d *diagnosis) checkSpace(snap *cluster.Snapshot) {
 			Threshold: fmt.Sprintf("warn ≥ %s free with ≥ %s in use", humanize.Percent(t.FragRatio), humanize.Bytes(t.FragMinInUse))}
 		if frag >= t.FragRatio && inUse >= t.FragMinInUse {
 			f.Severity = Warn
+			f.Short = "frag " + humanize.Percent(frag) + " ≥ " + humanize.Percent(t.FragRatio)
 			f.Explanation = "free pages count against the quota and make the file larger than the data; defragmenting gives them back"
 			f.Advice = d.cmd("defrag", fmt.Sprintf("--rule 'fragmentation >= %.2f'", t.FragRatio)) + "   # rolling, one member at a time, leader last; --dry-run shows the plan"
 		} else {

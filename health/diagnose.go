@@ -3,7 +3,6 @@ package health
 import (
 	"context"
 	"fmt"
-	"strings"
 	"sync"
 	"time"
 
@@ -23,25 +22,12 @@ type Options struct {
 	Connection string
 }
 
-// diagnosis carries one run's state through the ordered checks.
+// diagnosis carries one doctor run's state through the ordered checks; the
+// judging itself is the judge's, shared with status and the gates.
 type diagnosis struct {
-	c    *cluster.Cluster
-	o    Options
-	ms   *cluster.Membership
-	out  []Finding
-	mu   sync.Mutex
-	skip map[uint64]error // members whose checks are unknown, and why
-}
-
-func (d *diagnosis) add(f Finding) {
-	d.mu.Lock()
-	d.out = append(d.out, f)
-	d.mu.Unlock()
-}
-
-func (d *diagnosis) member(m cluster.Member, f Finding) Finding {
-	f.Member, f.MemberName = m.IDString(), m.Name
-	return f
+	*judge
+	c *cluster.Cluster
+	o Options
 }
 
 // Diagnose runs the checklist, cheapest and most local first. It changes
@@ -50,7 +36,7 @@ func (d *diagnosis) member(m cluster.Member, f Finding) Finding {
 func Diagnose(ctx context.Context, c *cluster.Cluster, o Options) *Report {
 	start := time.Now()
 	r := &Report{Started: start.UTC(), Preset: o.Preset}
-	d := &diagnosis{c: c, o: o, skip: map[uint64]error{}}
+	d := &diagnosis{judge: &judge{t: o.Thresholds, window: o.Window, connection: o.Connection}, c: c, o: o}
 	defer func() {
 		r.Findings = d.out
 		if r.Findings == nil {
@@ -74,20 +60,16 @@ func Diagnose(ctx context.Context, c *cluster.Cluster, o Options) *Report {
 
 	// 2-5: Status of every member, a read per voter and the alarm list, in parallel.
 	var snap1 *cluster.Snapshot
-	var reads map[uint64]readResult
+	var reads map[uint64]ReadResult
 	var alarms alarmListResult
 	var wg sync.WaitGroup
 	wg.Add(3)
 	go func() { defer wg.Done(); snap1 = c.Probe(ctx, ms, cluster.ProbeOptions{}) }()
-	go func() { defer wg.Done(); reads = d.readEach(ctx) }()
+	go func() { defer wg.Done(); reads = ReadEach(ctx, c, ms) }()
 	go func() { defer wg.Done(); alarms = d.alarmList(ctx) }()
 	wg.Wait()
 
-	d.checkStatus(snap1)
-	d.checkQuorum(snap1)
-	d.checkAlarms(snap1, alarms)
-	d.checkReads(reads)
-	d.checkSpace(snap1)
+	d.firstSample(snap1, reads, alarms)
 
 	// 7-8: a second sample, Window later, of the members that answered.
 	select {
@@ -97,8 +79,7 @@ func Diagnose(ctx context.Context, c *cluster.Cluster, o Options) *Report {
 		return r
 	}
 	snap2 := d.probeAgain(ctx, snap1)
-	d.checkRaft(snap1, snap2)
-	d.checkMetrics(snap1, snap2)
+	d.secondSample(snap1, snap2)
 
 	// 9. consistency, on request: it reads every voter's whole keyspace hash.
 	if o.Consistency {
@@ -107,6 +88,25 @@ func Diagnose(ctx context.Context, c *cluster.Cluster, o Options) *Report {
 	// 10. versions and settings.
 	d.checkVersions(snap1)
 	return r
+}
+
+// firstSample judges the first sample with the reads and alarm list made
+// beside it: the checks status and the gates run too.
+func (d *judge) firstSample(snap *cluster.Snapshot, reads map[uint64]ReadResult, alarms alarmListResult) {
+	d.checkStatus(snap)
+	d.checkQuorum(snap)
+	d.checkAlarms(snap, alarms)
+	d.checkReads(reads)
+	d.checkSpace(snap)
+}
+
+// secondSample judges what changed between the samples, and how far each
+// member trails as of the second.
+func (d *judge) secondSample(first, second *cluster.Snapshot) {
+	d.checkRaft(first, second)
+	d.checkLag(second)
+	d.checkMetrics(first, second)
+	d.checkDefragInflight(second)
 }
 
 // probeAgain samples only the members that answered the first time: a hung
@@ -127,26 +127,6 @@ func (d *diagnosis) probeAgain(ctx context.Context, snap1 *cluster.Snapshot) *cl
 	}
 	wg.Wait()
 	return snap2
-}
-
-// unknownFor reports the member's check as unknown when the member did not answer.
-func (d *diagnosis) unknownFor(id string, st *cluster.MemberStatus, what string) bool {
-	if st.OK() {
-		return false
-	}
-	d.add(d.member(st.Member, Finding{ID: id, Severity: Unknown, Observed: "n/a",
-		Explanation: what + " cannot be checked: the member did not answer (" + errString(st.Err) + ")"}))
-	return true
-}
-
-// cmd builds an etcdmedic command line that reaches this cluster the way this
-// run did, for advice that can be pasted as is.
-func (d *diagnosis) cmd(sub string, args ...string) string {
-	parts := []string{"etcdmedic", sub}
-	if d.o.Connection != "" {
-		parts = append(parts, d.o.Connection)
-	}
-	return strings.Join(append(parts, args...), " ")
 }
 
 func errString(err error) string {

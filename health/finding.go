@@ -59,14 +59,25 @@ func (s *Severity) UnmarshalJSON(b []byte) error {
 
 // Finding is one line of the checklist. Its JSON form is a contract.
 type Finding struct {
-	ID          string   `json:"id"`
-	Severity    Severity `json:"severity"`
-	Member      string   `json:"member,omitempty"`
-	MemberName  string   `json:"memberName,omitempty"`
-	Observed    string   `json:"observed"`
-	Threshold   string   `json:"threshold,omitempty"`
-	Explanation string   `json:"explanation"`
-	Advice      string   `json:"advice,omitempty"`
+	ID         string   `json:"id"`
+	Severity   Severity `json:"severity"`
+	Member     string   `json:"member,omitempty"`
+	MemberName string   `json:"memberName,omitempty"`
+	Observed   string   `json:"observed"`
+	// Short is the finding in a few words, for a table cell or a status
+	// reason: "frag 59.5% ≥ 50%".
+	Short       string `json:"short,omitempty"`
+	Threshold   string `json:"threshold,omitempty"`
+	Explanation string `json:"explanation"`
+	Advice      string `json:"advice,omitempty"`
+}
+
+// Reason is the finding in a few words: Short, else the check and what was observed.
+func (f Finding) Reason() string {
+	if f.Short != "" {
+		return f.Short
+	}
+	return f.ID + ": " + f.Observed
 }
 
 // Report is the result of one doctor run.

@@ -11,7 +11,7 @@ import (
 )
 
 // Thresholds are the numbers findings are judged by. Every number says where
-// it comes from (see ../shared/reference/health-signals.md §3-4); "ours" marks
+// it comes from (docs/doctor.md lists each with its source); "ours" marks
 // a number no expert source gives, chosen by this project.
 type Thresholds struct {
 	QuotaWarn, QuotaCrit float64 // DB size / quota
@@ -30,10 +30,15 @@ type Thresholds struct {
 	ReadWarn               time.Duration
 	PeerRTTWarn            time.Duration
 	FDWarn, FDCrit         float64 // open fds / limit
+	// A p99 over fewer observations than this is not judged as slow.
+	LatencyMinObservations uint64
 
 	// Counter increases tolerated during the window before a warning.
 	LeaderChangesWarn, ProposalsFailedWarn, SlowAppliesWarn, HeartbeatFailuresWarn uint64
 }
+
+// DefaultPreset is the preset every command judges by unless told otherwise.
+const DefaultPreset = "upstream"
 
 // Presets, by name.
 var presets = map[string]Thresholds{
@@ -50,11 +55,15 @@ var presets = map[string]Thresholds{
 		CommitCrit:      250 * time.Millisecond, // etcd mixin etcdHighCommitDurations
 		ApplyGapWarn:    1000,                   // ours; etcd docs: "within a few thousands even under high load"
 		ApplyGapCrit:    5000,                   // etcd refuses proposals past this gap (maxGapBetweenApplyAndCommitIndex)
-		FollowerLagWarn: 5000,                   // derived: beyond SnapshotCatchUpEntries a follower needs a full snapshot
+		FollowerLagWarn: 1000,                   // ours, = defrag's "caught up" gate; far past it (SnapshotCatchUpEntries 5000) a follower needs a full snapshot
 		ReadWarn:        150 * time.Millisecond, // ours; mirrors the mixin's etcdGRPCRequestsSlow p99 0.15 s
 		PeerRTTWarn:     150 * time.Millisecond, // etcd mixin etcdMemberCommunicationSlow
 		FDWarn:          0.80,                   // etcd logs a warning at 80 % (etcdserver/metrics.go)
 		FDCrit:          0.95,                   // ours: near exhaustion etcd cannot create WAL files
+		// ours: a p99 needs about 100 observations to be more than the
+		// maximum of a few; 50 keeps a 5 s window of a lightly loaded
+		// member judgeable while an idle one's 3-10 fsyncs are not.
+		LatencyMinObservations: 50,
 		// Counters: any increase within a few seconds' window is worth a look
 		// (ours; the mixin's alerts integrate over 15 min to 1 h, e.g.
 		// etcdHighNumberOfLeaderChanges ≥ 4 in 15 min, which a short CLI
@@ -145,26 +154,27 @@ func size(dst func(*Thresholds) *int64) override {
 }
 
 var overrides = map[string]override{
-	"quota.warn":             ratio(func(t *Thresholds) *float64 { return &t.QuotaWarn }),
-	"quota.crit":             ratio(func(t *Thresholds) *float64 { return &t.QuotaCrit }),
-	"quota.max":              size(func(t *Thresholds) *int64 { return &t.QuotaMax }),
-	"frag.ratio":             ratio(func(t *Thresholds) *float64 { return &t.FragRatio }),
-	"frag.minInUse":          size(func(t *Thresholds) *int64 { return &t.FragMinInUse }),
-	"fsync.warn":             duration(func(t *Thresholds) *time.Duration { return &t.FsyncWarn }),
-	"fsync.crit":             duration(func(t *Thresholds) *time.Duration { return &t.FsyncCrit }),
-	"commit.warn":            duration(func(t *Thresholds) *time.Duration { return &t.CommitWarn }),
-	"commit.crit":            duration(func(t *Thresholds) *time.Duration { return &t.CommitCrit }),
-	"applyGap.warn":          count(func(t *Thresholds) *uint64 { return &t.ApplyGapWarn }),
-	"applyGap.crit":          count(func(t *Thresholds) *uint64 { return &t.ApplyGapCrit }),
-	"followerLag.warn":       count(func(t *Thresholds) *uint64 { return &t.FollowerLagWarn }),
-	"read.warn":              duration(func(t *Thresholds) *time.Duration { return &t.ReadWarn }),
-	"peerRTT.warn":           duration(func(t *Thresholds) *time.Duration { return &t.PeerRTTWarn }),
-	"fd.warn":                ratio(func(t *Thresholds) *float64 { return &t.FDWarn }),
-	"leaderChanges.warn":     count(func(t *Thresholds) *uint64 { return &t.LeaderChangesWarn }),
-	"proposalsFailed.warn":   count(func(t *Thresholds) *uint64 { return &t.ProposalsFailedWarn }),
-	"slowApplies.warn":       count(func(t *Thresholds) *uint64 { return &t.SlowAppliesWarn }),
-	"heartbeatFailures.warn": count(func(t *Thresholds) *uint64 { return &t.HeartbeatFailuresWarn }),
-	"fd.crit":                ratio(func(t *Thresholds) *float64 { return &t.FDCrit }),
+	"quota.warn":              ratio(func(t *Thresholds) *float64 { return &t.QuotaWarn }),
+	"quota.crit":              ratio(func(t *Thresholds) *float64 { return &t.QuotaCrit }),
+	"quota.max":               size(func(t *Thresholds) *int64 { return &t.QuotaMax }),
+	"frag.ratio":              ratio(func(t *Thresholds) *float64 { return &t.FragRatio }),
+	"frag.minInUse":           size(func(t *Thresholds) *int64 { return &t.FragMinInUse }),
+	"fsync.warn":              duration(func(t *Thresholds) *time.Duration { return &t.FsyncWarn }),
+	"fsync.crit":              duration(func(t *Thresholds) *time.Duration { return &t.FsyncCrit }),
+	"commit.warn":             duration(func(t *Thresholds) *time.Duration { return &t.CommitWarn }),
+	"commit.crit":             duration(func(t *Thresholds) *time.Duration { return &t.CommitCrit }),
+	"applyGap.warn":           count(func(t *Thresholds) *uint64 { return &t.ApplyGapWarn }),
+	"applyGap.crit":           count(func(t *Thresholds) *uint64 { return &t.ApplyGapCrit }),
+	"followerLag.warn":        count(func(t *Thresholds) *uint64 { return &t.FollowerLagWarn }),
+	"read.warn":               duration(func(t *Thresholds) *time.Duration { return &t.ReadWarn }),
+	"peerRTT.warn":            duration(func(t *Thresholds) *time.Duration { return &t.PeerRTTWarn }),
+	"fd.warn":                 ratio(func(t *Thresholds) *float64 { return &t.FDWarn }),
+	"leaderChanges.warn":      count(func(t *Thresholds) *uint64 { return &t.LeaderChangesWarn }),
+	"proposalsFailed.warn":    count(func(t *Thresholds) *uint64 { return &t.ProposalsFailedWarn }),
+	"slowApplies.warn":        count(func(t *Thresholds) *uint64 { return &t.SlowAppliesWarn }),
+	"heartbeatFailures.warn":  count(func(t *Thresholds) *uint64 { return &t.HeartbeatFailuresWarn }),
+	"fd.crit":                 ratio(func(t *Thresholds) *float64 { return &t.FDCrit }),
+	"latency.minObservations": count(func(t *Thresholds) *uint64 { return &t.LatencyMinObservations }),
 }
 
 // OverrideKeys lists the keys --set accepts.
@@ -211,4 +221,26 @@ func (t *Thresholds) Check() error {
 		}
 	}
 	return nil
+}
+
+// Resolve builds the thresholds a command judges by: the named preset (the
+// default preset when empty), then each "key=value" override in order, then
+// the warn ≤ crit check.
+func Resolve(preset string, overrides []string) (Thresholds, error) {
+	if preset == "" {
+		preset = DefaultPreset
+	}
+	t, err := Preset(preset)
+	if err != nil {
+		return Thresholds{}, err
+	}
+	for _, kv := range overrides {
+		if err := t.Set(kv); err != nil {
+			return Thresholds{}, err
+		}
+	}
+	if err := t.Check(); err != nil {
+		return Thresholds{}, err
+	}
+	return t, nil
 }

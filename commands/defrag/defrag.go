@@ -14,6 +14,7 @@ import (
 	"github.com/etcdmedic/etcdmedic/commands/cmdutil"
 	"github.com/etcdmedic/etcdmedic/defrag"
 	"github.com/etcdmedic/etcdmedic/internal/exitcode"
+	"github.com/etcdmedic/etcdmedic/internal/fault"
 	"github.com/etcdmedic/etcdmedic/internal/humanize"
 	"github.com/etcdmedic/etcdmedic/internal/iostreams"
 	"github.com/etcdmedic/etcdmedic/internal/output"
@@ -152,6 +153,9 @@ func Run(ctx context.Context, opts *Options) error {
 	ro := opts.Run
 	prev := ro.OnEvent
 	ro.OnEvent = func(e defrag.Event) {
+		if e.Summary != nil {
+			e.Summary.ExitCode = cmdutil.ExitCode(e.Summary.Fault)
+		}
 		p.event(e)
 		if prev != nil {
 			prev(e)
@@ -164,8 +168,8 @@ func Run(ctx context.Context, opts *Options) error {
 			return exitcode.New(exitcode.Critical, err)
 		}
 	}
-	if sum.ExitCode != exitcode.OK {
-		return exitcode.Silent(sum.ExitCode)
+	if sum.Fault != nil {
+		return fault.Reported(fault.Kind(sum.Fault))
 	}
 	return nil
 }

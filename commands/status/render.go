@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/etcdmedic/etcdmedic/cluster"
+	"github.com/etcdmedic/etcdmedic/health"
 	"github.com/etcdmedic/etcdmedic/internal/humanize"
 	"github.com/etcdmedic/etcdmedic/internal/iostreams"
 	"github.com/etcdmedic/etcdmedic/internal/output"
@@ -34,7 +35,7 @@ var columns = []output.Column{
 	{Header: "VERDICT"},
 }
 
-func renderTable(io *iostreams.IOStreams, r cluster.StatusReport) error {
+func renderTable(io *iostreams.IOStreams, r health.StatusReport) error {
 	p, width := io.Palette(), io.Width()
 	t := output.NewFitTable(io.Out, io.IsStdoutTTY(), width, columns...)
 	for _, m := range r.Members {
@@ -118,9 +119,9 @@ func dash(s string) string {
 
 func style(p iostreams.Palette, verdict string) string {
 	switch verdict {
-	case cluster.VerdictHealthy:
+	case health.VerdictHealthy:
 		return p.Good.Render(verdict)
-	case cluster.VerdictDegraded, cluster.VerdictUnknown:
+	case health.VerdictDegraded, health.VerdictUnknown:
 		return p.Warn.Render(verdict)
 	default:
 		return p.Bad.Render(verdict)

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/etcdmedic/etcdmedic/cluster"
+	"github.com/etcdmedic/etcdmedic/health"
 	"github.com/etcdmedic/etcdmedic/internal/iostreams"
 	"github.com/etcdmedic/etcdmedic/internal/output"
 )
@@ -13,21 +14,21 @@ func ptr(f float64) *float64 { return &f }
 
 // A real report's shape: a leader with metrics, a follower whose /metrics
 // could not be read, a member that did not answer.
-func sampleReport() cluster.StatusReport {
-	return cluster.StatusReport{
+func sampleReport() health.StatusReport {
+	return health.StatusReport{
 		ClusterID: "3f2a4f4c2d6a3b1e", Leader: "8e9e05c52164694d",
-		Quorum:  cluster.QuorumReport{Voters: 3, Reachable: 2, Needed: 2},
-		Verdict: cluster.VerdictDegraded, Reasons: []string{},
-		Members: []cluster.MemberReport{
+		Quorum:  health.QuorumReport{Voters: 3, Reachable: 2, Needed: 2},
+		Verdict: health.VerdictDegraded, Reasons: []string{},
+		Members: []health.MemberReport{
 			{ID: "8e9e05c52164694d", Name: "m1", Endpoint: "https://10.0.0.11:2379", Version: "3.7.3", IsLeader: true,
 				DBSize: 11 << 20, DBSizeInUse: 4613734, Fragmentation: 0.601, Quota: 2 << 30, QuotaSource: cluster.QuotaFromStatus, QuotaUsage: 0.005,
 				RaftTerm: 2, RaftIndex: 123456, RaftAppliedIndex: 123456, Alarms: []string{},
-				WALFsyncP99Seconds: ptr(0.0021), BackendCommitP99Seconds: ptr(0.004), Verdict: cluster.VerdictHealthy},
+				WALFsyncP99Seconds: ptr(0.0021), BackendCommitP99Seconds: ptr(0.004), Verdict: health.VerdictHealthy},
 			{ID: "91bc3c398fb3c146", Name: "m2", Endpoint: "https://10.0.0.12:2379", Version: "3.7.3",
 				DBSize: 11 << 20, DBSizeInUse: 4613734, Fragmentation: 0.602, Quota: 2 << 30, QuotaSource: cluster.QuotaFromStatus, QuotaUsage: 0.005,
 				RaftTerm: 2, RaftIndex: 123456, RaftAppliedIndex: 123450, Alarms: []string{},
-				Verdict: cluster.VerdictHealthy, MetricsError: "GET https://10.0.0.12:2379/metrics: 403 Forbidden"},
-			{ID: "fd422379fda50e48", Name: "m3", Endpoint: "https://10.0.0.13:2379", Verdict: cluster.VerdictUnreachable,
+				Verdict: health.VerdictHealthy, MetricsError: "GET https://10.0.0.12:2379/metrics: 403 Forbidden"},
+			{ID: "fd422379fda50e48", Name: "m3", Endpoint: "https://10.0.0.13:2379", Verdict: health.VerdictUnreachable,
 				Error: "https://10.0.0.13:2379: unreachable: accepted the connection but did not answer within the deadline (member hung or overloaded)"},
 		},
 	}

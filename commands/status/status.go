@@ -3,12 +3,14 @@ package status
 
 import (
 	"context"
+	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/etcdmedic/etcdmedic/cluster"
 	"github.com/etcdmedic/etcdmedic/commands/cmdutil"
-	"github.com/etcdmedic/etcdmedic/internal/exitcode"
+	"github.com/etcdmedic/etcdmedic/health"
+	"github.com/etcdmedic/etcdmedic/internal/fault"
 	"github.com/etcdmedic/etcdmedic/internal/iostreams"
 	"github.com/etcdmedic/etcdmedic/internal/output"
 )
@@ -17,11 +19,16 @@ type Options struct {
 	IO          *iostreams.IOStreams
 	OpenCluster func() (*cluster.Cluster, error)
 	Format      func() output.Format
+
+	// Preset and Overrides choose the thresholds verdicts are judged by:
+	// the same as doctor's, so the two never disagree about one member.
+	Preset    string
+	Overrides []string
 }
 
 func NewCmdStatus(f *cmdutil.Factory, runF func(context.Context, *Options) error) *cobra.Command {
-	opts := &Options{IO: f.IOStreams, OpenCluster: f.OpenCluster, Format: f.Format}
-	return &cobra.Command{
+	opts := &Options{IO: f.IOStreams, OpenCluster: f.OpenCluster, Format: f.Format, Preset: health.DefaultPreset}
+	cmd := &cobra.Command{
 		Use:   "status",
 		Short: "One row per member: health, size, fragmentation, quota, raft, disk latency",
 		Long: `Show every member of the cluster, found through one reachable endpoint's member list
@@ -37,9 +44,18 @@ QUOTA comes from the Status response (etcd 3.6+), else from the
 etcd_server_quota_backend_bytes metric, else etcd's 2 GiB default is assumed; the
 source is shown when it is not Status.
 
-Exit codes: 0 all members healthy; 1 a member degraded or unreachable but quorum holds;
-2 quorum lost, no leader, or an alarm raised; 3 no member reachable (or auth refused);
-64 usage error.`,
+VERDICT is the roll-up of the checks doctor runs on one sample, with the same thresholds
+(--preset, --set): a member is critical when a check is critical (an alarm, no leader,
+quota past its critical level, commit→apply gap past etcd's limit), degraded when one
+warns (quota or fragmentation past the warning level, a follower behind, a
+defragmentation in flight), unreachable when it does not answer. The cluster is
+critical when any check is, degraded when any warns or a member does not answer while
+quorum holds. Latency is shown, not judged: a lifetime p99 says little about now
+('etcdmedic doctor' judges the last --window).
+
+Exit codes: 0 healthy; 1 degraded (a warning, or a member unreachable while quorum
+holds); 2 critical (quorum lost, no leader, an alarm, a critical check); 3 no member
+reachable (or auth refused); 64 usage error.`,
 		Example: `  # on a kubeadm control-plane node: no flags needed
   etcdmedic status
 
@@ -56,10 +72,20 @@ Exit codes: 0 all members healthy; 1 a member degraded or unreachable but quorum
 			return Run(cmd.Context(), opts)
 		},
 	}
+	fl := cmd.Flags()
+	fl.StringVar(&opts.Preset, "preset", opts.Preset, "threshold preset, as doctor's: "+strings.Join(health.PresetNames(), ", "))
+	fl.StringArrayVar(&opts.Overrides, "set", opts.Overrides, "override one threshold, key=value (repeatable; keys: etcdmedic doctor --help)")
+	_ = cmd.RegisterFlagCompletionFunc("preset", cobra.FixedCompletions(health.PresetNames(), cobra.ShellCompDirectiveNoFileComp))
+	return cmd
 }
 
-// Run gathers and renders the status, and returns the exit code as an error.
+// Run gathers, judges and renders the status; the error carries the verdict.
+// Whatever happens after the flags are read, -o json prints one document.
 func Run(ctx context.Context, opts *Options) error {
+	t, err := health.Resolve(opts.Preset, opts.Overrides)
+	if err != nil {
+		return cmdutil.UsageError(err)
+	}
 	c, err := opts.OpenCluster()
 	if err != nil {
 		return err
@@ -67,10 +93,16 @@ func Run(ctx context.Context, opts *Options) error {
 	defer c.Close()
 	ms, err := c.Members(ctx)
 	if err != nil {
-		return exitcode.New(exitcode.Unknown, err)
+		// Still one document for machines; the reason goes to stderr either way.
+		if f := opts.Format(); f.Machine() {
+			if werr := output.Write(opts.IO.Out, f, health.Unanswered(err)); werr != nil {
+				return werr
+			}
+		}
+		return fault.Mark(err, fault.Indeterminate)
 	}
 	snap := c.Probe(ctx, ms, cluster.ProbeOptions{})
-	report := snap.Report()
+	report := health.Status(snap, health.SampleOptions{Thresholds: t, Connection: c.Config.ConnectionFlags()})
 	if f := opts.Format(); f.Machine() {
 		if err := output.Write(opts.IO.Out, f, report); err != nil {
 			return err
@@ -78,8 +110,5 @@ func Run(ctx context.Context, opts *Options) error {
 	} else if err := renderTable(opts.IO, report); err != nil {
 		return err
 	}
-	if code := snap.Verdict().Severity(snap); code != exitcode.OK {
-		return exitcode.Silent(code)
-	}
-	return nil
+	return cmdutil.Outcome(report.Severity)
 }

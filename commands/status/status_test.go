@@ -11,6 +11,7 @@ import (
 
 	"github.com/etcdmedic/etcdmedic/cluster"
 	"github.com/etcdmedic/etcdmedic/commands/clitest"
+	"github.com/etcdmedic/etcdmedic/health"
 	"github.com/etcdmedic/etcdmedic/playground"
 	"github.com/etcdmedic/etcdmedic/playground/playgroundtest"
 )
@@ -22,9 +23,9 @@ func TestMain(m *testing.M) {
 
 func endpoints(c *playground.Cluster) string { return strings.Join(c.Endpoints(), ",") }
 
-func decode(t *testing.T, s string) cluster.StatusReport {
+func decode(t *testing.T, s string) health.StatusReport {
 	t.Helper()
-	var r cluster.StatusReport
+	var r health.StatusReport
 	if err := json.Unmarshal([]byte(s), &r); err != nil {
 		t.Fatalf("status -o json is not JSON: %v\n%s", err, s)
 	}
@@ -51,7 +52,7 @@ func TestStatusJSONOnSeededCluster(t *testing.T) {
 		if m.IsLeader {
 			leaders++
 		}
-		if m.Error != "" || m.Verdict != cluster.VerdictHealthy {
+		if m.Error != "" || m.Verdict != health.VerdictHealthy {
 			t.Fatalf("member %s: verdict %s, error %q", m.Name, m.Verdict, m.Error)
 		}
 		// Sizes are what the member itself reports.
@@ -83,7 +84,7 @@ func TestStatusJSONOnSeededCluster(t *testing.T) {
 	if leaders != 1 {
 		t.Fatalf("%d leaders, want 1", leaders)
 	}
-	if r.Quorum.Voters != 3 || r.Quorum.Reachable != 3 || r.Quorum.Needed != 2 || r.Verdict != cluster.VerdictHealthy {
+	if r.Quorum.Voters != 3 || r.Quorum.Reachable != 3 || r.Quorum.Needed != 2 || r.Verdict != health.VerdictHealthy {
 		t.Fatalf("cluster summary = %+v verdict %s", r.Quorum, r.Verdict)
 	}
 
@@ -131,7 +132,7 @@ func TestStatusWithHungMembers(t *testing.T) {
 		if hungRow != (m.Error != "") {
 			t.Fatalf("member %s: error %q (hung: %v)", m.Name, m.Error, hungRow)
 		}
-		if hungRow && (m.Verdict != cluster.VerdictUnreachable || m.WALFsyncP99Seconds != nil) {
+		if hungRow && (m.Verdict != health.VerdictUnreachable || m.WALFsyncP99Seconds != nil) {
 			t.Fatalf("hung member row: verdict %s, fsync %v; want unreachable and null", m.Verdict, m.WALFsyncP99Seconds)
 		}
 	}
@@ -148,7 +149,7 @@ func TestStatusWithHungMembers(t *testing.T) {
 	if res.Took > timeout+time.Second {
 		t.Fatalf("status took %s with two members hung", res.Took)
 	}
-	if r := decode(t, res.Stdout); !r.Quorum.Lost || r.Verdict != cluster.VerdictCritical {
+	if r := decode(t, res.Stdout); !r.Quorum.Lost || r.Verdict != health.VerdictCritical {
 		t.Fatalf("quorum %+v verdict %s, want lost and critical", r.Quorum, r.Verdict)
 	}
 }
@@ -196,7 +197,7 @@ func TestStatusBadInput(t *testing.T) {
 		code int
 		want string
 	}{
-		{"unknown output format", []string{"status", "-o", "xml"}, 64, "must be one of: table, json, yaml"},
+		{"unknown output format", []string{"status", "-o", "xml"}, 64, "must be one of: table, wide, json, yaml"},
 		{"malformed endpoint", []string{"status", "--endpoints", "http://127.0.0.1:notaport"}, 64, "invalid endpoint"},
 		{"unreadable CA", []string{"status", "--endpoints", "https://127.0.0.1:1", "--cacert", filepath.Join(dir, "missing.crt")}, 64, "read CA file"},
 		{"CA without certificates", []string{"status", "--endpoints", "https://127.0.0.1:1", "--cacert", garbage}, 64, "holds no PEM certificate"},

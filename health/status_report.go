@@ -1,9 +1,16 @@
-package cluster
+package health
+
+import (
+	"errors"
+
+	"github.com/etcdmedic/etcdmedic/cluster"
+)
 
 // StatusReport is the JSON/YAML contract of `etcdmedic status`. Field names
 // are a published interface: add fields, never rename or drop them. Sizes are
 // bytes, latencies seconds; a latency that could not be measured is null,
-// never 0.
+// never 0. Verdicts are the roll-up of the findings (Assess), the same checks
+// and thresholds doctor and the gates use.
 type StatusReport struct {
 	ClusterID string         `json:"clusterId"`
 	Leader    string         `json:"leader"`
@@ -12,6 +19,13 @@ type StatusReport struct {
 	Verdict   string         `json:"verdict"`
 	Reasons   []string       `json:"reasons"`
 	Members   []MemberReport `json:"members"`
+	// Findings are the checks that are not ok, as doctor reports them.
+	Findings []Finding `json:"findings"`
+	// Error says why nothing could be asked (no endpoint answered the member list).
+	Error string `json:"error,omitempty"`
+
+	// Severity is the cluster verdict's, for the exit code.
+	Severity Severity `json:"-"`
 }
 
 type QuorumReport struct {
@@ -52,43 +66,59 @@ type MemberReport struct {
 	TookSeconds             float64  `json:"tookSeconds"`
 }
 
-// Report turns a snapshot into the status contract.
-func (s *Snapshot) Report() StatusReport {
-	v := s.Verdict()
+// Status judges one sample and returns the status contract.
+func Status(snap *cluster.Snapshot, o SampleOptions) StatusReport {
+	fs := Assess(snap, o)
+	cv := ClusterVerdictOf(snap, fs)
+	q := snap.QuorumState()
 	r := StatusReport{
-		ClusterID: FormatID(s.Membership.ClusterID),
-		Quorum:    QuorumReport{Voters: v.Voters, Reachable: v.Reachable, Needed: v.Quorum, Lost: v.QuorumLost},
+		ClusterID: cluster.FormatID(snap.Membership.ClusterID),
+		Quorum:    QuorumReport{Voters: q.Voters, Reachable: q.Reachable, Needed: q.Needed, Lost: q.Lost},
 		Alarms:    []AlarmReport{},
-		Verdict:   v.Worst,
-		Reasons:   append([]string{}, v.Reasons...),
+		Verdict:   cv.Verdict,
+		Reasons:   append([]string{}, cv.Reasons...),
 		Members:   []MemberReport{},
+		Findings:  []Finding{},
+		Severity:  cv.Severity,
 	}
-	if v.LeaderID != 0 {
-		r.Leader = FormatID(v.LeaderID)
+	if lead, _ := snap.Leader(); lead != 0 {
+		r.Leader = cluster.FormatID(lead)
 	}
-	if v.QuorumLost || v.LeaderID == 0 || len(v.Alarms) > 0 {
-		r.Verdict = VerdictCritical
+	for _, a := range snap.Alarms() {
+		r.Alarms = append(r.Alarms, AlarmReport{MemberID: cluster.FormatID(a.MemberID), Alarm: a.Type})
 	}
-	for _, a := range v.Alarms {
-		r.Alarms = append(r.Alarms, AlarmReport{MemberID: FormatID(a.MemberID), Alarm: a.Type})
+	for _, f := range fs {
+		if f.Severity != OK {
+			r.Findings = append(r.Findings, f)
+		}
 	}
-	for _, st := range s.Members {
-		r.Members = append(r.Members, s.memberReport(st))
+	for _, st := range snap.Members {
+		r.Members = append(r.Members, memberReport(snap, st, MemberVerdictOf(st, fs)))
 	}
 	return r
 }
 
-func (s *Snapshot) memberReport(st *MemberStatus) MemberReport {
+// Unanswered is the status contract when no endpoint answered the member
+// list: still one document, saying why.
+func Unanswered(err error) StatusReport {
+	verdict := VerdictUnreachable
+	if errors.Is(err, cluster.ErrAuth) {
+		verdict = VerdictUnknown
+	}
+	return StatusReport{Alarms: []AlarmReport{}, Members: []MemberReport{}, Findings: []Finding{},
+		Verdict: verdict, Reasons: []string{err.Error()}, Error: err.Error(), Severity: Unknown}
+}
+
+func memberReport(snap *cluster.Snapshot, st *cluster.MemberStatus, v MemberVerdict) MemberReport {
 	m := st.Member
-	verdict, reasons := s.MemberVerdict(st)
 	mr := MemberReport{
 		ID:          m.IDString(),
 		Name:        m.Name,
 		Endpoint:    m.Endpoint,
 		IsLearner:   m.IsLearner,
 		Alarms:      []string{},
-		Verdict:     verdict,
-		Reasons:     append([]string{}, reasons...),
+		Verdict:     v.Verdict,
+		Reasons:     append([]string{}, v.Reasons...),
 		QuotaSource: st.QuotaSource,
 		Quota:       st.Quota,
 		TookSeconds: st.Took.Seconds(),
@@ -111,7 +141,7 @@ func (s *Snapshot) memberReport(st *MemberStatus) MemberReport {
 		mr.RaftTerm = sr.GetRaftTerm()
 		mr.RaftIndex = sr.GetRaftIndex()
 		mr.RaftAppliedIndex = sr.GetRaftAppliedIndex()
-		for _, a := range s.alarms() {
+		for _, a := range snap.Alarms() {
 			if a.MemberID == m.ID {
 				mr.Alarms = append(mr.Alarms, a.Type)
 			}

@@ -1,0 +1,91 @@
+package cluster
+
+import (
+	"strings"
+	"time"
+)
+
+// ConnectionArgs are the flags that reach this cluster the way this run
+// did, for the commands the tool prints as next steps: what came from a flag
+// or the environment is repeated, what kubeadm discovery or a default gave is
+// not (the printed command finds it the same way). A password never is:
+// --user carries the name alone, and the environment or a prompt supplies
+// the rest.
+func (c *Config) ConnectionArgs() []string {
+	var args []string
+	explicit := func(name string) bool {
+		src := c.Sources[name]
+		return strings.HasPrefix(src, "flag") || strings.HasPrefix(src, "env")
+	}
+	if explicit("endpoints") && len(c.Endpoints) > 0 {
+		eps := make([]string, len(c.Endpoints))
+		for i, ep := range c.Endpoints {
+			eps[i] = redactURL(ep)
+		}
+		args = append(args, "--endpoints", strings.Join(eps, ","))
+	}
+	user, _, _ := strings.Cut(c.User, ":")
+	for _, f := range []struct{ name, val string }{{"cacert", c.CACert}, {"cert", c.Cert}, {"key", c.Key}, {"user", user}} {
+		if f.val != "" && explicit(f.name) {
+			args = append(args, "--"+f.name, f.val)
+		}
+	}
+	if c.InsecureSkipTLSVerify && explicit("insecure-skip-tls-verify") {
+		args = append(args, "--insecure-skip-tls-verify")
+	}
+	for _, f := range []struct {
+		name string
+		val  time.Duration
+	}{{"dial-timeout", c.DialTimeout}, {"command-timeout", c.CommandTimeout}} {
+		if explicit(f.name) {
+			args = append(args, "--"+f.name, f.val.String())
+		}
+	}
+	// Discovery from another manifest than the default needs the flag again.
+	if c.Local != nil && c.Local.Manifest != "" && c.Local.Manifest != DefaultManifest && !explicit("endpoints") {
+		args = append(args, "--manifest", c.Local.Manifest)
+	}
+	return args
+}
+
+// ConnectionFlags is ConnectionArgs as one shell-quoted string.
+func (c *Config) ConnectionFlags() string { return ShellJoin(c.ConnectionArgs()) }
+
+// redactURL drops a user:password@ part of an endpoint URL.
+func redactURL(ep string) string {
+	scheme, rest, ok := strings.Cut(ep, "://")
+	if !ok {
+		return ep
+	}
+	if at := strings.LastIndex(rest, "@"); at >= 0 && !strings.Contains(rest[:at], "/") {
+		rest = rest[at+1:]
+	}
+	return scheme + "://" + rest
+}
+
+// ShellJoin quotes each word for a POSIX shell where it needs it, so a
+// printed command can be pasted as is.
+func ShellJoin(words []string) string {
+	out := make([]string, len(words))
+	for i, w := range words {
+		out[i] = shellQuote(w)
+	}
+	return strings.Join(out, " ")
+}
+
+func shellQuote(w string) string {
+	if w == "" {
+		return "''"
+	}
+	safe := true
+	for _, r := range w {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-_./:,=@%+", r)) {
+			safe = false
+			break
+		}
+	}
+	if safe {
+		return w
+	}
+	return "'" + strings.ReplaceAll(w, "'", `'\''`) + "'"
+}
