@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -13,9 +12,7 @@ import (
 	"github.com/etcdmedic/etcdmedic/cluster"
 	"github.com/etcdmedic/etcdmedic/commands/cmdutil"
 	"github.com/etcdmedic/etcdmedic/defrag"
-	"github.com/etcdmedic/etcdmedic/internal/exitcode"
 	"github.com/etcdmedic/etcdmedic/internal/fault"
-	"github.com/etcdmedic/etcdmedic/internal/humanize"
 	"github.com/etcdmedic/etcdmedic/internal/iostreams"
 	"github.com/etcdmedic/etcdmedic/internal/output"
 )
@@ -31,8 +28,29 @@ type Options struct {
 	Run         defrag.Options
 }
 
+// NewDefragOptions holds the defaults the flags show: every voter, the
+// leader moved away and last, the lock held, no compaction, NOSPACE disarmed
+// below 80 % of the quota, hashes compared after the run.
+func NewDefragOptions() *Options {
+	return &Options{Run: defrag.Options{
+		MoveLeader:           true,
+		CompactKeepRevisions: 10000,
+		Lock:                 true,
+		LockKey:              defrag.DefaultLockKey,
+		LockTTL:              60,
+		MemberTimeout:        15 * time.Minute,
+		RecoveryTimeout:      2 * time.Minute,
+		MaxApplyLag:          1000,
+		DisarmNospace:        true,
+		DisarmThreshold:      0.8,
+		VerifyHash:           true,
+		SlowDiskFsyncP99:     500 * time.Millisecond,
+	}}
+}
+
 func NewCmdDefrag(f *cmdutil.Factory, runF func(context.Context, *Options) error) *cobra.Command {
-	opts := &Options{IO: f.IOStreams, OpenCluster: f.OpenCluster, Format: f.Format}
+	opts := NewDefragOptions()
+	opts.IO, opts.OpenCluster, opts.Format = f.IOStreams, f.OpenCluster, f.Format
 	cmd := &cobra.Command{
 		Use:   "defrag",
 		Short: "Defragment voters one at a time, re-checking quorum before each, leader last",
@@ -97,25 +115,25 @@ or the lock before anything changed; 64 usage (an invalid rule).`,
 	}
 	fl := cmd.Flags()
 	ro := &opts.Run
-	fl.StringVar(&opts.RuleSource, "rule", "", "expression deciding per member whether to defragment it (default: every voter)")
-	fl.StringVar(&opts.RulePreset, "rule-preset", "", "a well-known rule: "+strings.Join(defrag.RulePresetNames(), ", "))
-	fl.BoolVar(&ro.DryRun, "dry-run", false, "print the plan and change nothing")
-	fl.BoolVar(&ro.MoveLeader, "move-leader", true, "move leadership away before defragmenting the leader")
-	fl.BoolVar(&ro.Compact, "compact", false, "compact once before the first member (see above: off by default under Kubernetes)")
-	fl.Int64Var(&ro.CompactKeepRevisions, "compact-keep-revisions", 10000, "with --compact: recent revisions to keep")
-	fl.BoolVar(&ro.Lock, "lock", true, "hold the cluster-wide lock for the run")
-	fl.StringVar(&ro.LockKey, "lock-key", defrag.DefaultLockKey, "etcd key prefix of the cluster-wide lock")
-	fl.IntVar(&ro.LockTTL, "lock-ttl", 60, "seconds a crashed run keeps holding the lock")
-	fl.DurationVar(&ro.MemberTimeout, "member-timeout", 15*time.Minute, "time one member's defragmentation may take (large databases take minutes)")
-	fl.DurationVar(&ro.RecoveryTimeout, "recovery-timeout", 2*time.Minute, "time a member has to serve again and catch up after its defragmentation")
-	fl.DurationVar(&ro.WaitBetween, "wait-between", 0, "pause between members")
-	fl.Uint64Var(&ro.MaxApplyLag, "max-apply-lag", 1000, "gate: how far a voter's applied index may trail the leader's commit index")
-	fl.BoolVar(&ro.DisarmNospace, "disarm-nospace", true, "after the run, disarm NOSPACE alarms when every member is below the threshold")
-	fl.Float64Var(&ro.DisarmThreshold, "disarm-threshold", 0.8, "quota share every member must be below for NOSPACE to be disarmed")
-	fl.BoolVar(&ro.VerifyHash, "verify-hash", true, "after the run, compare every voter's HashKV at one revision")
-	fl.BoolVar(&ro.RefuseSlowDisk, "refuse-slow-disk", false, "gate: refuse when a voter's WAL fsync p99 is already critical")
-	fl.DurationVar(&ro.SlowDiskFsyncP99, "slow-disk-fsync-p99", 500*time.Millisecond, "with --refuse-slow-disk: the critical p99")
-	fl.StringVar(&opts.MetricsFile, "metrics-file", "", "write a Prometheus textfile with the run's outcome (atomically)")
+	fl.StringVar(&opts.RuleSource, "rule", opts.RuleSource, "expression deciding per member whether to defragment it (default: every voter)")
+	fl.StringVar(&opts.RulePreset, "rule-preset", opts.RulePreset, "a well-known rule: "+strings.Join(defrag.RulePresetNames(), ", "))
+	fl.BoolVar(&ro.DryRun, "dry-run", ro.DryRun, "print the plan and change nothing")
+	fl.BoolVar(&ro.MoveLeader, "move-leader", ro.MoveLeader, "move leadership away before defragmenting the leader")
+	fl.BoolVar(&ro.Compact, "compact", ro.Compact, "compact once before the first member (see above: off by default under Kubernetes)")
+	fl.Int64Var(&ro.CompactKeepRevisions, "compact-keep-revisions", ro.CompactKeepRevisions, "with --compact: recent revisions to keep")
+	fl.BoolVar(&ro.Lock, "lock", ro.Lock, "hold the cluster-wide lock for the run")
+	fl.StringVar(&ro.LockKey, "lock-key", ro.LockKey, "etcd key prefix of the cluster-wide lock")
+	fl.IntVar(&ro.LockTTL, "lock-ttl", ro.LockTTL, "seconds a crashed run keeps holding the lock")
+	fl.DurationVar(&ro.MemberTimeout, "member-timeout", ro.MemberTimeout, "time one member's defragmentation may take (large databases take minutes)")
+	fl.DurationVar(&ro.RecoveryTimeout, "recovery-timeout", ro.RecoveryTimeout, "time a member has to serve again and catch up after its defragmentation")
+	fl.DurationVar(&ro.WaitBetween, "wait-between", ro.WaitBetween, "pause between members")
+	fl.Uint64Var(&ro.MaxApplyLag, "max-apply-lag", ro.MaxApplyLag, "gate: how far a voter's applied index may trail the leader's commit index")
+	fl.BoolVar(&ro.DisarmNospace, "disarm-nospace", ro.DisarmNospace, "after the run, disarm NOSPACE alarms when every member is below the threshold")
+	fl.Float64Var(&ro.DisarmThreshold, "disarm-threshold", ro.DisarmThreshold, "quota share every member must be below for NOSPACE to be disarmed")
+	fl.BoolVar(&ro.VerifyHash, "verify-hash", ro.VerifyHash, "after the run, compare every voter's HashKV at one revision")
+	fl.BoolVar(&ro.RefuseSlowDisk, "refuse-slow-disk", ro.RefuseSlowDisk, "gate: refuse when a voter's WAL fsync p99 is already critical")
+	fl.DurationVar(&ro.SlowDiskFsyncP99, "slow-disk-fsync-p99", ro.SlowDiskFsyncP99, "with --refuse-slow-disk: the critical p99")
+	fl.StringVar(&opts.MetricsFile, "metrics-file", opts.MetricsFile, "write a Prometheus textfile with the run's outcome (atomically)")
 	cmd.MarkFlagsMutuallyExclusive("rule", "rule-preset")
 	_ = cmd.RegisterFlagCompletionFunc("rule-preset", cobra.FixedCompletions(defrag.RulePresetNames(), cobra.ShellCompDirectiveNoFileComp))
 	return cmd
@@ -127,18 +145,18 @@ func (o *Options) Validate() error {
 	if o.RulePreset != "" {
 		p, err := defrag.RulePreset(o.RulePreset)
 		if err != nil {
-			return &cmdutil.FlagError{Err: err}
+			return cmdutil.UsageError(err)
 		}
 		src = p
 	}
 	rule, err := defrag.CompileRule(src)
 	if err != nil {
-		return &cmdutil.FlagError{Err: err}
+		return cmdutil.UsageError(err)
 	}
 	o.Run.Rule = rule
 	r := o.Run
-	if r.MemberTimeout <= 0 || r.RecoveryTimeout <= 0 || r.WaitBetween < 0 || r.LockTTL < 5 || r.CompactKeepRevisions < 0 || r.DisarmThreshold <= 0 || r.DisarmThreshold >= 1 {
-		return &cmdutil.FlagError{Err: fmt.Errorf("timeouts must be positive, --lock-ttl at least 5, --compact-keep-revisions not negative, --disarm-threshold between 0 and 1")}
+	if r.MemberTimeout <= 0 || r.RecoveryTimeout <= 0 || r.WaitBetween < 0 || r.LockTTL < 5 || r.CompactKeepRevisions < 0 || !(r.DisarmThreshold > 0 && r.DisarmThreshold < 1) {
+		return cmdutil.UsageError(fmt.Errorf("timeouts must be positive, --lock-ttl at least 5, --compact-keep-revisions not negative, --disarm-threshold between 0 and 1"))
 	}
 	return nil
 }
@@ -150,6 +168,9 @@ func Run(ctx context.Context, opts *Options) error {
 	}
 	defer c.Close()
 	p := &printer{io: opts.IO, format: opts.Format()}
+	if opts.Run.Rule != nil {
+		p.rule = opts.Run.Rule.Source
+	}
 	ro := opts.Run
 	prev := ro.OnEvent
 	ro.OnEvent = func(e defrag.Event) {
@@ -165,151 +186,16 @@ func Run(ctx context.Context, opts *Options) error {
 	p.stopProgress()
 	if opts.MetricsFile != "" && !ro.DryRun {
 		if err := defrag.WriteTextfile(opts.MetricsFile, sum); err != nil {
-			return exitcode.New(exitcode.Critical, err)
+			return fault.Mark(err, fault.Failed)
 		}
+	}
+	if sum.DryRun && sum.Fault != nil {
+		// A dry run is the pre-flight check a cron wrapper runs: the gate's
+		// reason goes to stderr (Error: ...) in table mode too.
+		return sum.Fault
 	}
 	if sum.Fault != nil {
 		return fault.Reported(fault.Kind(sum.Fault))
 	}
 	return nil
-}
-
-// printer renders events: JSON lines for machines; for people, one line per
-// step, a live elapsed-vs-predicted line per member on a terminal, and a
-// summary table.
-type printer struct {
-	io     *iostreams.IOStreams
-	format output.Format
-	mu     sync.Mutex
-	stop   chan struct{}
-	wg     sync.WaitGroup
-}
-
-func (p *printer) event(e defrag.Event) {
-	if p.format.Machine() {
-		p.mu.Lock()
-		defer p.mu.Unlock()
-		_ = output.WriteJSONLine(p.io.Out, e)
-		return
-	}
-	if e.Event != defrag.EventMemberStart {
-		p.stopProgress()
-	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	out, pal := p.io.Out, p.io.Palette()
-	mark := pal.Good.Render("✓")
-	if !e.OK {
-		mark = pal.Bad.Render("✗")
-	}
-	switch e.Event {
-	case defrag.EventPlan:
-		fmt.Fprintf(out, "%s (%s)\n", pal.Bold.Render("plan"), e.Message)
-		t := output.NewTable(out, p.io.IsStdoutTTY(), "ORDER", "MEMBER", "ROLE", "DEFRAG", "DB SIZE", "RECLAIMABLE", "PREDICTED STALL", "REASON")
-		for i, pe := range e.Plan {
-			t.Row(fmt.Sprint(i+1), pe.MemberName, pe.Role, yesNo(pe.Defragment), humanize.Bytes(pe.DBSize), humanize.Bytes(pe.ReclaimableBytes),
-				humanize.Duration(time.Duration(pe.PredictedSeconds*float64(time.Second))), pe.Reason)
-		}
-		_ = t.Render()
-		fmt.Fprintln(out, grpcHealthNote(e.Plan))
-	case defrag.EventMemberStart:
-		fmt.Fprintf(out, "→ defragmenting %s (%s, predicted %.1fs)\n", e.MemberName, humanize.Bytes(e.DBSizeBefore), e.PredictedSeconds)
-		if p.io.IsStderrTTY() {
-			p.startProgress(e)
-		}
-	case defrag.EventMemberDone:
-		if e.OK {
-			fmt.Fprintf(out, "%s %s: %s → %s in %s (StopGRPCServiceOnDefrag: %s)\n", mark, e.MemberName, humanize.Bytes(e.DBSizeBefore), humanize.Bytes(e.DBSizeAfter),
-				humanize.Duration(time.Duration(e.DurationSeconds*float64(time.Second))), e.StopGRPCServiceOnDefrag)
-		} else {
-			fmt.Fprintf(out, "%s %s: %s\n", mark, e.MemberName, e.Message)
-		}
-	case defrag.EventSummary:
-		s := e.Summary
-		if !s.DryRun && len(s.Members) > 0 {
-			fmt.Fprintln(out)
-			t := output.NewTable(out, p.io.IsStdoutTTY(), "MEMBER", "OUTCOME", "BEFORE", "AFTER", "TOOK", "REASON")
-			for _, m := range s.Members {
-				t.Row(m.MemberName, m.Outcome, humanize.Bytes(m.DBSizeBefore), humanize.Bytes(m.DBSizeAfter), humanize.Duration(time.Duration(m.DurationSeconds*float64(time.Second))), m.Reason)
-			}
-			_ = t.Render()
-		}
-		verdict := "done"
-		switch {
-		case s.DryRun:
-			verdict = "dry run: nothing changed"
-		case s.ExitCode != 0:
-			verdict = "stopped: " + s.StoppedBy
-		case s.Defragmented == 0:
-			verdict = "nothing to do"
-		}
-		fmt.Fprintf(out, "\n%s %s — %d defragmented, %s reclaimed in %s\n", mark, verdict, s.Defragmented, humanize.Bytes(s.ReclaimedBytes), humanize.Duration(time.Duration(s.TookSeconds*float64(time.Second))))
-	default:
-		name := e.MemberName
-		if name != "" {
-			name = " " + name
-		}
-		fmt.Fprintf(out, "%s %s%s: %s\n", mark, e.Event, name, e.Message)
-	}
-}
-
-// grpcHealthNote says whether clients can route around a defragmenting
-// member: only etcd's StopGRPCServiceOnDefrag (3.6+) makes it report
-// NOT_SERVING on gRPC health; otherwise every client of that member waits.
-func grpcHealthNote(plan []defrag.PlanEntry) string {
-	var on, off []string
-	for _, p := range plan {
-		switch p.StopGRPCServiceOnDefrag {
-		case defrag.GRPCHealthOn:
-			on = append(on, p.MemberName)
-		case defrag.GRPCHealthOff:
-			off = append(off, p.MemberName)
-		}
-	}
-	switch {
-	case len(on) > 0:
-		return "StopGRPCServiceOnDefrag on for " + strings.Join(on, ", ") + " (kubeadm manifest): clients that health-check route around the member while it defragments"
-	case len(off) > 0:
-		return "StopGRPCServiceOnDefrag off for " + strings.Join(off, ", ") + " (kubeadm manifest): that member's clients wait out its stall; etcd 3.6+ --feature-gates=StopGRPCServiceOnDefrag=true lets health-checking clients route around it"
-	}
-	return "StopGRPCServiceOnDefrag: unknown (no kubeadm manifest read); each member's is observed on its gRPC health service while it defragments and reported when done"
-}
-
-func yesNo(b bool) string {
-	if b {
-		return "yes"
-	}
-	return "no"
-}
-
-// startProgress shows elapsed against predicted time on stderr while one member runs.
-func (p *printer) startProgress(e defrag.Event) {
-	p.stop = make(chan struct{})
-	p.wg.Add(1)
-	start := time.Now()
-	go func(stop chan struct{}) {
-		defer p.wg.Done()
-		t := time.NewTicker(250 * time.Millisecond)
-		defer t.Stop()
-		for {
-			select {
-			case <-stop:
-				fmt.Fprint(p.io.ErrOut, "\r\x1b[K")
-				return
-			case <-t.C:
-				fmt.Fprintf(p.io.ErrOut, "\r  %s: %.1fs elapsed (predicted %.1fs)", e.MemberName, time.Since(start).Seconds(), e.PredictedSeconds)
-			}
-		}
-	}(p.stop)
-}
-
-func (p *printer) stopProgress() {
-	p.mu.Lock()
-	stop := p.stop
-	p.stop = nil
-	p.mu.Unlock()
-	if stop != nil {
-		close(stop)
-		p.wg.Wait()
-	}
 }
