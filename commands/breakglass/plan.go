@@ -10,6 +10,7 @@ import (
 	bg "github.com/etcdmedic/etcdmedic/breakglass"
 	"github.com/etcdmedic/etcdmedic/cluster"
 	"github.com/etcdmedic/etcdmedic/commands/cmdutil"
+	healthcheck "github.com/etcdmedic/etcdmedic/health"
 	"github.com/etcdmedic/etcdmedic/internal/humanize"
 	"github.com/etcdmedic/etcdmedic/internal/iostreams"
 	"github.com/etcdmedic/etcdmedic/internal/output"
@@ -125,6 +126,7 @@ func etcdHealth(ctx context.Context, open func() (*cluster.Cluster, error)) stri
 		return "unreachable: " + err.Error()
 	}
 	snap := c.Probe(ctx, ms, cluster.ProbeOptions{SkipMetrics: true})
-	v := snap.Verdict()
-	return fmt.Sprintf("%d of %d voters answer (quorum %d), verdict %s", v.Reachable, v.Voters, v.Quorum, v.Worst)
+	th, _ := healthcheck.Resolve("", nil)
+	r := healthcheck.Status(snap, healthcheck.SampleOptions{Thresholds: th})
+	return fmt.Sprintf("%d of %d voters answer (quorum %d), verdict %s", r.Quorum.Reachable, r.Quorum.Voters, r.Quorum.Needed, r.Verdict)
 }
