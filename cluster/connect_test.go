@@ -7,6 +7,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"net"
+	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -171,6 +172,33 @@ func TestNothingAnswersHonoursDialTimeout(t *testing.T) {
 	}
 	if strings.Contains(err.Error(), "hung") {
 		t.Errorf("blames the member for a connection that was never accepted: %v", err)
+	}
+}
+
+// An HTTP/2 server that takes every request and answers none: the
+// connection is accepted and ready, and only the request times out — what an
+// overloaded member looks like, and the one case "hung or overloaded" is for
+// besides a frozen process.
+func TestRequestUnansweredOnAReadyConnection(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var protocols http.Protocols
+	protocols.SetUnencryptedHTTP2(true)
+	srv := &http.Server{
+		Protocols: &protocols,
+		Handler:   http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() }),
+	}
+	go srv.Serve(l)
+	t.Cleanup(func() { srv.Close() })
+
+	cn := conn{endpoint: "http://" + l.Addr().String(), dialTimeout: 5 * time.Second, commandTimeout: time.Second}
+	took, err := cn.listMembers(t)
+	expectFailure(t, took, err, cluster.ErrUnreachable,
+		"accepted the connection but did not answer within the deadline (member hung or overloaded)", 2*time.Second)
+	if took < time.Second {
+		t.Errorf("gave up after %s, before the 1s command timeout", took)
 	}
 }
 

@@ -32,6 +32,11 @@ func (c *Cluster) fail(endpoint string, err error) error {
 	if why := c.diagnose(endpoint, "the deadline"); why != nil {
 		return why
 	}
+	if isDeadline(err) {
+		// The member speaks HTTP/2 on a fresh connection, so it is there:
+		// the request itself went unanswered.
+		return (&probe{endpoint: endpoint, waited: "the deadline"}).hung("did not answer")
+	}
 	return classified
 }
 

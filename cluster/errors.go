@@ -34,7 +34,7 @@ func (c *Config) classify(endpoint string, err error) error {
 		return fmt.Errorf("%s: %w: %s", endpoint, ErrAuth, lastPart(msg))
 	case strings.Contains(msg, "x509:"), strings.Contains(msg, "tls:"), strings.Contains(msg, "handshake"):
 		return fmt.Errorf("%s: %w: %s: %s", endpoint, ErrTLS, c.describeTLSFailure(), lastPart(msg))
-	case errors.Is(err, context.DeadlineExceeded), strings.Contains(msg, "DeadlineExceeded"), strings.Contains(msg, "deadline exceeded"):
+	case isDeadline(err):
 		return fmt.Errorf("%s: %w: no answer within the deadline", endpoint, ErrUnreachable)
 	case strings.Contains(msg, "connection refused"):
 		return fmt.Errorf("%s: %w: connection refused", endpoint, ErrUnreachable)
@@ -42,6 +42,12 @@ func (c *Config) classify(endpoint string, err error) error {
 		return fmt.Errorf("%s: %w: %s", endpoint, ErrUnreachable, lastPart(msg))
 	}
 	return fmt.Errorf("%s: %w", endpoint, err)
+}
+
+// isDeadline reports whether an RPC ran out of time, however gRPC wrapped it.
+func isDeadline(err error) bool {
+	msg := err.Error()
+	return errors.Is(err, context.DeadlineExceeded) || strings.Contains(msg, "DeadlineExceeded") || strings.Contains(msg, "deadline exceeded")
 }
 
 // lastPart trims gRPC's nested "rpc error: code = X desc = ..." prefixes down to
