@@ -124,9 +124,13 @@ func RunAPIServer(ctx context.Context, opts *APIServerOptions) error {
 	}
 	s := step.Step[*APIServerResult]{
 		Plan: func(context.Context) (step.Plan[*APIServerResult], error) {
-			// Refused now, before asking, rather than after a "y".
+			// Refused now, before asking, rather than after a "y"; a dry
+			// run still shows the manifest, and says it would be refused.
 			if err := bg.CheckAPIServerSlot(l); err != nil {
-				return step.Plan[*APIServerResult]{}, err
+				if !opts.DryRun {
+					return step.Plan[*APIServerResult]{}, err
+				}
+				fmt.Fprintf(opts.IO.ErrOut, "Note: --yes would be refused now: %v\n", err)
 			}
 			r := res(true)
 			return step.Plan[*APIServerResult]{Question: "Write it?", Preview: r,

@@ -284,3 +284,20 @@ func TestPlanRunbookLinesCarryTheFlagsInEffect(t *testing.T) {
 		t.Fatalf("the plan's undo line as printed: exit %d, %s", shown.Code, shown.Stdout)
 	}
 }
+
+// While the original kube-apiserver manifest is still in the directory the
+// step is refused before anything is asked; a dry run shows the manifest and
+// says so.
+func TestAPIServerRefusedWhileTheOriginalRuns(t *testing.T) {
+	root := fixtureRoot(t)
+	orig := filepath.Join(root, "etc/kubernetes/manifests/kube-apiserver.yaml")
+	before := snapshotFiles(t, root)
+	r := clitest.Run(t, noEtcd, "breakglass", "apiserver", "--localhost", "--from", orig, "--root", root, "--yes")
+	if r.Code != 4 || !strings.Contains(r.Stderr, "still runs the original kube-apiserver") || !same(before, snapshotFiles(t, root)) {
+		t.Fatalf("exit %d: %s", r.Code, r.Stderr)
+	}
+	r = clitest.Run(t, noEtcd, "breakglass", "apiserver", "--localhost", "--from", orig, "--root", root, "--dry-run", "-o", "yaml")
+	if r.Code != 0 || !strings.Contains(r.Stdout, "kind: Pod") || !strings.Contains(r.Stderr, "--yes would be refused") || !same(before, snapshotFiles(t, root)) {
+		t.Fatalf("dry run: exit %d: %s", r.Code, r.Stderr)
+	}
+}

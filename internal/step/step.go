@@ -9,6 +9,7 @@ package step
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/etcdmedic/etcdmedic/internal/iostreams"
 	"github.com/etcdmedic/etcdmedic/internal/output"
@@ -81,6 +82,13 @@ func Run[R Result](ctx context.Context, o Options, s Step[R]) (R, error) {
 		}
 		if len(p.Changes) == 0 {
 			return p.Preview, nil
+		}
+	}
+	if machine && !o.Yes && !o.DryRun {
+		// The plan goes to stdout only if it is not applied; whoever is
+		// asked reads what would change here.
+		for _, c := range p.Changes {
+			fmt.Fprintf(o.IO.ErrOut, "  %s\n", c.Line)
 		}
 	}
 	if err := Confirm(o, p.Question); err != nil || o.DryRun {
