@@ -185,6 +185,14 @@ func TestDefragRefusesWhenAMemberIsHung(t *testing.T) {
 	if gate == nil || !strings.Contains(gate.Message, "voter "+hung.Name+" does not answer") {
 		t.Fatalf("failed gate not named: %+v", gate)
 	}
+	// The same gate in a dry run, the pre-flight check a cron wrapper runs:
+	// refused (4), the reason on stderr in table mode as in JSON mode.
+	for _, format := range []string{"table", "json"} {
+		res = clitest.Run(t, nil, "defrag", "--dry-run", "-o", format, "--endpoints", endpoints(c), "--command-timeout", "2s")
+		if res.Code != 4 || !strings.HasPrefix(res.Stderr, "Error: a real run would be refused now: ") || !strings.Contains(res.Stderr, hung.Name) {
+			t.Fatalf("--dry-run -o %s with a hung member: exit %d, stderr %q; want 4 and the gate's reason", format, res.Code, res.Stderr)
+		}
+	}
 	after := sizes(t, c)
 	for name, b := range before {
 		if after[name] != b {
