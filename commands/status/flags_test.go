@@ -21,6 +21,9 @@ func TestStatusUsageErrors(t *testing.T) {
 		{nil, []string{"--command-timeout", "0"}},
 		{nil, []string{"--command-timeout", "-1s"}},
 		{nil, []string{"--cert", "client.crt"}},
+		{nil, []string{"--preset", "gke"}},
+		{nil, []string{"--set", "fsync=1ms"}},
+		{nil, []string{"--set", "quota.warn=150%"}},
 		{[]string{"ETCDCTL_DIAL_TIMEOUT", "abc"}, nil},
 		{[]string{"ETCDCTL_COMMAND_TIMEOUT", "-5s"}, nil},
 	} {

@@ -37,7 +37,7 @@ parallel, and each is bounded by --command-timeout: a hung member is a row with 
 error, never a hang.
 
 FSYNC P99 and COMMIT P99 come from the member's /metrics histograms and cover the
-member's lifetime since it started; "n/a" means /metrics could not be read. For the
+member's lifetime since it started; "-" means /metrics could not be read. For the
 latency of the last few seconds use 'etcdmedic doctor'.
 
 QUOTA comes from the Status response (etcd 3.6+), else from the
