@@ -1,0 +1,140 @@
+package commands_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/etcdmedic/etcdmedic/commands/clitest"
+	"github.com/etcdmedic/etcdmedic/health"
+	"github.com/etcdmedic/etcdmedic/playground"
+	"github.com/etcdmedic/etcdmedic/playground/playgroundtest"
+)
+
+// status, doctor and the defrag gate are one judge read three ways: on real
+// members in the same state, they name the same member for the same reason
+// and their exit codes follow from it. (Every state, judged without a
+// cluster: health.TestStatusDoctorAndGateAgree.)
+func TestStatusDoctorAndDefragGateAgreeOnRealMembers(t *testing.T) {
+	c := playgroundtest.Start(t, playground.Options{Members: 3, QuotaBytes: 16 << 20})
+	eps := strings.Join(c.Endpoints(), ",")
+
+	t.Run("quota 85%", func(t *testing.T) {
+		fillTo(t, c, 0.82, 0.94)
+		playgroundtest.WaitQuiet(t, c)
+		st := clitest.Run(t, nil, "status", "-o", "json", "--endpoints", eps)
+		var sr health.StatusReport
+		decodeJSON(t, st.Stdout, &sr)
+		if st.Code != 1 || sr.Verdict != health.VerdictDegraded || !hasFinding(sr.Findings, "space.quota", health.Warn) {
+			t.Fatalf("status: exit %d, verdict %s, findings %+v; want exit 1, degraded by space.quota", st.Code, sr.Verdict, sr.Findings)
+		}
+		dr := clitest.Run(t, nil, "doctor", "-o", "json", "--window", "1s", "--endpoints", eps)
+		var rep health.Report
+		decodeJSON(t, dr.Stdout, &rep)
+		if dr.Code != 1 || !hasFinding(rep.Findings, "space.quota", health.Warn) {
+			t.Fatalf("doctor: exit %d; want exit 1 with space.quota warn", dr.Code)
+		}
+		// Defragmenting is what a full quota needs: the gate lets it through.
+		if df := clitest.Run(t, nil, "defrag", "--dry-run", "--endpoints", eps); df.Code != 0 {
+			t.Fatalf("defrag --dry-run on a cluster near its quota: exit %d, want 0", df.Code)
+		}
+	})
+
+	t.Run("hung member", func(t *testing.T) {
+		m := c.Member(2)
+		if err := m.Pause(); err != nil {
+			t.Fatal(err)
+		}
+		defer m.Resume()
+		timeouts := []string{"--endpoints", eps, "--command-timeout", "2s", "--dial-timeout", "1s"}
+
+		st := clitest.Run(t, nil, append([]string{"status", "-o", "json"}, timeouts...)...)
+		var sr health.StatusReport
+		decodeJSON(t, st.Stdout, &sr)
+		var row health.MemberReport
+		for _, r := range sr.Members {
+			if r.Name == m.Name {
+				row = r
+			}
+		}
+		if st.Code != 1 || sr.Verdict != health.VerdictDegraded || row.Verdict != health.VerdictUnreachable {
+			t.Fatalf("status: exit %d, cluster %s, %s %s; want exit 1, degraded, %s unreachable", st.Code, sr.Verdict, m.Name, row.Verdict, m.Name)
+		}
+		table := clitest.Run(t, nil, append([]string{"status"}, timeouts...)...)
+		if !strings.Contains(table.Stdout, "verdict degraded") {
+			t.Fatalf("status headline with one of three members down should say degraded:\n%s", table.Stdout)
+		}
+
+		dr := clitest.Run(t, nil, append([]string{"doctor", "-o", "json", "--window", "1s"}, timeouts...)...)
+		var rep health.Report
+		decodeJSON(t, dr.Stdout, &rep)
+		if dr.Code != 1 || !hasMemberFinding(rep.Findings, "status.reachable", m.Name, health.Unknown) || !hasFinding(rep.Findings, "quorum.margin", health.Warn) {
+			t.Fatalf("doctor: exit %d; want exit 1, %s unknown and the quorum margin warned", dr.Code, m.Name)
+		}
+
+		df := clitest.Run(t, nil, append([]string{"defrag", "--dry-run"}, timeouts...)...)
+		if df.Code != 4 || !strings.Contains(df.Stderr+df.Stdout, "voter "+m.Name+" does not answer") {
+			t.Fatalf("defrag --dry-run with %s hung: exit %d, want 4 naming it", m.Name, df.Code)
+		}
+	})
+}
+
+// fillTo writes until every member's file is between lo and hi of its quota.
+func fillTo(t *testing.T, c *playground.Cluster, lo, hi float64) {
+	t.Helper()
+	cli := playgroundtest.Client(t, c)
+	value := strings.Repeat("q", 64<<10)
+	for i := 0; i < 10000; i++ {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		least := 2.0
+		for _, ep := range c.Endpoints() {
+			st, err := cli.Status(ctx, ep)
+			if err != nil {
+				cancel()
+				t.Fatal(err)
+			}
+			least = min(least, float64(st.DbSize)/float64(st.DbSizeQuota))
+		}
+		if least >= lo {
+			cancel()
+			if least > hi {
+				t.Fatalf("overshot: %.2f of the quota", least)
+			}
+			return
+		}
+		_, err := cli.Put(ctx, fmt.Sprintf("/fill/%d", i), value)
+		cancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Fatal("never reached the quota share")
+}
+
+func decodeJSON(t *testing.T, s string, v any) {
+	t.Helper()
+	if err := json.Unmarshal([]byte(s), v); err != nil {
+		t.Fatalf("not one JSON document: %v\n%s", err, s)
+	}
+}
+
+func hasFinding(fs []health.Finding, id string, sev health.Severity) bool {
+	for _, f := range fs {
+		if f.ID == id && f.Severity == sev {
+			return true
+		}
+	}
+	return false
+}
+
+func hasMemberFinding(fs []health.Finding, id, member string, sev health.Severity) bool {
+	for _, f := range fs {
+		if f.ID == id && f.MemberName == member && f.Severity == sev {
+			return true
+		}
+	}
+	return false
+}
