@@ -236,6 +236,24 @@ func TestPlainMemberFailures(t *testing.T) {
 		took, err := cn.listMembers(t)
 		expectFailure(t, took, err, cluster.ErrTLS, "TLS to a plain-HTTP port", time.Second)
 	})
+	t.Run("balanced client", func(t *testing.T) {
+		cn := fast
+		cn.endpoint = m.ClientURL
+		c := cn.open(t)
+		closed := "http://" + closedPort(t)
+		cli, err := c.NewBalancedClient(context.Background(), []string{closed, m.ClientURL})
+		if err != nil {
+			t.Fatalf("one endpoint of two answers: %v", err)
+		}
+		cli.Close()
+
+		start := time.Now()
+		_, err = c.NewBalancedClient(context.Background(), []string{closed, m.PeerURL})
+		expectFailure(t, time.Since(start), err, cluster.ErrUnreachable, closed+": unreachable: connection refused", time.Second)
+		if !strings.Contains(err.Error(), m.PeerURL+": unreachable: this is a peer port") {
+			t.Errorf("error %q does not say what is wrong with %s", err, m.PeerURL)
+		}
+	})
 	t.Run("hung member", func(t *testing.T) {
 		// A cached connection, then the member freezes: the request was
 		// accepted and never answered.

@@ -53,7 +53,16 @@ func (c *Cluster) diagnoseAll(endpoints []string, waited string) error {
 		}()
 	}
 	wg.Wait()
-	return errors.Join(errs...)
+	var found []error
+	for _, err := range errs {
+		if err != nil {
+			found = append(found, err)
+		}
+	}
+	if len(found) == 0 {
+		return nil
+	}
+	return joinSame(found) // one line, as every connection error is
 }
 
 // diagnose connects to endpoint the way gRPC does — TCP, TLS for https, then
