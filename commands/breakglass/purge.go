@@ -156,14 +156,15 @@ func RunPurge(ctx context.Context, opts *PurgeOptions) error {
 	if err != nil {
 		return err
 	}
+	// One connection for the plan and the purge.
 	var c *cluster.Cluster
 	open := func() (*cluster.Cluster, error) {
-		if c == nil {
-			if c, err = opts.OpenCluster(); err != nil {
-				return nil, err
-			}
+		if c != nil {
+			return c, nil
 		}
-		return c, nil
+		var oerr error
+		c, oerr = opts.OpenCluster()
+		return c, oerr
 	}
 	defer func() {
 		if c != nil {

@@ -15,6 +15,7 @@ import (
 	bg "github.com/etcdmedic/etcdmedic/breakglass"
 	"github.com/etcdmedic/etcdmedic/cluster"
 	"github.com/etcdmedic/etcdmedic/commands/cmdutil"
+	"github.com/etcdmedic/etcdmedic/internal/fault"
 	"github.com/etcdmedic/etcdmedic/internal/iostreams"
 	"github.com/etcdmedic/etcdmedic/internal/output"
 	"github.com/etcdmedic/etcdmedic/internal/step"
@@ -150,7 +151,7 @@ func rampGate(l *bg.Layout, m *bg.Manifest, c *cluster.Cluster, opts *RampOption
 	}
 	hc, err := apiserverClient(l, m)
 	if err != nil {
-		return nil, err
+		return nil, fault.Mark(err, fault.Invalid) // the manifest names a CA that is not there
 	}
 	return bg.AllGates(bg.EtcdGate(c, bg.EtcdThresholds{FsyncP99: opts.FsyncP99, ApplyGap: opts.ApplyGap}), bg.ReadyzGate(hc, url, 10*time.Second)), nil
 }
