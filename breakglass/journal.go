@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/etcdmedic/etcdmedic/internal/atomicfile"
+	"github.com/etcdmedic/etcdmedic/internal/output"
 )
 
 // Journal actions.
@@ -78,7 +79,7 @@ func (j *Journal) Append(e Entry) (Entry, error) {
 	e.Time = j.Now().UTC().Truncate(time.Millisecond)
 	e.User = currentUser()
 	e.Host, _ = os.Hostname()
-	line, err := json.Marshal(e)
+	line, err := output.Marshal(e) // commands in the journal keep their && and >
 	if err != nil {
 		return e, err
 	}

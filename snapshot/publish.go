@@ -1,13 +1,14 @@
 package snapshot
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/etcdmedic/etcdmedic/internal/output"
 )
 
 // maxNameTries bounds the search for a free generated name: one per
@@ -60,7 +61,7 @@ func reserveMetadata(path string, m *Metadata) error {
 	if _, err := os.Lstat(path); err == nil {
 		return fs.ErrExist
 	}
-	b, err := json.MarshalIndent(m, "", "  ")
+	b, err := output.MarshalIndent(m)
 	if err != nil {
 		return err
 	}

@@ -69,16 +69,21 @@ func NewJSONEncoder(w io.Writer) *json.Encoder {
 	return enc
 }
 
-// MarshalIndent is json.MarshalIndent without HTML escaping, for files
-// (metadata, journals) rather than streams.
-func MarshalIndent(v any) ([]byte, error) {
+// Marshal and MarshalIndent are json.Marshal and json.MarshalIndent (two
+// spaces) without HTML escaping, for what is written to files (journals,
+// snapshot metadata) rather than to a stream.
+func Marshal(v any) ([]byte, error) { return marshal(v, "") }
+
+func MarshalIndent(v any) ([]byte, error) { return marshal(v, "  ") }
+
+func marshal(v any, indent string) ([]byte, error) {
 	var b bytes.Buffer
 	enc := NewJSONEncoder(&b)
-	enc.SetIndent("", "  ")
+	enc.SetIndent("", indent)
 	if err := enc.Encode(v); err != nil {
 		return nil, err
 	}
-	return b.Bytes(), nil
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
 }
 
 // WriteYAML writes v as YAML with the same field names as its JSON form:

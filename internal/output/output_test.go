@@ -23,6 +23,14 @@ func TestJSONIsNotHTMLEscaped(t *testing.T) {
 			b.Write(out)
 			return err
 		},
+		"Marshal": func(b *bytes.Buffer) error {
+			out, err := Marshal(in)
+			if bytes.ContainsRune(out, '\n') {
+				t.Errorf("Marshal wrote a newline: %q", out)
+			}
+			b.Write(out)
+			return err
+		},
 	}
 	for name, write := range writers {
 		var b bytes.Buffer
