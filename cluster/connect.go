@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -41,8 +42,15 @@ func Open(cfg *Config, log *slog.Logger) (*Cluster, error) {
 	if err != nil {
 		return nil, err
 	}
+	dialer := &net.Dialer{Timeout: cfg.DialTimeout, KeepAlive: 30 * time.Second}
 	transport := &http.Transport{
-		TLSClientConfig:     tc,
+		TLSClientConfig: tc,
+		// /metrics connects under --dial-timeout as gRPC does: a host that
+		// answers nothing must not cost the whole --command-timeout.
+		DialContext: func(ctx context.Context, _, addr string) (net.Conn, error) {
+			return dialTCP(ctx, dialer, addr)
+		},
+		TLSHandshakeTimeout: cfg.DialTimeout,
 		MaxIdleConnsPerHost: 2,
 		IdleConnTimeout:     30 * time.Second,
 	}

@@ -202,6 +202,23 @@ func TestRequestUnansweredOnAReadyConnection(t *testing.T) {
 	}
 }
 
+func TestMetricsScrapeHonoursDialTimeout(t *testing.T) {
+	endpoint := "http://" + blackhole(t)
+	c := conn{endpoint: endpoint, dialTimeout: time.Second, commandTimeout: 30 * time.Second}.open(t)
+	ctx, cancel := c.WithCommandTimeout(context.Background())
+	defer cancel()
+	start := time.Now()
+	_, err := cluster.ScrapeMetrics(ctx, c.HTTPClient(), endpoint+"/metrics")
+	took := time.Since(start)
+	t.Logf("after %s: %v", took.Round(time.Millisecond), err)
+	if err == nil {
+		t.Fatal("scraped a port that answers nothing")
+	}
+	if took < time.Second || took > 2*time.Second {
+		t.Fatalf("gave up after %s, want the 1s dial timeout, not the 30s command timeout", took)
+	}
+}
+
 func hostOf(t *testing.T, rawURL string) string {
 	t.Helper()
 	u, err := url.Parse(rawURL)

@@ -153,7 +153,7 @@ func (p *probe) overTLS(ctx context.Context) error {
 
 // dial opens a TCP connection and names what went wrong if it cannot.
 func (p *probe) dial(ctx context.Context) (net.Conn, error) {
-	conn, err := dialTCP(ctx, p.host)
+	conn, err := dialTCP(ctx, &net.Dialer{}, p.host)
 	if err == nil {
 		return conn, nil
 	}
@@ -179,7 +179,7 @@ func (p *probe) hung(what string) error {
 // TLS handshake. Certificates are not verified: this only asks which
 // protocol is spoken there, and nothing is sent after the handshake.
 func (p *probe) speaksTLS(ctx context.Context) bool {
-	conn, err := dialTCP(ctx, p.host)
+	conn, err := dialTCP(ctx, &net.Dialer{}, p.host)
 	if err != nil {
 		return false
 	}
@@ -191,7 +191,7 @@ func (p *probe) speaksTLS(ctx context.Context) bool {
 
 // speaksPlain reports whether the port answers the HTTP/2 preface in plaintext.
 func (p *probe) speaksPlain(ctx context.Context) bool {
-	conn, err := dialTCP(ctx, p.host)
+	conn, err := dialTCP(ctx, &net.Dialer{}, p.host)
 	if err != nil {
 		return false
 	}
@@ -309,11 +309,10 @@ func isReservedInvalid(host string) bool {
 	return host == invalidTLD || strings.HasSuffix(host, "."+invalidTLD)
 }
 
-func dialTCP(ctx context.Context, hostport string) (net.Conn, error) {
+func dialTCP(ctx context.Context, d *net.Dialer, hostport string) (net.Conn, error) {
 	if host, _, err := net.SplitHostPort(hostport); err == nil && isReservedInvalid(host) {
 		return nil, &net.OpError{Op: "dial", Net: "tcp", Err: &net.DNSError{Err: "no such host", Name: host, IsNotFound: true}}
 	}
-	var d net.Dialer
 	return d.DialContext(ctx, "tcp", hostport)
 }
 
