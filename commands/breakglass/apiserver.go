@@ -15,18 +15,18 @@ import (
 )
 
 type APIServerOptions struct {
-	IO        *iostreams.IOStreams
-	Format    func() output.Format
-	Global    *cmdutil.GlobalOptions
-	Layout    LayoutFlags
-	Localhost bool
-	From      string
+	IO         *iostreams.IOStreams
+	Format     func() output.Format
+	Connection func() []string // flags for the next steps printed
+	Layout     LayoutFlags
+	Localhost  bool
+	From       string
 	Confirmation
 	Gen bg.APIServerOptions
 }
 
 func NewCmdAPIServer(f *cmdutil.Factory, runF func(context.Context, *APIServerOptions) error) *cobra.Command {
-	opts := &APIServerOptions{IO: f.IOStreams, Format: f.Format, Global: f.Global}
+	opts := &APIServerOptions{IO: f.IOStreams, Format: f.Format, Connection: connectionOf(f)}
 	cmd := &cobra.Command{
 		Use:   "apiserver --localhost",
 		Short: "Write a throttled kube-apiserver manifest bound to 127.0.0.1",
@@ -117,7 +117,7 @@ func RunAPIServer(ctx context.Context, opts *APIServerOptions) error {
 	if err != nil {
 		return err
 	}
-	next := nextStep{layout: opts.Layout, global: opts.Global}
+	next := nextStep{layout: opts.Layout, conn: opts.Connection}
 	res := func(dry bool) *APIServerResult {
 		return &APIServerResult{DryRun: dry, Path: l.Rel(l.ManifestDir) + "/" + bg.BreakGlassFileName, Source: l.Rel(src.Path),
 			Manifest: string(data), Port: bg.SecurePort(src), caFile: firstNonEmpty(bg.APIServerFlags(src).Get("client-ca-file"), "/etc/kubernetes/pki/ca.crt")}

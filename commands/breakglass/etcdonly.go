@@ -15,16 +15,16 @@ import (
 )
 
 type EtcdOnlyOptions struct {
-	IO     *iostreams.IOStreams
-	Format func() output.Format
-	Global *cmdutil.GlobalOptions
-	Layout LayoutFlags
+	IO         *iostreams.IOStreams
+	Format     func() output.Format
+	Connection func() []string // flags for the next steps printed
+	Layout     LayoutFlags
 	Confirmation
 	Wait time.Duration
 }
 
 func NewCmdEtcdOnly(f *cmdutil.Factory, runF func(context.Context, *EtcdOnlyOptions) error) *cobra.Command {
-	opts := &EtcdOnlyOptions{IO: f.IOStreams, Format: f.Format, Global: f.Global}
+	opts := &EtcdOnlyOptions{IO: f.IOStreams, Format: f.Format, Connection: connectionOf(f)}
 	cmd := &cobra.Command{
 		Use:   "etcd-only",
 		Short: "Move every control-plane manifest except etcd's out of the static-pod directory",
@@ -75,7 +75,7 @@ func RunEtcdOnly(ctx context.Context, opts *EtcdOnlyOptions) error {
 	if err != nil {
 		return err
 	}
-	next := nextStep{layout: opts.Layout, global: opts.Global}
+	next := nextStep{layout: opts.Layout, conn: opts.Connection}
 	s := step.Step[*EtcdOnlyResult]{
 		Plan: func(context.Context) (step.Plan[*EtcdOnlyResult], error) {
 			moves, keep, err := bg.EtcdOnlyPlan(l)

@@ -21,13 +21,13 @@ type PlanOptions struct {
 	IO          *iostreams.IOStreams
 	OpenCluster func() (*cluster.Cluster, error)
 	Format      func() output.Format
-	Global      *cmdutil.GlobalOptions
+	Connection  func() []string // flags for the next steps printed
 	Layout      LayoutFlags
 	NoHealth    bool
 }
 
 func NewCmdPlan(f *cmdutil.Factory, runF func(context.Context, *PlanOptions) error) *cobra.Command {
-	opts := &PlanOptions{IO: f.IOStreams, OpenCluster: f.OpenCluster, Format: f.Format, Global: f.Global}
+	opts := &PlanOptions{IO: f.IOStreams, OpenCluster: f.OpenCluster, Format: f.Format, Connection: connectionOf(f)}
 	cmd := &cobra.Command{
 		Use:   "plan",
 		Short: "Inspect the node and print the runbook, each step with its command and state",
@@ -61,7 +61,7 @@ func RunPlan(ctx context.Context, opts *PlanOptions) error {
 	if err != nil {
 		return err
 	}
-	r, err := bg.Plan(l, j, nextStep{layout: opts.Layout, global: opts.Global}.command)
+	r, err := bg.Plan(l, j, nextStep{layout: opts.Layout, conn: opts.Connection}.command)
 	if err != nil {
 		return err
 	}

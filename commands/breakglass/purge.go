@@ -23,7 +23,7 @@ type PurgeOptions struct {
 	IO          *iostreams.IOStreams
 	OpenCluster func() (*cluster.Cluster, error)
 	Format      func() output.Format
-	Global      *cmdutil.GlobalOptions
+	Connection  func() []string // flags for the next steps printed
 	Layout      LayoutFlags
 
 	Prefix     string
@@ -43,7 +43,7 @@ type PurgeOptions struct {
 }
 
 func NewCmdPurgePods(f *cmdutil.Factory, runF func(context.Context, *PurgeOptions) error) *cobra.Command {
-	opts := &PurgeOptions{IO: f.IOStreams, OpenCluster: f.OpenCluster, Format: f.Format, Global: f.Global}
+	opts := &PurgeOptions{IO: f.IOStreams, OpenCluster: f.OpenCluster, Format: f.Format, Connection: connectionOf(f)}
 	cmd := &cobra.Command{
 		Use:   "purge-pods",
 		Short: "Delete stale pods straight from etcd: dry-run first, guarded, archived, undoable",
@@ -171,7 +171,7 @@ func RunPurge(ctx context.Context, opts *PurgeOptions) error {
 			c.Close()
 		}
 	}()
-	next := nextStep{layout: opts.Layout, global: opts.Global}
+	next := nextStep{layout: opts.Layout, conn: opts.Connection}
 	po := bg.PurgeOptions{Prefix: opts.Prefix, Filter: filter, PageSize: opts.PageSize, Rate: opts.Rate, BeforeDelete: opts.BeforeDelete}
 	prog := newProgress(opts.IO)
 	po.Progress = prog.report

@@ -25,7 +25,7 @@ type RampOptions struct {
 	IO          *iostreams.IOStreams
 	OpenCluster func() (*cluster.Cluster, error)
 	Format      func() output.Format
-	Global      *cmdutil.GlobalOptions
+	Connection  func() []string // flags for the next steps printed
 	Layout      LayoutFlags
 
 	To, ToMutating int
@@ -42,7 +42,7 @@ type RampOptions struct {
 }
 
 func NewCmdRamp(f *cmdutil.Factory, runF func(context.Context, *RampOptions) error) *cobra.Command {
-	opts := &RampOptions{IO: f.IOStreams, OpenCluster: f.OpenCluster, Format: f.Format, Global: f.Global}
+	opts := &RampOptions{IO: f.IOStreams, OpenCluster: f.OpenCluster, Format: f.Format, Connection: connectionOf(f)}
 	cmd := &cobra.Command{
 		Use:   "ramp --to N",
 		Short: "Raise the break-glass apiserver's inflight limits step by step, gated on etcd health",
@@ -136,7 +136,7 @@ func RunRamp(ctx context.Context, opts *RampOptions) error {
 			if steps == nil {
 				return nil, err
 			}
-			return &RampResult{Steps: steps, Undo: nextStep{layout: opts.Layout, global: opts.Global}.command("breakglass", "undo")}, err
+			return &RampResult{Steps: steps, Undo: nextStep{layout: opts.Layout, conn: opts.Connection}.command("breakglass", "undo")}, err
 		},
 	}
 	_, err = step.Run(ctx, step.Options{IO: opts.IO, Format: opts.Format(), Yes: opts.Yes, DryRun: opts.DryRun}, s)
