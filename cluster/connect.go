@@ -140,12 +140,12 @@ func (c *Cluster) connect(ctx context.Context, endpoints []string) (*clientv3.Cl
 		// Authenticating is an RPC, made inside clientv3.New, that waits for a
 		// connection until --dial-timeout and then says only "deadline
 		// exceeded": first connect without credentials, which fails at once.
-		probe, err := c.newClient(ctx, dialable, false)
+		bare, err := c.newClient(ctx, dialable, false)
 		if err != nil {
 			return nil, c.Config.classify(strings.Join(dialable, ","), err)
 		}
-		err = c.awaitConnection(ctx, probe, dialable)
-		probe.Close()
+		err = c.awaitConnection(ctx, bare, dialable)
+		bare.Close()
 		if err != nil {
 			return nil, err
 		}
@@ -165,9 +165,9 @@ func (c *Cluster) connect(ctx context.Context, endpoints []string) (*clientv3.Cl
 }
 
 // awaitConnection returns once the client's connection is ready, or an error
-// saying why it is not after a failed attempt or --dial-timeout. A failed
-// attempt that the direct look cannot explain (a member still starting) is
-// given the rest of the dial timeout.
+// saying why it is not after a failed attempt or --dial-timeout. When the
+// direct look after a failed attempt finds the endpoint answering (the
+// failure passed), gRPC is given the rest of the dial timeout.
 func (c *Cluster) awaitConnection(ctx context.Context, cli *clientv3.Client, endpoints []string) error {
 	dctx, cancel := context.WithTimeout(ctx, c.Config.DialTimeout)
 	defer cancel()
