@@ -16,6 +16,7 @@ func TestGroupUnknownSubcommand(t *testing.T) {
 		{[]string{"snapshot", "sav"}, "save"},
 		{[]string{"breakglass", "purge"}, "purge-pods"},
 		{[]string{"snapshot", "nothing-like-it"}, "commands: "},
+		{[]string{"completion", "fsh"}, "fish"},
 	} {
 		res := clitest.Run(t, nil, tc.args...)
 		if res.Code != 64 || !strings.HasPrefix(res.Stderr, "Error: unknown command ") || !strings.Contains(res.Stderr, tc.suggest) {
@@ -32,7 +33,7 @@ func TestGroupUnknownSubcommand(t *testing.T) {
 
 // A bare group is a question ("what is in here?"): its help, exit 0.
 func TestGroupAlonePrintsHelp(t *testing.T) {
-	for _, group := range []string{"snapshot", "breakglass"} {
+	for _, group := range []string{"snapshot", "breakglass", "completion"} {
 		res := clitest.Run(t, nil, group)
 		if res.Code != 0 || !strings.Contains(res.Stdout, "Available Commands:") || res.Stderr != "" {
 			t.Fatalf("%s: exit %d, stdout %q, stderr %q", group, res.Code, res.Stdout, res.Stderr)

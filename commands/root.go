@@ -95,6 +95,11 @@ func Execute(ctx context.Context, args []string, ios *iostreams.IOStreams, geten
 	root.SetIn(ios.In)
 	root.SetOut(ios.Out)
 	root.SetErr(ios.ErrOut)
+	// cobra adds its completion group only when executing (writing to the
+	// streams set by then): add it now, so `completion fsh` is an unknown
+	// subcommand like any group's.
+	root.InitDefaultCompletionCmd(args...)
+	cmdutil.MakeGroups(root)
 	cmd, err := root.ExecuteContextC(ctx)
 	if err == nil {
 		return 0
