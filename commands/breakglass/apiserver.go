@@ -146,7 +146,7 @@ func RunAPIServer(ctx context.Context, opts *APIServerOptions) error {
 			return r, nil
 		},
 	}
-	_, err = step.Run(ctx, step.Options{IO: opts.IO, Format: opts.Format(), Yes: opts.Yes, DryRun: opts.DryRun}, s)
+	_, err = step.Run(ctx, opts.Confirmation.options(opts.IO, opts.Format()), s)
 	return err
 }
 

@@ -7,6 +7,9 @@ import (
 
 	bg "github.com/etcdmedic/etcdmedic/breakglass"
 	"github.com/etcdmedic/etcdmedic/commands/cmdutil"
+	"github.com/etcdmedic/etcdmedic/internal/iostreams"
+	"github.com/etcdmedic/etcdmedic/internal/output"
+	"github.com/etcdmedic/etcdmedic/internal/step"
 )
 
 // NewCmdBreakglass is the command group.
@@ -73,6 +76,10 @@ func (lf *LayoutFlags) resolve() (*bg.Layout, *bg.Journal, error) {
 
 // Confirmation is the flags every changing step takes.
 type Confirmation struct{ Yes, DryRun bool }
+
+func (c Confirmation) options(io *iostreams.IOStreams, f output.Format) step.Options {
+	return step.Options{IO: io, Format: f, Yes: c.Yes, DryRun: c.DryRun}
+}
 
 func (c *Confirmation) register(cmd *cobra.Command, dryRun string) {
 	cmd.Flags().BoolVarP(&c.Yes, "yes", "y", false, "do it without asking")

@@ -225,15 +225,7 @@ func TestPurgePodsCLI(t *testing.T) {
 	if st, err := os.Stat(rep.Archive); err != nil || st.Mode().Perm() != 0o600 {
 		t.Fatalf("archive %s: %v", rep.Archive, err)
 	}
-	count := func() int64 {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		resp, err := cli.Get(ctx, "/registry/pods/", clientv3.WithPrefix(), clientv3.WithCountOnly())
-		if err != nil {
-			t.Fatal(err)
-		}
-		return resp.Count
-	}
+	count := func() int64 { return podCount(t, cli) }
 	if got := count(); got != int64(2000-terminal) {
 		t.Fatalf("%d pods left, want %d", got, 2000-terminal)
 	}
@@ -241,4 +233,16 @@ func TestPurgePodsCLI(t *testing.T) {
 	if r.Code != 0 || count() != 2000 {
 		t.Fatalf("undo --pods: exit %d, %d pods", r.Code, count())
 	}
+}
+
+// podCount is how many pods etcd holds now.
+func podCount(t *testing.T, cli *clientv3.Client) int64 {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	resp, err := cli.Get(ctx, "/registry/pods/", clientv3.WithPrefix(), clientv3.WithCountOnly())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.Count
 }

@@ -8,9 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
-	clientv3 "go.etcd.io/etcd/client/v3"
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/yaml"
 
@@ -171,15 +169,7 @@ func TestPrintedUndoOfPurgeActsOnTheSameJournalEntry(t *testing.T) {
 	root := t.TempDir()
 	// Connection as flags, not environment: the printed line must carry them.
 	conn := []string{"--endpoints", strings.Join(c.Endpoints(), ","), "--command-timeout", "20s"}
-	pods := func() int64 {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		resp, err := cli.Get(ctx, "/registry/pods/", clientv3.WithPrefix(), clientv3.WithCountOnly())
-		if err != nil {
-			t.Fatal(err)
-		}
-		return resp.Count
-	}
+	pods := func() int64 { return podCount(t, cli) }
 	succeeded, failed := seed.Phases[corev1.PodSucceeded], seed.Phases[corev1.PodFailed]
 	first := clitest.Run(t, nil, append([]string{"breakglass", "purge-pods", "--root", root, "--phase", "Succeeded", "--rate", "0", "--yes"}, conn...)...)
 	second := clitest.Run(t, nil, append([]string{"breakglass", "purge-pods", "--root", root, "--state-dir", "/srv/other", "--phase", "Failed", "--rate", "0", "--yes"}, conn...)...)

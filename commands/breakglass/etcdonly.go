@@ -119,7 +119,7 @@ func RunEtcdOnly(ctx context.Context, opts *EtcdOnlyOptions) error {
 			return res, nil
 		},
 	}
-	_, err = step.Run(ctx, step.Options{IO: opts.IO, Format: opts.Format(), Yes: opts.Yes, DryRun: opts.DryRun}, s)
+	_, err = step.Run(ctx, opts.Confirmation.options(opts.IO, opts.Format()), s)
 	return err
 }
 

@@ -221,7 +221,7 @@ func RunPurge(ctx context.Context, opts *PurgeOptions) error {
 			return res, err
 		},
 	}
-	_, err = step.Run(ctx, step.Options{IO: opts.IO, Format: opts.Format(), Yes: opts.Yes, DryRun: opts.DryRun}, s)
+	_, err = step.Run(ctx, opts.Confirmation.options(opts.IO, opts.Format()), s)
 	return err
 }
 

@@ -139,7 +139,7 @@ func RunRamp(ctx context.Context, opts *RampOptions) error {
 			return &RampResult{Steps: steps, Undo: nextStep{layout: opts.Layout, conn: opts.Connection}.command("breakglass", "undo")}, err
 		},
 	}
-	_, err = step.Run(ctx, step.Options{IO: opts.IO, Format: opts.Format(), Yes: opts.Yes, DryRun: opts.DryRun}, s)
+	_, err = step.Run(ctx, opts.Confirmation.options(opts.IO, opts.Format()), s)
 	return err
 }
 

@@ -92,7 +92,7 @@ func RunUndo(ctx context.Context, opts *UndoOptions) error {
 			return &UndoResult{Steps: append([]bg.UndoStep{}, steps...)}, err
 		},
 	}
-	_, err = step.Run(ctx, step.Options{IO: opts.IO, Format: opts.Format(), Yes: opts.Yes, DryRun: opts.DryRun}, s)
+	_, err = step.Run(ctx, opts.Confirmation.options(opts.IO, opts.Format()), s)
 	return err
 }
 
