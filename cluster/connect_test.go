@@ -148,17 +148,24 @@ func blackhole(t *testing.T) string {
 		t.Fatal(err)
 	}
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(sa.(*syscall.SockaddrInet4).Port))
-	for i := 0; ; i++ {
-		c, err := net.DialTimeout("tcp", addr, 300*time.Millisecond)
-		if err != nil {
-			if ne, ok := err.(net.Error); ok && ne.Timeout() {
-				return addr // the queue is full
+	// With a backlog of 0, Linux queues one connection and then drops SYNs:
+	// connect until one hangs, and require the queue to hold one already,
+	// so that a slow connect on a busy machine is not taken for a full queue.
+	queued := 0
+	for {
+		c, err := net.DialTimeout("tcp", addr, 500*time.Millisecond)
+		if err == nil {
+			t.Cleanup(func() { c.Close() })
+			if queued++; queued > 16 {
+				t.Fatalf("the listen queue of %s never filled", addr)
 			}
+			continue
+		}
+		if ne, ok := err.(net.Error); !ok || !ne.Timeout() {
 			t.Fatal(err)
 		}
-		t.Cleanup(func() { c.Close() })
-		if i > 16 {
-			t.Fatalf("the listen queue of %s never filled", addr)
+		if queued > 0 {
+			return addr
 		}
 	}
 }
