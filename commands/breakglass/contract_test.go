@@ -291,3 +291,40 @@ func TestAPIServerRefusedWhileTheOriginalRuns(t *testing.T) {
 		t.Fatalf("dry run: exit %d: %s", r.Code, r.Stderr)
 	}
 }
+
+// The JSON field names of every breakglass command are a contract: scripts
+// read them. Each is one typed document.
+func TestJSONFieldNamesStay(t *testing.T) {
+	root := fixtureRoot(t)
+	keys := func(args ...string) map[string]any {
+		t.Helper()
+		r := clitest.Run(t, noEtcd, append(append([]string{"breakglass"}, args...), "--root", root, "-o", "json")...)
+		var doc map[string]any
+		if err := json.Unmarshal([]byte(r.Stdout), &doc); err != nil {
+			t.Fatalf("%v: exit %d, not one JSON document: %v", args, r.Code, err)
+		}
+		return doc
+	}
+	want := func(args []string, names ...string) {
+		t.Helper()
+		doc := keys(args...)
+		for _, n := range names {
+			if _, ok := doc[n]; !ok {
+				t.Errorf("%v -o json lacks %q: %v", args, n, doc)
+			}
+		}
+	}
+	want([]string{"etcd-only", "--dry-run"}, "dryRun", "moves", "kept")
+	want([]string{"etcd-only", "--yes"}, "dryRun", "moves", "kept", "undo", "next")
+	want([]string{"apiserver", "--localhost", "--yes"}, "dryRun", "path", "source", "manifest", "port")
+	want([]string{"ramp", "--to", "100", "--interval", "20s", "--dry-run"}, "dryRun", "steps")
+	want([]string{"plan", "--no-health"}, "root", "manifestDir", "manifestDirSource", "quarantineDir", "journal", "manifests", "quarantined", "etcdDataDirBytes", "journalEntries", "steps")
+	want([]string{"journal"}, "journal", "entries")
+	want([]string{"undo", "--dry-run"}, "dryRun", "steps")
+	steps := keys("ramp", "--to", "100", "--interval", "20s", "--dry-run")["steps"].([]any)
+	for _, n := range []string{"maxRequestsInflight", "maxMutatingRequestsInflight", "result"} {
+		if _, ok := steps[0].(map[string]any)[n]; !ok {
+			t.Errorf("ramp step lacks %q", n)
+		}
+	}
+}

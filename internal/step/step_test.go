@@ -179,3 +179,25 @@ func TestDirectSkipsThePlan(t *testing.T) {
 		t.Fatalf("dry run: err %v, planned %d, applied %d", err, planned, c.applied)
 	}
 }
+
+// With -o json the plan is not on stdout before the question (stdout is one
+// document: the result, or the plan if nothing is applied): the changes are
+// listed on stderr for whoever is asked.
+func TestMachinePromptListsTheChangesOnStderr(t *testing.T) {
+	tty, typed := steptest.Terminal(t)
+	ios, out, errOut := iostreams.Test()
+	ios.In = tty
+	ios.SetTTY(true)
+	typed.WriteString("n\n")
+	c := &counter{files: []string{"a", "b"}}
+	if _, err := step.Run(context.Background(), step.Options{IO: ios, Format: output.JSON}, c.step()); !errors.Is(err, step.ErrAborted) {
+		t.Fatalf("err %v", err)
+	}
+	if !strings.Contains(errOut.String(), "  remove a\n  remove b\nRemove them? [y/N]") {
+		t.Fatalf("stderr %q", errOut)
+	}
+	var r result
+	if err := json.Unmarshal(out.Bytes(), &r); err != nil || !r.DryRun {
+		t.Fatalf("stdout %q: %v", out, err)
+	}
+}
