@@ -34,10 +34,10 @@ type Lock struct {
 
 // AcquireLock takes the lock without waiting. When it is held, the error
 // wraps ErrLocked and names the holder and since when.
-func AcquireLock(ctx context.Context, cli *clientv3.Client, key string, ttl int) (*Lock, error) {
+func AcquireLock(ctx context.Context, cli *clientv3.Client, key string, ttl int, timeout time.Duration) (*Lock, error) {
 	// Every RPC has a deadline: grant the lease here, bounded, rather than
 	// inside NewSession, whose context must outlive the run for keepalives.
-	tctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	tctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	lease, err := cli.Grant(tctx, int64(ttl))
 	if err != nil {
@@ -51,7 +51,7 @@ func AcquireLock(ctx context.Context, cli *clientv3.Client, key string, ttl int)
 	if err := m.TryLock(tctx); err != nil {
 		s.Close()
 		if errors.Is(err, concurrency.ErrLocked) {
-			return nil, fmt.Errorf("%w: %s", ErrLocked, describeHolder(ctx, cli, key))
+			return nil, fmt.Errorf("%w: %s", ErrLocked, describeHolder(ctx, cli, key, timeout))
 		}
 		return nil, fmt.Errorf("lock %s: %w", key, err)
 	}
@@ -65,8 +65,8 @@ func AcquireLock(ctx context.Context, cli *clientv3.Client, key string, ttl int)
 	return &Lock{session: s, mutex: m}, nil
 }
 
-func describeHolder(ctx context.Context, cli *clientv3.Client, key string) string {
-	gctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+func describeHolder(ctx context.Context, cli *clientv3.Client, key string, timeout time.Duration) string {
+	gctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	resp, err := cli.Get(gctx, key+"/", clientv3.WithFirstCreate()...)
 	if err != nil || len(resp.Kvs) == 0 {
@@ -79,10 +79,38 @@ func describeHolder(ctx context.Context, cli *clientv3.Client, key string) strin
 	return fmt.Sprintf("held by %s (pid %d) since %s", h.Host, h.PID, h.Started.Format(time.RFC3339))
 }
 
-// Release unlocks and ends the lease.
-func (l *Lock) Release(ctx context.Context) {
-	uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+// Release unlocks and ends the lease, bounded by timeout.
+func (l *Lock) Release(ctx context.Context, timeout time.Duration) {
+	uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
 	defer cancel()
 	l.mutex.Unlock(uctx)
 	l.session.Close()
+}
+
+// ErrLockLost means the run no longer holds the lock it took: its lease
+// expired (the run was paused or cut off longer than the TTL) and another run
+// may hold it now. Two runs defragmenting at once can take two members
+// offline together, so a run that lost its lock stops.
+var ErrLockLost = errors.New("the cluster-wide lock was lost")
+
+// Held proves, in one transaction against the cluster, that the lock key this
+// run created still exists with the revision it was created at — which holds
+// only while the lease lives and nobody else took the lock since. Called
+// before every member: the fence.
+func (l *Lock) Held(ctx context.Context, cli *clientv3.Client, timeout time.Duration) error {
+	select {
+	case <-l.session.Done():
+		return fmt.Errorf("%w: the lease's keepalive ended (lease %x)", ErrLockLost, l.session.Lease())
+	default:
+	}
+	tctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	resp, err := cli.Txn(tctx).If(l.mutex.IsOwner()).Commit()
+	if err != nil {
+		return fmt.Errorf("lock %s: check: %w", l.mutex.Key(), err)
+	}
+	if !resp.Succeeded {
+		return fmt.Errorf("%w: key %s is gone (lease %x expired)", ErrLockLost, l.mutex.Key(), l.session.Lease())
+	}
+	return nil
 }

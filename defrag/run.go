@@ -45,6 +45,7 @@ type runner struct {
 	c             *cluster.Cluster
 	o             Options
 	kv            *clientv3.Client // balanced over the voters: lock, compaction, alarms
+	lock          *Lock            // nil when running without it
 	sum           *Summary
 	checkInflight bool
 }
@@ -82,13 +83,9 @@ func Run(ctx context.Context, c *cluster.Cluster, o Options) *Summary {
 	if err != nil {
 		return r.stop(fault.Indeterminate, err.Error())
 	}
-	var eps []string
-	for _, m := range ms.Voters() {
-		if m.Endpoint != "" {
-			eps = append(eps, m.Endpoint)
-		}
-	}
-	r.kv, err = c.NewBalancedClient(ctx, eps)
+	dctx, cancel := c.WithCommandTimeout(ctx)
+	r.kv, err = c.VoterClient(dctx, ms)
+	cancel()
 	if err != nil {
 		return r.stop(fault.Indeterminate, err.Error())
 	}
@@ -125,7 +122,7 @@ func Run(ctx context.Context, c *cluster.Cluster, o Options) *Summary {
 		return r.stop(fault.Refused, "gate failed before the first member: "+g.failure)
 	}
 	if o.Lock && !o.DryRun {
-		lock, err := AcquireLock(ctx, r.kv, o.LockKey, o.LockTTL)
+		lock, err := AcquireLock(ctx, r.kv, o.LockKey, o.LockTTL, c.Config.CommandTimeout)
 		switch {
 		case errors.Is(err, ErrLocked):
 			r.emit(Event{Event: EventLock, Message: err.Error()})
@@ -137,7 +134,8 @@ func Run(ctx context.Context, c *cluster.Cluster, o Options) *Summary {
 		case err != nil:
 			return r.stop(fault.Indeterminate, err.Error())
 		default:
-			defer lock.Release(ctx)
+			defer lock.Release(ctx, c.Config.CommandTimeout)
+			r.lock = lock
 			r.emit(Event{Event: EventLock, OK: true, Message: "acquired " + o.LockKey})
 		}
 	}
@@ -195,6 +193,14 @@ func Run(ctx context.Context, c *cluster.Cluster, o Options) *Summary {
 				return r.stop(fault.Failed, "gate failed after moving leadership: "+g.failure)
 			}
 			st = memberIn(g.snap, p.Member)
+		}
+		// The fence: prove the lock is still this run's right before the
+		// member goes offline (a run paused past its lease must not go on
+		// while another run may be defragmenting too).
+		if err := r.fence(ctx); err != nil {
+			r.emit(Event{Event: EventLock, Member: p.Member, MemberName: p.MemberName, Message: err.Error()})
+			r.notStarted(plan[i:], "lock lost")
+			return r.stop(fault.Refused, err.Error()+": stopped before "+p.MemberName)
 		}
 		res, err := r.defragment(ctx, st, p.PredictedSeconds)
 		r.sum.Members = append(r.sum.Members, res)
@@ -292,6 +298,14 @@ func (r *runner) plan(snap *cluster.Snapshot) []PlanEntry {
 		return out[i].ReclaimableBytes > out[j].ReclaimableBytes
 	})
 	return out
+}
+
+// fence checks that the run still holds its lock; nil without a lock.
+func (r *runner) fence(ctx context.Context) error {
+	if r.lock == nil {
+		return nil
+	}
+	return r.lock.Held(ctx, r.kv, r.c.Config.CommandTimeout)
 }
 
 // predictStall estimates how long a member blocks. etcd copies only the pages

@@ -13,9 +13,7 @@ import (
 func TestMain(m *testing.M) {
 	playground.RunMemberIfRequested()
 	code := m.Run()
-	if binDir != "" {
-		os.RemoveAll(binDir)
-	}
+	playgroundtest.RemoveBinary()
 	os.Exit(code)
 }
 

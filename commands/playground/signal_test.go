@@ -9,37 +9,15 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/etcdmedic/etcdmedic/playground/playgroundtest"
 )
 
-var (
-	binDir   string
-	binOnce  sync.Once
-	binPath  string
-	binError error
-)
-
-// buildBinary builds etcdmedic once for the tests that run it as a user
-// would, in a process of its own that signals reach.
-func buildBinary(t *testing.T) string {
-	t.Helper()
-	binOnce.Do(func() {
-		if binDir, binError = os.MkdirTemp("", "etcdmedic-playground-test-"); binError != nil {
-			return
-		}
-		binPath = filepath.Join(binDir, "etcdmedic")
-		if out, err := exec.Command("go", "build", "-o", binPath, "../../cmd/etcdmedic").CombinedOutput(); err != nil {
-			binError = fmt.Errorf("build: %v\n%s", err, out)
-		}
-	})
-	if binError != nil {
-		t.Fatal(binError)
-	}
-	return binPath
-}
+// buildBinary is the etcdmedic command, built once for these tests.
+func buildBinary(t *testing.T) string { return playgroundtest.Binary(t) }
 
 // lines streams r line by line; the channel closes at EOF or error.
 func lines(r io.Reader) <-chan string {
