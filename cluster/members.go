@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/etcdmedic/etcdmedic/internal/fault"
 )
 
 // Member is one etcd member, identified by its member ID. Several client URLs
@@ -48,6 +50,8 @@ type Membership struct {
 	Members   []Member
 	// AnsweredBy is the endpoint whose MemberList was used.
 	AnsweredBy string
+
+	endpoints *endpointCheck // the other configured endpoints' answers
 }
 
 // Voters returns the members that count for quorum.
@@ -95,10 +99,11 @@ func (ms *Membership) Find(ref string) (Member, bool) {
 // Members asks every configured endpoint in parallel for the member list and
 // uses the first answer, so one hung endpoint never delays discovery. The list
 // is read serializably: it must work when quorum is lost, which is exactly
-// when on-call needs it.
+// when on-call needs it. The other endpoints' answers are still collected
+// (each within --command-timeout), so Foreign can say whether every endpoint
+// the user gave belongs to the cluster that answered.
 func (c *Cluster) Members(ctx context.Context) (*Membership, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.Config.CommandTimeout)
-	defer cancel()
 
 	type answer struct {
 		endpoint string
@@ -121,16 +126,73 @@ func (c *Cluster) Members(ctx context.Context) (*Membership, error) {
 		}()
 	}
 	var errs []error
-	for range c.Config.Endpoints {
+	for i := range c.Config.Endpoints {
 		a := <-answers
 		if a.err != nil {
 			c.Log.Debug("member list failed", "endpoint", a.endpoint, "err", a.err)
 			errs = append(errs, a.err)
 			continue
 		}
-		return c.membership(a.endpoint, a.resp), nil
+		ms := c.membership(a.endpoint, a.resp)
+		check := &endpointCheck{done: make(chan struct{})}
+		ms.endpoints = check
+		go func(left int) {
+			defer cancel()
+			defer close(check.done)
+			for range left {
+				o := <-answers
+				if o.err == nil && o.resp.Header.GetClusterId() != ms.ClusterID {
+					check.foreign = append(check.foreign, ForeignEndpoint{Endpoint: o.endpoint, ClusterID: o.resp.Header.GetClusterId()})
+				}
+			}
+			sort.Slice(check.foreign, func(i, j int) bool { return check.foreign[i].Endpoint < check.foreign[j].Endpoint })
+		}(len(c.Config.Endpoints) - i - 1)
+		return ms, nil
 	}
+	cancel()
 	return nil, fmt.Errorf("list members: %w", joinSame(errs))
+}
+
+// ForeignEndpoint is a configured endpoint that answers for another cluster.
+type ForeignEndpoint struct {
+	Endpoint  string
+	ClusterID uint64
+}
+
+type endpointCheck struct {
+	done    chan struct{}
+	foreign []ForeignEndpoint
+}
+
+// Foreign lists the configured endpoints that answered the member list for
+// a different cluster than this one, waiting (within --command-timeout of
+// Members) for every endpoint to answer or fail. Endpoints that did not
+// answer are not foreign: their members' own probes say why.
+func (ms *Membership) Foreign() []ForeignEndpoint {
+	if ms.endpoints == nil {
+		return nil
+	}
+	<-ms.endpoints.done
+	return ms.endpoints.foreign
+}
+
+// ErrMixedClusters means the endpoints given belong to more than one cluster.
+var ErrMixedClusters = errors.New("the endpoints belong to different clusters")
+
+// OneCluster refuses to work on a membership some of whose configured
+// endpoints belong to another cluster: which cluster would be changed would
+// depend on which endpoint answered first.
+func (ms *Membership) OneCluster() error {
+	foreign := ms.Foreign()
+	if len(foreign) == 0 {
+		return nil
+	}
+	parts := make([]string, len(foreign))
+	for i, f := range foreign {
+		parts[i] = fmt.Sprintf("%s answers for cluster %s", f.Endpoint, FormatID(f.ClusterID))
+	}
+	return fault.Mark(fmt.Errorf("%w: the member list came from cluster %s (via %s), but %s; give the endpoints of one cluster",
+		ErrMixedClusters, FormatID(ms.ClusterID), ms.AnsweredBy, strings.Join(parts, ", ")), fault.Refused)
 }
 
 func (c *Cluster) membership(answeredBy string, resp *clientv3.MemberListResponse) *Membership {

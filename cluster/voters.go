@@ -10,10 +10,14 @@ import (
 // VoterClient returns a new client balanced over the started voters of the
 // member list, for key-value work any healthy voter may serve (reads, purges,
 // locks, compaction): a learner never serves linearizable reads, and an
-// unstarted member has no URL. The caller closes it. Each call on it still
+// unstarted member has no URL. It refuses when the configured endpoints
+// belong to more than one cluster (OneCluster). The caller closes it. Each call on it still
 // needs a deadline: wrap the context with WithCommandTimeout (or, for paged
 // reads, one per page).
 func (c *Cluster) VoterClient(ctx context.Context, ms *Membership) (*clientv3.Client, error) {
+	if err := ms.OneCluster(); err != nil {
+		return nil, err
+	}
 	var eps []string
 	for _, m := range ms.Voters() {
 		if m.Started() && m.Endpoint != "" {

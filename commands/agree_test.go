@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -137,4 +138,42 @@ func hasMemberFinding(fs []health.Finding, id, member string, sev health.Severit
 		}
 	}
 	return false
+}
+
+// Endpoints of two clusters: whichever answers first, the other is noticed.
+// status and doctor say critical; defrag and snapshot save refuse and change
+// nothing.
+func TestEndpointsOfTwoClustersAreNoticed(t *testing.T) {
+	a := playgroundtest.Start(t, playground.Options{Members: 3})
+	b := playgroundtest.Start(t, playground.Options{Members: 1})
+	mixed := a.Member(0).ClientURL + "," + b.Member(0).ClientURL
+	for i := 0; i < 3; i++ { // the member list comes from a different endpoint run by run
+		st := clitest.Run(t, nil, "status", "-o", "json", "--endpoints", mixed)
+		var sr health.StatusReport
+		decodeJSON(t, st.Stdout, &sr)
+		if st.Code != 2 || sr.Verdict != health.VerdictCritical || !hasFinding(sr.Findings, "members.oneCluster", health.Crit) {
+			t.Fatalf("status with endpoints of two clusters: exit %d, verdict %s; want 2, critical by members.oneCluster", st.Code, sr.Verdict)
+		}
+	}
+	dr := clitest.Run(t, nil, "doctor", "-o", "json", "--window", "0s", "--endpoints", mixed)
+	var rep health.Report
+	decodeJSON(t, dr.Stdout, &rep)
+	if dr.Code != 2 || !hasFinding(rep.Findings, "members.oneCluster", health.Crit) {
+		t.Fatalf("doctor: exit %d; want 2 with members.oneCluster crit", dr.Code)
+	}
+	df := clitest.Run(t, nil, "defrag", "--rule", "true", "--endpoints", mixed)
+	if df.Code != 4 || !strings.Contains(df.Stdout+df.Stderr, "different clusters") {
+		t.Fatalf("defrag across two clusters: exit %d, want 4 saying why", df.Code)
+	}
+	if strings.Contains(df.Stdout, "memberDone") || strings.Contains(df.Stdout, "defragmented 1") {
+		t.Fatalf("defrag touched a member:\n%s", df.Stdout)
+	}
+	dir := t.TempDir()
+	sv := clitest.Run(t, nil, "snapshot", "save", dir, "--endpoints", mixed)
+	if sv.Code != 4 || !strings.Contains(sv.Stderr, "different clusters") {
+		t.Fatalf("snapshot save across two clusters: exit %d, want 4", sv.Code)
+	}
+	if left, _ := os.ReadDir(dir); len(left) != 0 {
+		t.Fatalf("a refused save left %d files in %s", len(left), dir)
+	}
 }

@@ -87,7 +87,7 @@ func Run(ctx context.Context, c *cluster.Cluster, o Options) *Summary {
 	r.kv, err = c.VoterClient(dctx, ms)
 	cancel()
 	if err != nil {
-		return r.stop(fault.Indeterminate, err.Error())
+		return r.stop(fault.KindOr(err, fault.Indeterminate), err.Error())
 	}
 	defer r.kv.Close()
 

@@ -45,6 +45,36 @@ func (d *judge) checkMembers() {
 	}
 }
 
+// 1b. Every endpoint given belongs to the cluster whose member list is used:
+// otherwise which cluster is judged (or changed) depends on which endpoint
+// answered first.
+func (d *judge) checkOneCluster() {
+	foreign := d.ms.Foreign()
+	f := Finding{ID: "members.oneCluster", Severity: OK, Observed: "every endpoint that answered belongs to cluster " + cluster.FormatID(d.ms.ClusterID),
+		Explanation: "the endpoints given all belong to one cluster"}
+	if len(foreign) > 0 {
+		var parts []string
+		for _, e := range foreign {
+			parts = append(parts, e.Endpoint+" is in cluster "+cluster.FormatID(e.ClusterID))
+		}
+		f.Severity = Crit
+		f.Observed = strings.Join(parts, ", ")
+		f.Threshold = "every endpoint in cluster " + cluster.FormatID(d.ms.ClusterID) + " (member list from " + d.ms.AnsweredBy + ")"
+		f.Short = fmt.Sprintf("endpoints of %d clusters", len(clusterIDs(foreign))+1)
+		f.Explanation = "the endpoints given belong to different clusters: what is judged, and what a maintenance command would change, depends on which endpoint answers first"
+		f.Advice = "give --endpoints of one cluster only (etcdctl member list on each shows its cluster ID)"
+	}
+	d.add(f)
+}
+
+func clusterIDs(fs []cluster.ForeignEndpoint) map[uint64]bool {
+	ids := map[uint64]bool{}
+	for _, f := range fs {
+		ids[f.ClusterID] = true
+	}
+	return ids
+}
+
 // 2. Status of every member (local to each member, works without quorum).
 func (d *judge) checkStatus(snap *cluster.Snapshot) {
 	for _, st := range snap.Members {

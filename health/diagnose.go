@@ -93,6 +93,7 @@ func Diagnose(ctx context.Context, c *cluster.Cluster, o Options) *Report {
 // firstSample judges the first sample with the reads and alarm list made
 // beside it: the checks status and the gates run too.
 func (d *judge) firstSample(snap *cluster.Snapshot, reads map[uint64]ReadResult, alarms alarmListResult) {
+	d.checkOneCluster()
 	d.checkStatus(snap)
 	d.checkQuorum(snap)
 	d.checkAlarms(snap, alarms)

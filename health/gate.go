@@ -32,7 +32,7 @@ var TakeVoterOffline = Gate{Name: "take a voter offline", spare: 1, blocks: func
 	switch {
 	case strings.HasPrefix(f.ID, "alarms."):
 		return f.ID != "alarms.nospace"
-	case f.ID == "quorum.leader", f.ID == "quorum.margin":
+	case f.ID == "quorum.leader", f.ID == "quorum.margin", f.ID == "members.oneCluster":
 		return true
 	case f.ID == "metrics.walFsyncP99", f.ID == "metrics.backendCommitP99":
 		return f.Severity == Crit
@@ -114,6 +114,9 @@ func gateReason(f Finding) string {
 		return fmt.Sprintf("voter %s: %s %s is already critical (%s)", who, what, f.Observed, f.Threshold)
 	case "metrics.defragInflight":
 		return fmt.Sprintf("member %s is still defragmenting (etcd_disk_defrag_inflight=1)", who)
+	}
+	if f.ID == "members.oneCluster" {
+		return "the endpoints belong to different clusters: " + f.Observed
 	}
 	if strings.HasPrefix(f.ID, "alarms.") {
 		return fmt.Sprintf("%s on member %s: never take a member offline in a cluster that may be corrupt", f.Reason(), who)

@@ -75,6 +75,7 @@ type SampleOptions struct {
 // the gates are built from these findings; doctor runs the same checks.
 func Assess(snap *cluster.Snapshot, o SampleOptions) []Finding {
 	d := &judge{ms: snap.Membership, t: o.Thresholds, connection: o.Connection}
+	d.checkOneCluster()
 	d.checkStatus(snap)
 	d.checkQuorum(snap)
 	d.checkAlarms(snap, alarmListResult{})

@@ -83,6 +83,9 @@ func Save(ctx context.Context, c *cluster.Cluster, opts SaveOptions) (*SaveResul
 	if err != nil {
 		return nil, err
 	}
+	if err := ms.OneCluster(); err != nil {
+		return nil, err
+	}
 	src, err := ChooseSource(c.Probe(ctx, ms, cluster.ProbeOptions{SkipMetrics: true}), opts.From, opts.MaxLag)
 	if err != nil {
 		return nil, err

@@ -83,3 +83,11 @@ func Kind(err error) error {
 	}
 	return nil
 }
+
+// KindOr is Kind(err), or def when err carries no kind.
+func KindOr(err, def error) error {
+	if k := Kind(err); k != nil {
+		return k
+	}
+	return def
+}
