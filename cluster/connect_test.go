@@ -237,29 +237,10 @@ func hostOf(t *testing.T, rawURL string) string {
 
 func TestPlainMemberFailures(t *testing.T) {
 	pg := playgroundtest.Start(t, playground.Options{Members: 1})
+	plainMemberFailures(t, pg, false)
 	m := pg.Member(0)
 	fast := conn{dialTimeout: 5 * time.Second, commandTimeout: 30 * time.Second}
 
-	t.Run("client port answers", func(t *testing.T) {
-		cn := fast
-		cn.endpoint = m.ClientURL
-		if _, err := cn.listMembers(t); err != nil {
-			t.Fatal(err)
-		}
-	})
-	t.Run("peer port", func(t *testing.T) {
-		cn := fast
-		cn.endpoint = m.PeerURL
-		took, err := cn.listMembers(t)
-		expectFailure(t, took, err, cluster.ErrUnreachable,
-			"this is a peer port, not a client port (member m1 serves clients on "+m.ClientURL+")", time.Second)
-	})
-	t.Run("TLS to a plain port", func(t *testing.T) {
-		cn := fast
-		cn.endpoint, cn.insecureSkipTLSVerify = "https://"+hostOf(t, m.ClientURL), true
-		took, err := cn.listMembers(t)
-		expectFailure(t, took, err, cluster.ErrTLS, "TLS to a plain-HTTP port", time.Second)
-	})
 	t.Run("balanced client", func(t *testing.T) {
 		cn := fast
 		cn.endpoint = m.ClientURL
@@ -326,6 +307,45 @@ func TestPlainMemberFailures(t *testing.T) {
 	})
 }
 
+// plainMemberFailures runs the connection mistakes one can make against a
+// real member without TLS. etcd 3.5's plain peer listener serves the client
+// gRPC API too (peerServesGRPC): there a peer URL works, and is no mistake.
+func plainMemberFailures(t *testing.T, pg *playground.Cluster, peerServesGRPC bool) {
+	t.Helper()
+	m := pg.Member(0)
+	fast := conn{dialTimeout: 5 * time.Second, commandTimeout: 30 * time.Second}
+	t.Run("client port answers", func(t *testing.T) {
+		cn := fast
+		cn.endpoint = m.ClientURL
+		if _, err := cn.listMembers(t); err != nil {
+			t.Fatal(err)
+		}
+	})
+	t.Run("peer port", func(t *testing.T) {
+		cn := fast
+		cn.endpoint = m.PeerURL
+		if peerServesGRPC {
+			ms, err := cn.open(t).Members(context.Background())
+			if err != nil {
+				t.Fatalf("this release serves gRPC on its peer port, yet: %v", err)
+			}
+			if len(ms.Members) != 1 || ms.Members[0].Name != m.Name {
+				t.Fatalf("members through the peer port: %+v, want %s", ms.Members, m.Name)
+			}
+			return
+		}
+		took, err := cn.listMembers(t)
+		expectFailure(t, took, err, cluster.ErrUnreachable,
+			"this is a peer port, not a client port (member m1 serves clients on "+m.ClientURL+")", time.Second)
+	})
+	t.Run("TLS to a plain port", func(t *testing.T) {
+		cn := fast
+		cn.endpoint, cn.insecureSkipTLSVerify = "https://"+hostOf(t, m.ClientURL), true
+		took, err := cn.listMembers(t)
+		expectFailure(t, took, err, cluster.ErrTLS, "TLS to a plain-HTTP port", time.Second)
+	})
+}
+
 // pause freezes a member for the rest of the test.
 func pause(t *testing.T, m *playground.Member) {
 	t.Helper()
@@ -350,6 +370,53 @@ func pause(t *testing.T, m *playground.Member) {
 
 func TestTLSMemberFailures(t *testing.T) {
 	pg := playgroundtest.Start(t, playground.Options{Members: 1, TLS: true})
+	tlsMemberFailures(t, pg)
+
+	// The cases that depend on the TLS server alone, with crypto/tls servers
+	// built from the playground's certificates.
+	m := pg.Member(0)
+	files := pg.TLS()
+	full := conn{endpoint: m.ClientURL, cacert: files.CA, cert: files.ClientCert, key: files.ClientKey,
+		dialTimeout: 5 * time.Second, commandTimeout: 30 * time.Second}
+	t.Run("TLS 1.2 server, no client certificate", func(t *testing.T) {
+		// Under TLS 1.2 the refusal is a bare handshake_failure alert, not
+		// TLS 1.3's "certificate required".
+		cn := full
+		cn.endpoint, cn.cert, cn.key = "https://"+tlsServer(t, files, tls.VersionTLS12, files.CA), "", ""
+		took, err := cn.listMembers(t)
+		expectFailure(t, took, err, cluster.ErrTLS, "the server requires a client certificate (--cert/--key)", time.Second)
+	})
+	for _, version := range []uint16{tls.VersionTLS12, tls.VersionTLS13} {
+		t.Run("client certificate rejected, "+tls.VersionName(version), func(t *testing.T) {
+			// The server trusts only its own certificate for clients, not the
+			// CA that signed ours.
+			cn := full
+			cn.endpoint = "https://" + tlsServer(t, files, version, files.ServerCert)
+			took, err := cn.listMembers(t)
+			expectFailure(t, took, err, cluster.ErrTLS, "the server rejected the client certificate "+files.ClientCert, time.Second)
+		})
+	}
+}
+
+// The diagnosis reads how etcd's listeners answer (the peer API, what the
+// peer listener does with an HTTP/2 preface, the TLS alerts of the Go release
+// etcd was built with): the same cases against the release binaries of every
+// supported line.
+func TestMemberFailuresAcrossReleases(t *testing.T) {
+	for v, rb := range playgroundtest.ReleaseBinaries(t) {
+		t.Run(v+"/plain", func(t *testing.T) {
+			plainMemberFailures(t, playgroundtest.Start(t, playground.Options{Members: 1, EtcdBinary: rb.Etcd}), strings.HasPrefix(v, "v3.5."))
+		})
+		t.Run(v+"/TLS", func(t *testing.T) {
+			tlsMemberFailures(t, playgroundtest.Start(t, playground.Options{Members: 1, TLS: true, EtcdBinary: rb.Etcd}))
+		})
+	}
+}
+
+// tlsMemberFailures runs the connection mistakes one can make against a
+// real mutual-TLS member.
+func tlsMemberFailures(t *testing.T, pg *playground.Cluster) {
+	t.Helper()
 	m := pg.Member(0)
 	files := pg.TLS()
 	full := conn{endpoint: m.ClientURL, cacert: files.CA, cert: files.ClientCert, key: files.ClientKey,
@@ -378,24 +445,6 @@ func TestTLSMemberFailures(t *testing.T) {
 		expectFailure(t, took, err, cluster.ErrUnreachable,
 			"this is a peer port, not a client port (member m1 serves clients on "+m.ClientURL+")", time.Second)
 	})
-	t.Run("TLS 1.2 server, no client certificate", func(t *testing.T) {
-		// Under TLS 1.2 the refusal is a bare handshake_failure alert, not
-		// TLS 1.3's "certificate required".
-		cn := full
-		cn.endpoint, cn.cert, cn.key = "https://"+tlsServer(t, files, tls.VersionTLS12, files.CA), "", ""
-		took, err := cn.listMembers(t)
-		expectFailure(t, took, err, cluster.ErrTLS, "the server requires a client certificate (--cert/--key)", time.Second)
-	})
-	for _, version := range []uint16{tls.VersionTLS12, tls.VersionTLS13} {
-		t.Run("client certificate rejected, "+tls.VersionName(version), func(t *testing.T) {
-			// The server trusts only its own certificate for clients, not the
-			// CA that signed ours.
-			cn := full
-			cn.endpoint = "https://" + tlsServer(t, files, version, files.ServerCert)
-			took, err := cn.listMembers(t)
-			expectFailure(t, took, err, cluster.ErrTLS, "the server rejected the client certificate "+files.ClientCert, time.Second)
-		})
-	}
 	t.Run("wrong CA", func(t *testing.T) {
 		// The client certificate is no CA: the server's chain does not verify.
 		cn := full

@@ -111,6 +111,10 @@ func (p *probe) plain(ctx context.Context) error {
 	if p.speaksTLS(ctx) {
 		return fmt.Errorf("%s: %w: plain HTTP to a TLS port: the server speaks TLS (use https:// with --cacert, and --cert/--key if it requires client certificates)", p.endpoint, ErrTLS)
 	}
+	// Some etcd releases' peer listeners close on the HTTP/2 preface without a word.
+	if why := p.peerPort(ctx); why != nil {
+		return why
+	}
 	if err == nil {
 		return fmt.Errorf("%s: %w: the server answered in neither HTTP/2 nor HTTP/1: not an etcd client port", p.endpoint, ErrUnreachable)
 	}
@@ -141,6 +145,12 @@ func (p *probe) overTLS(ctx context.Context) error {
 			return fmt.Errorf("%s: %w: the server answered over TLS in neither HTTP/2 nor HTTP/1: not an etcd client port", p.endpoint, ErrUnreachable)
 		case isTimeout(err):
 			return p.hung("completed the TLS handshake but did not answer")
+		case !isRemoteAlert(err):
+			// etcd 3.5's TLS peer listener closes on the HTTP/2 preface without a word.
+			if why := p.peerPort(ctx); why != nil {
+				return why
+			}
+			return fmt.Errorf("%s: %w: the server closed the connection after the TLS handshake without answering HTTP/2 (%v): not an etcd client port", p.endpoint, ErrUnreachable, err)
 		}
 	} else if isTimeout(err) {
 		return p.hung("did not complete the TLS handshake")
@@ -200,21 +210,31 @@ func (p *probe) speaksPlain(ctx context.Context) bool {
 	return err == nil && (ans == answerHTTP2 || ans == answerHTTP1)
 }
 
-// notGRPC explains an endpoint that answers HTTP/1 only. etcd's peer
-// listener is the usual one (2380 given for 2379): it serves /members, which
-// no client port does, and that answer says where the client port is.
+// notGRPC explains an endpoint that answers HTTP/1 only.
 func (p *probe) notGRPC(ctx context.Context) error {
+	if why := p.peerPort(ctx); why != nil {
+		return why
+	}
+	return fmt.Errorf("%s: %w: the server speaks HTTP/1 but not gRPC: not an etcd client port", p.endpoint, ErrUnreachable)
+}
+
+// peerPort returns an error when the endpoint is an etcd peer listener (2380
+// given for 2379), nil when it cannot tell. The peer API serves /members, no
+// client port does, and its answer says where the client port is.
+func (p *probe) peerPort(ctx context.Context) error {
 	scheme := "http"
 	if p.c.tls != nil && strings.HasPrefix(p.endpoint, "https://") {
 		scheme = "https"
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, scheme+"://"+p.host+"/members", nil)
-	if err == nil {
-		if members, ok := p.c.peerMembers(req); ok {
-			return fmt.Errorf("%s: %w: this is a peer port, not a client port (%s)", p.endpoint, ErrUnreachable, clientURLHint(members, p.host))
-		}
+	if err != nil {
+		return nil
 	}
-	return fmt.Errorf("%s: %w: the server speaks HTTP/1 but not gRPC: not an etcd client port", p.endpoint, ErrUnreachable)
+	members, ok := p.c.peerMembers(req)
+	if !ok {
+		return nil
+	}
+	return fmt.Errorf("%s: %w: this is a peer port, not a client port (%s)", p.endpoint, ErrUnreachable, clientURLHint(members, p.host))
 }
 
 // peerMember is one entry of the peer API's GET /members.
