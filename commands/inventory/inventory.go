@@ -143,7 +143,8 @@ func render(io *iostreams.IOStreams, r *inventory.Report) error {
 		return humanize.Percent(float64(b) / float64(r.Bytes))
 	}
 	if len(r.Resources) > 0 {
-		t := output.NewTable(out, io.IsStdoutTTY(), "RESOURCE", "KEYS", "BYTES", "SHARE", "TOP NAMESPACES")
+		t := output.NewFitTable(out, io.IsStdoutTTY(), io.Width(), output.Column{Header: "RESOURCE"}, output.Column{Header: "KEYS"},
+			output.Column{Header: "BYTES"}, output.Column{Header: "SHARE", Priority: 1}, output.Column{Header: "TOP NAMESPACES", Flex: true})
 		for _, ru := range r.Resources {
 			var top []string
 			for i, ns := range ru.TopNamespaces {
@@ -160,7 +161,8 @@ func render(io *iostreams.IOStreams, r *inventory.Report) error {
 		fmt.Fprintln(out)
 	}
 	if len(r.Prefixes) > 0 {
-		t := output.NewTable(out, io.IsStdoutTTY(), "PREFIX (NOT KUBERNETES)", "KEYS", "BYTES", "SHARE")
+		t := output.NewFitTable(out, io.IsStdoutTTY(), io.Width(), output.Column{Header: "PREFIX (NOT KUBERNETES)", Flex: true},
+			output.Column{Header: "KEYS"}, output.Column{Header: "BYTES"}, output.Column{Header: "SHARE", Priority: 1})
 		for _, pu := range r.Prefixes {
 			t.Row(pu.Prefix, fmt.Sprint(pu.Keys), humanize.Bytes(pu.Bytes), share(pu.Bytes))
 		}
@@ -170,7 +172,7 @@ func render(io *iostreams.IOStreams, r *inventory.Report) error {
 		fmt.Fprintln(out)
 	}
 	if len(r.LargestKeys) > 0 {
-		t := output.NewTable(out, io.IsStdoutTTY(), "LARGEST KEYS", "BYTES")
+		t := output.NewFitTable(out, io.IsStdoutTTY(), io.Width(), output.Column{Header: "LARGEST KEYS", Flex: true}, output.Column{Header: "BYTES"})
 		for _, k := range r.LargestKeys {
 			t.Row(k.Key, humanize.Bytes(k.Bytes))
 		}
