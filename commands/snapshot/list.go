@@ -72,7 +72,13 @@ func RunList(_ context.Context, opts *ListOptions) error {
 		return nil
 	}
 	p := opts.IO.Palette()
-	t := output.NewTable(opts.IO.Out, opts.IO.IsStdoutTTY(), "FILE", "AGE", "SIZE", "REVISION", "CLUSTER", "KEYS", "STATE")
+	// The file name already holds the cluster, the revision and the time:
+	// those go first on a narrow terminal (the name is never cut: it is
+	// what the next command needs).
+	t := output.NewFitTable(opts.IO.Out, opts.IO.IsStdoutTTY(), opts.IO.Width(),
+		output.Column{Header: "FILE"}, output.Column{Header: "AGE", Priority: 1}, output.Column{Header: "SIZE"},
+		output.Column{Header: "REVISION", Priority: 2}, output.Column{Header: "CLUSTER", Priority: 3},
+		output.Column{Header: "KEYS", Priority: 1}, output.Column{Header: "STATE"})
 	for _, e := range entries {
 		state := p.Good.Render(e.State)
 		if e.State != snap.StateVerified {

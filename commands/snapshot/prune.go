@@ -84,7 +84,9 @@ func RunPrune(_ context.Context, opts *PruneOptions) error {
 		}
 	} else {
 		p := opts.IO.Palette()
-		t := output.NewTable(opts.IO.Out, opts.IO.IsStdoutTTY(), "ACTION", "FILE", "AGE", "SIZE", "STATE", "WHY")
+		t := output.NewFitTable(opts.IO.Out, opts.IO.IsStdoutTTY(), opts.IO.Width(),
+			output.Column{Header: "ACTION"}, output.Column{Header: "FILE"}, output.Column{Header: "AGE", Priority: 1},
+			output.Column{Header: "SIZE", Priority: 2}, output.Column{Header: "STATE", Priority: 3}, output.Column{Header: "WHY", Flex: true})
 		for _, d := range res.Decisions {
 			action := p.Good.Render("keep")
 			if !d.Keep {
