@@ -92,8 +92,10 @@ func sev(p iostreams.Palette, s health.Severity) string {
 	return p.Dim.Render("unknown")
 }
 
+// dash is what the table shows for a value that was not measured: "-",
+// as every table does, whether the check left it empty or said "n/a".
 func dash(s string) string {
-	if s == "" {
+	if s == "" || s == "n/a" {
 		return "-"
 	}
 	return s

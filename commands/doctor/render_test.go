@@ -25,6 +25,8 @@ func sampleReport() *health.Report {
 				Advice:      "etcdmedic defrag --rule 'fragmentation >= 0.50' --endpoints https://10.0.0.11:2379,https://10.0.0.12:2379   # rolling, one member at a time, leader last"},
 			{ID: "disk.wal_fsync_p99", Severity: health.Unknown, Member: "91bc3c398fb3c146", MemberName: "m2",
 				Explanation: "/metrics could not be read"},
+			{ID: "metrics.backendCommitP99", Severity: health.Unknown, Member: "91bc3c398fb3c146", MemberName: "m2",
+				Observed: "n/a", Explanation: "the member does not export etcd_disk_backend_commit_duration_seconds"},
 			{ID: "quorum.margin", Severity: health.OK, Observed: "3 of 3 voters answer", Threshold: "crit < quorum"},
 		},
 	}
@@ -63,6 +65,9 @@ func TestRenderFits80Columns(t *testing.T) {
 	}
 	if f := strings.Fields(unknownRow); len(f) < 4 || f[3] != "-" {
 		t.Fatalf("an unmeasured finding does not show '-': %q", unknownRow)
+	}
+	if strings.Contains(got, "n/a") {
+		t.Fatal("an unmeasured observation shows n/a, not '-'")
 	}
 	// Wrapped, not cut: the command still pastes as one, after why to run it.
 	if !strings.Contains(got, "→ rolling, one member at a time, leader last:\n      etcdmedic defrag --rule 'fragmentation >= 0.50' --endpoints \\\n          https://10.0.0.11:2379,https://10.0.0.12:2379\n") {
