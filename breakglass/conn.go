@@ -25,9 +25,7 @@ func connectVoters(ctx context.Context, c *cluster.Cluster) (kvConn, func(), err
 	if err != nil {
 		return kvConn{}, nil, err
 	}
-	dctx, cancel := c.WithCommandTimeout(ctx)
-	defer cancel()
-	cli, err := c.VoterClient(dctx, ms)
+	cli, err := c.VoterClient(ctx, ms)
 	if err != nil {
 		return kvConn{}, nil, fmt.Errorf("connect to the voters: %w", err)
 	}

@@ -10,7 +10,9 @@ import (
 // VoterClient returns a new client balanced over the started voters of the
 // member list, for key-value work any healthy voter may serve (reads, purges,
 // locks, compaction): a learner never serves linearizable reads, and an
-// unstarted member has no URL. It refuses when the configured endpoints
+// unstarted member has no URL. Connecting is bounded by --dial-timeout (and
+// ctx); waiting for every configured endpoint's member list by
+// --command-timeout. It refuses when the configured endpoints
 // belong to more than one cluster (OneCluster). The caller closes it. Each call on it still
 // needs a deadline: wrap the context with WithCommandTimeout (or, for paged
 // reads, one per page).

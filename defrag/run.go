@@ -83,9 +83,7 @@ func Run(ctx context.Context, c *cluster.Cluster, o Options) *Summary {
 	if err != nil {
 		return r.stop(fault.Indeterminate, err.Error())
 	}
-	dctx, cancel := c.WithCommandTimeout(ctx)
-	r.kv, err = c.VoterClient(dctx, ms)
-	cancel()
+	r.kv, err = c.VoterClient(ctx, ms)
 	if err != nil {
 		return r.stop(fault.KindOr(err, fault.Indeterminate), err.Error())
 	}

@@ -41,8 +41,12 @@ var TakeVoterOffline = Gate{Name: "take a voter offline", spare: 1, blocks: func
 		return false
 	}
 	switch f.ID {
-	case "status.reachable", "reads.linearizable", "raft.applyGap", "raft.followerLag", "metrics.defragInflight":
+	case "status.reachable", "raft.applyGap", "raft.followerLag", "metrics.defragInflight":
 		return true
+	case "reads.linearizable":
+		// A failed read, not a slow one: doctor warns about slow reads, but
+		// a member that serves them still keeps quorum.
+		return f.Severity != Warn
 	}
 	return false
 }}

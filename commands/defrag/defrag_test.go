@@ -19,6 +19,7 @@ import (
 	"github.com/etcdmedic/etcdmedic/commands"
 	"github.com/etcdmedic/etcdmedic/commands/clitest"
 	"github.com/etcdmedic/etcdmedic/defrag"
+	"github.com/etcdmedic/etcdmedic/internal/fault"
 	"github.com/etcdmedic/etcdmedic/playground"
 	"github.com/etcdmedic/etcdmedic/playground/playgroundtest"
 )
@@ -219,8 +220,8 @@ func TestDefragStopsWhenAMemberDiesMidRun(t *testing.T) {
 		}
 	}
 	sum := defrag.Run(context.Background(), open(t, c), o)
-	if sum.ExitCode != 2 {
-		t.Fatalf("exit %d, want 2; stopped by %q", sum.ExitCode, sum.StoppedBy)
+	if fault.Kind(sum.Fault) != fault.Failed {
+		t.Fatalf("ended %v, want failed; stopped by %q", sum.Fault, sum.StoppedBy)
 	}
 	if sum.Defragmented != 1 || !strings.Contains(sum.StoppedBy, "gate failed") {
 		t.Fatalf("defragmented %d, stopped by %q; want 1 and the gate", sum.Defragmented, sum.StoppedBy)
@@ -303,8 +304,8 @@ func TestDefragLock(t *testing.T) {
 		}
 	}
 	sum := defrag.Run(context.Background(), open(t, c), o)
-	if sum.ExitCode != 0 {
-		t.Fatalf("first run: exit %d (%s)", sum.ExitCode, sum.StoppedBy)
+	if sum.Fault != nil {
+		t.Fatalf("first run: %v (%s)", sum.Fault, sum.StoppedBy)
 	}
 	res := <-second
 	if res.Code != 4 {
