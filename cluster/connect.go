@@ -165,39 +165,76 @@ func (c *Cluster) connect(ctx context.Context, endpoints []string) (*clientv3.Cl
 }
 
 // awaitConnection returns once the client's connection is ready, or an error
-// saying why it is not after a failed attempt or --dial-timeout. When the
-// direct look after a failed attempt finds the endpoint answering (the
-// failure passed), gRPC is given the rest of the dial timeout.
+// saying why it is not, by --dial-timeout. The direct look runs when an
+// attempt fails, and otherwise starts early enough to be done by the dial
+// timeout; when it finds the endpoint answering (the failure passed), gRPC
+// keeps the rest of the dial timeout.
 func (c *Cluster) awaitConnection(ctx context.Context, cli *clientv3.Client, endpoints []string) error {
 	dctx, cancel := context.WithTimeout(ctx, c.Config.DialTimeout)
 	defer cancel()
 	conn := cli.ActiveConnection()
 	conn.Connect()
-	diagnosed := false
+	ready := make(chan struct{})
+	failed := make(chan struct{}, 1)
+	go func() {
+		for {
+			state := conn.GetState()
+			switch state {
+			case connectivity.Ready:
+				close(ready)
+				return
+			case connectivity.TransientFailure:
+				select {
+				case failed <- struct{}{}:
+				default:
+				}
+			}
+			if !conn.WaitForStateChange(dctx, state) {
+				return
+			}
+		}
+	}()
+	lookAt := time.NewTimer(c.Config.DialTimeout - c.diagnoseBudget())
+	defer lookAt.Stop()
+	var (
+		pending chan error // the look under way
+		looks   int
+	)
+	look := func() {
+		if pending == nil && looks < 2 {
+			looks++
+			pending = make(chan error, 1)
+			go func(out chan<- error) { out <- c.diagnoseAll(endpoints, c.dialTimeoutText()) }(pending)
+		}
+	}
 	for {
-		state := conn.GetState()
-		switch state {
-		case connectivity.Ready:
+		select {
+		case <-ready:
 			return nil
-		case connectivity.TransientFailure:
-			if !diagnosed {
-				diagnosed = true
-				if err := c.diagnoseAll(endpoints, c.dialTimeoutText()); err != nil {
+		case <-failed:
+			look()
+		case <-lookAt.C:
+			look()
+		case err := <-pending:
+			pending = nil
+			if err != nil {
+				return err
+			}
+		case <-dctx.Done():
+			if err := ctx.Err(); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+				return fmt.Errorf("connect to %s: %w", strings.Join(endpoints, ","), err)
+			}
+			if looks == 0 { // the caller's deadline came first
+				look()
+			}
+			if pending != nil {
+				if err := <-pending; err != nil {
 					return err
 				}
 			}
-		}
-		if !conn.WaitForStateChange(dctx, state) {
-			break
+			return fmt.Errorf("%s: %w: no connection within %s", strings.Join(endpoints, ","), ErrUnreachable, c.dialTimeoutText())
 		}
 	}
-	if err := ctx.Err(); err != nil && !errors.Is(err, context.DeadlineExceeded) {
-		return fmt.Errorf("connect to %s: %w", strings.Join(endpoints, ","), err)
-	}
-	if err := c.diagnoseAll(endpoints, c.dialTimeoutText()); err != nil {
-		return err
-	}
-	return fmt.Errorf("%s: %w: no connection within %s", strings.Join(endpoints, ","), ErrUnreachable, c.dialTimeoutText())
 }
 
 func (c *Cluster) dialTimeoutText() string { return "--dial-timeout " + c.Config.DialTimeout.String() }

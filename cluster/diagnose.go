@@ -40,6 +40,8 @@ func (c *Cluster) fail(endpoint string, err error) error {
 	return classified
 }
 
+func (c *Cluster) diagnoseBudget() time.Duration { return min(diagnoseBudget, c.Config.DialTimeout) }
+
 // diagnoseAll diagnoses several endpoints in parallel and joins what is wrong
 // with each; nil when the look found nothing wrong with any of them.
 func (c *Cluster) diagnoseAll(endpoints []string, waited string) error {
@@ -74,7 +76,7 @@ func (c *Cluster) diagnose(endpoint, waited string) error {
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") {
 		return nil
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), min(diagnoseBudget, c.Config.DialTimeout))
+	ctx, cancel := context.WithTimeout(context.Background(), c.diagnoseBudget())
 	defer cancel()
 	p := &probe{c: c, endpoint: endpoint, host: u.Host, serverName: u.Hostname(), waited: waited}
 	if u.Scheme == "https" {
