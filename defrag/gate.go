@@ -2,6 +2,7 @@ package defrag
 
 import (
 	"context"
+	"fmt"
 	"sync"
 
 	"github.com/etcdmedic/etcdmedic/cluster"
@@ -18,6 +19,9 @@ type gateResult struct {
 	leader   *cluster.MemberStatus
 	findings []health.Finding
 	failure  string
+	// downtime: the next member's defragmentation stops the cluster serving
+	// (allowed by --allow-downtime).
+	downtime bool
 }
 
 // gate re-reads every member and asks health whether one voter may go
@@ -48,10 +52,20 @@ func (r *runner) gate(ctx context.Context) gateResult {
 			g.leader = st
 		}
 	}
-	if refusal := health.TakeVoterOffline.Check(g.snap, g.findings); refusal != nil {
+	gate := health.TakeVoterOffline
+	if r.o.AllowDowntime {
+		gate = gate.AllowingDowntime()
+	}
+	if refusal := gate.Check(g.snap, g.findings); refusal != nil {
 		g.failure = refusal.String()
+		if refusal.NoSpareVoter && refusal.Findings == nil {
+			g.failure += ": a cluster of " + fmt.Sprint(len(ms.Voters())) + " voter(s) cannot be defragmented without downtime — every request stalls while a member copies its database. " +
+				"Run with --allow-downtime (the plan shows how long), or stop etcd and defragment offline: etcdutl defrag --data-dir <member data dir>"
+		}
 		return g
 	}
+	// Counted once the gate holds: nothing is taken offline without it.
+	g.downtime = r.o.AllowDowntime && health.TakeVoterOffline.Check(g.snap, g.findings) != nil
 	if g.leader == nil {
 		g.failure = "the voters do not agree on one leader"
 	}

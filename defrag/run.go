@@ -34,6 +34,13 @@ type Options struct {
 	VerifyHash           bool
 	RefuseSlowDisk       bool
 	SlowDiskFsyncP99     time.Duration
+	// AllowDowntime lets a cluster with no spare voter (one or two voters)
+	// be defragmented, each member's stall stopping the cluster; Confirm
+	// is asked first, with the plan.
+	AllowDowntime bool
+	// ConfirmDowntime is asked once, before the first member, when the run
+	// will stop the cluster serving; an error refuses the run.
+	ConfirmDowntime func(plan []PlanEntry) error
 	// Thresholds judge the gates' findings (health's, default preset when
 	// zero); MaxApplyLag and SlowDiskFsyncP99 override theirs.
 	Thresholds health.Thresholds
@@ -109,6 +116,9 @@ func Run(ctx context.Context, c *cluster.Cluster, o Options) *Summary {
 			r.emit(Event{Event: EventGate, Message: g.failure})
 			return r.stop(fault.Refused, "a real run would be refused now: "+g.failure)
 		}
+		if g.downtime {
+			r.emit(Event{Event: EventWarning, Message: downtimeWarning(plan)})
+		}
 		return r.sum
 	}
 
@@ -118,6 +128,17 @@ func Run(ctx context.Context, c *cluster.Cluster, o Options) *Summary {
 		r.emit(Event{Event: EventGate, Message: g.failure})
 		r.notStarted(plan, "gate: "+g.failure)
 		return r.stop(fault.Refused, "gate failed before the first member: "+g.failure)
+	}
+	if g.downtime {
+		warning := downtimeWarning(plan)
+		if o.ConfirmDowntime == nil {
+			return r.stop(fault.Refused, warning+": not confirmed")
+		}
+		if err := o.ConfirmDowntime(plan); err != nil {
+			r.notStarted(plan, err.Error())
+			return r.stop(fault.KindOr(err, fault.Refused), err.Error())
+		}
+		r.emit(Event{Event: EventWarning, OK: true, Message: warning + ": confirmed"})
 	}
 	if o.Lock && !o.DryRun {
 		lock, err := AcquireLock(ctx, r.kv, o.LockKey, o.LockTTL, c.Config.CommandTimeout)
@@ -181,7 +202,7 @@ func Run(ctx context.Context, c *cluster.Cluster, o Options) *Summary {
 			r.emit(Event{Event: EventSkip, Member: p.Member, MemberName: p.MemberName, OK: true, Message: reason})
 			continue
 		}
-		if st.IsLeader() && o.MoveLeader {
+		if st.IsLeader() && o.MoveLeader && len(g.ms.Voters()) > 1 {
 			if err := r.moveLeader(ctx, g, done); err != nil {
 				r.notStarted(plan[i:], err.Error())
 				return r.stop(fault.Failed, err.Error())
@@ -296,6 +317,19 @@ func (r *runner) plan(snap *cluster.Snapshot) []PlanEntry {
 		return out[i].ReclaimableBytes > out[j].ReclaimableBytes
 	})
 	return out
+}
+
+// downtimeWarning says how long the cluster will stop serving.
+func downtimeWarning(plan []PlanEntry) string {
+	var total float64
+	var names []string
+	for _, p := range plan {
+		if p.Defragment && p.Role != "learner" {
+			total += p.PredictedSeconds
+			names = append(names, p.MemberName)
+		}
+	}
+	return fmt.Sprintf("downtime: the cluster has no spare voter, so it stops serving while each member defragments (%s; about %.1fs in all, predicted)", strings.Join(names, ", "), total)
 }
 
 // fence checks that the run still holds its lock; nil without a lock.

@@ -51,6 +51,15 @@ var TakeVoterOffline = Gate{Name: "take a voter offline", spare: 1, blocks: func
 	return false
 }}
 
+// AllowingDowntime is the gate without the spare voter: every other
+// condition holds, but taking the voter offline may stop the cluster serving
+// while it is gone (a one- or two-voter cluster, on explicit request).
+func (g Gate) AllowingDowntime() Gate {
+	g.Name += ", with downtime"
+	g.spare = 0
+	return g
+}
+
 // Ramp gates raising the break-glass apiserver's limits one more step: any
 // critical finding, any voter that does not answer, a commit→apply gap or a
 // follower past its warning level.
@@ -81,6 +90,9 @@ type Refusal struct {
 	Findings []Finding
 	// Margin is set when the healthy voters leave too little room.
 	Margin string
+	// NoSpareVoter: every voter is healthy, but there are too few (one or
+	// two) for any to go offline without stopping the cluster.
+	NoSpareVoter bool
 }
 
 func (r *Refusal) Error() string { return r.String() }
@@ -157,6 +169,7 @@ func (g Gate) Check(snap *cluster.Snapshot, fs []Finding) *Refusal {
 				offline = "one"
 			}
 			r.Margin = fmt.Sprintf("quorum margin: %d healthy voters, %d needed with %s offline", healthy, q.Needed, offline)
+			r.NoSpareVoter = q.Voters <= 2 && healthy == q.Voters
 		}
 	}
 	if len(r.Findings) == 0 && r.Margin == "" {

@@ -15,6 +15,7 @@ import (
 	"github.com/etcdmedic/etcdmedic/internal/fault"
 	"github.com/etcdmedic/etcdmedic/internal/iostreams"
 	"github.com/etcdmedic/etcdmedic/internal/output"
+	"github.com/etcdmedic/etcdmedic/internal/step"
 )
 
 type Options struct {
@@ -25,7 +26,9 @@ type Options struct {
 	RuleSource  string
 	RulePreset  string
 	MetricsFile string
-	Run         defrag.Options
+	// Yes confirms the downtime --allow-downtime asks about.
+	Yes bool
+	Run defrag.Options
 }
 
 // NewDefragOptions holds the defaults the flags show: every voter, the
@@ -88,6 +91,12 @@ one JSON line per step; --metrics-file writes a Prometheus textfile. SIGINT/SIGT
 the running member is finished (a defragmentation cannot be cancelled on the server),
 no other is started, the summary is printed, exit 2.
 
+A cluster of one or two voters has no spare: while any member defragments, the cluster
+serves nothing. The gate refuses such a cluster unless --allow-downtime is given; then
+the plan shows the predicted stall, and the run asks for confirmation (--yes, or "y" on
+a terminal) before the first member. The alternative is offline: stop etcd and run
+etcdutl defrag --data-dir on the member's data directory.
+
 Exit codes: 0 done, or nothing to do (rule false everywhere, --dry-run); 2 a member
 failed or the run stopped partway; 3 the cluster could not be read; 4 refused by a gate
 or the lock before anything changed; 64 usage (an invalid rule).`,
@@ -134,6 +143,8 @@ or the lock before anything changed; 64 usage (an invalid rule).`,
 	fl.BoolVar(&ro.RefuseSlowDisk, "refuse-slow-disk", ro.RefuseSlowDisk, "gate: refuse when a voter's WAL fsync p99 is already critical")
 	fl.DurationVar(&ro.SlowDiskFsyncP99, "slow-disk-fsync-p99", ro.SlowDiskFsyncP99, "with --refuse-slow-disk: the critical p99")
 	fl.StringVar(&opts.MetricsFile, "metrics-file", opts.MetricsFile, "write a Prometheus textfile with the run's outcome (atomically)")
+	fl.BoolVar(&ro.AllowDowntime, "allow-downtime", ro.AllowDowntime, "defragment a cluster with no spare voter (one or two voters): it stops serving while each member defragments")
+	fl.BoolVarP(&opts.Yes, "yes", "y", opts.Yes, "with --allow-downtime: confirm the downtime without asking")
 	cmd.MarkFlagsMutuallyExclusive("rule", "rule-preset")
 	_ = cmd.RegisterFlagCompletionFunc("rule-preset", cobra.FixedCompletions(defrag.RulePresetNames(), cobra.ShellCompDirectiveNoFileComp))
 	return cmd
@@ -181,6 +192,10 @@ func Run(ctx context.Context, opts *Options) error {
 		if prev != nil {
 			prev(e)
 		}
+	}
+	ro.ConfirmDowntime = func([]defrag.PlanEntry) error {
+		p.stopProgress()
+		return step.Confirm(step.Options{IO: opts.IO, Format: opts.Format(), Yes: opts.Yes}, "The cluster will stop serving while each member defragments (see the plan). Go ahead?")
 	}
 	sum := defrag.Run(ctx, c, ro)
 	p.stopProgress()
