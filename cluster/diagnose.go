@@ -16,9 +16,9 @@ import (
 	"time"
 )
 
-// diagnoseBudget bounds the extra look taken after a connection or an RPC
-// failed without saying why.
-const diagnoseBudget = 500 * time.Millisecond
+// maxDiagnoseBudget bounds the direct look taken when a connection or an
+// RPC failed without saying why (and never more than --dial-timeout).
+const maxDiagnoseBudget = 500 * time.Millisecond
 
 // fail classifies an RPC error. gRPC waits for a ready connection and then
 // only says "deadline exceeded", hiding why: refused, TLS rejected, or a
@@ -32,7 +32,7 @@ func (c *Cluster) fail(endpoint string, err error) error {
 	if why := c.diagnose(endpoint, "the deadline"); why != nil {
 		return why
 	}
-	if isDeadline(err) {
+	if isDeadline(err) && (strings.HasPrefix(endpoint, "http://") || strings.HasPrefix(endpoint, "https://")) {
 		// The member speaks HTTP/2 on a fresh connection, so it is there:
 		// the request itself went unanswered.
 		return (&probe{endpoint: endpoint, waited: "the deadline"}).hung("did not answer")
@@ -40,7 +40,7 @@ func (c *Cluster) fail(endpoint string, err error) error {
 	return classified
 }
 
-func (c *Cluster) diagnoseBudget() time.Duration { return min(diagnoseBudget, c.Config.DialTimeout) }
+func (c *Cluster) diagnoseBudget() time.Duration { return min(maxDiagnoseBudget, c.Config.DialTimeout) }
 
 // diagnoseAll diagnoses several endpoints in parallel and joins what is wrong
 // with each; nil when the look found nothing wrong with any of them.
