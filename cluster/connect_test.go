@@ -8,6 +8,7 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -224,6 +225,34 @@ func TestMetricsScrapeHonoursDialTimeout(t *testing.T) {
 	if took < time.Second || took > 2*time.Second {
 		t.Fatalf("gave up after %s, want the 1s dial timeout, not the 30s command timeout", took)
 	}
+}
+
+// Ports where something else listens: an HTTP/1 server (a proxy, a
+// dashboard) and a server that hangs up at once.
+func TestNotAnEtcdPort(t *testing.T) {
+	web := httptest.NewServer(http.NotFoundHandler())
+	t.Cleanup(web.Close)
+	cn := conn{endpoint: web.URL, dialTimeout: 5 * time.Second, commandTimeout: 30 * time.Second}
+	took, err := cn.listMembers(t)
+	expectFailure(t, took, err, cluster.ErrUnreachable, "the server speaks HTTP/1 but not gRPC: not an etcd client port", time.Second)
+
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	cn.endpoint = "http://" + l.Addr().String()
+	took, err = cn.listMembers(t)
+	expectFailure(t, took, err, cluster.ErrUnreachable, "the server closed the connection without answering", time.Second)
 }
 
 func hostOf(t *testing.T, rawURL string) string {
