@@ -2,8 +2,9 @@
 // (ok / warn / crit / unknown), what was observed against which threshold, a
 // one-line explanation and the exact command to run next.
 //
-// Diagnose is the `etcdmedic doctor` checklist (tests in commands/doctor);
-// health/inventory is `etcdmedic inventory`.
+// health is the one judge: Diagnose is the `etcdmedic doctor` checklist,
+// Assess the checks one sample answers (status verdicts, the gates), and the
+// gates filter those findings; all read one set of thresholds.
 package health
 
 import (

@@ -2,6 +2,7 @@ package health
 
 import (
 	"fmt"
+	"math"
 	"sort"
 	"strconv"
 	"strings"
@@ -112,7 +113,7 @@ func ratio(dst func(*Thresholds) *float64) override {
 		if pct {
 			f /= 100
 		}
-		if err != nil || f < 0 || f > 1 {
+		if err != nil || math.IsNaN(f) || f < 0 || f > 1 {
 			return fmt.Errorf("want a ratio like 0.75 or 75%%, got %q", v)
 		}
 		*dst(t) = f

@@ -18,6 +18,8 @@ import (
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 
+	"github.com/etcdmedic/etcdmedic/cluster"
+	"github.com/etcdmedic/etcdmedic/internal/fault"
 	"github.com/etcdmedic/etcdmedic/internal/keyscope"
 )
 
@@ -29,7 +31,7 @@ type Options struct {
 	Serializable bool          // read from the member asked, without going through the leader
 	MaxRPS       float64       // at most this many range requests per second (0 = unpaced)
 	TopN         int           // namespaces per resource and largest keys; default 10
-	PageTimeout  time.Duration // deadline per page; default 10 s
+	PageTimeout  time.Duration // deadline per page; default the cluster's --command-timeout
 	// OnPage, if set, is called after every page (progress display).
 	OnPage func(Progress)
 }
@@ -82,7 +84,41 @@ type KeySize struct {
 const pageBudget = 8 << 20
 
 // Read walks the keyspace page by page at one revision and aggregates as it goes.
-func Read(ctx context.Context, cli *clientv3.Client, o Options) (*Report, error) {
+// Read inventories the cluster: through a client balanced over the voters,
+// or with Serializable from the one member that answered the member list
+// (serializable reads are that member's view). Every page has the cluster's
+// --command-timeout as its deadline unless PageTimeout says otherwise.
+func Read(ctx context.Context, c *cluster.Cluster, o Options) (*Report, error) {
+	ms, err := c.Members(ctx)
+	if err != nil {
+		return nil, fault.Mark(err, fault.Indeterminate)
+	}
+	var cli *clientv3.Client
+	if o.Serializable {
+		if err := ms.OneCluster(); err != nil {
+			return nil, err
+		}
+		cli, err = c.Client(ctx, ms.AnsweredBy)
+	} else {
+		cli, err = c.VoterClient(ctx, ms)
+		if cli != nil {
+			defer cli.Close()
+		}
+	}
+	if err != nil {
+		return nil, fault.Mark(err, fault.KindOr(err, fault.Indeterminate))
+	}
+	if o.PageTimeout <= 0 {
+		o.PageTimeout = c.Config.CommandTimeout
+	}
+	r, err := read(ctx, cli, o)
+	if err != nil {
+		return nil, fault.Mark(err, fault.Failed)
+	}
+	return r, nil
+}
+
+func read(ctx context.Context, cli *clientv3.Client, o Options) (*Report, error) {
 	if o.PageSize <= 0 {
 		o.PageSize = 1000
 	}
@@ -90,7 +126,7 @@ func Read(ctx context.Context, cli *clientv3.Client, o Options) (*Report, error)
 		o.TopN = 10
 	}
 	if o.PageTimeout <= 0 {
-		o.PageTimeout = 10 * time.Second
+		o.PageTimeout = cluster.DefaultCommandTimeout
 	}
 	start := time.Now()
 	agg := newAggregator(o.TopN)

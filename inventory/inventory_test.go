@@ -10,7 +10,7 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
-	"github.com/etcdmedic/etcdmedic/health/inventory"
+	"github.com/etcdmedic/etcdmedic/inventory"
 	"github.com/etcdmedic/etcdmedic/playground"
 	"github.com/etcdmedic/etcdmedic/playground/playgroundtest"
 )
@@ -77,7 +77,7 @@ func TestInventoryCountsAtOnePinnedRevision(t *testing.T) {
 	// Keys written while the inventory pages through must not show up: all
 	// pages read the revision of the first.
 	written := 0
-	r, err := inventory.Read(ctx, cli, inventory.Options{PageSize: 50, TopN: 3, OnPage: func(inventory.Progress) {
+	r, err := inventory.Read(ctx, playgroundtest.Open(t, c), inventory.Options{PageSize: 50, TopN: 3, OnPage: func(inventory.Progress) {
 		cli.Put(ctx, fmt.Sprintf("/registry/pods/late/pod-%d", written), "x")
 		written++
 	}})
@@ -135,7 +135,7 @@ func TestInventoryCountsAtOnePinnedRevision(t *testing.T) {
 	}
 
 	// Keys only: the same counts, only key bytes.
-	ko, err := inventory.Read(ctx, cli, inventory.Options{PageSize: 200, KeysOnly: true, Serializable: true})
+	ko, err := inventory.Read(ctx, playgroundtest.Open(t, c), inventory.Options{PageSize: 200, KeysOnly: true, Serializable: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -151,7 +151,7 @@ func TestInventoryPacing(t *testing.T) {
 	c := playgroundtest.Start(t, playground.Options{Members: 1})
 	playgroundtest.Seed(t, c, playground.SeedOptions{Pods: 100})
 	start := time.Now()
-	r, err := inventory.Read(context.Background(), playgroundtest.Client(t, c), inventory.Options{PageSize: 10, MaxRPS: 20})
+	r, err := inventory.Read(context.Background(), playgroundtest.Open(t, c), inventory.Options{PageSize: 10, MaxRPS: 20})
 	if err != nil {
 		t.Fatal(err)
 	}

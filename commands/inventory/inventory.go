@@ -8,15 +8,13 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
-	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/etcdmedic/etcdmedic/cluster"
 	"github.com/etcdmedic/etcdmedic/commands/cmdutil"
-	"github.com/etcdmedic/etcdmedic/health/inventory"
-	"github.com/etcdmedic/etcdmedic/internal/fault"
 	"github.com/etcdmedic/etcdmedic/internal/humanize"
 	"github.com/etcdmedic/etcdmedic/internal/iostreams"
 	"github.com/etcdmedic/etcdmedic/internal/output"
+	"github.com/etcdmedic/etcdmedic/inventory"
 )
 
 type Options struct {
@@ -90,37 +88,18 @@ func Run(ctx context.Context, opts *Options) error {
 		return err
 	}
 	defer c.Close()
-	ms, err := c.Members(ctx)
-	if err != nil {
-		return fault.Mark(err, fault.Indeterminate)
-	}
-	var cli *clientv3.Client
-	if opts.Read.Serializable {
-		// One member, the one that answered: serializable reads are that member's view.
-		cli, err = c.Client(ctx, ms.AnsweredBy)
-	} else {
-		var bc *clientv3.Client
-		bc, err = c.VoterClient(ctx, ms)
-		if bc != nil {
-			defer bc.Close()
-		}
-		cli = bc
-	}
-	if err != nil {
-		return fault.Mark(err, fault.Indeterminate)
-	}
 	ro := opts.Read
 	if opts.IO.IsStderrTTY() && !opts.Format().Machine() {
 		ro.OnPage = func(p inventory.Progress) {
 			fmt.Fprintf(opts.IO.ErrOut, "\rread %d keys (%s) in %d pages", p.Keys, humanize.Bytes(p.Bytes), p.Pages)
 		}
 	}
-	r, err := inventory.Read(ctx, cli, ro)
+	r, err := inventory.Read(ctx, c, ro)
 	if ro.OnPage != nil {
 		fmt.Fprint(opts.IO.ErrOut, "\r\x1b[K")
 	}
 	if err != nil {
-		return fault.Mark(err, fault.Failed)
+		return err
 	}
 	if f := opts.Format(); f.Machine() {
 		return output.Write(opts.IO.Out, f, r)

@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"github.com/etcdmedic/etcdmedic/commands/clitest"
-	"github.com/etcdmedic/etcdmedic/health/inventory"
+	"github.com/etcdmedic/etcdmedic/inventory"
 	"github.com/etcdmedic/etcdmedic/playground"
 	"github.com/etcdmedic/etcdmedic/playground/playgroundtest"
 )

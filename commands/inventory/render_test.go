@@ -4,9 +4,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/etcdmedic/etcdmedic/health/inventory"
 	"github.com/etcdmedic/etcdmedic/internal/iostreams"
 	"github.com/etcdmedic/etcdmedic/internal/output"
+	"github.com/etcdmedic/etcdmedic/inventory"
 )
 
 func TestRenderFits80Columns(t *testing.T) {
