@@ -1,16 +1,19 @@
 package breakglass
 
 import (
-	"bufio"
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"os"
 	"os/user"
 	"path/filepath"
 	"time"
 
 	"github.com/etcdmedic/etcdmedic/internal/atomicfile"
+	"github.com/etcdmedic/etcdmedic/internal/fault"
 	"github.com/etcdmedic/etcdmedic/internal/output"
 )
 
@@ -58,6 +61,9 @@ type Entry struct {
 type Journal struct {
 	path string
 	Now  func() time.Time
+	// Warn hears of a torn last line found (and cut off) by Append; nil
+	// logs it.
+	Warn func(msg string)
 }
 
 // OpenJournal prepares the journal file (created on first append).
@@ -66,11 +72,39 @@ func OpenJournal(path string) *Journal { return &Journal{path: path, Now: time.N
 // Path is where the journal lives.
 func (j *Journal) Path() string { return j.path }
 
-// Append stamps e (seq, time, user, host) and writes it durably.
+// Append stamps e (seq, time, user, host) and writes it durably. Appends
+// are serialised by an exclusive lock on the file, and each starts on a
+// line boundary: a torn last line (a crash mid-append, a full disk) is
+// copied aside and cut off first, because an entry glued onto it would
+// make that line, and from then on the whole journal, unreadable.
 func (j *Journal) Append(e Entry) (Entry, error) {
-	prev, err := j.Read()
+	dir := filepath.Dir(j.path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return e, fmt.Errorf("journal: %w", err)
+	}
+	_, statErr := os.Stat(j.path)
+	f, err := os.OpenFile(j.path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return e, fmt.Errorf("journal: %w", err)
+	}
+	defer f.Close()
+	if err := lockFile(f); err != nil {
+		return e, fmt.Errorf("journal: lock: %w", err)
+	}
+	data, err := io.ReadAll(f)
+	if err != nil {
+		return e, fmt.Errorf("journal: %w", err)
+	}
+	prev, torn, err := parseJournal(j.path, data)
 	if err != nil {
 		return e, err
+	}
+	end := int64(len(data))
+	if len(torn) > 0 {
+		if err := j.cutTorn(f, data, torn); err != nil {
+			return e, err
+		}
+		end -= int64(len(torn))
 	}
 	e.Seq = 1
 	if len(prev) > 0 {
@@ -83,25 +117,15 @@ func (j *Journal) Append(e Entry) (Entry, error) {
 	if err != nil {
 		return e, err
 	}
-	dir := filepath.Dir(j.path)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return e, fmt.Errorf("journal: %w", err)
-	}
-	_, statErr := os.Stat(j.path)
-	f, err := os.OpenFile(j.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
-	if err != nil {
-		return e, fmt.Errorf("journal: %w", err)
-	}
-	if _, err := f.Write(append(line, '\n')); err != nil {
-		f.Close()
+	// One write at the end of the whole lines; if it fails part-way the
+	// partial line is taken back, and if that fails too the next append
+	// cuts it off.
+	if _, err := f.WriteAt(append(line, '\n'), end); err != nil {
+		_ = f.Truncate(end)
 		return e, fmt.Errorf("journal: %w", err)
 	}
 	if err := f.Sync(); err != nil {
-		f.Close()
 		return e, fmt.Errorf("journal: fsync: %w", err)
-	}
-	if err := f.Close(); err != nil {
-		return e, fmt.Errorf("journal: %w", err)
 	}
 	if errors.Is(statErr, os.ErrNotExist) {
 		// A new file's directory entry must be durable too.
@@ -112,33 +136,71 @@ func (j *Journal) Append(e Entry) (Entry, error) {
 	return e, nil
 }
 
+// cutTorn keeps the torn bytes in <journal>.torn-<time> (they may be all
+// that is left of what a crashed run did) and truncates the journal to its
+// last whole line.
+func (j *Journal) cutTorn(f *os.File, data, torn []byte) error {
+	aside := fmt.Sprintf("%s.torn-%s", j.path, j.Now().UTC().Format("20060102T150405.000Z"))
+	if err := atomicfile.WriteFile(aside, torn, 0o600); err != nil {
+		return fmt.Errorf("journal: keeping its torn last line: %w", err)
+	}
+	if err := f.Truncate(int64(len(data) - len(torn))); err != nil {
+		return fmt.Errorf("journal: cutting its torn last line: %w", err)
+	}
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("journal: fsync: %w", err)
+	}
+	msg := fmt.Sprintf("journal %s: its last line was torn (%d bytes, a crash mid-append); cut off, kept in %s", j.path, len(torn), aside)
+	if j.Warn != nil {
+		j.Warn(msg)
+	} else {
+		slog.Warn(msg)
+	}
+	return nil
+}
+
 // Read returns every entry, oldest first; a missing journal is empty. A torn
-// last line (crash mid-append) is ignored, anything else malformed is an error.
+// last line (crash mid-append) is ignored (Inspect reports it); anything else
+// malformed is an error.
 func (j *Journal) Read() ([]Entry, error) {
-	f, err := os.Open(j.path)
+	entries, _, err := j.Inspect()
+	return entries, err
+}
+
+// Inspect is Read plus the torn last line, if any: the bytes after the last
+// newline, which the next Append cuts off.
+func (j *Journal) Inspect() ([]Entry, []byte, error) {
+	data, err := os.ReadFile(j.path)
 	if errors.Is(err, os.ErrNotExist) {
-		return nil, nil
+		return nil, nil, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("journal: %w", err)
+		return nil, nil, fmt.Errorf("journal: %w", err)
 	}
-	defer f.Close()
+	return parseJournal(j.path, data)
+}
+
+// parseJournal splits the journal into whole lines and a torn tail: bytes
+// after the last newline are an append that did not finish (every append
+// ends with one). A whole line that does not parse is an error: the file
+// was edited or damaged, and undo must not guess past it.
+func parseJournal(path string, data []byte) ([]Entry, []byte, error) {
+	var torn []byte
+	if i := bytes.LastIndexByte(data, '\n'); i+1 < len(data) {
+		data, torn = data[:i+1], data[i+1:]
+	}
 	var out []Entry
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 64*1024), 1<<20)
-	var bad error
-	for sc.Scan() {
-		if bad != nil {
-			return nil, bad
+	for n, line := range bytes.Split(bytes.TrimSuffix(data, []byte("\n")), []byte("\n")) {
+		if len(data) == 0 {
+			break
 		}
 		var e Entry
-		if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
-			bad = fmt.Errorf("journal %s: entry %d: %w", j.path, len(out)+1, err)
-			continue
+		if err := json.Unmarshal(line, &e); err != nil {
+			return nil, nil, fault.Mark(fmt.Errorf("journal %s: line %d is not an entry: %w", path, n+1, err), fault.Invalid)
 		}
 		out = append(out, e)
 	}
-	return out, sc.Err()
+	return out, torn, nil
 }
 
 // Undone returns the seqs that an undo entry has reverted.

@@ -9,5 +9,6 @@ import (
 
 func TestMain(m *testing.M) {
 	playground.RunMemberIfRequested()
+	runJournalChildIfRequested()
 	os.Exit(m.Run())
 }

@@ -44,6 +44,9 @@ result. -o json prints the entries as stored.`,
 type JournalView struct {
 	Journal string     `json:"journal"`
 	Entries []bg.Entry `json:"entries"`
+	// TornBytes is a last line a crash cut short: not an entry; the next
+	// append keeps it aside and cuts it off.
+	TornBytes int `json:"tornBytes,omitempty"`
 }
 
 func RunJournal(_ context.Context, opts *JournalOptions) error {
@@ -51,14 +54,17 @@ func RunJournal(_ context.Context, opts *JournalOptions) error {
 	if err != nil {
 		return err
 	}
-	entries, err := j.Read()
+	entries, torn, err := j.Inspect()
 	if err != nil {
 		return err
 	}
 	if entries == nil {
 		entries = []bg.Entry{}
 	}
-	return step.Render(opts.IO, opts.Format(), &JournalView{Journal: l.Rel(j.Path()), Entries: entries})
+	if len(torn) > 0 {
+		fmt.Fprintf(opts.IO.ErrOut, "warning: the journal's last line is torn (%d bytes, a crash mid-append): not an entry; the next step that appends keeps it in %s.torn-<time> and cuts it off\n", len(torn), l.Rel(j.Path()))
+	}
+	return step.Render(opts.IO, opts.Format(), &JournalView{Journal: l.Rel(j.Path()), Entries: entries, TornBytes: len(torn)})
 }
 
 func (v *JournalView) Table(io *iostreams.IOStreams) error {
