@@ -15,6 +15,19 @@ if [ -n "$unformatted" ]; then
   echo "gofmt would change:"; echo "$unformatted"; exit 1
 fi
 
+# promtool (Debian's prometheus package) checks every generated metrics and
+# rules file; fio is the reference the node fitness probe is benchmarked
+# against. Installed once, only when missing.
+missing=()
+command -v promtool >/dev/null || missing+=(prometheus)
+command -v fio >/dev/null || missing+=(fio)
+if [ ${#missing[@]} -gt 0 ] && command -v apt-get >/dev/null; then
+  echo "== installing ${missing[*]}"
+  sudo=""; [ "$(id -u)" -eq 0 ] || sudo=sudo
+  $sudo apt-get update
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y --no-install-recommends "${missing[@]}"
+fi
+
 if [ -x scripts/build-etcd.sh ]; then
   echo "== etcd release binaries for the compatibility matrix"
   scripts/build-etcd.sh

@@ -1,11 +1,9 @@
 package snapshot
 
 import (
-	"fmt"
-	"io"
 	"time"
 
-	"github.com/etcdmedic/etcdmedic/internal/atomicfile"
+	"github.com/etcdmedic/etcdmedic/internal/promfile"
 )
 
 // RunMetrics is what one scheduled run reports to a Prometheus textfile
@@ -24,44 +22,40 @@ type RunMetrics struct {
 
 // WriteMetricsFile writes the textfile atomically (the collector never reads a torn file).
 func WriteMetricsFile(path string, m RunMetrics) error {
-	return atomicfile.Write(path, 0o644, func(w io.Writer) error { return writeMetrics(w, m) })
+	return promfile.WriteSet(path, Metrics(m))
 }
 
-func writeMetrics(w io.Writer, m RunMetrics) error {
-	var err error
-	g := func(name, help string, v float64) {
-		if err == nil {
-			_, err = fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s gauge\n%s %v\n", name, help, name, name, v)
-		}
-	}
-	b := func(x bool) float64 {
-		if x {
-			return 1
-		}
-		return 0
-	}
-	g("etcdmedic_snapshot_success", "1 if the last snapshot run saved and verified a snapshot.", b(m.Success))
+// Metrics is the run's outcome as metrics.
+func Metrics(m RunMetrics) *promfile.Set {
+	s := promfile.New()
+	g := func(name, help string, v float64) { s.Gauge(name, help).Set(v) }
+	g("etcdmedic_snapshot_success", "1 if the last snapshot run saved and verified a snapshot.", promfile.Bool(m.Success))
 	g("etcdmedic_snapshot_last_run_timestamp_seconds", "When the last snapshot run finished.", float64(m.Finished.Unix()))
 	g("etcdmedic_snapshot_duration_seconds", "How long the last snapshot run took.", m.Duration.Seconds())
-	if s := m.Save; s != nil && s.Metadata != nil {
-		g("etcdmedic_snapshot_size_bytes", "Size of the snapshot saved by the last run.", float64(s.Metadata.Size))
-		g("etcdmedic_snapshot_revision", "etcd revision of the snapshot saved by the last run.", float64(s.Metadata.Revision))
-		g("etcdmedic_snapshot_throughput_bytes_per_second", "Stream throughput of the last save.", s.BytesPerSecond)
+	if sv := m.Save; sv != nil && sv.Metadata != nil {
+		g("etcdmedic_snapshot_size_bytes", "Size of the snapshot saved by the last run.", float64(sv.Metadata.Size))
+		g("etcdmedic_snapshot_revision", "etcd revision of the snapshot saved by the last run.", float64(sv.Metadata.Revision))
+		g("etcdmedic_snapshot_throughput_bytes_per_second", "Stream throughput of the last save.", sv.BytesPerSecond)
 	}
 	g("etcdmedic_snapshot_pruned_files", "Snapshots deleted by the last run's retention.", float64(m.Pruned))
-	g("etcdmedic_snapshot_prune_failed", "1 if the last run's retention failed.", b(m.PruneFailed))
-	var newest time.Time
-	var total int64
-	for _, e := range m.Dir {
-		total += e.Size
-		if e.Verified && e.Created.After(newest) {
-			newest = e.Created
-		}
-	}
+	g("etcdmedic_snapshot_prune_failed", "1 if the last run's retention failed.", promfile.Bool(m.PruneFailed))
+	newest, total := NewestVerified(m.Dir)
 	if !newest.IsZero() {
 		g("etcdmedic_snapshot_last_success_timestamp_seconds", "Creation time of the newest verified snapshot in the directory.", float64(newest.Unix()))
 	}
 	g("etcdmedic_snapshot_files", "Snapshots in the directory after the run.", float64(len(m.Dir)))
 	g("etcdmedic_snapshot_directory_bytes", "Total size of the snapshots in the directory.", float64(total))
-	return err
+	return s
+}
+
+// NewestVerified returns the creation time of the newest verified snapshot
+// among entries (zero when none is) and the entries' total size.
+func NewestVerified(entries []Entry) (newest time.Time, total int64) {
+	for _, e := range entries {
+		total += e.Size
+		if e.Verified && e.Created.After(newest) {
+			newest = e.Created
+		}
+	}
+	return newest, total
 }
