@@ -13,7 +13,7 @@ func TestMetricsParseAndLint(t *testing.T) {
 	now := time.Now()
 	m := RunMetrics{Success: true, Finished: now, Duration: 2 * time.Second, Pruned: 1,
 		Save: &SaveResult{Metadata: &Metadata{Size: 4096, Revision: 42}, BytesPerSecond: 1e6},
-		Dir: []Entry{{Size: 4096, Verified: true, Created: now.Add(-time.Minute)}, {Size: 100, Created: now}}}
+		Dir:  []Entry{{Size: 4096, Verified: true, Created: now.Add(-time.Minute)}, {Size: 100, Created: now}}}
 	var b bytes.Buffer
 	if err := promfile.Encode(&b, Metrics(m).Registry()); err != nil {
 		t.Fatal(err)
