@@ -114,9 +114,16 @@ func Resolve(in Inputs) (*Config, error) {
 	str("password", in.Password, "ETCDCTL_PASSWORD", &cfg.Password)
 	// etcdctl accepts --user name:password; so do we, and the password never
 	// travels further than this struct.
-	if name, pass, ok := strings.Cut(cfg.User, ":"); ok && cfg.Password == "" {
-		cfg.User, cfg.Password = name, pass
-		cfg.Sources["password"] = cfg.Sources["user"]
+	// The name is always cut from the password, so no output that shows the
+	// user ever shows a password; a password in --user wins over one from the
+	// environment, --password over both.
+	if name, pass, ok := strings.Cut(cfg.User, ":"); ok {
+		cfg.User = name
+		userFlag := strings.HasPrefix(cfg.Sources["user"], "flag")
+		if cfg.Password == "" || (userFlag && !strings.HasPrefix(cfg.Sources["password"], "flag")) {
+			cfg.Password = pass
+			cfg.Sources["password"] = cfg.Sources["user"]
+		}
 	}
 
 	cfg.InsecureSkipTLSVerify = in.InsecureSkipTLSVerify
@@ -196,7 +203,8 @@ func splitList(vals []string) []string {
 // NormalizeEndpoint turns "host:port" or a URL into a URL with a scheme, and
 // rejects anything etcd's client would choke on later with a worse message.
 func NormalizeEndpoint(ep string, tls bool) (string, error) {
-	raw := ep
+	// Messages show the endpoint without any user:password@ it may carry.
+	raw := redactURL(ep)
 	if !strings.Contains(ep, "://") {
 		scheme := "http"
 		if tls {
@@ -207,6 +215,9 @@ func NormalizeEndpoint(ep string, tls bool) (string, error) {
 	u, err := url.Parse(ep)
 	if err != nil {
 		return "", configErrorf("invalid endpoint %q: %v", raw, unwrapURLError(err))
+	}
+	if u.User != nil {
+		return "", configErrorf("invalid endpoint %q: credentials do not belong in an endpoint URL (it is printed and logged); use --user NAME and ETCDCTL_PASSWORD", raw)
 	}
 	if u.Scheme != "http" && u.Scheme != "https" && u.Scheme != "unix" && u.Scheme != "unixs" {
 		return "", configErrorf("invalid endpoint %q: scheme must be http or https", raw)

@@ -139,7 +139,7 @@ func Run(ctx context.Context, opts *Options) error {
 	}
 	defer c.Close()
 	hopts := health.Options{Preset: opts.Preset, Thresholds: opts.thresholds, Window: opts.Window,
-		Consistency: opts.Consistency, Connection: ConnectionArgs(c.Config)}
+		Consistency: opts.Consistency, Connection: c.Config.ConnectionFlags()}
 
 	if opts.Watch == 0 {
 		r := health.Diagnose(ctx, c, hopts)
@@ -189,24 +189,4 @@ func watch(ctx context.Context, opts *Options, c *cluster.Cluster, hopts health.
 		return fault.New(fault.Indeterminate, "interrupted before the first round finished")
 	}
 	return exitFor(last)
-}
-
-// ConnectionArgs rebuilds the flags that reach this cluster, for the commands
-// the advice names. Settings from kubeadm discovery or defaults need no flag;
-// passwords are never repeated.
-func ConnectionArgs(cfg *cluster.Config) string {
-	var args []string
-	explicit := func(name string) bool {
-		src := cfg.Sources[name]
-		return strings.HasPrefix(src, "flag") || strings.HasPrefix(src, "env")
-	}
-	if explicit("endpoints") {
-		args = append(args, "--endpoints "+strings.Join(cfg.Endpoints, ","))
-	}
-	for _, f := range []struct{ name, val string }{{"cacert", cfg.CACert}, {"cert", cfg.Cert}, {"key", cfg.Key}, {"user", cfg.User}} {
-		if f.val != "" && explicit(f.name) {
-			args = append(args, "--"+f.name+" "+f.val)
-		}
-	}
-	return strings.Join(args, " ")
 }
