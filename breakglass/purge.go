@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -146,6 +147,11 @@ func purge(ctx context.Context, k kvConn, o PurgeOptions) (*PurgeReport, error) 
 	rep := &PurgeReport{DryRun: o.DryRun, Prefix: o.Prefix, Archive: o.Archive}
 	if !o.DryRun && o.Archive == "" {
 		return rep, errors.New("purge: an archive path is required to delete")
+	}
+	if math.IsNaN(o.Rate) || math.IsInf(o.Rate, 0) || o.Rate < 0 || o.Filter.OlderThan < 0 {
+		// NaN slips past every comparison: the pacer and the age filter
+		// would quietly stop limiting.
+		return rep, fault.New(fault.Invalid, fmt.Sprintf("purge: rate %v and age %s must be finite and ≥ 0", o.Rate, o.Filter.OlderThan))
 	}
 	groups := map[[2]string]*GroupCount{}
 	scan := func(w io.Writer) error {

@@ -54,8 +54,11 @@ result with the manifest as a string.`,
 			if !opts.Localhost {
 				return cmdutil.UsageError(fmt.Errorf("--localhost is required: it is the only break-glass mode"))
 			}
-			if opts.Gen.MaxRequestsInflight < 1 || opts.Gen.MaxMutatingRequestsInflight < 1 {
-				return cmdutil.UsageError(fmt.Errorf("inflight limits must be at least 1"))
+			if err := intIn("max-requests-inflight", opts.Gen.MaxRequestsInflight, 1, maxInflight); err != nil {
+				return err
+			}
+			if err := intIn("max-mutating-requests-inflight", opts.Gen.MaxMutatingRequestsInflight, 1, maxInflight); err != nil {
+				return err
 			}
 			if runF != nil {
 				return runF(cmd.Context(), opts)

@@ -46,6 +46,9 @@ Undo with 'etcdmedic breakglass undo': the manifests come back byte-identical.`,
   etcdmedic breakglass etcd-only --root /mnt/cp-2 --yes`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := durationIn("wait", opts.Wait, 0, maxWait); err != nil {
+				return err
+			}
 			if runF != nil {
 				return runF(cmd.Context(), opts)
 			}

@@ -95,25 +95,6 @@ Suspend the controllers that own these pods first, or they are created again.`,
 	return cmd
 }
 
-// ParseAge reads a Go duration or a number of days ("7d").
-func ParseAge(s string) (time.Duration, error) {
-	if s == "" {
-		return 0, nil
-	}
-	if d, ok := strings.CutSuffix(s, "d"); ok {
-		n, err := strconv.ParseFloat(d, 64)
-		if err != nil || n < 0 {
-			return 0, fmt.Errorf("--older-than %q: want a duration like 36h or 7d", s)
-		}
-		return time.Duration(n * 24 * float64(time.Hour)), nil
-	}
-	v, err := time.ParseDuration(s)
-	if err != nil || v < 0 {
-		return 0, fmt.Errorf("--older-than %q: want a duration like 36h or 7d", s)
-	}
-	return v, nil
-}
-
 func (opts *PurgeOptions) filter() (bg.PodFilter, error) {
 	phases, err := bg.ParsePhases(opts.Phases)
 	if err != nil {
@@ -127,8 +108,11 @@ func (opts *PurgeOptions) filter() (bg.PodFilter, error) {
 	if err != nil {
 		return bg.PodFilter{}, &cmdutil.FlagError{Err: err}
 	}
-	if opts.Rate < 0 || opts.PageSize < 1 {
-		return bg.PodFilter{}, &cmdutil.FlagError{Err: fmt.Errorf("--rate must be ≥ 0 and --page-size ≥ 1")}
+	if err := finite("rate", opts.Rate, 0, false); err != nil {
+		return bg.PodFilter{}, err
+	}
+	if err := intIn("page-size", opts.PageSize, 1, maxPageSize); err != nil {
+		return bg.PodFilter{}, err
 	}
 	if strings.Trim(opts.Prefix, "/") == "" {
 		return bg.PodFilter{}, &cmdutil.FlagError{Err: fmt.Errorf("--etcd-prefix must not be empty")}

@@ -59,11 +59,8 @@ result.`,
   etcdmedic breakglass ramp --to 400 --steps 4 --interval 2m --yes`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if opts.To < 1 || opts.Steps < 1 {
-				return cmdutil.UsageError(fmt.Errorf("--to and --steps must be at least 1"))
-			}
-			if opts.Interval < bg.MinRampInterval {
-				return cmdutil.UsageError(fmt.Errorf("--interval %s is below %s: the kubelet looks at its static-pod directory every 20 s, so the gate would judge the pod with the old limits", opts.Interval, bg.MinRampInterval))
+			if err := opts.validate(); err != nil {
+				return err
 			}
 			if runF != nil {
 				return runF(cmd.Context(), opts)
@@ -83,6 +80,27 @@ result.`,
 	opts.Confirmation.register(cmd, "only show the steps")
 	_ = cmd.MarkFlagRequired("to")
 	return cmd
+}
+
+func (opts *RampOptions) validate() error {
+	if opts.Interval < bg.MinRampInterval {
+		return cmdutil.UsageError(fmt.Errorf("--interval %s is below %s: the kubelet looks at its static-pod directory every 20 s, so the gate would judge the pod with the old limits", opts.Interval, bg.MinRampInterval))
+	}
+	for _, err := range []error{
+		intIn("to", opts.To, 1, maxInflight),
+		intIn("to-mutating", opts.ToMutating, 0, maxInflight), // 0: half of --to
+		intIn("steps", opts.Steps, 1, maxSteps),
+		durationIn("interval", opts.Interval, bg.MinRampInterval, maxInterval),
+		finite("fsync-p99", opts.FsyncP99, 0, true),
+	} {
+		if err != nil {
+			return err
+		}
+	}
+	if opts.ApplyGap < 1 {
+		return cmdutil.UsageError(fmt.Errorf("--apply-gap %d: want at least 1 (a member always applies a little behind its commits)", opts.ApplyGap))
+	}
+	return nil
 }
 
 // RampResult is the steps planned (dryRun) or run.
