@@ -19,6 +19,7 @@ import (
 	docscmd "github.com/etcdmedic/etcdmedic/commands/docs"
 	doctorcmd "github.com/etcdmedic/etcdmedic/commands/doctor"
 	inventorycmd "github.com/etcdmedic/etcdmedic/commands/inventory"
+	membercmd "github.com/etcdmedic/etcdmedic/commands/member"
 	playgroundcmd "github.com/etcdmedic/etcdmedic/commands/playground"
 	snapshotcmd "github.com/etcdmedic/etcdmedic/commands/snapshot"
 	statuscmd "github.com/etcdmedic/etcdmedic/commands/status"
@@ -79,6 +80,7 @@ come from /etc/kubernetes/manifests/etcd.yaml.`,
 	add("maint", defragcmd.NewCmdDefrag(f, nil))
 	add("maint", snapshotcmd.NewCmdSnapshot(f))
 	add("maint", breakglasscmd.NewCmdBreakglass(f))
+	add("maint", membercmd.NewCmdMember(f))
 	add("tools", playgroundcmd.NewCmdPlayground(f, Execute), versioncmd.NewCmdVersion(f), docscmd.NewCmdDocs(f, root))
 	cmdutil.MakeGroups(root)
 	root.SetCompletionCommandGroupID("tools")

@@ -1,0 +1,48 @@
+package member_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/etcdmedic/etcdmedic/commands/clitest"
+	"github.com/etcdmedic/etcdmedic/playground"
+	"github.com/etcdmedic/etcdmedic/playground/playgroundtest"
+)
+
+// Rows by ID with each member's own answer; a SIGKILLed member stays in the
+// list and is marked stale, in JSON and in the table.
+func TestListMarksAStaleMember(t *testing.T) {
+	c := playgroundtest.Start(t, playground.Options{Members: 3})
+	l := list(t, endpoints(c))
+	if len(l.Members) != 3 || l.Leader == "" {
+		t.Fatalf("listing %+v: want 3 members and a leader", l)
+	}
+	for i, r := range l.Members {
+		if i > 0 && l.Members[i-1].ID >= r.ID {
+			t.Fatalf("rows not ordered by ID: %+v", l.Members)
+		}
+		if !r.Reachable || r.Stale || !r.Started || r.Role != "voter" || r.Lag == nil || r.DBSize <= 0 || len(r.PeerURLs) != 1 {
+			t.Fatalf("healthy row %+v", r)
+		}
+	}
+	dead := c.Member(2)
+	if err := dead.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	l = list(t, endpoints(c))
+	r := row(t, l, dead.Name)
+	if !r.Stale || r.Reachable || r.Error == "" || r.Lag != nil {
+		t.Fatalf("killed member's row %+v: want stale, unreachable, with the error and no lag", r)
+	}
+	if row(t, l, c.Member(0).Name).Stale {
+		t.Fatal("a live member marked stale")
+	}
+	table := clitest.Run(t, nil, "member", "list", "--endpoints", endpoints(c), "--command-timeout", "3s")
+	if table.Code != 0 || !strings.Contains(table.Stdout, "stale") || !strings.Contains(table.Stdout, dead.Name) {
+		t.Fatalf("table (exit %d) does not mark %s stale:\n%s", table.Code, dead.Name, table.Stdout)
+	}
+	yaml := clitest.Run(t, nil, "member", "list", "-o", "yaml", "--endpoints", endpoints(c), "--command-timeout", "3s")
+	if yaml.Code != 0 || !strings.Contains(yaml.Stdout, "stale: true") {
+		t.Fatalf("-o yaml (exit %d):\n%s", yaml.Code, yaml.Stdout)
+	}
+}

@@ -1,0 +1,54 @@
+package member_test
+
+import (
+	"encoding/json"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/etcdmedic/etcdmedic/commands/clitest"
+	"github.com/etcdmedic/etcdmedic/member"
+	"github.com/etcdmedic/etcdmedic/playground"
+)
+
+func TestMain(m *testing.M) {
+	playground.RunMemberIfRequested()
+	os.Exit(m.Run())
+}
+
+func endpoints(c *playground.Cluster) string { return strings.Join(c.Endpoints(), ",") }
+
+// list runs `member list -o json` over the given endpoints and decodes it.
+func list(t *testing.T, eps string) *member.Listing {
+	t.Helper()
+	res := clitest.Run(t, nil, "member", "list", "-o", "json", "--endpoints", eps, "--command-timeout", "3s")
+	if res.Code != 0 {
+		t.Fatalf("member list: exit %d: %s", res.Code, res.Stderr)
+	}
+	var l member.Listing
+	if err := json.Unmarshal([]byte(res.Stdout), &l); err != nil {
+		t.Fatalf("member list -o json: %v\n%s", err, res.Stdout)
+	}
+	return &l
+}
+
+func row(t *testing.T, l *member.Listing, name string) member.Row {
+	t.Helper()
+	for _, r := range l.Members {
+		if r.Name == name {
+			return r
+		}
+	}
+	t.Fatalf("no member %s in %+v", name, l.Members)
+	return member.Row{}
+}
+
+func voters(l *member.Listing) int {
+	n := 0
+	for _, r := range l.Members {
+		if !r.IsLearner {
+			n++
+		}
+	}
+	return n
+}
