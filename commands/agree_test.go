@@ -155,7 +155,7 @@ func TestEndpointsOfTwoClustersAreNoticed(t *testing.T) {
 			t.Fatalf("status with endpoints of two clusters: exit %d, verdict %s; want 2, critical by members.oneCluster", st.Code, sr.Verdict)
 		}
 	}
-	dr := clitest.Run(t, nil, "doctor", "-o", "json", "--window", "0s", "--endpoints", mixed)
+	dr := clitest.Run(t, nil, "doctor", "-o", "json", "--window", "200ms", "--endpoints", mixed)
 	var rep health.Report
 	decodeJSON(t, dr.Stdout, &rep)
 	if dr.Code != 2 || !hasFinding(rep.Findings, "members.oneCluster", health.Crit) {

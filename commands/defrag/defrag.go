@@ -3,7 +3,7 @@ package defrag
 
 import (
 	"context"
-	"fmt"
+	"math"
 	"strings"
 	"time"
 
@@ -166,10 +166,20 @@ func (o *Options) Validate() error {
 	}
 	o.Run.Rule = rule
 	r := o.Run
-	if r.MemberTimeout <= 0 || r.RecoveryTimeout <= 0 || r.WaitBetween < 0 || r.LockTTL < 5 || r.CompactKeepRevisions < 0 || !(r.DisarmThreshold > 0 && r.DisarmThreshold < 1) {
-		return cmdutil.UsageError(fmt.Errorf("timeouts must be positive, --lock-ttl at least 5, --compact-keep-revisions not negative, --disarm-threshold between 0 and 1"))
-	}
-	return nil
+	return cmdutil.Check(
+		cmdutil.DurationIn("member-timeout", r.MemberTimeout, time.Second, 24*time.Hour),
+		cmdutil.DurationIn("recovery-timeout", r.RecoveryTimeout, time.Second, 24*time.Hour),
+		cmdutil.DurationIn("wait-between", r.WaitBetween, 0, 24*time.Hour),
+		// The lease only says how long a crashed run keeps others out: a
+		// live run renews it.
+		cmdutil.IntIn("lock-ttl", int64(r.LockTTL), 5, 3600),
+		cmdutil.NotEmpty("lock-key", r.LockKey),
+		cmdutil.IntIn("compact-keep-revisions", r.CompactKeepRevisions, 0, math.MaxInt32),
+		cmdutil.IntIn("max-apply-lag", int64(min(r.MaxApplyLag, math.MaxInt64)), 1, 1_000_000),
+		cmdutil.RatioOpen("disarm-threshold", r.DisarmThreshold),
+		cmdutil.DurationIn("slow-disk-fsync-p99", r.SlowDiskFsyncP99, time.Microsecond, time.Minute),
+		cmdutil.WritableDir("metrics-file", o.MetricsFile),
+	)
 }
 
 func Run(ctx context.Context, opts *Options) error {

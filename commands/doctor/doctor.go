@@ -120,8 +120,13 @@ func (o *Options) Validate() error {
 	if err := t.Check(); err != nil {
 		return cmdutil.UsageError(err)
 	}
-	if o.Window < 0 || o.Watch < 0 {
-		return cmdutil.UsageError(fmt.Errorf("--window and --watch must not be negative"))
+	// Two samples the same instant apart compare nothing: raft progress and
+	// every latency and counter need a window.
+	if err := cmdutil.Check(
+		cmdutil.DurationIn("window", o.Window, 100*time.Millisecond, 10*time.Minute),
+		cmdutil.DurationIn("watch", o.Watch, 0, 24*time.Hour),
+	); err != nil {
+		return err
 	}
 	o.thresholds = t
 	return nil
