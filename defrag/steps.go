@@ -11,6 +11,7 @@ import (
 
 	"github.com/etcdmedic/etcdmedic/cluster"
 	"github.com/etcdmedic/etcdmedic/health"
+	"github.com/etcdmedic/etcdmedic/member"
 )
 
 // compact compacts once, keeping the newest revisions: under Kubernetes the
@@ -40,64 +41,25 @@ func (r *runner) compact(ctx context.Context) error {
 }
 
 // moveLeader hands leadership to the healthiest caught-up voter, preferring
-// one already defragmented, and waits until every voter names it.
+// one already defragmented, and waits until every voter names it: the one
+// implementation is member.MoveLeader.
 func (r *runner) moveLeader(ctx context.Context, g gateResult, done map[uint64]bool) error {
-	leader := g.leader
-	committed := leader.Status.GetRaftIndex()
-	var best *cluster.MemberStatus
-	score := func(st *cluster.MemberStatus) float64 {
-		s := 0.0
-		if done[st.Member.ID] {
-			s += 1000
-		}
-		if p, ok := st.WALFsyncP99(); ok {
-			s -= p * 100
-		}
-		return s
-	}
-	for _, st := range g.snap.Members {
-		if st.Member.IsLearner || !st.OK() || st.Member.ID == leader.Member.ID {
-			continue
-		}
-		if st.Status.GetRaftAppliedIndex()+r.o.MaxApplyLag < committed {
-			continue
-		}
-		if best == nil || score(st) > score(best) {
-			best = st
-		}
-	}
-	if best == nil {
-		return fmt.Errorf("move leader: no caught-up voter to hand leadership to")
-	}
-	mctx, cancel := r.c.WithCommandTimeout(ctx)
-	defer cancel()
-	cli, err := r.c.Client(mctx, leader.Member.Endpoint)
-	if err != nil {
-		return fmt.Errorf("move leader from %s: %w", leader.Member.Label(), err)
-	}
-	// MoveLeader must reach the leader itself: this client talks only to it.
-	if _, err := cli.MoveLeader(mctx, best.Member.ID); err != nil {
-		return fmt.Errorf("move leader from %s to %s: %w", leader.Member.Label(), best.Member.Label(), err)
-	}
-	deadline := time.Now().Add(r.o.RecoveryTimeout)
-	for {
-		snap := r.c.Probe(ctx, g.ms, cluster.ProbeOptions{SkipMetrics: true})
-		agreed := true
-		for _, st := range snap.Members {
-			if !st.Member.IsLearner && (!st.OK() || st.Status.GetLeader() != best.Member.ID) {
-				agreed = false
+	moved, err := member.MoveLeader(ctx, r.c, g.snap, member.MoveOptions{
+		MaxLag:       r.o.MaxApplyLag,
+		AgreeTimeout: r.o.RecoveryTimeout,
+		Prefer: func(st *cluster.MemberStatus) float64 {
+			if done[st.Member.ID] {
+				return 1000
 			}
-		}
-		if agreed {
-			r.emit(Event{Event: EventLeaderMove, Member: best.Member.IDString(), MemberName: best.Member.Name, OK: true,
-				Message: fmt.Sprintf("leadership moved from %s to %s; every voter agrees", leader.Member.Label(), best.Member.Label())})
-			return nil
-		}
-		if time.Now().After(deadline) || ctx.Err() != nil {
-			return fmt.Errorf("move leader to %s: the voters did not all agree within %s", best.Member.Label(), r.o.RecoveryTimeout)
-		}
-		time.Sleep(100 * time.Millisecond) // poll interval
+			return 0
+		},
+	})
+	if err != nil {
+		return err
 	}
+	r.emit(Event{Event: EventLeaderMove, Member: moved.To.IDString(), MemberName: moved.To.Name, OK: true,
+		Message: fmt.Sprintf("leadership moved from %s to %s; every voter agrees", moved.From.Label(), moved.To.Label())})
+	return nil
 }
 
 // defragment defragments one member and waits until it serves again. The

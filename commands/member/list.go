@@ -56,7 +56,6 @@ func RunList(ctx context.Context, opts *ListOptions) error {
 
 type listView struct{ *member.Listing }
 
-
 func (v listView) Table(io *iostreams.IOStreams) error {
 	p := io.Palette()
 	t := output.NewFitTable(io.Out, io.IsStdoutTTY(), io.Width(),
