@@ -11,6 +11,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"time"
+
+	"github.com/etcdmedic/etcdmedic/cluster"
 )
 
 type Severity int
@@ -89,6 +91,9 @@ type Report struct {
 	Findings    []Finding `json:"findings"`
 	Started     time.Time `json:"started"`
 	TookSeconds float64   `json:"tookSeconds"`
+	// Sample is the last sample the findings were judged on (nil when no
+	// member list came back), for the metrics written beside the findings.
+	Sample *cluster.Snapshot `json:"-"`
 }
 
 // Worst returns the overall severity: crit > warn > unknown > ok.
@@ -100,20 +105,6 @@ func Worst(fs []Finding) Severity {
 		}
 	}
 	return worst
-}
-
-// ExitCode maps the overall severity to doctor's documented exit codes:
-// 0 ok, 1 warn, 2 crit, 3 cannot tell (unknown findings and nothing worse).
-func (r *Report) ExitCode() int {
-	switch r.Severity {
-	case OK:
-		return 0
-	case Warn:
-		return 1
-	case Crit:
-		return 2
-	}
-	return 3
 }
 
 // Counts returns how many findings have each severity.

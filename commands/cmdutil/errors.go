@@ -28,12 +28,8 @@ func ExitCode(err error) int {
 	if err == nil {
 		return exitcode.OK
 	}
-	var ee *exitcode.Error
 	var fe *FlagError
-	switch {
-	case errors.As(err, &ee):
-		return ee.Code
-	case errors.As(err, &fe), isCobraUsage(err):
+	if errors.As(err, &fe) || isCobraUsage(err) {
 		return exitcode.Usage
 	}
 	switch fault.Kind(err) {
@@ -91,8 +87,7 @@ func isCobraUsage(err error) bool {
 // Message is the one line printed for an error, or "" when the command
 // already said everything (silent exit codes).
 func Message(err error) string {
-	var ee *exitcode.Error
-	if (errors.As(err, &ee) && ee.Silent) || fault.IsReported(err) {
+	if fault.IsReported(err) {
 		return ""
 	}
 	msg := err.Error()
