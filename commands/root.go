@@ -18,6 +18,7 @@ import (
 	defragcmd "github.com/etcdmedic/etcdmedic/commands/defrag"
 	docscmd "github.com/etcdmedic/etcdmedic/commands/docs"
 	doctorcmd "github.com/etcdmedic/etcdmedic/commands/doctor"
+	exportercmd "github.com/etcdmedic/etcdmedic/commands/exporter"
 	inventorycmd "github.com/etcdmedic/etcdmedic/commands/inventory"
 	membercmd "github.com/etcdmedic/etcdmedic/commands/member"
 	playgroundcmd "github.com/etcdmedic/etcdmedic/commands/playground"
@@ -77,6 +78,7 @@ come from /etc/kubernetes/manifests/etcd.yaml.`,
 		}
 	}
 	add("health", statuscmd.NewCmdStatus(f, nil), doctorcmd.NewCmdDoctor(f, nil), inventorycmd.NewCmdInventory(f, nil))
+	add("health", exportercmd.NewCmdExporter(f, nil))
 	add("maint", defragcmd.NewCmdDefrag(f, nil))
 	add("maint", snapshotcmd.NewCmdSnapshot(f))
 	add("maint", breakglasscmd.NewCmdBreakglass(f))

@@ -70,6 +70,7 @@ func Diagnose(ctx context.Context, c *cluster.Cluster, o Options) *Report {
 	wg.Wait()
 
 	d.firstSample(snap1, reads, alarms)
+	r.Sample = snap1
 
 	// 7-8: a second sample, Window later, of the members that answered.
 	select {
@@ -79,6 +80,7 @@ func Diagnose(ctx context.Context, c *cluster.Cluster, o Options) *Report {
 		return r
 	}
 	snap2 := d.probeAgain(ctx, snap1)
+	r.Sample = snap2
 	d.secondSample(snap1, snap2)
 
 	// 9. consistency, on request: it reads every voter's whole keyspace hash.
