@@ -1,6 +1,7 @@
 package breakglass
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"net/url"
@@ -153,11 +154,15 @@ func FindOriginalAPIServer(l *Layout, entries []Entry) (*Manifest, error) {
 		if e.Action != ActQuarantine || e.Result != ResultOK || undone[e.Seq] {
 			continue
 		}
-		data, err := os.ReadFile(l.abs(e.To))
+		p, err := resolveIn(l.Root, l.abs(e.To))
 		if err != nil {
 			continue
 		}
-		if m, err := ParseManifest(l.abs(e.To), data); err == nil && m.Component == KubeAPIServer {
+		data, err := os.ReadFile(p)
+		if err != nil {
+			continue
+		}
+		if m, err := ParseManifest(p, data); err == nil && m.Component == KubeAPIServer {
 			return m, nil
 		}
 	}
@@ -175,6 +180,9 @@ func WriteAPIServer(l *Layout, j *Journal, data []byte) (string, error) {
 	if cur, err := os.ReadFile(path); err == nil && digest(cur) == digest(data) {
 		return path, nil
 	}
+	if err := checkReplaceable(path); err != nil {
+		return path, err
+	}
 	e := Entry{Action: ActWriteBG, Path: l.Rel(path), SHA256: digest(data), Result: ResultOK}
 	werr := atomicfile.WriteFile(path, data, 0o600)
 	if werr != nil {
@@ -186,11 +194,32 @@ func WriteAPIServer(l *Layout, j *Journal, data []byte) (string, error) {
 	return path, werr
 }
 
+// checkReplaceable refuses to write over anything at path but a regular
+// file etcdmedic generated: whatever else is there was never backed up, and
+// a symlink would be replaced, not its target.
+func checkReplaceable(path string) error {
+	fi, err := os.Lstat(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if fi.Mode().IsRegular() {
+		if data, err := os.ReadFile(path); err == nil {
+			if m, err := ParseManifest(path, data); err == nil && m.IsBreakGlass() {
+				return nil
+			}
+		}
+	}
+	return fmt.Errorf("%w: %s exists and is not a break-glass manifest etcdmedic wrote; move it away first", ErrRefused, path)
+}
+
 // CheckAPIServerSlot refuses (ErrRefused) while the original kube-apiserver
 // manifest is still in the static-pod directory: a plan says so before
 // anything is asked.
 func CheckAPIServerSlot(l *Layout) error {
-	ms, err := ReadManifests(l.ManifestDir)
+	ms, err := l.manifests()
 	if err != nil {
 		return err
 	}

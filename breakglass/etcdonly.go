@@ -1,17 +1,13 @@
 package breakglass
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"time"
-
-	"github.com/etcdmedic/etcdmedic/internal/atomicfile"
 )
 
 // Move is one manifest to take out of (or put back into) the static-pod directory.
@@ -20,14 +16,17 @@ type Move struct {
 	From      string `json:"from"` // as on the node
 	To        string `json:"to"`
 	SHA256    string `json:"sha256"`
-	Done      bool   `json:"done"`
-	Error     string `json:"error,omitempty"`
+	// Link is the symlink's target text when the manifest is a link: the
+	// link is moved, its target's content copied and left where it is.
+	Link  string `json:"link,omitempty"`
+	Done  bool   `json:"done"`
+	Error string `json:"error,omitempty"`
 }
 
 // EtcdOnlyPlan lists the moves that leave only etcd in the static-pod
 // directory. An empty plan means it is already so (idempotence).
 func EtcdOnlyPlan(l *Layout) ([]Move, []*Manifest, error) {
-	ms, err := ReadManifests(l.ManifestDir)
+	ms, err := l.manifests()
 	if err != nil {
 		return nil, nil, err
 	}
@@ -38,7 +37,7 @@ func EtcdOnlyPlan(l *Layout) ([]Move, []*Manifest, error) {
 			keep = append(keep, m)
 			continue
 		}
-		moves = append(moves, Move{Component: m.Component, From: l.Rel(m.Path), To: l.Rel(filepath.Join(l.QuarantineDir, filepath.Base(m.Path))), SHA256: m.SHA256})
+		moves = append(moves, Move{Component: m.Component, From: l.Rel(m.Path), To: l.Rel(filepath.Join(l.QuarantineDir, filepath.Base(m.Path))), SHA256: m.SHA256, Link: m.Link})
 	}
 	if len(keep) == 0 {
 		return nil, nil, fmt.Errorf("%w: no etcd manifest in %s (refusing to empty the directory)", ErrNoManifests, l.ManifestDir)
@@ -55,11 +54,18 @@ func EtcdOnly(l *Layout, j *Journal) ([]Move, error) {
 	}
 	for i := range moves {
 		mv := &moves[i]
-		dst, err := quarantine(l, l.abs(mv.From), mv.SHA256)
-		if err == nil {
-			mv.To = l.Rel(dst)
+		q, err := quarantine(l, l.abs(mv.From), mv.SHA256, mv.Link)
+		if q.dst != "" {
+			mv.To = l.Rel(q.dst)
 		}
-		e := Entry{Action: ActQuarantine, Path: mv.From, To: mv.To, SHA256: mv.SHA256, Result: ResultOK}
+		uid, gid := q.owner.UID, q.owner.GID
+		e := Entry{Action: ActQuarantine, Path: mv.From, To: mv.To, SHA256: mv.SHA256, LinkTarget: q.link, Result: ResultOK}
+		if q.dst != "" {
+			e.UID, e.GID = &uid, &gid
+			if q.link == "" {
+				e.Mode = fmt.Sprintf("%04o", q.mode)
+			}
+		}
 		if err != nil {
 			e.Result, e.Detail, mv.Error = ResultFailed, err.Error(), err.Error()
 		}
@@ -72,72 +78,6 @@ func EtcdOnly(l *Layout, j *Journal) ([]Move, error) {
 		mv.Done = true
 	}
 	return moves, nil
-}
-
-// quarantine copies src into the quarantine directory durably, checks the
-// copy, and only then removes src. A copy left by an interrupted run with the
-// same digest is reused; a different file of the same name is kept and the
-// new one gets a time suffix.
-func quarantine(l *Layout, src, sum string) (string, error) {
-	data, err := os.ReadFile(src)
-	if err != nil {
-		return "", err
-	}
-	if digest(data) != sum {
-		return "", fmt.Errorf("%s changed while planning", src)
-	}
-	st, err := os.Stat(src)
-	if err != nil {
-		return "", err
-	}
-	if err := os.MkdirAll(l.QuarantineDir, 0o700); err != nil {
-		return "", err
-	}
-	dst := filepath.Join(l.QuarantineDir, filepath.Base(src))
-	if old, err := os.ReadFile(dst); err == nil && !bytes.Equal(old, data) {
-		dst = fmt.Sprintf("%s.%s", dst, time.Now().UTC().Format("20060102T150405.000Z"))
-	}
-	if err := atomicfile.WriteFile(dst, data, st.Mode().Perm()); err != nil {
-		return "", err
-	}
-	back, err := os.ReadFile(dst)
-	if err != nil || digest(back) != sum {
-		return "", fmt.Errorf("copy %s does not verify", dst)
-	}
-	if err := os.Remove(src); err != nil {
-		return "", err
-	}
-	return dst, atomicfile.SyncDir(filepath.Dir(src))
-}
-
-// restore puts a quarantined file back byte-identical, checking the digest
-// on both ends; an identical file already in place is success.
-func restore(l *Layout, from, to, sum string) error {
-	dst, src := l.abs(from), l.abs(to)
-	if cur, err := os.ReadFile(dst); err == nil {
-		if digest(cur) == sum {
-			return nil
-		}
-		return fmt.Errorf("%s exists with other content; move it away first", from)
-	}
-	data, err := os.ReadFile(src)
-	if err != nil {
-		return err
-	}
-	if digest(data) != sum {
-		return fmt.Errorf("%s does not match the journal's sha256", to)
-	}
-	st, err := os.Stat(src)
-	if err != nil {
-		return err
-	}
-	if err := atomicfile.WriteFile(dst, data, st.Mode().Perm()); err != nil {
-		return err
-	}
-	if err := os.Remove(src); err != nil {
-		return err
-	}
-	return atomicfile.SyncDir(filepath.Dir(src))
 }
 
 // abs maps a node path back under the root.

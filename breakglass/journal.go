@@ -42,11 +42,22 @@ type Entry struct {
 	Path   string `json:"path,omitempty"` // as on the node (without --root)
 	To     string `json:"to,omitempty"`
 	SHA256 string `json:"sha256,omitempty"`
+	// LinkTarget: the manifest was a symlink with this target text; the
+	// link itself was moved and undo puts it back (SHA256 is its target's).
+	LinkTarget string `json:"linkTarget,omitempty"`
+	// What undo gives the file (or link) back: its mode (octal) and owner.
+	Mode string `json:"mode,omitempty"`
+	UID  *int   `json:"uid,omitempty"`
+	GID  *int   `json:"gid,omitempty"`
 	// Ramp.
 	MaxRequestsInflight         int `json:"maxRequestsInflight,omitempty"`
 	MaxMutatingRequestsInflight int `json:"maxMutatingRequestsInflight,omitempty"`
 	// Purge.
-	Archive       string `json:"archive,omitempty"`
+	Archive string `json:"archive,omitempty"` // as on the node when under the root
+	// ArchivePath is the archive's absolute, resolved path on the machine
+	// that ran the purge: a relative --archive or one outside the root
+	// has no node path.
+	ArchivePath   string `json:"archivePath,omitempty"`
 	ArchiveSHA256 string `json:"archiveSha256,omitempty"`
 	Revision      int64  `json:"revision,omitempty"`
 	Deleted       int    `json:"deleted,omitempty"`

@@ -70,6 +70,9 @@ func resolveLayout(o LayoutOptions) (*Layout, error) {
 	if st, err := os.Stat(abs); err != nil || !st.IsDir() {
 		return nil, fmt.Errorf("root %s is not a directory", root)
 	}
+	if abs, err = filepath.EvalSymlinks(abs); err != nil {
+		return nil, fmt.Errorf("root %s: %w", root, err)
+	}
 	l := &Layout{Root: abs}
 	under := func(p string) string { return filepath.Join(abs, filepath.Clean("/"+p)) }
 	switch {
@@ -92,10 +95,32 @@ func resolveLayout(o LayoutOptions) (*Layout, error) {
 	}
 	l.QuarantineDir = under(firstNonEmpty(o.QuarantineDir, DefaultQuarantine))
 	l.StateDir = under(firstNonEmpty(o.StateDir, DefaultStateDir))
-	if inside(l.QuarantineDir, l.ManifestDir) || inside(l.StateDir, l.ManifestDir) {
-		return nil, fmt.Errorf("quarantine %s and state %s must be outside the static-pod directory %s", l.QuarantineDir, l.StateDir, l.ManifestDir)
+	// Every move and write goes to the real directories: a quarantine that
+	// is a symlink (or bind mount) into the static-pod directory would have
+	// each manifest copied onto itself and then deleted.
+	for _, d := range []*string{&l.ManifestDir, &l.QuarantineDir, &l.StateDir} {
+		real, err := resolveIn(abs, *d)
+		if err != nil {
+			return nil, err
+		}
+		*d = real
+	}
+	if err := l.checkApart(); err != nil {
+		return nil, err
 	}
 	return l, nil
+}
+
+// checkApart refuses a quarantine or state directory that is, or is inside,
+// the static-pod directory, by real path and by identity. Moves check it
+// again right before they touch anything.
+func (l *Layout) checkApart() error {
+	for _, d := range []struct{ what, path string }{{"quarantine", l.QuarantineDir}, {"state", l.StateDir}} {
+		if inside(d.path, l.ManifestDir) || sameOrInside(d.path, l.ManifestDir) {
+			return fault.Mark(fmt.Errorf("the %s directory %s resolves into the static-pod directory %s: the kubelet would run what is moved there, and a move onto itself deletes the manifest; it must be outside", d.what, l.Rel(d.path), l.Rel(l.ManifestDir)), fault.Invalid)
+		}
+	}
+	return nil
 }
 
 // staticPodPath reads staticPodPath from a KubeletConfiguration file; a

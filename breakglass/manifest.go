@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
@@ -38,6 +39,10 @@ type Manifest struct {
 	SHA256    string
 	Pod       *corev1.Pod
 	Component string // etcd, kube-apiserver, ... or the pod's first container name
+	// Link is the symlink's own target text when Path is a symlink (the
+	// kubelet follows it); Target is the file it resolves to, as on the
+	// node under the root. Both empty for a regular file.
+	Link, Target string
 }
 
 // ParseManifest reads data as a v1 Pod, the only kind the kubelet accepts.
@@ -75,11 +80,17 @@ func component(pod *corev1.Pod) string {
 	return pod.Spec.Containers[0].Name
 }
 
-// ReadManifests lists the directory as the kubelet does: every regular file
-// whose name does not start with a dot, whatever its extension; no recursion.
-// Any file that is not a Pod is an error: acting on a directory we cannot
-// fully read would be guessing.
-func ReadManifests(dir string) ([]*Manifest, error) {
+// ReadManifests lists the directory as the kubelet does: every file whose
+// name does not start with a dot, whatever its extension; no recursion. A
+// symlink is the manifest it points to, as the kubelet follows it. Any file
+// that is not a Pod is an error: acting on a directory we cannot fully read
+// would be guessing.
+func ReadManifests(dir string) ([]*Manifest, error) { return readManifests("/", dir) }
+
+// manifests reads the static-pod directory, symlinks resolved under the root.
+func (l *Layout) manifests() ([]*Manifest, error) { return readManifests(l.Root, l.ManifestDir) }
+
+func readManifests(root, dir string) ([]*Manifest, error) {
 	entries, err := os.ReadDir(dir)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("%w: %s does not exist", ErrNoManifests, dir)
@@ -89,17 +100,46 @@ func ReadManifests(dir string) ([]*Manifest, error) {
 	}
 	var out []*Manifest
 	for _, e := range entries {
-		if strings.HasPrefix(e.Name(), ".") || !e.Type().IsRegular() {
+		if strings.HasPrefix(e.Name(), ".") {
 			continue
 		}
 		p := filepath.Join(dir, e.Name())
-		data, err := os.ReadFile(p)
+		read := p
+		var link string
+		switch {
+		case e.Type()&fs.ModeSymlink != 0:
+			if link, err = os.Readlink(p); err != nil {
+				return nil, err
+			}
+			if read, err = resolveIn(root, p); err != nil {
+				return nil, fmt.Errorf("%s: %w", p, err)
+			}
+			st, err := os.Stat(read)
+			if err != nil {
+				// The kubelet on that node may well see a file there
+				// (another mount, another disk): not knowing what it
+				// runs, we do not act.
+				return nil, fault.Mark(fmt.Errorf("%s is a symlink to %s, which cannot be read here (%v): cannot tell what the kubelet runs; resolve or remove the link first", p, link, err), fault.Invalid)
+			}
+			if st.IsDir() {
+				continue // the kubelet does not recurse
+			}
+			if !st.Mode().IsRegular() {
+				return nil, fault.Mark(fmt.Errorf("%s is a symlink to %s, which is not a regular file", p, link), fault.Invalid)
+			}
+		case !e.Type().IsRegular():
+			continue
+		}
+		data, err := os.ReadFile(read)
 		if err != nil {
 			return nil, err
 		}
 		m, err := ParseManifest(p, data)
 		if err != nil {
 			return nil, err
+		}
+		if link != "" {
+			m.Link, m.Target = link, read
 		}
 		out = append(out, m)
 	}

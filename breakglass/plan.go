@@ -58,7 +58,7 @@ func Plan(l *Layout, j *Journal, command CommandLine) (*PlanReport, error) {
 	if command == nil {
 		command = func(args ...string) string { return "etcdmedic " + strings.Join(args, " ") }
 	}
-	ms, err := ReadManifests(l.ManifestDir)
+	ms, err := l.manifests()
 	if err != nil {
 		return nil, err
 	}

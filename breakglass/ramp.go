@@ -80,7 +80,9 @@ func BreakGlassManifest(l *Layout) (*Manifest, error) {
 	if err != nil {
 		return nil, err
 	}
-	if !m.IsBreakGlass() {
+	if fi, err := os.Lstat(path); err != nil || !fi.Mode().IsRegular() || !m.IsBreakGlass() {
+		// A symlink there is not what etcdmedic wrote either: rewriting
+		// it would replace the link, not the file the kubelet runs.
 		return nil, fmt.Errorf("%w: %s was not written by etcdmedic", ErrRefused, l.Rel(path))
 	}
 	return m, nil

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 
 	"github.com/etcdmedic/etcdmedic/cluster"
 )
@@ -44,7 +45,14 @@ func UndoPlan(j *Journal) ([]Entry, error) {
 			continue
 		}
 		switch e.Action {
-		case ActQuarantine, ActWriteBG:
+		case ActQuarantine:
+			// A failed move may have left its copy in quarantine (a
+			// directory where the original could not be removed): undo
+			// takes it away again.
+			if e.Result != ResultOK && e.To == "" {
+				continue
+			}
+		case ActWriteBG:
 			if e.Result != ResultOK {
 				continue
 			}
@@ -90,11 +98,16 @@ func Undo(ctx context.Context, l *Layout, j *Journal, o UndoOptions) ([]UndoStep
 			continue
 		}
 		var uerr error
+		result := ResultOK
 		switch e.Action {
 		case ActQuarantine:
-			uerr = restore(l, e.Path, e.To, e.SHA256)
+			if e.Result != ResultOK && !leftInQuarantine(l, e) {
+				result, st.Detail = ResultNoChange, "the move had failed and left nothing in quarantine"
+				break
+			}
+			st.Detail, uerr = restore(l, e)
 		case ActWriteBG:
-			uerr = removeBreakGlass(l.abs(e.Path))
+			uerr = removeBreakGlass(l, e.Path)
 		case ActRamp:
 			st.Detail = "the break-glass manifest it changed is removed with its own entry"
 		case ActPurge:
@@ -107,7 +120,7 @@ func Undo(ctx context.Context, l *Layout, j *Journal, o UndoOptions) ([]UndoStep
 			res, uerr = restorePurge(ctx, l, e, &o)
 			st.Detail = fmt.Sprintf("%d pods restored, %d exist now and were left alone", res.Restored, res.Existing)
 		}
-		st.Result = ResultOK
+		st.Result = result
 		if uerr != nil {
 			st.Result, st.Detail = ResultFailed, uerr.Error()
 		}
@@ -133,7 +146,12 @@ func Undo(ctx context.Context, l *Layout, j *Journal, o UndoOptions) ([]UndoStep
 	return steps, nil
 }
 
-func removeBreakGlass(path string) error {
+func removeBreakGlass(l *Layout, nodePath string) error {
+	dir, err := resolveIn(l.Root, filepath.Dir(l.abs(nodePath)))
+	if err != nil {
+		return err
+	}
+	path := filepath.Join(dir, filepath.Base(nodePath))
 	data, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
@@ -171,4 +189,14 @@ func restorePurge(ctx context.Context, l *Layout, e Entry, o *UndoOptions) (Rest
 		o.conn = &k
 	}
 	return restoreArchive(ctx, *o.conn, path)
+}
+
+// leftInQuarantine says whether a failed move's copy is still there.
+func leftInQuarantine(l *Layout, e Entry) bool {
+	p, err := resolveIn(l.Root, l.abs(e.To))
+	if err != nil {
+		return true // let restore say what is wrong
+	}
+	_, err = os.Lstat(p)
+	return err == nil
 }

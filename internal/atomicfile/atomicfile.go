@@ -4,8 +4,10 @@
 package atomicfile
 
 import (
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 )
@@ -20,7 +22,28 @@ func WriteFile(path string, data []byte, perm os.FileMode) error {
 
 // Write atomically replaces path with what fill writes. If fill fails, path is
 // untouched and the temporary file is removed.
-func Write(path string, perm os.FileMode, fill func(io.Writer) error) (err error) {
+func Write(path string, perm os.FileMode, fill func(io.Writer) error) error {
+	return WriteWith(path, Options{Perm: perm}, fill)
+}
+
+// Owner is a file's numeric owner and group.
+type Owner struct{ UID, GID int }
+
+// Options shape the file WriteWith creates.
+type Options struct {
+	Perm os.FileMode
+	// Owner, when set, is given to the file before it gets its name, so
+	// a restored file is never visible with the writer's owner (root).
+	Owner *Owner
+	// NoReplace fails (fs.ErrExist) instead of replacing an existing path:
+	// the new name is a hard link to the finished temp file, which the
+	// kernel refuses to create over anything, even a file created in the
+	// meantime by another process.
+	NoReplace bool
+}
+
+// WriteWith is Write with an owner and a choice not to replace.
+func WriteWith(path string, o Options, fill func(io.Writer) error) (err error) {
 	dir := filepath.Dir(path)
 	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
 	if err != nil {
@@ -32,7 +55,13 @@ func Write(path string, perm os.FileMode, fill func(io.Writer) error) (err error
 			os.Remove(tmp.Name())
 		}
 	}()
-	if err = tmp.Chmod(perm); err != nil {
+	if o.Owner != nil {
+		// Before the chmod: chown clears set-id bits.
+		if err = tmp.Chown(o.Owner.UID, o.Owner.GID); err != nil {
+			return fmt.Errorf("write %s: %w", path, err)
+		}
+	}
+	if err = tmp.Chmod(o.Perm); err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	if err = fill(tmp); err != nil {
@@ -44,7 +73,15 @@ func Write(path string, perm os.FileMode, fill func(io.Writer) error) (err error
 	if err = tmp.Close(); err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
-	if err = os.Rename(tmp.Name(), path); err != nil {
+	if o.NoReplace {
+		if err = os.Link(tmp.Name(), path); err != nil {
+			if errors.Is(err, fs.ErrExist) {
+				return fmt.Errorf("write %s: exists, not replaced: %w", path, fs.ErrExist)
+			}
+			return fmt.Errorf("write %s: %w", path, err)
+		}
+		os.Remove(tmp.Name())
+	} else if err = os.Rename(tmp.Name(), path); err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	return SyncDir(dir)
