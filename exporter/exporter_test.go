@@ -3,6 +3,7 @@ package exporter_test
 import (
 	"context"
 	"io"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -209,4 +210,31 @@ func value(t testing.TB, data []byte, family string) float64 {
 		t.Fatalf("no %s", family)
 	}
 	return promfiletest.Value(mf.GetMetric()[0])
+}
+
+// The quota ETA comes from the growth between scrapes: +Inf before the DB
+// grows, finite and within reason after a few MiB are written.
+func TestExporterQuotaETAFromGrowth(t *testing.T) {
+	pg := playgroundtest.Start(t, playground.Options{Members: 1})
+	_, srv := serve(t, pg, 5*time.Second)
+	scrape(t, srv.URL)
+	first := scrape(t, srv.URL)
+	if eta := promfiletest.Labels(t, first, exporter.QuotaETA, "member")["m1"]; !math.IsInf(eta, 1) {
+		t.Errorf("ETA %v before any growth, want +Inf", eta)
+	}
+	playgroundtest.Seed(t, pg, playground.SeedOptions{Pods: 400, PodPadding: 10000})
+	size0 := promfiletest.Labels(t, first, exporter.DBSize, "member")["m1"]
+	var data []byte
+	var size float64
+	// The member reports its new size after its next backend commit.
+	for deadline := time.Now().Add(10 * time.Second); size <= size0 && time.Now().Before(deadline); {
+		data = scrape(t, srv.URL)
+		size = promfiletest.Labels(t, data, exporter.DBSize, "member")["m1"]
+	}
+	eta := promfiletest.Labels(t, data, exporter.QuotaETA, "member")["m1"]
+	quota := promfiletest.Labels(t, data, exporter.DBQuota, "member")["m1"]
+	if math.IsInf(eta, 0) || eta <= 0 || eta > 30*24*3600 {
+		t.Fatalf("ETA %v s after growing to %v of %v bytes", eta, size, quota)
+	}
+	t.Logf("DB %v of %v bytes, ETA %.0f s", size, quota, eta)
 }
