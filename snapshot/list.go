@@ -17,7 +17,9 @@ type Entry struct {
 	Created    time.Time `json:"created"`
 	Size       int64     `json:"size"`
 	Compressed bool      `json:"compressed"`
-	// Verified: the metadata says the save verified it and the size still matches.
+	// Verified: the metadata says the save verified it, and its size, cluster,
+	// revision and time agree with the file (list reads no data: prune
+	// rechecks the sha256 of the one it relies on).
 	Verified bool `json:"verified"`
 	// State is verified, unverified (no metadata) or mismatch (metadata disagrees with the file).
 	State      string  `json:"state"`
@@ -25,6 +27,9 @@ type Entry struct {
 	MemberID   string  `json:"memberId"`
 	HasMeta    bool    `json:"hasMetadata"`
 	AgeSeconds float64 `json:"ageSeconds"`
+	// Future: dated more than FutureSkew ahead of the clock, so its age is
+	// unknown (see FutureSkew).
+	Future bool `json:"future"`
 }
 
 // Entry states.
@@ -61,17 +66,27 @@ func List(dir string, now time.Time) ([]Entry, error) {
 			e.State = StateMismatch
 		case has:
 			e.HasMeta, e.TotalKeys, e.MemberID = true, m.TotalKeys, m.MemberID
-			if m.Size == fi.Size() && m.Revision == n.Revision && m.Verified {
+			if m.Size == fi.Size() && m.Revision == n.Revision && m.ClusterID == n.ClusterID && sameInstant(m.Created, n.Created) && m.Verified {
 				e.State, e.Verified = StateVerified, true
 			} else {
 				e.State = StateMismatch
 			}
 		}
 		e.AgeSeconds = now.Sub(e.Created).Seconds()
+		e.Future = e.Created.After(now.Add(FutureSkew))
 		out = append(out, e)
 	}
 	sortNewestFirst(out)
 	return out, nil
+}
+
+// sameInstant compares the name's time with the metadata's: both come from
+// one clock reading, the name's cut to the millisecond (or, in names from
+// before, to the second). Apart, one of them was edited and neither can be
+// trusted to say how old the snapshot is.
+func sameInstant(meta, name time.Time) bool {
+	d := meta.Sub(name)
+	return d > -time.Second && d < time.Second
 }
 
 func sortNewestFirst(es []Entry) {

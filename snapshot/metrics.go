@@ -17,6 +17,7 @@ type RunMetrics struct {
 	PruneFailed bool
 	// Dir is listed for the newest verified snapshot and the directory totals,
 	// so a failed run still reports when the last good snapshot was taken.
+	// Entries the run rechecked and found changed must come marked unverified.
 	Dir []Entry
 }
 
@@ -53,7 +54,9 @@ func Metrics(m RunMetrics) *promfile.Set {
 func NewestVerified(entries []Entry) (newest time.Time, total int64) {
 	for _, e := range entries {
 		total += e.Size
-		if e.Verified && e.Created.After(newest) {
+		// A time ahead of the clock (a skewed host, an edited name) would
+		// read as a fresh success and keep a staleness alert quiet forever.
+		if e.Verified && !e.Future && e.Created.After(newest) {
 			newest = e.Created
 		}
 	}

@@ -1,17 +1,29 @@
 package snapshot
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 )
 
+// FutureSkew is how far ahead of this host's clock a snapshot's time may be
+// and still be taken at its word: clocks of the hosts that save and prune
+// disagree by seconds, not minutes, when NTP works. Beyond it the time says
+// nothing about the snapshot's age (a clock was wrong, or the name edited):
+// such a snapshot is kept, reported, and left out of the ranking, so it is
+// never "newest", never fills a --keep-last slot or a bucket, and never
+// makes a snapshot with a true time look older.
+const FutureSkew = 5 * time.Minute
+
 // Policy is a retention policy. A snapshot is kept when any keep rule selects
 // it; MaxTotalSize then removes the oldest kept ones until the rest fit.
-// Two rules override everything: the newest verified snapshot of each cluster
-// is never deleted, and nothing younger than MinAge is.
+// Rules override everything: the newest verified snapshot of each cluster
+// is never deleted, nor anything younger than MinAge, nor anything dated
+// more than FutureSkew ahead of now.
 type Policy struct {
 	KeepLast     int
 	KeepHourly   int
@@ -31,6 +43,11 @@ type Decision struct {
 	Entry
 	Keep    bool     `json:"keep"`
 	Reasons []string `json:"reasons"`
+	// Future: dated more than FutureSkew ahead of now, so not ranked.
+	Future bool `json:"future"`
+	// newestVerified marks what the plan leans on as its cluster's newest
+	// verified snapshot; Prune rechecks exactly these before deleting.
+	newestVerified bool
 }
 
 // Plan applies a policy to a set of snapshots. It is a pure function of its
@@ -58,10 +75,19 @@ func Plan(entries []Entry, p Policy, now time.Time) []Decision {
 	return ds
 }
 
-func planCluster(ds []*Decision, p Policy, now time.Time) {
+func planCluster(all []*Decision, p Policy, now time.Time) {
 	keepBy := func(d *Decision, why string) {
 		d.Keep = true
 		d.Reasons = append(d.Reasons, why)
+	}
+	var ds []*Decision // the ranked ones: dated no later than now + FutureSkew
+	for _, d := range all {
+		if d.Created.After(now.Add(FutureSkew)) {
+			d.Future = true
+			keepBy(d, fmt.Sprintf("dated %s ahead of this clock: not ranked", d.Created.Sub(now).Round(time.Second)))
+			continue
+		}
+		ds = append(ds, d)
 	}
 	noRules := p.KeepLast <= 0 && p.KeepHourly <= 0 && p.KeepDaily <= 0 && p.KeepWeekly <= 0
 	for i, d := range ds {
@@ -84,6 +110,7 @@ func planCluster(ds []*Decision, p Policy, now time.Time) {
 	for _, d := range ds {
 		if d.Verified {
 			protected[d] = "newest verified"
+			d.newestVerified = true
 			break
 		}
 	}
@@ -153,16 +180,60 @@ type PruneResult struct {
 	DryRun    bool       `json:"dryRun"`
 	// FreedBytes is the size of the snapshots deleted (or to be deleted).
 	FreedBytes int64 `json:"freedBytes"`
+	// Warnings name snapshots that need a person: one whose content no
+	// longer matches what was verified, one dated in the future.
+	Warnings []string `json:"warnings"`
 }
 
 // Prune plans the policy for dir and, unless dryRun, deletes what it does
 // not keep: each snapshot file and then its metadata file, nothing else.
-func Prune(dir string, p Policy, now time.Time, dryRun bool) (*PruneResult, error) {
+//
+// Before anything is deleted, the snapshot each cluster's plan keeps as its
+// newest verified one is rechecked against its recorded sha256 (a dry run
+// does the same, so it shows what --yes would do). One that fails no longer
+// counts as verified and the plan is made again, until the snapshot relied
+// on is one whose bytes are the verified bytes, or none is left.
+func Prune(ctx context.Context, dir string, p Policy, now time.Time, dryRun bool) (*PruneResult, error) {
 	entries, err := List(dir, now)
 	if err != nil {
 		return nil, err
 	}
-	res := &PruneResult{Decisions: Plan(entries, p, now), DryRun: dryRun, Deleted: []string{}}
+	res := &PruneResult{DryRun: dryRun, Deleted: []string{}, Warnings: []string{}}
+	rechecked := map[string]bool{}
+	for {
+		res.Decisions = Plan(entries, p, now)
+		failed := false
+		for _, d := range res.Decisions {
+			if !d.newestVerified || rechecked[d.Path] {
+				continue
+			}
+			rechecked[d.Path] = true
+			err := Recheck(ctx, d.Path)
+			if err == nil {
+				continue
+			}
+			if ctx.Err() != nil {
+				return nil, fmt.Errorf("prune: recheck %s: %w", d.Path, ctx.Err())
+			}
+			failed = true
+			res.Warnings = append(res.Warnings, fmt.Sprintf("%s: %s; not counted as verified (run 'etcdmedic snapshot verify' on it)",
+				filepath.Base(d.Path), oneLine(err.Error())))
+			for i := range entries {
+				if entries[i].Path == d.Path {
+					entries[i].Verified, entries[i].State = false, StateMismatch
+				}
+			}
+		}
+		if !failed {
+			break
+		}
+	}
+	for _, d := range res.Decisions {
+		if d.Future {
+			res.Warnings = append(res.Warnings, fmt.Sprintf("%s: dated %s, %s ahead of this clock: kept and not ranked (check the clock of the host that saved it)",
+				filepath.Base(d.Path), d.Created.Format(time.RFC3339), d.Created.Sub(now).Round(time.Second)))
+		}
+	}
 	var errs []error
 	for _, d := range res.Decisions {
 		if d.Keep {

@@ -124,3 +124,37 @@ func TestParseName(t *testing.T) {
 		}
 	}
 }
+
+// A time more than FutureSkew ahead of now is no age at all: the snapshot
+// is kept, marked, and takes no --keep-last slot, no bucket, no share of
+// --max-total-size, and is never the newest verified. Within the skew
+// allowance a time is taken at its word.
+func TestPlanFutureDated(t *testing.T) {
+	es := set([]float64{1, 2, 3})
+	es = append(es,
+		Entry{Path: "etcd-0000000000000001-2000-far.db", ClusterID: "0000000000000001", Revision: 2000, Created: now.Add(24 * time.Hour), Size: 100, Verified: true},
+		Entry{Path: "etcd-0000000000000001-1500-near.db", ClusterID: "0000000000000001", Revision: 1500, Created: now.Add(FutureSkew + time.Second), Size: 100, Verified: true},
+		Entry{Path: "etcd-0000000000000001-1100-skew.db", ClusterID: "0000000000000001", Revision: 1100, Created: now.Add(FutureSkew - time.Second), Size: 100, Verified: true},
+	)
+	for _, p := range []Policy{{KeepLast: 1}, {KeepHourly: 1}, {MaxTotalSize: 150}, {KeepLast: 2, MaxTotalSize: 250}} {
+		ds := Plan(es, p, now)
+		byRev := map[int64]Decision{}
+		for _, d := range ds {
+			byRev[d.Revision] = d
+		}
+		for _, rev := range []int64{2000, 1500} {
+			if d := byRev[rev]; !d.Keep || !d.Future || d.newestVerified {
+				t.Errorf("%+v: future-dated rev %d: keep %v future %v newest %v", p, rev, d.Keep, d.Future, d.newestVerified)
+			}
+		}
+		if d := byRev[1100]; !d.Keep || d.Future || !d.newestVerified {
+			t.Errorf("%+v: rev 1100 (within the skew allowance) keep %v future %v newest %v %v", p, d.Keep, d.Future, d.newestVerified, d.Reasons)
+		}
+		if got := deleted(ds); p.KeepLast == 1 && !slices.Equal(got, []int64{998, 999, 1000}) {
+			t.Errorf("%+v: deleted %v", p, got)
+		}
+		if got := deleted(ds); p.KeepLast == 2 && !slices.Equal(got, []int64{998, 999}) {
+			t.Errorf("%+v: deleted %v; want 1000 kept (2 × 100 bytes fit 250; the future ones do not count)", p, got)
+		}
+	}
+}

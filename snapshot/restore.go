@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"net/url"
 	"os"
 	"sort"
@@ -19,6 +20,12 @@ import (
 // DefaultRevisionBump is etcd's documented example for a Kubernetes restore:
 // a billion revisions covers a week of 1500 writes/s between snapshot and restore.
 const DefaultRevisionBump = 1_000_000_000
+
+// MaxRevisionBump bounds --bump-revision: etcd's revisions are int64, and a
+// bump that does not fit beside the snapshot's revision would wrap the
+// restored one negative. Half the range leaves the other half for the
+// revision itself, more than any cluster will reach.
+const MaxRevisionBump = math.MaxInt64 / 2
 
 // ErrDataDirNotEmpty refuses to restore over existing data: a refusal.
 var ErrDataDirNotEmpty = fault.New(fault.Refused, "data dir is not empty")
@@ -71,6 +78,9 @@ func (o *RestoreOptions) Validate() error {
 	}
 	if o.MarkCompacted && o.RevisionBump == 0 {
 		return errors.New("--mark-compacted needs --bump-revision > 0")
+	}
+	if o.RevisionBump > MaxRevisionBump {
+		return fmt.Errorf("--bump-revision %d is more than %d: the restored revision would not fit in etcd's int64", o.RevisionBump, uint64(MaxRevisionBump))
 	}
 	members, err := ParseInitialCluster(o.InitialCluster)
 	if err != nil {
@@ -137,6 +147,9 @@ func Restore(ctx context.Context, o RestoreOptions) (*RestoreResult, error) {
 	}
 	if err := vr.Err(); err != nil {
 		return res, err
+	}
+	if vr.Revision > math.MaxInt64-int64(o.RevisionBump) {
+		return res, fault.Mark(fmt.Errorf("--bump-revision %d: revision %d + %d does not fit in etcd's int64", o.RevisionBump, vr.Revision, o.RevisionBump), fault.Invalid)
 	}
 	if dbPath == "" {
 		dbPath = o.File

@@ -25,7 +25,9 @@ type SaveOptions struct {
 	// Target is a directory (the file gets its generated name) or a file path.
 	Target string
 	// From is FromFollower (default), FromLeader, or a member ID or name.
-	From     string
+	From string
+	// MaxLag is taken as given: 0 asks for a member that applied all the
+	// leader committed (DefaultMaxLag is the command's default).
 	MaxLag   uint64
 	Compress bool
 	// StallTimeout aborts the stream when no bytes arrive for this long: a
@@ -66,9 +68,6 @@ func Save(ctx context.Context, c *cluster.Cluster, opts SaveOptions) (*SaveResul
 	start := time.Now()
 	if opts.Now == nil {
 		opts.Now = time.Now
-	}
-	if opts.MaxLag == 0 {
-		opts.MaxLag = DefaultMaxLag
 	}
 	dir, file, err := resolveTarget(opts.Target, opts.Compress)
 	if err != nil {
@@ -204,14 +203,14 @@ func resolveTarget(target string, compress bool) (dir, file string, err error) {
 	case !errors.Is(err, fs.ErrNotExist):
 		return "", "", err
 	case strings.HasSuffix(target, string(os.PathSeparator)):
-		return "", "", fmt.Errorf("directory %s does not exist", target)
+		return "", "", fault.Mark(fmt.Errorf("directory %s does not exist", target), fault.Invalid)
 	}
 	dir = filepath.Dir(target)
 	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
-		return "", "", fmt.Errorf("directory %s does not exist", dir)
+		return "", "", fault.Mark(fmt.Errorf("directory %s does not exist", dir), fault.Invalid)
 	}
 	if compress != IsCompressed(target) {
-		return "", "", fmt.Errorf("%s: a compressed snapshot's name ends in .zst, an uncompressed one's does not", target)
+		return "", "", fault.Mark(fmt.Errorf("%s: a compressed snapshot's name ends in .zst, an uncompressed one's does not", target), fault.Invalid)
 	}
 	return dir, target, nil
 }

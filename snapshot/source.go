@@ -52,7 +52,9 @@ func ChooseSource(snap *cluster.Snapshot, from string, maxLag uint64) (*Source, 
 			return st.Member.Label() + ": learner"
 		case slices.Contains(st.AlarmsOn(st.Member.ID), "CORRUPT"):
 			return st.Member.Label() + ": CORRUPT alarm"
-		case hasLeader && leaderCommit > 0 && st.Status.GetRaftAppliedIndex()+maxLag < leaderCommit:
+		// Subtracted, not added: applied+maxLag wraps for a large --max-lag
+		// and would call every member lagging.
+		case hasLeader && leaderCommit > st.Status.GetRaftAppliedIndex() && leaderCommit-st.Status.GetRaftAppliedIndex() > maxLag:
 			return fmt.Sprintf("%s: applied index %d trails the leader's commit index %d by more than %d",
 				st.Member.Label(), st.Status.GetRaftAppliedIndex(), leaderCommit, maxLag)
 		}

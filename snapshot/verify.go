@@ -7,6 +7,8 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path/filepath"
+	"time"
 
 	"github.com/etcdmedic/etcdmedic/internal/fault"
 )
@@ -34,6 +36,7 @@ type VerifyResult struct {
 	Version   string `json:"version"`
 	Hash      uint32 `json:"hash"`
 	RaftIndex uint64 `json:"raftIndex"`
+	RaftTerm  uint64 `json:"raftTerm"`
 
 	Problems []string `json:"problems"`
 	Warnings []string `json:"warnings"`
@@ -85,6 +88,7 @@ func Verify(ctx context.Context, path string, opts VerifyOptions) (*VerifyResult
 	var dg *digest
 	var st dbStatus
 	var stErr error
+	var read bool // the bolt read ran and succeeded: its figures can be compared
 	if r.Compressed {
 		tmp, err := os.CreateTemp(opts.TempDir, tempPrefix+"verify-*"+extDB)
 		if err != nil {
@@ -100,7 +104,7 @@ func Verify(ctx context.Context, path string, opts VerifyOptions) (*VerifyResult
 				return nil, "", ctx.Err()
 			}
 			r.Problems = append(r.Problems, "zstd stream damaged or truncated: "+err.Error())
-			r.Integrity, r.Metadata = string(integrityMissing), compareMeta(r, meta, hasMeta, metaErr)
+			r.Integrity, r.Metadata = string(integrityMissing), compareMeta(r, meta, hasMeta, metaErr, false)
 			return r, "", nil
 		}
 		tmp.Close()
@@ -137,27 +141,35 @@ func Verify(ctx context.Context, path string, opts VerifyOptions) (*VerifyResult
 	switch {
 	case integ == integrityMismatch:
 		r.Warnings = append(r.Warnings, "bolt read skipped: the content is already known to be corrupted")
-	case hasMeta && meta != nil && meta.DBSHA256 != "" && meta.DBSHA256 != dbSHA:
+	case integ != integrityOK && hasMeta && meta != nil && meta.DBSHA256 != "" && meta.DBSHA256 != dbSHA:
+		// etcd's own hash, when it matches, vouches for the bytes even
+		// though the metadata does not: the read is safe then, and says
+		// more than the mismatch alone.
 		r.Warnings = append(r.Warnings, "bolt read skipped: the content differs from what was saved")
 	default:
 		// bbolt trusts page pointers; a damaged page can fault the process,
 		// so the bolt read only runs on content no hash has condemned.
 		st, stErr = readStatus(dbPath, walkFull)
+		read = stErr == nil
 	}
 	if stErr != nil {
 		r.Problems = append(r.Problems, "bolt database check failed: "+oneLine(stErr.Error()))
 	} else {
-		r.Revision, r.TotalKeys, r.TotalSize, r.Version, r.Hash, r.RaftIndex = st.Revision, st.TotalKey, st.TotalSize, st.Version, st.Hash, st.ConsistentIndex
+		r.Revision, r.TotalKeys, r.TotalSize, r.Version, r.Hash, r.RaftIndex, r.RaftTerm = st.Revision, st.TotalKey, st.TotalSize, st.Version, st.Hash, st.ConsistentIndex, st.Term
 	}
-	r.Metadata = compareMeta(r, meta, hasMeta, metaErr)
+	r.Metadata = compareMeta(r, meta, hasMeta, metaErr, read)
 	if opts.KeepDecompressed && r.Compressed && r.OK() {
 		return r, dbPath, nil
 	}
 	return r, "", nil
 }
 
-// compareMeta checks the file against its metadata and records mismatches.
-func compareMeta(r *VerifyResult, m *Metadata, has bool, err error) string {
+// compareMeta checks the file against every field of its metadata that
+// verify recomputes, and records each mismatch as a problem: metadata that
+// disagrees with the file, whichever of the two was changed, no longer
+// describes it, and nothing vouches for the file any more. Figures of the
+// bolt read are compared only when it ran (read).
+func compareMeta(r *VerifyResult, m *Metadata, has bool, err error, read bool) string {
 	switch {
 	case err != nil:
 		r.Warnings = append(r.Warnings, oneLine(err.Error()))
@@ -166,18 +178,49 @@ func compareMeta(r *VerifyResult, m *Metadata, has bool, err error) string {
 		r.Warnings = append(r.Warnings, "no metadata file "+MetaPath(r.File)+": sha256 not compared")
 		return "absent"
 	}
+	before := len(r.Problems)
 	bad := func(what string, got, want any) {
 		r.Problems = append(r.Problems, fmt.Sprintf("%s is %v, metadata says %v", what, got, want))
 	}
-	before := len(r.Problems)
-	if r.Size != m.Size {
-		bad("size", r.Size, m.Size)
+	differ := func(what string, got, want any) {
+		if got != want {
+			bad(what, got, want)
+		}
 	}
-	if r.SHA256 != "" && r.SHA256 != m.SHA256 {
-		bad("sha256", r.SHA256, m.SHA256)
+	differ("size", r.Size, m.Size)
+	if r.SHA256 != "" {
+		differ("sha256", r.SHA256, m.SHA256)
 	}
-	if r.Revision != 0 && r.Revision != m.Revision {
-		bad("revision", r.Revision, m.Revision)
+	// A damaged zstd stream leaves no database to measure.
+	if r.DBSHA256 != "" {
+		differ("dbSize", r.DBSize, m.DBSize)
+		differ("dbSha256", r.DBSHA256, m.DBSHA256)
+	}
+	compression := ""
+	if r.Compressed {
+		compression = "zstd"
+	}
+	differ("compression", compression, m.Compression)
+	if n, ok := ParseName(filepath.Base(r.File)); ok {
+		differ("the name's revision", n.Revision, m.Revision)
+		differ("the name's cluster ID", n.ClusterID, m.ClusterID)
+		if !sameInstant(m.Created, n.Created) {
+			bad("the name's time", n.Created.Format(time.RFC3339Nano), m.Created.Format(time.RFC3339Nano))
+		}
+	}
+	if read {
+		differ("revision", r.Revision, m.Revision)
+		differ("totalKeys", r.TotalKeys, m.TotalKeys)
+		differ("raftIndex", r.RaftIndex, m.RaftIndex)
+		differ("storageVersion", r.Version, m.StorageVersion)
+		// Both are left out by some writers (save leaves out the crc, an
+		// old etcd's database the term): compared where recorded.
+		if m.Hash != 0 {
+			differ("hash", fmt.Sprintf("%08x", r.Hash), fmt.Sprintf("%08x", m.Hash))
+		}
+		if r.RaftTerm != 0 {
+			differ("raftTerm", r.RaftTerm, m.RaftTerm)
+		}
 	}
 	if len(r.Problems) > before {
 		return "mismatch"

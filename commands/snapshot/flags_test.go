@@ -2,6 +2,7 @@ package snapshot_test
 
 import (
 	"context"
+	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -31,6 +32,11 @@ func usageError(t *testing.T, args ...string) {
 func TestSnapshotUsageErrors(t *testing.T) {
 	dir := t.TempDir()
 	missing := filepath.Join(dir, "no-such.db")
+	// A file that is there, so that only the flag check can say 64.
+	junk := filepath.Join(dir, "junk.db")
+	if err := os.WriteFile(junk, []byte("not a snapshot"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	for _, args := range [][]string{
 		{"snapshot", "verify"},
 		{"snapshot", "verify", missing},
@@ -52,6 +58,42 @@ func TestSnapshotUsageErrors(t *testing.T) {
 		{"snapshot", "restore", missing, "--data-dir", dir, "--bump-revision", "0", "--mark-compacted"},
 		{"snapshot", "restore", missing, "--data-dir", dir, "--bump-revision", "lots"},
 		{"snapshot", "restore", missing, "--data-dir", filepath.Join(dir, "new")},
+		// Numbers that would mean something else than they say: a stall
+		// timeout that falls back to another, a size that wraps to "no
+		// limit" or reads "milli" as a byte, a count or age past its type.
+		{"snapshot", "save", dir, "--stall-timeout", "-1s", "--endpoints", "http://127.0.0.1:1"},
+		{"snapshot", "save", dir, "--stall-timeout", "0s", "--endpoints", "http://127.0.0.1:1"},
+		{"snapshot", "save", dir, "--max-lag", "-1", "--endpoints", "http://127.0.0.1:1"},
+		{"snapshot", "save", dir, "--max-lag", "18446744073709551616", "--endpoints", "http://127.0.0.1:1"},
+		{"snapshot", "save", dir, "--prune-keep-last", "1", "--prune-max-total-size", "1e300", "--endpoints", "http://127.0.0.1:1"},
+		{"snapshot", "save", dir, "--prune-min-age", "-1s", "--prune-keep-last", "1", "--endpoints", "http://127.0.0.1:1"},
+		{"snapshot", "prune", dir, "--keep-last", "1", "--max-total-size", "NaN"},
+		{"snapshot", "prune", dir, "--keep-last", "1", "--max-total-size", "Inf"},
+		{"snapshot", "prune", dir, "--keep-last", "1", "--max-total-size", "1e300"},
+		{"snapshot", "prune", dir, "--keep-last", "1", "--max-total-size", "1e19"},
+		{"snapshot", "prune", dir, "--keep-last", "1", "--max-total-size", "9223372036854775808"},
+		{"snapshot", "prune", dir, "--keep-last", "1", "--max-total-size", "16Ei"},
+		{"snapshot", "prune", dir, "--keep-last", "1", "--max-total-size", "1m"},
+		{"snapshot", "prune", dir, "--keep-last", "1", "--max-total-size", "0.5"},
+		{"snapshot", "prune", dir, "--keep-last", "99999999999999999999"},
+		{"snapshot", "prune", dir, "--keep-hourly", "NaN"},
+		{"snapshot", "prune", dir, "--keep-daily", "Inf"},
+		{"snapshot", "prune", dir, "--keep-weekly", "-2"},
+		{"snapshot", "prune", dir, "--keep-last", "1", "--min-age", "1e300h"},
+		{"snapshot", "prune", dir, "--keep-last", "1", "--min-age", "NaNh"},
+		{"snapshot", "prune", dir, "--keep-last", "1", "--min-age", "Infh"},
+		{"snapshot", "prune", dir, "--keep-last", "1", "--min-age", "200000000h"},
+		{"snapshot", "restore", junk, "--data-dir", filepath.Join(dir, "new"), "--bump-revision", "18446744073709551615"},
+		{"snapshot", "restore", junk, "--data-dir", filepath.Join(dir, "new"), "--bump-revision", "4611686018427387904"},
+		{"snapshot", "restore", missing, "--data-dir", filepath.Join(dir, "new"), "--bump-revision", "9223372036854775807", "--plan", "--initial-cluster", "m1=http://127.0.0.1:2380"},
+		{"snapshot", "restore", missing, "--data-dir", filepath.Join(dir, "new"), "--bump-revision", "-1"},
+		// Where the run would write is checked before it connects (a closed
+		// port here: reaching for it would be exit 3).
+		{"snapshot", "save", dir, "--metrics-file", filepath.Join(dir, "no-such-dir", "snap.prom"), "--endpoints", "http://127.0.0.1:1"},
+		{"snapshot", "save", dir, "--metrics-file", dir, "--endpoints", "http://127.0.0.1:1"},
+		{"snapshot", "save", filepath.Join(dir, "no-such-dir") + "/", "--endpoints", "http://127.0.0.1:1"},
+		{"snapshot", "save", filepath.Join(dir, "no-such-dir", "snap.db"), "--endpoints", "http://127.0.0.1:1"},
+		{"snapshot", "save", filepath.Join(dir, "snap.db"), "--compress", "--endpoints", "http://127.0.0.1:1"},
 	} {
 		usageError(t, args...)
 	}

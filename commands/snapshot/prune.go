@@ -41,13 +41,22 @@ oldest kept ones until the total fits. Buckets are UTC hours, days and ISO weeks
 keeps its newest snapshot, for the N most recent buckets that have one.
 
 Whatever the rules say, the newest verified snapshot of each cluster is never deleted,
-nor any snapshot younger than --min-age. Snapshots of different clusters in one
-directory are judged separately. Only files named etcd-<clusterID>-<revision>-<time>.db
+nor any snapshot younger than --min-age. "Verified" is checked, not taken from the
+metadata: before anything is deleted (and in a dry run) the snapshot relied on is read
+again and its sha256 compared with the one recorded when save verified it; one that
+changed since is reported and no longer counts, and the next one is checked.
+
+A snapshot dated more than 5 minutes ahead of this host's clock (a skewed clock, an
+edited name) has no age to judge: it is kept, reported, and left out of the ranking, so
+it never takes a --keep-* slot from, nor counts as newer than, a snapshot with a true
+time. Snapshots of different clusters in one directory are judged separately. Only files named etcd-<clusterID>-<revision>-<time>.db
 (or .db.zst), and their .meta.json, are ever deleted.
 
 Without --yes nothing is deleted: the plan is printed.
 
-Exit codes: 0 planned or deleted; 2 a deletion failed; 64 no rule given, or bad flags.`,
+Exit codes: 0 planned or deleted; 1 planned or deleted, but a snapshot changed since
+it was verified or is dated in the future (the lines marked ! say which); 2 a deletion
+failed; 64 no rule given, or bad flags.`,
 		Example: `  # what would go, keeping 24 hourly, 7 daily and 4 weekly
   etcdmedic snapshot prune /var/backups/etcd --keep-hourly 24 --keep-daily 7 --keep-weekly 4
 
@@ -73,8 +82,8 @@ Exit codes: 0 planned or deleted; 2 a deletion failed; 64 no rule given, or bad 
 	return cmd
 }
 
-func RunPrune(_ context.Context, opts *PruneOptions) error {
-	res, err := snap.Prune(opts.Dir, opts.Policy, opts.Now(), !opts.Yes)
+func RunPrune(ctx context.Context, opts *PruneOptions) error {
+	res, err := snap.Prune(ctx, opts.Dir, opts.Policy, opts.Now(), !opts.Yes)
 	if res == nil {
 		return classify(fmt.Errorf("prune: %w", err))
 	}
@@ -108,7 +117,16 @@ func RunPrune(_ context.Context, opts *PruneOptions) error {
 			verb = "would delete (dry run; --yes deletes)"
 		}
 		fmt.Fprintf(opts.IO.Out, "\n%s %d of %d snapshots, %s\n", verb, len(res.Deleted), len(res.Decisions), humanize.Bytes(res.FreedBytes))
+		for _, w := range res.Warnings {
+			fmt.Fprintf(opts.IO.Out, "%s %s\n", p.Warn.Render("!"), w)
+		}
 	}
-	// A deletion failed: the plan above says which.
-	return fault.Mark(err, fault.Failed)
+	if err != nil {
+		// A deletion failed: the plan above says which.
+		return fault.Mark(err, fault.Failed)
+	}
+	if len(res.Warnings) > 0 {
+		return fault.Reported(fault.Partial)
+	}
+	return nil
 }

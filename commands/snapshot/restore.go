@@ -93,6 +93,10 @@ failed; 4 the data dir is not empty; 64 bad flags or missing file.`,
 			if opts.Restore.MarkCompacted && opts.Restore.RevisionBump == 0 {
 				return cmdutil.UsageError(fmt.Errorf("--mark-compacted needs --bump-revision > 0"))
 			}
+			// --plan prints commands that would then fail: checked here too.
+			if opts.Restore.RevisionBump > snap.MaxRevisionBump {
+				return cmdutil.UsageError(fmt.Errorf("--bump-revision %d is more than %d: the restored revision would not fit in etcd's int64", opts.Restore.RevisionBump, uint64(snap.MaxRevisionBump)))
+			}
 			if !opts.Plan {
 				if err := opts.Restore.ValidateFlags(); err != nil {
 					return cmdutil.UsageError(err)

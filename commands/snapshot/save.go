@@ -66,9 +66,11 @@ for node_exporter's textfile collector. See docs/snapshot-schedule.md.
 The stream has no overall deadline (large databases take minutes); it is aborted when no
 data arrives for --stall-timeout.
 
-Exit codes: 0 saved (and pruned); 1 saved, but retention failed; 2 the save or its
+Exit codes: 0 saved (and pruned); 1 saved, but retention failed or found a snapshot
+that changed since it was verified or is dated in the future; 2 the save or its
 verification failed; 3 no member reachable or auth refused; 4 no member qualifies as
-the source, or the target file exists; 64 usage error.`,
+the source, or the target file exists; 64 usage error, or the target or --metrics-file directory is
+missing or not writable (checked before connecting).`,
 		Example: `  # into /var/backups/etcd, from a follower
   etcdmedic snapshot save /var/backups/etcd
 
@@ -85,6 +87,11 @@ the source, or the target file exists; 64 usage error.`,
 			}
 			if err := validatePolicy(opts.Prune); err != nil {
 				return err
+			}
+			// ≤ 0 would fall back to --command-timeout: a value that says
+			// "never stall" or "-1s" must not quietly mean something else.
+			if opts.Save.StallTimeout <= 0 {
+				return cmdutil.UsageError(fmt.Errorf("--stall-timeout must be positive, got %s", opts.Save.StallTimeout))
 			}
 			if runF != nil {
 				return runF(cmd.Context(), opts)
@@ -109,6 +116,18 @@ func RunSave(ctx context.Context, opts *SaveOptions) error {
 	opts.Save.Progress = prog.update
 	opts.Save.Now = opts.Now
 
+	// What the run will write to is checked before it connects: a missing
+	// directory found after the stream is a member loaded for nothing, and
+	// a metrics file that fails last hides that the run happened at all.
+	if err := snap.CheckTarget(opts.Save.Target, opts.Save.Compress); err != nil {
+		return err
+	}
+	if opts.MetricsFile != "" {
+		if err := snap.CheckMetricsFile(opts.MetricsFile); err != nil {
+			return err
+		}
+	}
+
 	report := &SaveReport{}
 	err := func() error {
 		c, err := opts.OpenCluster()
@@ -130,14 +149,28 @@ func RunSave(ctx context.Context, opts *SaveOptions) error {
 	}
 	pruneFailed := false
 	if err == nil && !opts.Prune.Empty() {
-		report.Prune, err = snap.Prune(dir, opts.Prune, opts.Now(), false)
-		if err != nil {
+		report.Prune, err = snap.Prune(ctx, dir, opts.Prune, opts.Now(), false)
+		switch {
+		case err != nil:
 			pruneFailed = true
 			err = fault.Mark(err, fault.Partial)
+		case report.Prune != nil && len(report.Prune.Warnings) > 0:
+			// The snapshot is saved; what retention found needs a person.
+			err = fault.Mark(fmt.Errorf("prune: %s", report.Prune.Warnings[0]), fault.Partial)
 		}
 	}
 	if opts.MetricsFile != "" {
 		entries, _ := snap.List(dir, opts.Now())
+		justSaved := ""
+		if report.Save != nil {
+			justSaved = report.Save.Path
+		}
+		// The metric says when the last good snapshot was taken: it must
+		// not be one whose file has changed since (prune rechecked the
+		// same one, from the same cache, when it ran).
+		for _, w := range snap.RecheckNewest(ctx, entries, justSaved) {
+			fmt.Fprintf(opts.IO.ErrOut, "Warning: %s\n", w)
+		}
 		m := snap.RunMetrics{Success: report.Save != nil, Finished: opts.Now(), Duration: opts.Now().Sub(start), Save: report.Save, PruneFailed: pruneFailed, Dir: entries}
 		if report.Prune != nil {
 			m.Pruned = len(report.Prune.Deleted)
@@ -180,6 +213,9 @@ func renderSave(io *iostreams.IOStreams, r *SaveReport) {
 	if r.Prune != nil {
 		for _, d := range r.Prune.Deleted {
 			fmt.Fprintf(io.Out, "  pruned %s\n", d)
+		}
+		for _, w := range r.Prune.Warnings {
+			fmt.Fprintf(io.Out, "  %s %s\n", p.Warn.Render("!"), w)
 		}
 	}
 }

@@ -43,7 +43,7 @@ func TestSaveSameSecondDistinctNames(t *testing.T) {
 				return cluster.Open(&cluster.Config{Endpoints: c.Endpoints(), DialTimeout: 5 * time.Second, CommandTimeout: 20 * time.Second}, nil)
 			},
 			Format: func() output.Format { return output.Table },
-			Save:   snap.SaveOptions{Target: dir, StallTimeout: 30 * time.Second},
+			Save:   snap.SaveOptions{Target: dir, StallTimeout: 30 * time.Second, MaxLag: snap.DefaultMaxLag},
 			Now:    func() time.Time { return frozen },
 		}
 		wg.Add(1)

@@ -5,6 +5,7 @@ package snapshot
 import (
 	"errors"
 	"fmt"
+	"math"
 
 	"github.com/spf13/cobra"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -49,6 +50,14 @@ func (s sizeValue) Set(v string) error {
 	}
 	if q.Sign() < 0 {
 		return fmt.Errorf("%q: size must not be negative", v)
+	}
+	// Value() wraps past 2^63 (1e19 reads as 0, no limit at all) and rounds
+	// a fraction up (1m, milli, reads as one byte: delete nearly everything).
+	if f := q.AsApproximateFloat64(); f >= math.MaxInt64 {
+		return fmt.Errorf("%q: size too large", v)
+	}
+	if exact := resource.NewQuantity(q.Value(), resource.BinarySI); q.Cmp(*exact) != 0 {
+		return fmt.Errorf("%q is not a whole number of bytes (m is milli; M is mega, Mi mebi)", v)
 	}
 	*s.n = q.Value()
 	return nil
