@@ -13,6 +13,12 @@ func Wrap(text string, width int, indent string) string {
 	if width <= 0 || ansi.StringWidth(text) <= width {
 		return text
 	}
+	// The wrapper breaks after any hyphen; a flag name cut as "--dial-" /
+	// "timeout" reads (and pastes) wrong, so hyphens ride through it as a
+	// non-breaking hyphen of the same width.
+	if strings.Contains(text, "-") && !strings.ContainsRune(text, nbHyphen) {
+		return strings.ReplaceAll(Wrap(strings.ReplaceAll(text, "-", string(nbHyphen)), width, indent), string(nbHyphen), "-")
+	}
 	first := ansi.Wrap(text, width, "")
 	lines := strings.Split(first, "\n")
 	if len(lines) == 1 {
@@ -26,6 +32,8 @@ func Wrap(text string, width int, indent string) string {
 	}
 	return b.String()
 }
+
+const nbHyphen = '\u2011'
 
 // Cells is the display width of s: ANSI colour codes take no cells, East
 // Asian wide runes take two.
