@@ -38,9 +38,12 @@ func NewCmdList(f *cmdutil.Factory, runF func(context.Context, *ListOptions) err
 		Short: "List the snapshots in a directory: age, size, revision, cluster, verified",
 		Long: `List the snapshots etcdmedic saved in DIR (default: the current directory), newest first.
 Other files are ignored. STATE is "verified" when the metadata says the save verified
-the file and its size still matches, "unverified" without metadata, "mismatch" when the
-metadata disagrees with the file (run 'etcdmedic snapshot verify' on it). list reads
-names and metadata only; verify reads the data.`,
+the file and its size, cluster, revision and time still agree with the file and its name,
+"unverified" without metadata, "mismatch" when the metadata disagrees with the file (run
+'etcdmedic snapshot verify' on it). list reads names and metadata only, so "verified" is
+what the save found: verify reads the data again, and prune rechecks the snapshot it
+keeps as the newest verified one. A snapshot dated more than 5 minutes ahead of this
+clock shows a negative age and "future": true in JSON.`,
 		Example: `  etcdmedic snapshot list /var/backups/etcd
   etcdmedic snapshot list /var/backups/etcd -o json | jq -r '.snapshots[0].path'`,
 		Args: cobra.MaximumNArgs(1),

@@ -108,6 +108,71 @@ func TestPruneRechecksNewestVerified(t *testing.T) {
 			t.Fatalf("verify of the kept snapshot: exit %d", r.Code)
 		}
 	})
+
+	// The metrics file's "last success" leans on the same metadata: after a
+	// failed save it must name the newest snapshot that is still intact, an
+	// hour old here, not the damaged one saved just now.
+	t.Run("metrics after a failed save", func(t *testing.T) {
+		dir2 := t.TempDir()
+		hourAgo := time.Now().Add(-time.Hour).UTC().Truncate(time.Millisecond)
+		copyDated(t, paths[1], dir2, hourAgo)
+		damaged := copyDated(t, paths[2], dir2, time.Now().UTC().Truncate(time.Millisecond))
+		if r := clitest.Run(t, nil, "snapshot", "verify", damaged); r.Code != 2 {
+			t.Fatalf("verify of the damaged copy: exit %d, want 2", r.Code)
+		}
+		metrics := filepath.Join(t.TempDir(), "snap.prom")
+		r := clitest.Run(t, env(c), "snapshot", "save", dir2, "--from", "no-such-member", "--metrics-file", metrics)
+		if r.Code != 4 {
+			t.Fatalf("exit %d, want 4 (no such source member)", r.Code)
+		}
+		if got := lastSuccess(t, metrics); !got.Equal(hourAgo.Truncate(time.Second)) {
+			t.Errorf("last success %s, want %s (the intact snapshot)", got, hourAgo)
+		}
+	})
+}
+
+// copyDated copies a snapshot and its metadata into dir under the name (and
+// metadata time) of another instant, as a save at that time would have.
+func copyDated(t *testing.T, src, dir string, at time.Time) string {
+	t.Helper()
+	n, ok := snap.ParseName(filepath.Base(src))
+	if !ok {
+		t.Fatalf("%s is not a snapshot name", src)
+	}
+	var id uint64
+	fmt.Sscanf(n.ClusterID, "%x", &id)
+	dst := filepath.Join(dir, snap.FileName(id, n.Revision, at, n.Compressed))
+	copyFile(t, src, dst)
+	var meta map[string]any
+	b, err := os.ReadFile(snap.MetaPath(src))
+	if err != nil || json.Unmarshal(b, &meta) != nil {
+		t.Fatalf("metadata of %s: %v", src, err)
+	}
+	meta["created"], meta["file"] = at.Format(time.RFC3339Nano), filepath.Base(dst)
+	b, _ = json.Marshal(meta)
+	if err := os.WriteFile(snap.MetaPath(dst), b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return dst
+}
+
+func lastSuccess(t *testing.T, metrics string) time.Time {
+	t.Helper()
+	f, err := os.Open(metrics)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := parser.TextToMetricFamilies(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fam, ok := fams["etcdmedic_snapshot_last_success_timestamp_seconds"]
+	if !ok {
+		t.Fatal("no etcdmedic_snapshot_last_success_timestamp_seconds in the metrics file")
+	}
+	return time.Unix(int64(fam.GetMetric()[0].GetGauge().GetValue()), 0).UTC()
 }
 
 // A host whose clock ran a day ahead saved a snapshot: its name and its
@@ -131,22 +196,8 @@ func TestPruneFutureDatedSnapshot(t *testing.T) {
 	})
 
 	first := saveN(t, c, dir, 1)[0]
-	n, _ := snap.ParseName(filepath.Base(first))
 	tomorrow := time.Now().Add(24 * time.Hour).UTC().Truncate(time.Millisecond)
-	var id uint64
-	fmt.Sscanf(n.ClusterID, "%x", &id)
-	future := filepath.Join(dir, snap.FileName(id, n.Revision, tomorrow, false))
-	copyFile(t, first, future)
-	var meta map[string]any
-	b, err := os.ReadFile(snap.MetaPath(first))
-	if err != nil || json.Unmarshal(b, &meta) != nil {
-		t.Fatalf("metadata: %v", err)
-	}
-	meta["created"], meta["file"] = tomorrow.Format(time.RFC3339Nano), filepath.Base(future)
-	b, _ = json.Marshal(meta)
-	if err := os.WriteFile(snap.MetaPath(future), b, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	future := copyDated(t, first, dir, tomorrow)
 	// Its bytes and metadata agree: it is a good snapshot with a wrong time.
 	if r := clitest.Run(t, nil, "snapshot", "verify", future); r.Code != 0 {
 		t.Fatalf("verify of the future-dated copy: exit %d", r.Code)
@@ -188,18 +239,7 @@ func TestPruneFutureDatedSnapshot(t *testing.T) {
 		t.Errorf("warnings %q: want one naming %s", out.Prune.Warnings, filepath.Base(future))
 	}
 
-	f, err := os.Open(metrics)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	parser := expfmt.NewTextParser(model.UTF8Validation)
-	fams, err := parser.TextToMetricFamilies(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	last := time.Unix(int64(fams["etcdmedic_snapshot_last_success_timestamp_seconds"].GetMetric()[0].GetGauge().GetValue()), 0)
-	if d := time.Since(last); d < 0 || d > time.Hour {
+	if last := lastSuccess(t, metrics); time.Since(last) < 0 || time.Since(last) > time.Hour {
 		t.Errorf("last success reported at %s; want the save just made, not the future-dated file", last)
 	}
 
