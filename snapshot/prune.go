@@ -193,13 +193,18 @@ type PruneResult struct {
 // does the same, so it shows what --yes would do). One that fails no longer
 // counts as verified and the plan is made again, until the snapshot relied
 // on is one whose bytes are the verified bytes, or none is left.
-func Prune(ctx context.Context, dir string, p Policy, now time.Time, dryRun bool) (*PruneResult, error) {
+// justVerified names files this process verified moments ago (save's own):
+// reading them again would prove nothing new.
+func Prune(ctx context.Context, dir string, p Policy, now time.Time, dryRun bool, justVerified ...string) (*PruneResult, error) {
 	entries, err := List(dir, now)
 	if err != nil {
 		return nil, err
 	}
 	res := &PruneResult{DryRun: dryRun, Deleted: []string{}, Warnings: []string{}}
 	rechecked := map[string]bool{}
+	for _, p := range justVerified {
+		rechecked[p] = true
+	}
 	for {
 		res.Decisions = Plan(entries, p, now)
 		failed := false

@@ -62,6 +62,7 @@ func TestSnapshotUsageErrors(t *testing.T) {
 		// timeout that falls back to another, a size that wraps to "no
 		// limit" or reads "milli" as a byte, a count or age past its type.
 		{"snapshot", "save", dir, "--stall-timeout", "-1s", "--endpoints", "http://127.0.0.1:1"},
+		{"snapshot", "save", dir, "--from", "", "--endpoints", "http://127.0.0.1:1"},
 		{"snapshot", "save", dir, "--stall-timeout", "0s", "--endpoints", "http://127.0.0.1:1"},
 		{"snapshot", "save", dir, "--max-lag", "-1", "--endpoints", "http://127.0.0.1:1"},
 		{"snapshot", "save", dir, "--max-lag", "18446744073709551616", "--endpoints", "http://127.0.0.1:1"},

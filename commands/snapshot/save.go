@@ -90,6 +90,9 @@ missing or not writable (checked before connecting).`,
 			}
 			// ≤ 0 would fall back to --command-timeout: a value that says
 			// "never stall" or "-1s" must not quietly mean something else.
+			if opts.Save.From == "" {
+				return cmdutil.UsageError(fmt.Errorf("--from is empty: give %q, %q, or a member ID or name", snap.FromFollower, snap.FromLeader))
+			}
 			if opts.Save.StallTimeout <= 0 {
 				return cmdutil.UsageError(fmt.Errorf("--stall-timeout must be positive, got %s", opts.Save.StallTimeout))
 			}
@@ -149,7 +152,7 @@ func RunSave(ctx context.Context, opts *SaveOptions) error {
 	}
 	pruneFailed := false
 	if err == nil && !opts.Prune.Empty() {
-		report.Prune, err = snap.Prune(ctx, dir, opts.Prune, opts.Now(), false)
+		report.Prune, err = snap.Prune(ctx, dir, opts.Prune, opts.Now(), false, report.Save.Path)
 		switch {
 		case err != nil:
 			pruneFailed = true
@@ -166,8 +169,7 @@ func RunSave(ctx context.Context, opts *SaveOptions) error {
 			justSaved = report.Save.Path
 		}
 		// The metric says when the last good snapshot was taken: it must
-		// not be one whose file has changed since (prune rechecked the
-		// same one, from the same cache, when it ran).
+		// not be one whose file has changed since it was verified.
 		for _, w := range snap.RecheckNewest(ctx, entries, justSaved) {
 			fmt.Fprintf(opts.IO.ErrOut, "Warning: %s\n", w)
 		}
