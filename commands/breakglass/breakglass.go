@@ -46,6 +46,7 @@ manifests, a manifest that is not a Pod).`,
 		NewCmdPurgePods(f, nil),
 		NewCmdUndo(f, nil),
 		NewCmdJournal(f, nil),
+		NewCmdSurvivors(f, nil),
 	)
 	return cmd
 }
