@@ -22,7 +22,12 @@ type TLSFiles struct {
 	CA, ServerCert, ServerKey, ClientCert, ClientKey string
 }
 
-func generateTLS(dir string) (*TLSFiles, error) {
+func generateTLS(dir string) (*TLSFiles, error) { return ReissueTLS(dir, 5*365*24*time.Hour) }
+
+// ReissueTLS writes a fresh PKI of a --tls playground into dir (a new CA,
+// server and client certificates) whose server and client certificates
+// expire leafValidity from now: tests of certificate expiry use it.
+func ReissueTLS(dir string, leafValidity time.Duration) (*TLSFiles, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
@@ -67,7 +72,7 @@ func generateTLS(dir string) (*TLSFiles, error) {
 			SerialNumber: big.NewInt(serial),
 			Subject:      pkix.Name{CommonName: cn},
 			NotBefore:    now.Add(-time.Hour),
-			NotAfter:     now.Add(5 * 365 * 24 * time.Hour),
+			NotAfter:     now.Add(leafValidity),
 			KeyUsage:     x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,
 			ExtKeyUsage:  usage,
 			DNSNames:     []string{"localhost"},

@@ -28,6 +28,11 @@ type Options struct {
 	Consistency bool
 	Watch       time.Duration
 	All         bool
+	// MetricsFile, Node, DataDir and Global: node.go and metrics.go.
+	MetricsFile string
+	Node        bool
+	DataDir     string
+	Global      *cmdutil.GlobalOptions
 
 	thresholds health.Thresholds
 }
@@ -40,7 +45,7 @@ func NewDoctorOptions() *Options {
 
 func NewCmdDoctor(f *cmdutil.Factory, runF func(context.Context, *Options) error) *cobra.Command {
 	opts := NewDoctorOptions()
-	opts.IO, opts.OpenCluster, opts.Format = f.IOStreams, f.OpenCluster, f.Format
+	opts.IO, opts.OpenCluster, opts.Format, opts.Global = f.IOStreams, f.OpenCluster, f.Format, f.Global
 	cmd := &cobra.Command{
 		Use:   "doctor",
 		Short: "Diagnose the cluster: an ordered checklist of findings, each with the command to run next",
@@ -67,6 +72,16 @@ Thresholds come from the upstream etcd alerting mixin and etcd's documentation
 (--preset upstream, the default) or OpenShift's (--preset openshift); change one with
 --set, e.g. --set fsync.warn=20ms --set quota.warn=70%. Keys: ` + strings.Join(health.OverrideKeys(), ", ") + `.
 Every finding id, threshold and its source: docs/doctor.md.
+
+--metrics-file FILE also writes the findings as a Prometheus textfile (atomically), the
+series 'etcdmedic exporter' serves; alert rules over them: 'etcdmedic alerts'.
+
+--node checks the machine under a member instead, without loading etcd: fdatasync
+latency of --data-dir's filesystem with etcd's write pattern (2300-byte writes, each
+followed by fdatasync, up to 22 MiB or 10 s, in a temp file removed afterwards), free
+space against the DB size, expiry of the certificates the manifest names (warn < 30
+days, crit < 7), and the compaction settings. The data dir and certificates come from
+the etcd manifest (--manifest) unless --data-dir is given.
 
 A hung member makes its own checks "unknown" and costs one --command-timeout; the run
 always ends within about --command-timeout + --window + a second.
@@ -102,6 +117,7 @@ Exit codes: 0 every finding ok; 1 the worst is a warning; 2 the worst is critica
 	fl.BoolVar(&opts.Consistency, "consistency", opts.Consistency, "compare HashKV of every voter at one revision (reads every voter's whole keyspace)")
 	fl.DurationVar(&opts.Watch, "watch", opts.Watch, "run again every DURATION until interrupted")
 	fl.BoolVar(&opts.All, "all", opts.All, "list every finding in the table, not only the ones that need attention")
+	addNodeFlags(fl, opts)
 	_ = cmd.RegisterFlagCompletionFunc("preset", cobra.FixedCompletions(health.PresetNames(), cobra.ShellCompDirectiveNoFileComp))
 	return cmd
 }
@@ -125,6 +141,7 @@ func (o *Options) Validate() error {
 	if err := cmdutil.Check(
 		cmdutil.DurationIn("window", o.Window, 100*time.Millisecond, 10*time.Minute),
 		cmdutil.DurationIn("watch", o.Watch, 0, 24*time.Hour),
+		cmdutil.WritableDir("metrics-file", o.MetricsFile),
 	); err != nil {
 		return err
 	}
@@ -138,6 +155,9 @@ func Run(ctx context.Context, opts *Options) error {
 			return err
 		}
 	}
+	if opts.Node {
+		return runNode(ctx, opts)
+	}
 	c, err := opts.OpenCluster()
 	if err != nil {
 		return err
@@ -149,6 +169,9 @@ func Run(ctx context.Context, opts *Options) error {
 	if opts.Watch == 0 {
 		r := health.Diagnose(ctx, c, hopts)
 		if err := render(opts, r); err != nil {
+			return err
+		}
+		if err := writeMetrics(opts, r); err != nil {
 			return err
 		}
 		return exitFor(r)
@@ -169,6 +192,9 @@ func watch(ctx context.Context, opts *Options, c *cluster.Cluster, hopts health.
 			break
 		}
 		last = r
+		if err := writeMetrics(opts, r); err != nil {
+			return err
+		}
 		switch {
 		case opts.Format().Machine():
 			if err := output.WriteJSONLine(opts.IO.Out, r); err != nil {

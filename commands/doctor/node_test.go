@@ -1,0 +1,159 @@
+package doctor_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/etcdmedic/etcdmedic/commands/clitest"
+	"github.com/etcdmedic/etcdmedic/health"
+	"github.com/etcdmedic/etcdmedic/playground"
+	"github.com/etcdmedic/etcdmedic/playground/playgroundtest"
+)
+
+// etcdManifest writes a kubeadm-style etcd static-pod manifest naming the
+// data dir, the PKI's files and extra flags.
+func etcdManifest(t *testing.T, dir, dataDir string, pki *playground.TLSFiles, extra ...string) string {
+	t.Helper()
+	args := []string{"etcd", "--name=m1", "--data-dir=" + dataDir, "--listen-client-urls=https://127.0.0.1:2379", "--advertise-client-urls=https://127.0.0.1:2379"}
+	if pki != nil {
+		args = append(args, "--cert-file="+pki.ServerCert, "--key-file="+pki.ServerKey, "--trusted-ca-file="+pki.CA,
+			"--peer-cert-file="+pki.ServerCert, "--peer-key-file="+pki.ServerKey, "--peer-trusted-ca-file="+pki.CA)
+	}
+	args = append(args, extra...)
+	var b strings.Builder
+	b.WriteString("apiVersion: v1\nkind: Pod\nmetadata:\n  name: etcd\n  namespace: kube-system\nspec:\n  containers:\n  - name: etcd\n    image: registry.k8s.io/etcd:3.6.0-0\n    command:\n")
+	for _, a := range args {
+		fmt.Fprintf(&b, "    - %q\n", a)
+	}
+	path := filepath.Join(dir, "etcd.yaml")
+	if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func nodeReport(t *testing.T, res clitest.Result) health.Report {
+	t.Helper()
+	var r health.Report
+	if err := json.Unmarshal([]byte(res.Stdout), &r); err != nil {
+		t.Fatalf("doctor --node -o json is not JSON: %v\n%s", err, res.Stdout)
+	}
+	return r
+}
+
+// A real member's data dir and the playground's PKI re-issued with 5 days
+// left: the certificates are critical, naming each file; the fdatasync
+// probe measured etcd's write pattern and left nothing behind; free space
+// is judged against the real DB file.
+func TestDoctorNodeCertificatesAboutToExpire(t *testing.T) {
+	pg := playgroundtest.Start(t, playground.Options{Members: 1})
+	dataDir := pg.Member(0).DataDir()
+	dir := t.TempDir()
+	pki, err := playground.ReissueTLS(filepath.Join(dir, "pki"), 5*24*time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	manifest := etcdManifest(t, dir, dataDir, pki, "--auto-compaction-retention=8h")
+	metrics := filepath.Join(dir, "node.prom")
+	before, _ := os.ReadDir(dataDir)
+	res := clitest.Run(t, nil, "doctor", "--node", "--manifest", manifest, "-o", "json", "--metrics-file", metrics)
+	r := nodeReport(t, res)
+	if res.Code != 2 || r.Severity != health.Crit {
+		t.Fatalf("exit %d severity %s, want 2 crit", res.Code, r.Severity)
+	}
+	crit := map[string]bool{}
+	for _, f := range find(r, "node.certExpiry") {
+		if f.Severity == health.Crit && strings.Contains(f.Observed, f.Member) && strings.Contains(f.Short, "expires in") {
+			crit[f.Member] = true
+		}
+	}
+	if !crit[pki.ServerCert] || crit[pki.CA] {
+		t.Errorf("want %s crit (5 days left) and the CA (10 years) not: %v", pki.ServerCert, find(r, "node.certExpiry"))
+	}
+	fs := find(r, "node.fdatasync")
+	if len(fs) != 1 || fs[0].Severity == health.Unknown || !strings.Contains(fs[0].Observed, "p99") {
+		t.Errorf("fdatasync probe: %+v", fs)
+	}
+	if fs := find(r, "node.freeSpace"); len(fs) != 1 || fs[0].Severity == health.Unknown || !strings.Contains(fs[0].Observed, "DB") {
+		t.Errorf("free space: %+v", fs)
+	}
+	if fs := find(r, "node.autoCompaction"); len(fs) != 1 || fs[0].Severity != health.OK || !strings.Contains(fs[0].Observed, "periodic 8h") {
+		t.Errorf("auto-compaction: %+v", fs)
+	}
+	after, _ := os.ReadDir(dataDir)
+	if len(after) != len(before) {
+		t.Errorf("data dir had %d entries, now %d: the probe file was left behind", len(before), len(after))
+	}
+	data, err := os.ReadFile(metrics)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(data), `etcdmedic_finding{check="node.certExpiry",member="`+pki.ServerCert+`",severity="crit"} 1`) {
+		t.Errorf("metrics file lacks the certificate finding:\n%s", data)
+	}
+}
+
+// A data dir on a read-only filesystem: the probe is unknown with the
+// reason, the other checks still run. No certificates named: unknown, not
+// ok; nothing compacts: a warning. Runs the real binary in a user and mount
+// namespace of its own, so it needs no privileges.
+func TestDoctorNodeReadOnlyDataDir(t *testing.T) {
+	dir := t.TempDir()
+	ro := filepath.Join(dir, "ro")
+	if err := os.MkdirAll(ro, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	manifest := etcdManifest(t, dir, ro, nil)
+	api := "apiVersion: v1\nkind: Pod\nmetadata:\n  name: kube-apiserver\nspec:\n  containers:\n  - name: kube-apiserver\n    command: [kube-apiserver, --etcd-compaction-interval=0]\n"
+	if err := os.WriteFile(filepath.Join(dir, "kube-apiserver.yaml"), []byte(api), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	script := `mount -t tmpfs -o ro,size=1m tmpfs "$1" && shift && exec "$@"`
+	cmd := exec.Command("unshare", "--user", "--map-root-user", "--mount", "sh", "-c", script, "sh", ro,
+		playgroundtest.Binary(t), "doctor", "--node", "--manifest", manifest, "-o", "json")
+	out, err := cmd.Output()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+		t.Logf("stderr: %s", ee.Stderr)
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	r := nodeReport(t, clitest.Result{Stdout: string(out)})
+	fs := find(r, "node.fdatasync")
+	if len(fs) != 1 || fs[0].Severity != health.Unknown || !strings.Contains(fs[0].Observed, "read-only file system") {
+		t.Errorf("fdatasync on a read-only data dir: %+v", fs)
+	}
+	if fs := find(r, "node.certExpiry"); len(fs) != 1 || fs[0].Severity != health.Unknown {
+		t.Errorf("no certificates named: %+v, want one unknown", fs)
+	}
+	if fs := find(r, "node.autoCompaction"); len(fs) != 1 || fs[0].Severity != health.Warn {
+		t.Errorf("no compaction anywhere: %+v, want a warning", fs)
+	}
+	if fs := find(r, "node.freeSpace"); len(fs) != 1 {
+		t.Errorf("free space not checked: %+v", fs)
+	}
+	if code != 1 {
+		t.Errorf("exit %d, want 1 (worst is the compaction warning)", code)
+	}
+}
+
+// Flag errors without a cluster: a manifest that is not there, a
+// metrics file in a directory that does not exist.
+func TestDoctorNodeBadInput(t *testing.T) {
+	for _, args := range [][]string{
+		{"doctor", "--node", "--manifest", "/nonexistent/etcd.yaml"},
+		{"doctor", "--node", "--metrics-file", "/nonexistent/dir/x.prom"},
+	} {
+		res := clitest.Run(t, nil, args...)
+		if res.Code != 64 || strings.Count(strings.TrimSpace(res.Stderr), "\n") > 1 {
+			t.Errorf("%v: exit %d, stderr %q; want 64 and one line (plus the usage hint)", args, res.Code, res.Stderr)
+		}
+	}
+}
