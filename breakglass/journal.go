@@ -193,8 +193,11 @@ func (j *Journal) Inspect() ([]Entry, []byte, error) {
 
 // parseJournal splits the journal into whole lines and a torn tail: bytes
 // after the last newline are an append that did not finish (every append
-// ends with one). A whole line that does not parse is an error: the file
-// was edited or damaged, and undo must not guess past it.
+// ends with one). A whole line that does not parse is an error (the file
+// was edited or damaged, and undo must not guess past it), except the one
+// shape a crash leaves with an older etcdmedic, which appended straight
+// after a torn line: a fragment, then a whole entry. That entry is kept and
+// the fragment, which was never a complete entry, dropped with a warning.
 func parseJournal(path string, data []byte) ([]Entry, []byte, error) {
 	var torn []byte
 	if i := bytes.LastIndexByte(data, '\n'); i+1 < len(data) {
@@ -206,12 +209,30 @@ func parseJournal(path string, data []byte) ([]Entry, []byte, error) {
 			break
 		}
 		var e Entry
-		if err := json.Unmarshal(line, &e); err != nil {
+		err := json.Unmarshal(line, &e)
+		if err != nil {
+			if glued, ok := afterTornFragment(line); ok {
+				slog.Warn("journal: an entry was appended onto a torn line; the fragment is ignored", "journal", path, "line", n+1, "fragmentBytes", len(line)-len(glued))
+				e = Entry{}
+				err = json.Unmarshal(glued, &e)
+			}
+		}
+		if err != nil {
 			return nil, nil, fault.Mark(fmt.Errorf("journal %s: line %d is not an entry: %w", path, n+1, err), fault.Invalid)
 		}
 		out = append(out, e)
 	}
 	return out, torn, nil
+}
+
+// afterTornFragment finds a whole entry at the end of a line that starts
+// with a fragment: every entry is written starting with {"seq":.
+func afterTornFragment(line []byte) ([]byte, bool) {
+	i := bytes.LastIndex(line, []byte(`{"seq":`))
+	if i <= 0 || json.Valid(line[:i]) || !json.Valid(line[i:]) {
+		return nil, false
+	}
+	return line[i:], true
 }
 
 // Undone returns the seqs that an undo entry has reverted.

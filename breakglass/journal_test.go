@@ -188,3 +188,39 @@ func TestJournalConcurrentAppendersGetDistinctSeqs(t *testing.T) {
 		t.Fatalf("%d entries, want %d", len(entries), 2*each)
 	}
 }
+
+// What an older etcdmedic left after a crash mid-append: the next entry
+// glued onto the torn line. The journal reads again (the fragment dropped)
+// and appends go on.
+func TestJournalWithAnEntryGluedOntoATornLineReadsAgain(t *testing.T) {
+	root, manifests := fixtureRoot(t)
+	before := tree(t, manifests)
+	l, j := mustLayout(t, root)
+	if _, err := EtcdOnly(l, j); err != nil {
+		t.Fatal(err)
+	}
+	data, _ := os.ReadFile(j.Path())
+	lines := bytes.SplitAfter(data, []byte("\n"))
+	// Line 2 torn half-way, line 3 glued onto it.
+	glued := append(append(append([]byte{}, lines[0]...), lines[1][:len(lines[1])/2]...), lines[2]...)
+	if err := os.WriteFile(j.Path(), glued, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	entries, err := j.Read()
+	if err != nil || len(entries) != 2 || entries[1].Seq != 3 {
+		t.Fatalf("read %d entries (%v), want #1 and #3: %+v", len(entries), err, entries)
+	}
+	if _, err := j.Append(Entry{Action: ActRamp, Result: ResultOK, MaxRequestsInflight: 30}); err != nil {
+		t.Fatal(err)
+	}
+	if entries, err = j.Read(); err != nil || len(entries) != 3 || entries[2].Seq != 4 {
+		t.Fatalf("after an append: %d entries, %v", len(entries), err)
+	}
+	steps, err := Undo(context.Background(), l, j, UndoOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(tree(t, manifests)); n != len(before)-1 || len(steps) != 3 {
+		t.Fatalf("undo: %d steps, %d files back of %d", len(steps), n, len(before))
+	}
+}

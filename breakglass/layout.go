@@ -83,7 +83,11 @@ func resolveLayout(o LayoutOptions) (*Layout, error) {
 		if kc == "" {
 			kc = DefaultKubeletConfig
 		}
-		p, err := staticPodPath(under(kc))
+		kcPath, err := resolveIn(abs, under(kc))
+		if err != nil {
+			return nil, fmt.Errorf("kubelet config: %w", err)
+		}
+		p, err := staticPodPath(kcPath)
 		switch {
 		case err != nil:
 			return nil, err
@@ -150,6 +154,10 @@ func (l *Layout) Rel(p string) string {
 	}
 	return "/" + r
 }
+
+// Resolve maps a path as on the node to where it is here, every symlink
+// followed as the node would (absolute targets under the root).
+func (l *Layout) Resolve(nodePath string) (string, error) { return resolveIn(l.Root, l.abs(nodePath)) }
 
 // JournalPath is the journal of this node.
 func (l *Layout) JournalPath() string { return filepath.Join(l.StateDir, "journal.jsonl") }

@@ -77,7 +77,9 @@ func Plan(l *Layout, j *Journal, command CommandLine) (*PlanReport, error) {
 		case m.Component == Etcd:
 			if dd := containerFlags(&m.Pod.Spec.Containers[0]).Get("data-dir"); dd != "" {
 				r.EtcdDataDir = dd
-				r.EtcdDataDirBytes = dirSize(l.abs(dd))
+				if real, err := l.Resolve(dd); err == nil {
+					r.EtcdDataDirBytes = dirSize(real)
+				}
 			}
 		default:
 			others++

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"math"
 	"os"
 	"path/filepath"
@@ -27,6 +28,12 @@ import (
 	"github.com/etcdmedic/etcdmedic/internal/keyscope"
 	"github.com/etcdmedic/etcdmedic/internal/kube"
 )
+
+// ErrArchiveExists refuses a purge whose archive path is taken: archives
+// are never overwritten or removed by a later run.
+var ErrArchiveExists = errors.New("the archive exists, and archives are never overwritten (it may hold the only copy of pods an earlier purge deleted): give a new --archive path, or leave it out for a fresh name in --state-dir")
+
+var errNothingArchived = errors.New("nothing matched")
 
 // MaxTxnOps is etcd's default --max-txn-ops: no transaction is larger.
 const MaxTxnOps = 128
@@ -179,10 +186,28 @@ func purge(ctx context.Context, k kvConn, o PurgeOptions) (*PurgeReport, error) 
 			return rep, fmt.Errorf("purge: archive: %w", err)
 		}
 		h := sha256.New()
-		if err := atomicfile.Write(o.Archive, 0o600, func(w io.Writer) error { return scan(io.MultiWriter(w, h)) }); err != nil {
+		// NoReplace: an archive may hold the only copy of pods an earlier
+		// purge deleted; no run ever overwrites one. An archive of nothing
+		// is not created at all.
+		err := atomicfile.WriteWith(o.Archive, atomicfile.Options{Perm: 0o600, NoReplace: true}, func(w io.Writer) error {
+			if err := scan(io.MultiWriter(w, h)); err != nil {
+				return err
+			}
+			if rep.Matched == 0 {
+				return errNothingArchived
+			}
+			return nil
+		})
+		switch {
+		case errors.Is(err, errNothingArchived):
+			rep.Archive = ""
+		case errors.Is(err, fs.ErrExist):
+			return rep, fault.Mark(fmt.Errorf("purge: %w", ErrArchiveExists), fault.Invalid)
+		case err != nil:
 			return rep, fmt.Errorf("purge: %w", err)
+		default:
+			rep.ArchiveSHA256 = hex.EncodeToString(h.Sum(nil))
 		}
-		rep.ArchiveSHA256 = hex.EncodeToString(h.Sum(nil))
 	}
 	for _, g := range groups {
 		rep.Groups = append(rep.Groups, *g)
@@ -485,6 +510,7 @@ func (p *pacer) wait(ctx context.Context, n int) error {
 
 // RestoreResult counts what an archive restore did.
 type RestoreResult struct {
+	Archived int `json:"archived"` // records in the archive
 	Restored int `json:"restored"`
 	Existing int `json:"existing"` // the key exists now: left alone
 }
@@ -542,6 +568,7 @@ func restoreArchive(ctx context.Context, k kvConn, path string) (RestoreResult, 
 		return nil
 	}
 	err := ReadArchive(path, func(kv ArchivedKV) error {
+		res.Archived++
 		batch = append(batch, kv)
 		if len(batch) == MaxTxnOps {
 			return flush()

@@ -2,12 +2,15 @@ package breakglass
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/etcdmedic/etcdmedic/cluster"
+	"github.com/etcdmedic/etcdmedic/internal/fault"
 )
 
 // ArchivePath names a new purge archive in the state directory.
@@ -30,11 +33,13 @@ func purgeJournaled(ctx context.Context, k kvConn, l *Layout, j *Journal, o Purg
 	if o.DryRun {
 		return purge(ctx, k, o)
 	}
-	if o.Archive == "" {
-		o.Archive = l.ArchivePath(time.Now())
+	archive, err := l.newArchivePath(o.Archive, time.Now())
+	if err != nil {
+		return &PurgeReport{Prefix: o.Prefix}, err
 	}
+	o.Archive = archive
 	entry := func(rep *PurgeReport, result, detail string) error {
-		_, err := j.Append(Entry{Action: ActPurge, Result: result, Detail: detail, Archive: l.Rel(o.Archive),
+		_, err := j.Append(Entry{Action: ActPurge, Result: result, Detail: detail, Archive: l.Rel(o.Archive), ArchivePath: o.Archive,
 			ArchiveSHA256: rep.ArchiveSHA256, Revision: rep.Revision, Deleted: rep.Deleted, Changed: rep.Changed})
 		return err
 	}
@@ -42,13 +47,8 @@ func purgeJournaled(ctx context.Context, k kvConn, l *Layout, j *Journal, o Purg
 		return entry(rep, "started", fmt.Sprintf("%d pods archived", rep.Matched))
 	}
 	rep, err := purge(ctx, k, o)
-	if rep.Matched == 0 && rep.ArchiveSHA256 != "" {
-		// Nothing matched: an empty archive would only confuse undo.
-		_ = os.Remove(o.Archive)
-		rep.Archive, rep.ArchiveSHA256 = "", ""
-	}
 	if rep.ArchiveSHA256 == "" {
-		return rep, err // nothing was deleted, nothing to journal
+		return rep, err // nothing was archived or deleted, nothing to journal
 	}
 	result, detail := ResultOK, ""
 	if err != nil {
@@ -58,4 +58,38 @@ func purgeJournaled(ctx context.Context, k kvConn, l *Layout, j *Journal, o Purg
 		err = jerr
 	}
 	return rep, err
+}
+
+// newArchivePath is where this purge's archive goes: --archive made
+// absolute and its directory's symlinks resolved (undo runs from another
+// directory, and a path outside the root has no node path to look under),
+// or a fresh name in the state directory. A path that exists is refused
+// before etcd is read; the write itself refuses to replace one too.
+func (l *Layout) newArchivePath(given string, now time.Time) (string, error) {
+	if given == "" {
+		for i := 0; ; i++ {
+			p := l.ArchivePath(now)
+			if i > 0 {
+				p = strings.TrimSuffix(p, ".archive") + fmt.Sprintf("-%d.archive", i)
+			}
+			if _, err := os.Lstat(p); errors.Is(err, os.ErrNotExist) {
+				return p, nil
+			}
+		}
+	}
+	abs, err := filepath.Abs(given)
+	if err != nil {
+		return "", fault.Mark(fmt.Errorf("--archive %s: %w", given, err), fault.Invalid)
+	}
+	dir := filepath.Dir(abs)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", fmt.Errorf("purge: archive: %w", err)
+	}
+	if real, err := filepath.EvalSymlinks(dir); err == nil {
+		abs = filepath.Join(real, filepath.Base(abs))
+	}
+	if _, err := os.Lstat(abs); !errors.Is(err, os.ErrNotExist) {
+		return "", fault.Mark(fmt.Errorf("purge: --archive %s: %w", given, ErrArchiveExists), fault.Invalid)
+	}
+	return abs, nil
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/etcdmedic/etcdmedic/cluster"
 )
@@ -28,6 +29,15 @@ type UndoStep struct {
 	Path   string `json:"path"`
 	Result string `json:"result"` // ok, unchanged, pending, failed, would-undo
 	Detail string `json:"detail,omitempty"`
+	// Pods is what a purge's undo did with its archive.
+	Pods *RestoreResult `json:"pods,omitempty"`
+}
+
+// archiveKey tells purges apart: the "started", "ok" and "failed" entries of
+// one purge share it. The digest is part of it because an older etcdmedic
+// could write two purges' archives to one path.
+func archiveKey(e Entry) string {
+	return firstNonEmpty(e.ArchivePath, e.Archive) + "\x00" + e.ArchiveSHA256
 }
 
 // UndoPlan lists, newest first, the entries undo would revert.
@@ -59,10 +69,10 @@ func UndoPlan(j *Journal) ([]Entry, error) {
 		case ActPurge:
 			// "started", "ok" and "failed" entries of one purge share
 			// their archive; each archive is restored once.
-			if seenArchive[e.Archive] {
+			if seenArchive[archiveKey(e)] {
 				continue
 			}
-			seenArchive[e.Archive] = true
+			seenArchive[archiveKey(e)] = true
 		case ActRamp:
 		default:
 			continue
@@ -117,8 +127,10 @@ func Undo(ctx context.Context, l *Layout, j *Journal, o UndoOptions) ([]UndoStep
 				continue
 			}
 			var res RestoreResult
-			res, uerr = restorePurge(ctx, l, e, &o)
-			st.Detail = fmt.Sprintf("%d pods restored, %d exist now and were left alone", res.Restored, res.Existing)
+			var archive string
+			res, archive, uerr = restorePurge(ctx, l, e, &o)
+			st.Pods = &res
+			st.Detail = fmt.Sprintf("archive %s: %d of its %d pods restored, %d exist now and were left alone", archive, res.Restored, res.Archived, res.Existing)
 		}
 		st.Result = result
 		if uerr != nil {
@@ -132,7 +144,7 @@ func Undo(ctx context.Context, l *Layout, j *Journal, o UndoOptions) ([]UndoStep
 		if e.Action == ActPurge {
 			refs = nil
 			for _, x := range all {
-				if x.Action == ActPurge && x.Archive == e.Archive {
+				if x.Action == ActPurge && archiveKey(x) == archiveKey(e) {
 					refs = append(refs, x.Seq)
 				}
 			}
@@ -169,26 +181,52 @@ func removeBreakGlass(l *Layout, nodePath string) error {
 	return os.Remove(path)
 }
 
-func restorePurge(ctx context.Context, l *Layout, e Entry, o *UndoOptions) (RestoreResult, error) {
+func restorePurge(ctx context.Context, l *Layout, e Entry, o *UndoOptions) (RestoreResult, string, error) {
 	if o.Cluster == nil {
-		return RestoreResult{}, errors.New("restoring pods needs an etcd connection")
+		return RestoreResult{}, "", errors.New("restoring pods needs an etcd connection")
 	}
-	path := l.abs(e.Archive)
-	sum, err := FileSHA256(path)
+	path, err := findArchive(l, e)
 	if err != nil {
-		return RestoreResult{}, err
-	}
-	if e.ArchiveSHA256 != "" && sum != e.ArchiveSHA256 {
-		return RestoreResult{}, fmt.Errorf("archive %s does not match the journal's sha256", e.Archive)
+		return RestoreResult{}, "", err
 	}
 	if o.conn == nil {
 		k, _, err := connectVoters(ctx, o.Cluster)
 		if err != nil {
-			return RestoreResult{}, err
+			return RestoreResult{}, path, err
 		}
 		o.conn = &k
 	}
-	return restoreArchive(ctx, *o.conn, path)
+	res, err := restoreArchive(ctx, *o.conn, path)
+	return res, path, err
+}
+
+// findArchive is the journaled archive, checked against its digest: where
+// the purge wrote it (archivePath), else its node path under this root (an
+// attached disk mounted elsewhere now, or a journal from before
+// archivePath).
+func findArchive(l *Layout, e Entry) (string, error) {
+	var candidates, tried []string
+	if e.ArchivePath != "" {
+		candidates = append(candidates, e.ArchivePath)
+	}
+	if e.Archive != "" {
+		candidates = append(candidates, l.abs(e.Archive))
+	}
+	for _, p := range candidates {
+		sum, err := FileSHA256(p)
+		if errors.Is(err, os.ErrNotExist) {
+			tried = append(tried, p)
+			continue
+		}
+		if err != nil {
+			return p, err
+		}
+		if e.ArchiveSHA256 != "" && sum != e.ArchiveSHA256 {
+			return p, fmt.Errorf("archive %s does not match the journal's sha256: it is not the archive of purge #%d (replaced since?); its pods cannot be restored from it", p, e.Seq)
+		}
+		return p, nil
+	}
+	return "", fmt.Errorf("the archive of purge #%d is not at %s", e.Seq, strings.Join(tried, " nor at "))
 }
 
 // leftInQuarantine says whether a failed move's copy is still there.

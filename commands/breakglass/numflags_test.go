@@ -1,6 +1,8 @@
 package breakglass_test
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -64,5 +66,25 @@ func TestBreakglassNumericFlagsRejectNaNInfOverflowAndOutOfRange(t *testing.T) {
 		if r.Code == 64 {
 			t.Errorf("%v refused: %s", args, r.Stderr)
 		}
+	}
+}
+
+// An --archive that exists is refused before etcd is read: archives are
+// never overwritten, it may hold the only copy of pods an earlier purge
+// deleted.
+func TestPurgeArchiveThatExistsIsRefusedBeforeAnythingIsRead(t *testing.T) {
+	root := fixtureRoot(t)
+	archive := filepath.Join(t.TempDir(), "purge.archive")
+	if err := os.WriteFile(archive, []byte("an earlier purge's pods"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, mode := range []string{"--yes", "--dry-run"} {
+		r := clitest.Run(t, noEtcd, "breakglass", "purge-pods", "--root", root, "--archive", archive, mode)
+		if r.Code != 64 || !strings.Contains(r.Stderr, "never overwritten") {
+			t.Errorf("%s: exit %d, stderr %q; want 64 saying archives are never overwritten", mode, r.Code, r.Stderr)
+		}
+	}
+	if data, _ := os.ReadFile(archive); string(data) != "an earlier purge's pods" {
+		t.Fatal("the archive changed")
 	}
 }

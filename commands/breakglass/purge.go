@@ -3,6 +3,7 @@ package breakglass
 import (
 	"context"
 	"fmt"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -139,6 +140,12 @@ func RunPurge(ctx context.Context, opts *PurgeOptions) error {
 	l, j, err := opts.Layout.resolve()
 	if err != nil {
 		return err
+	}
+	if opts.Archive != "" {
+		// Before etcd is read and anything asked: the purge would refuse.
+		if _, err := os.Lstat(opts.Archive); err == nil {
+			return cmdutil.UsageError(fmt.Errorf("--archive %s: %w", opts.Archive, bg.ErrArchiveExists))
+		}
 	}
 	// One connection for the plan and the purge.
 	var c *cluster.Cluster

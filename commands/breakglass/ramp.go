@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -181,7 +180,11 @@ func apiserverClient(l *bg.Layout, m *bg.Manifest) (*http.Client, error) {
 	caFile := bg.APIServerFlags(m).Get("client-ca-file")
 	cfg := &tls.Config{ServerName: "kubernetes", MinVersion: tls.VersionTLS12}
 	if caFile != "" {
-		pem, err := os.ReadFile(filepath.Join(l.Root, caFile))
+		real, err := l.Resolve(caFile) // the node's CA, also through its symlinks
+		if err != nil {
+			return nil, fmt.Errorf("apiserver CA: %w", err)
+		}
+		pem, err := os.ReadFile(real)
 		if err != nil {
 			return nil, fmt.Errorf("apiserver CA: %w", err)
 		}
