@@ -11,6 +11,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 )
 
 // The test binary re-executed as a journal writer: it appends N entries, with
@@ -223,4 +224,34 @@ func TestJournalWithAnEntryGluedOntoATornLineReadsAgain(t *testing.T) {
 	if n := len(tree(t, manifests)); n != len(before)-1 || len(steps) != 3 {
 		t.Fatalf("undo: %d steps, %d files back of %d", len(steps), n, len(before))
 	}
+}
+
+// A writer SIGKILLed while it appends as fast as it can: whatever it left,
+// the journal reads, its seqs run on, and the next append lands after it.
+func TestJournalAppenderKilledMidRunLeavesItUsable(t *testing.T) {
+	j := OpenJournal(filepath.Join(t.TempDir(), "journal.jsonl"))
+	child := journalChild(t, j.Path(), 1_000_000, 0)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		data, _ := os.ReadFile(j.Path())
+		if bytes.Count(data, []byte("\n")) >= 50 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the writer appended fewer than 50 entries in 30 s")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := child.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	if err := child.Wait(); err == nil {
+		t.Fatal("the writer was not killed")
+	}
+	entries := checkSeqs(t, j)
+	e, err := j.Append(Entry{Action: ActRamp, Result: ResultOK, MaxRequestsInflight: 7})
+	if err != nil || e.Seq != len(entries)+1 {
+		t.Fatalf("append after the kill: seq %d, want %d: %v", e.Seq, len(entries)+1, err)
+	}
+	checkSeqs(t, j)
 }
