@@ -38,10 +38,21 @@ func (d *judge) checkMembers() {
 		f.Threshold = "odd number of voters"
 	}
 	d.add(f)
+	for _, m := range d.ms.Members {
+		if m.IsLearner && m.Started() {
+			d.add(d.member(m, Finding{ID: "members.learner", Severity: OK, Observed: "learner, not yet promoted", Short: "learner " + m.Label() + " not promoted",
+				Explanation: "a learner receives the log but does not vote; etcd allows one at a time",
+				Advice:      "once it has caught up, promote it: " + d.cmd("member promote", m.Label(), "--wait", "10m") + "; or remove it: " + d.cmd("member remove", m.IDString())}))
+		}
+	}
 	if len(unstarted) > 0 {
+		var remove []string
+		for _, id := range unstarted {
+			remove = append(remove, d.cmd("member remove", id))
+		}
 		d.add(Finding{ID: "members.unstarted", Severity: Warn, Observed: strings.Join(unstarted, ","),
 			Explanation: "added to the member list but never started: it counts for quorum without voting",
-			Advice:      "start the member, or remove it: etcdctl member remove <id>"})
+			Advice:      "start the member with the flags 'etcdmedic member add' printed, or remove it: " + strings.Join(remove, "; ")})
 	}
 }
 

@@ -44,6 +44,9 @@ func runMember(configPath string) int {
 		fmt.Fprintf(os.Stderr, "playground member: %v\n", err)
 		e.Close()
 		return 1
+	case <-e.Server.StopNotify():
+		// As etcd's own main: a member removed from the cluster stops its
+		// server, and the process ends (status 0).
 	case <-sigs:
 	case <-parentGone:
 		// The playground (or test) that started us is gone: never leave an

@@ -52,3 +52,23 @@ func voters(l *member.Listing) int {
 	}
 	return n
 }
+
+func rowByID(t *testing.T, l *member.Listing, id string) member.Row {
+	t.Helper()
+	for _, r := range l.Members {
+		if r.ID == id {
+			return r
+		}
+	}
+	t.Fatalf("no member %s in %+v", id, l.Members)
+	return member.Row{}
+}
+
+func named(l *member.Listing, name string) bool {
+	for _, r := range l.Members {
+		if r.Name == name {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,117 @@
+package member_test
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/etcdmedic/etcdmedic/commands/clitest"
+	membercmd "github.com/etcdmedic/etcdmedic/commands/member"
+	"github.com/etcdmedic/etcdmedic/playground"
+	"github.com/etcdmedic/etcdmedic/playground/playgroundtest"
+)
+
+// The common case: a SIGKILLed member of three is removed while the other
+// two are healthy. An unknown member is bad input first.
+func TestRemoveDeadMember(t *testing.T) {
+	c := playgroundtest.Start(t, playground.Options{Members: 3})
+	dead := c.Member(2)
+	if err := dead.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	eps := endpoints(c)
+	if res := clitest.Run(t, nil, "member", "remove", "nosuch", "--yes", "--endpoints", eps); res.Code != 64 || !strings.Contains(res.Stderr, `no member "nosuch"`) {
+		t.Fatalf("unknown member: exit %d\n%s", res.Code, res.Stderr)
+	}
+	id := row(t, list(t, eps), dead.Name).ID
+	res := clitest.Run(t, nil, "member", "remove", dead.Name, "--yes", "-o", "json", "--endpoints", eps, "--command-timeout", "3s")
+	if res.Code != 0 {
+		t.Fatalf("remove the dead member: exit %d\n%s", res.Code, res.Stderr)
+	}
+	var r membercmd.RemoveResult
+	if err := json.Unmarshal([]byte(res.Stdout), &r); err != nil {
+		t.Fatal(err)
+	}
+	if !r.Removed || r.Reachable || r.ID != id || r.Remaining != 2 {
+		t.Fatalf("result %+v", r)
+	}
+	l := list(t, endpoints(c))
+	if len(l.Members) != 2 || voters(l) != 2 {
+		t.Fatalf("after removal %+v", l.Members)
+	}
+	for _, m := range l.Members {
+		if m.ID == id || !m.Reachable {
+			t.Fatalf("after removal: %+v", m)
+		}
+	}
+}
+
+// A healthy member may not be removed while another is SIGSTOPped: exit 4
+// naming the paused one, and the membership is what it was.
+func TestRemoveHealthyRefusedWhileAnotherIsDown(t *testing.T) {
+	c := playgroundtest.Start(t, playground.Options{Members: 3})
+	eps := endpoints(c)
+	before := list(t, eps)
+	paused := c.Member(2)
+	if err := paused.Pause(); err != nil {
+		t.Fatal(err)
+	}
+	defer paused.Resume()
+	res := clitest.Run(t, nil, "member", "remove", c.Member(1).Name, "--yes", "--endpoints", eps, "--command-timeout", "2s")
+	if res.Code != 4 || !strings.Contains(res.Stderr, "voter "+paused.Name+" does not answer") || strings.Count(strings.TrimSpace(res.Stderr), "\n") != 0 {
+		t.Fatalf("exit %d, want 4 naming %s on one line:\n%s", res.Code, paused.Name, res.Stderr)
+	}
+	if err := paused.Resume(); err != nil {
+		t.Fatal(err)
+	}
+	after := list(t, eps)
+	if len(after.Members) != len(before.Members) {
+		t.Fatalf("membership changed: %d members, was %d", len(after.Members), len(before.Members))
+	}
+	for i := range after.Members {
+		if after.Members[i].ID != before.Members[i].ID || after.Members[i].IsLearner != before.Members[i].IsLearner {
+			t.Fatalf("membership changed: %+v, was %+v", after.Members, before.Members)
+		}
+	}
+}
+
+// Removing the leader: leadership moves to another voter first, then the
+// member goes; the two that remain agree on the new leader.
+func TestRemoveLeaderMovesLeadershipFirst(t *testing.T) {
+	c := playgroundtest.Start(t, playground.Options{Members: 3})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	leader, err := c.Leader(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := clitest.Run(t, nil, "member", "remove", leader.Name, "--yes", "-o", "json", "--endpoints", endpoints(c))
+	if res.Code != 0 {
+		t.Fatalf("remove the leader: exit %d\n%s", res.Code, res.Stderr)
+	}
+	var r membercmd.RemoveResult
+	if err := json.Unmarshal([]byte(res.Stdout), &r); err != nil {
+		t.Fatal(err)
+	}
+	if !r.Removed || !r.IsLeader || r.LeaderMovedTo == "" || r.LeaderMovedTo == r.ID {
+		t.Fatalf("result %+v: want leadership moved before the removal", r)
+	}
+	var rest []string
+	for _, m := range c.Members() {
+		if m != leader {
+			rest = append(rest, m.ClientURL)
+		}
+	}
+	l := list(t, strings.Join(rest, ","))
+	if len(l.Members) != 2 || l.Leader != r.LeaderMovedTo {
+		t.Fatalf("after removing the leader: %d members, leader %s; want 2 and %s", len(l.Members), l.Leader, r.LeaderMovedTo)
+	}
+	// The removed member stops itself once it applies its removal.
+	for deadline := time.Now().Add(20 * time.Second); leader.Running(); time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the removed leader is still running")
+		}
+	}
+}

@@ -1,0 +1,174 @@
+package member
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/etcdmedic/etcdmedic/cluster"
+	"github.com/etcdmedic/etcdmedic/health"
+	"github.com/etcdmedic/etcdmedic/internal/fault"
+)
+
+// StartFlags are how the new member must start to join: etcd's own flags.
+// Their JSON form is a contract.
+type StartFlags struct {
+	Name                     string `json:"name"`
+	InitialCluster           string `json:"initialCluster"`
+	InitialClusterState      string `json:"initialClusterState"`
+	InitialAdvertisePeerURLs string `json:"initialAdvertisePeerURLs"`
+	// Flags are the four as command-line arguments, in this order.
+	Flags []string `json:"flags"`
+}
+
+// startFlags builds the flags from the member list etcd returned (existing
+// members with their names, the new one with the name it will publish).
+func startFlags(ms *cluster.Membership, newID uint64, name string, peerURLs []string) StartFlags {
+	var initial []string
+	for _, m := range ms.Members {
+		if m.ID == newID {
+			continue
+		}
+		for _, u := range m.PeerURLs {
+			initial = append(initial, m.Name+"="+u)
+		}
+	}
+	for _, u := range peerURLs {
+		initial = append(initial, name+"="+u)
+	}
+	s := StartFlags{Name: name, InitialCluster: strings.Join(initial, ","), InitialClusterState: "existing", InitialAdvertisePeerURLs: strings.Join(peerURLs, ",")}
+	s.Flags = []string{"--name=" + s.Name, "--initial-cluster=" + s.InitialCluster, "--initial-cluster-state=" + s.InitialClusterState, "--initial-advertise-peer-urls=" + s.InitialAdvertisePeerURLs}
+	return s
+}
+
+// Gate is a fresh look at every member, judged: the findings status and
+// doctor show, and the gate's refusal (nil when it holds).
+type Gate struct {
+	Snapshot *cluster.Snapshot
+	Findings []health.Finding
+	Refusal  *health.Refusal
+}
+
+// Err is the refusal as an error marked Refused, nil when the gate holds.
+func (g *Gate) Err(what string) error {
+	if g.Refusal == nil {
+		return nil
+	}
+	return fault.Mark(fmt.Errorf("%s: refused by the gate (%s): %s", what, g.Refusal.Gate, g.Refusal.String()), fault.Refused)
+}
+
+// Judge samples every member (Status, one read each) and checks the gate on
+// the findings, with the member list's own findings first.
+func Judge(ctx context.Context, c *cluster.Cluster, ms *cluster.Membership, gate health.Gate, t health.Thresholds) *Gate {
+	reads := make(chan map[uint64]health.ReadResult, 1)
+	go func() { reads <- health.ReadEach(ctx, c, ms) }()
+	snap := c.Probe(ctx, ms, cluster.ProbeOptions{SkipMetrics: true})
+	fs := append(health.AssessMembers(ms, ""), health.Assess(snap, health.SampleOptions{Thresholds: t, Reads: <-reads})...)
+	return &Gate{Snapshot: snap, Findings: fs, Refusal: gate.Check(snap, fs)}
+}
+
+// AddOptions describe the new member.
+type AddOptions struct {
+	Name       string
+	PeerURLs   []string
+	Thresholds health.Thresholds
+	// Retry bounds how long an add refused as "unhealthy cluster" is tried
+	// again: etcd counts a peer as connected only after 5 s, so a member
+	// that just restarted makes every add fail for a moment.
+	Retry time.Duration
+}
+
+// Added is a learner in the member list, and how it must start.
+type Added struct {
+	ID     uint64
+	Member cluster.Member
+	Start  StartFlags
+}
+
+// PlanAdd checks the new member against the member list and the gate, and
+// changes nothing.
+func PlanAdd(ctx context.Context, c *cluster.Cluster, o AddOptions) (*cluster.Membership, *Gate, error) {
+	if err := ValidateNew(o.Name, o.PeerURLs); err != nil {
+		return nil, nil, err
+	}
+	ms, err := c.Members(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := ms.OneCluster(); err != nil {
+		return nil, nil, err
+	}
+	if err := CheckNew(ms, o.Name, o.PeerURLs); err != nil {
+		return nil, nil, err
+	}
+	return ms, Judge(ctx, c, ms, health.AddLearner, o.Thresholds), nil
+}
+
+// Add adds the member as a learner once the gate holds. A learner does not
+// count for quorum, so a new member that never starts costs no margin.
+func Add(ctx context.Context, c *cluster.Cluster, o AddOptions) (*Added, error) {
+	ms, g, err := PlanAdd(ctx, c, o)
+	if err != nil {
+		return nil, err
+	}
+	if err := g.Err("add " + o.Name); err != nil {
+		return nil, err
+	}
+	cli, err := c.VoterClient(ctx, ms)
+	if err != nil {
+		return nil, err
+	}
+	defer cli.Close()
+	deadline := time.Now().Add(o.Retry)
+	var resp *clientv3.MemberAddResponse
+	for {
+		actx, cancel := c.WithCommandTimeout(ctx)
+		resp, err = cli.MemberAddAsLearner(actx, o.PeerURLs)
+		cancel()
+		if err == nil {
+			break
+		}
+		if !retriable(err) || time.Now().After(deadline) || ctx.Err() != nil {
+			return nil, classifyAdd(o, err)
+		}
+		time.Sleep(500 * time.Millisecond) // etcd's connectivity window is seconds
+	}
+	after := &cluster.Membership{ClusterID: ms.ClusterID}
+	for _, pm := range resp.Members {
+		after.Members = append(after.Members, cluster.Member{ID: pm.GetID(), Name: pm.GetName(), PeerURLs: pm.GetPeerURLs(), ClientURLs: pm.GetClientURLs(), IsLearner: pm.GetIsLearner()})
+	}
+	id := resp.Member.GetID()
+	m, _ := after.Get(id)
+	return &Added{ID: id, Member: m, Start: startFlags(after, id, o.Name, o.PeerURLs)}, nil
+}
+
+// retriable are etcd's refusals that pass once members have been connected
+// long enough.
+func retriable(err error) bool {
+	s := err.Error()
+	return strings.Contains(s, "unhealthy cluster") || strings.Contains(s, "not enough started members")
+}
+
+func classifyAdd(o AddOptions, err error) error {
+	s := err.Error()
+	switch {
+	case strings.Contains(s, "Peer URLs already exists"):
+		return fault.Mark(fmt.Errorf("add %s: peer URL already used by a member: %w", o.Name, err), fault.Invalid)
+	case strings.Contains(s, "given member URLs are invalid"):
+		return fault.Mark(fmt.Errorf("add %s: %w", o.Name, err), fault.Invalid)
+	case strings.Contains(s, "too many learner members"), retriable(err):
+		return fault.Mark(fmt.Errorf("add %s: etcd refused: %w", o.Name, err), fault.Refused)
+	case errors.Is(err, context.Canceled):
+		return fault.Mark(fmt.Errorf("add %s: %w", o.Name, err), fault.Failed)
+	}
+	return fault.Mark(fmt.Errorf("add %s: %w", o.Name, err), fault.Failed)
+}
+
+// PlannedStartFlags are the start flags the member would get if added now.
+func PlannedStartFlags(ms *cluster.Membership, name string, peerURLs []string) StartFlags {
+	return startFlags(ms, 0, name, peerURLs)
+}
