@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"os/user"
@@ -152,8 +153,18 @@ func (j *Journal) Append(e Entry) (Entry, error) {
 // last whole line.
 func (j *Journal) cutTorn(f *os.File, data, torn []byte) error {
 	aside := fmt.Sprintf("%s.torn-%s", j.path, j.Now().UTC().Format("20060102T150405.000Z"))
-	if err := atomicfile.WriteFile(aside, torn, 0o600); err != nil {
-		return fmt.Errorf("journal: keeping its torn last line: %w", err)
+	for i := 1; ; i++ {
+		err := atomicfile.WriteWith(aside, atomicfile.Options{Perm: 0o600, NoReplace: true}, func(w io.Writer) error {
+			_, err := w.Write(torn)
+			return err
+		})
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, fs.ErrExist) {
+			return fmt.Errorf("journal: keeping its torn last line: %w", err)
+		}
+		aside = fmt.Sprintf("%s.torn-%s-%d", j.path, j.Now().UTC().Format("20060102T150405.000Z"), i)
 	}
 	if err := f.Truncate(int64(len(data) - len(torn))); err != nil {
 		return fmt.Errorf("journal: cutting its torn last line: %w", err)

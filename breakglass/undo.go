@@ -98,6 +98,9 @@ func Undo(ctx context.Context, l *Layout, j *Journal, o UndoOptions) ([]UndoStep
 	all, _ := j.Read()
 	var steps []UndoStep
 	for _, e := range plan {
+		if e.Action == ActQuarantine && e.Result != ResultOK && !leftInQuarantine(l, e) {
+			continue // a failed move that cleaned up after itself: nothing to revert
+		}
 		st := UndoStep{Ref: e.Seq, Action: e.Action, Path: firstNonEmpty(e.Path, e.Archive)}
 		if o.DryRun {
 			st.Result = "would-undo"
@@ -108,13 +111,8 @@ func Undo(ctx context.Context, l *Layout, j *Journal, o UndoOptions) ([]UndoStep
 			continue
 		}
 		var uerr error
-		result := ResultOK
 		switch e.Action {
 		case ActQuarantine:
-			if e.Result != ResultOK && !leftInQuarantine(l, e) {
-				result, st.Detail = ResultNoChange, "the move had failed and left nothing in quarantine"
-				break
-			}
 			st.Detail, uerr = restore(l, e)
 		case ActWriteBG:
 			uerr = removeBreakGlass(l, e.Path)
@@ -132,7 +130,7 @@ func Undo(ctx context.Context, l *Layout, j *Journal, o UndoOptions) ([]UndoStep
 			st.Pods = &res
 			st.Detail = fmt.Sprintf("archive %s: %d of its %d pods restored, %d exist now and were left alone", archive, res.Restored, res.Archived, res.Existing)
 		}
-		st.Result = result
+		st.Result = ResultOK
 		if uerr != nil {
 			st.Result, st.Detail = ResultFailed, uerr.Error()
 		}
