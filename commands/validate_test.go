@@ -29,7 +29,7 @@ func TestBadNumericFlagValuesAreUsageErrors(t *testing.T) {
 			"--set=applyGap.warn=-1", "--set=applyGap.warn=99999999999999999999", "--set=frag.minInUse=NaN",
 			"--preset=nope",
 		},
-		"status": {"--set=quota.crit=NaN", "--set=frag.ratio=-0.1", "--preset=nope"},
+		"status":    {"--set=quota.crit=NaN", "--set=frag.ratio=-0.1", "--preset=nope"},
 		"inventory": {"--max-rps=NaN", "--max-rps=Inf", "--max-rps=-1", "--page-size=0", "--page-size=-5", "--top=0"},
 	}
 	global := []string{"--dial-timeout=0s", "--dial-timeout=-1s", "--command-timeout=0", "--command-timeout=NaNs", "--dial-timeout=1e300h"}
