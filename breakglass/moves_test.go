@@ -256,3 +256,32 @@ func TestFailedMoveLeavesNoCopyAndUndoClearsOldLeftovers(t *testing.T) {
 		t.Errorf("%s changed", src)
 	}
 }
+
+// The same in the other direction: undo writes a manifest back, then cannot
+// remove its quarantined copy. The next undo finds the manifest in place and
+// only removes the copy.
+func TestUndoThatCannotRemoveTheCopyFinishesOnTheNextRun(t *testing.T) {
+	root, manifests := fixtureRoot(t)
+	before := tree(t, manifests)
+	l, j := mustLayout(t, root)
+	if _, err := EtcdOnly(l, j); err != nil {
+		t.Fatal(err)
+	}
+	chattr(t, "+i", l.QuarantineDir)
+	t.Cleanup(func() { _ = exec.Command("chattr", "-i", l.QuarantineDir).Run() })
+	if _, err := Undo(context.Background(), l, j, UndoOptions{}); err == nil {
+		t.Fatal("undo with an immutable quarantine directory succeeded")
+	}
+	chattr(t, "-i", l.QuarantineDir)
+	steps, err := Undo(context.Background(), l, j, UndoOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(steps) != 3 || !strings.Contains(steps[0].Detail, "already in place") || steps[1].Detail != "restored" {
+		t.Errorf("second undo: %+v", steps)
+	}
+	sameTree(t, before, tree(t, manifests))
+	if q := tree(t, l.QuarantineDir); len(q) != 0 {
+		t.Errorf("quarantine still holds %v", q)
+	}
+}
