@@ -9,11 +9,14 @@ import (
 	"github.com/etcdmedic/etcdmedic/commands/clitest"
 	"github.com/etcdmedic/etcdmedic/member"
 	"github.com/etcdmedic/etcdmedic/playground"
+	"github.com/etcdmedic/etcdmedic/playground/playgroundtest"
 )
 
 func TestMain(m *testing.M) {
 	playground.RunMemberIfRequested()
-	os.Exit(m.Run())
+	code := m.Run()
+	playgroundtest.RemoveBinary()
+	os.Exit(code)
 }
 
 func endpoints(c *playground.Cluster) string { return strings.Join(c.Endpoints(), ",") }

@@ -22,7 +22,7 @@ replace one by another, or move leadership. Before every change the gate is judg
 fresh look at every member, by the same checks status and doctor run: a change that would
 leave the cluster without a healthy quorum is refused (exit 4) and nothing is changed.`,
 	}
-	cmd.AddCommand(NewCmdList(f, nil), NewCmdMoveLeader(f, nil), NewCmdAdd(f, nil), NewCmdPromote(f, nil), NewCmdRemove(f, nil))
+	cmd.AddCommand(NewCmdList(f, nil), NewCmdMoveLeader(f, nil), NewCmdAdd(f, nil), NewCmdPromote(f, nil), NewCmdRemove(f, nil), NewCmdReplace(f, nil))
 	return cmd
 }
 

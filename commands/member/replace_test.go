@@ -1,0 +1,140 @@
+package member_test
+
+import (
+	"encoding/json"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/etcdmedic/etcdmedic/commands/clitest"
+	membercmd "github.com/etcdmedic/etcdmedic/commands/member"
+	"github.com/etcdmedic/etcdmedic/member"
+	"github.com/etcdmedic/etcdmedic/playground"
+	"github.com/etcdmedic/etcdmedic/playground/playgroundtest"
+)
+
+func readJournal(t *testing.T, path string) *member.Journal {
+	t.Helper()
+	j, found, err := member.LoadJournal(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !found {
+		return nil
+	}
+	return j
+}
+
+// One replacement, stopped twice: a real SIGTERM between add and promote,
+// then a gate refused while a voter is SIGSTOPped. Each time the membership
+// is consistent (three voters and at most the learner) and the journal says
+// where it stopped; the same command then resumes, never repeating a step,
+// and finishes with NEW a voter, OLD gone and every voter's hash equal.
+func TestReplaceResumesAfterSIGTERMAndARefusedGate(t *testing.T) {
+	c := playgroundtest.Start(t, playground.Options{Members: 3})
+	eps := endpoints(c)
+	state := filepath.Join(t.TempDir(), "replace.json")
+	clientURL, peerURL := newURLs(t, c)
+	old := c.Member(2)
+	args := []string{"member", "replace", old.Name, "--name", "m4", "--peer-urls", peerURL, "--state-file", state, "--endpoints", eps}
+
+	dry := clitest.Run(t, nil, append(args, "--dry-run", "-o", "json")...)
+	var plan membercmd.ReplaceResult
+	if err := json.Unmarshal([]byte(dry.Stdout), &plan); err != nil || dry.Code != 0 {
+		t.Fatalf("dry run: exit %d, %v\n%s", dry.Code, err, dry.Stdout)
+	}
+	if plan.Gate == nil || !plan.Gate.Holds || len(plan.Steps) != len(member.Steps) || plan.Steps[0].State != "next" || plan.Steps[1].State != "pending" {
+		t.Fatalf("dry run plan %+v", plan)
+	}
+	if _, err := os.Stat(state); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("the dry run wrote the state file: %v", err)
+	}
+
+	// A real process, SIGTERMed once NEW is added (it then waits for NEW).
+	cmd := exec.Command(playgroundtest.Binary(t), append(args, "--yes", "--wait", "5m")...)
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir()}
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(100 * time.Millisecond) {
+		if j := readJournal(t, state); j != nil && j.NewID != "" {
+			break
+		}
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			t.Fatalf("NEW never added:\n%s", stderr.String())
+		}
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	err := cmd.Wait()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 2 {
+		t.Fatalf("SIGTERMed replace: %v, want exit 2\n%s", err, stderr.String())
+	}
+	j := readJournal(t, state)
+	if !j.IsDone(member.StepAdd) || j.IsDone(member.StepPromote) || j.StoppedAt != member.StepPromote || j.Start == nil {
+		t.Fatalf("journal after SIGTERM: %+v", j)
+	}
+	l := list(t, eps)
+	if len(l.Members) != 4 || voters(l) != 3 || !rowByID(t, l, j.NewID).IsLearner {
+		t.Fatalf("membership after SIGTERM: %+v", l.Members)
+	}
+
+	// A voter stops answering: the promote's gate refuses, exit 4.
+	paused := c.Member(1)
+	if err := paused.Pause(); err != nil {
+		t.Fatal(err)
+	}
+	refused := clitest.Run(t, nil, append(args, "--yes", "--command-timeout", "2s")...)
+	if err := paused.Resume(); err != nil {
+		t.Fatal(err)
+	}
+	if refused.Code != 4 || !strings.Contains(refused.Stderr, paused.Name) {
+		t.Fatalf("replace with %s paused: exit %d, want 4 naming it\n%s", paused.Name, refused.Code, refused.Stderr)
+	}
+	j = readJournal(t, state)
+	if j.StoppedAt != member.StepPromote || !strings.Contains(j.Reason, paused.Name) || j.IsDone(member.StepPromote) {
+		t.Fatalf("journal after the refusal: %+v", j)
+	}
+	if l := list(t, eps); len(l.Members) != 4 || voters(l) != 3 {
+		t.Fatalf("membership after the refusal: %+v", l.Members)
+	}
+
+	if _, err := c.StartJoining(clientURL, j.Start.Flags); err != nil {
+		t.Fatal(err)
+	}
+	done := clitest.Run(t, nil, append(args, "--yes", "-o", "json")...)
+	if done.Code != 0 || !strings.Contains(done.Stderr, "add: done before (journal)") || strings.Contains(done.Stderr, "added as learner") {
+		t.Fatalf("resumed replace: exit %d\n%s", done.Code, done.Stderr)
+	}
+	var r membercmd.ReplaceResult
+	if err := json.Unmarshal([]byte(done.Stdout), &r); err != nil || !r.Complete {
+		t.Fatalf("result %v %+v", err, r)
+	}
+	if !strings.Contains(done.Stderr, "have the same hash") {
+		t.Fatalf("no HashKV verification:\n%s", done.Stderr)
+	}
+	var rest []string
+	for _, m := range c.Members() {
+		if m != old {
+			rest = append(rest, m.ClientURL)
+		}
+	}
+	l = list(t, strings.Join(rest, ","))
+	if len(l.Members) != 3 || voters(l) != 3 || !named(l, "m4") || named(l, old.Name) {
+		t.Fatalf("after the replacement: %+v", l.Members)
+	}
+	// Complete: running it again changes nothing.
+	if again := clitest.Run(t, nil, "member", "replace", old.Name, "--name", "m4", "--peer-urls", peerURL, "--state-file", state, "--yes", "--endpoints", strings.Join(rest, ",")); again.Code != 0 {
+		t.Fatalf("replace again: exit %d\n%s", again.Code, again.Stderr)
+	}
+}

@@ -1,0 +1,232 @@
+package member
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/etcdmedic/etcdmedic/cluster"
+	"github.com/etcdmedic/etcdmedic/health"
+	"github.com/etcdmedic/etcdmedic/internal/fault"
+)
+
+// ReplaceOptions describe one replacement: OLD goes, NEW (a fresh member
+// with its own peer URLs) takes its place, one member at a time.
+type ReplaceOptions struct {
+	Old      string
+	Name     string
+	PeerURLs []string
+	// StateFile is the journal; the same command with the same file
+	// resumes where a run stopped.
+	StateFile string
+	// Wait bounds how long NEW may take to start and catch up.
+	Wait         time.Duration
+	AgreeTimeout time.Duration
+	Thresholds   health.Thresholds
+	Retry        time.Duration
+	// OnStep hears of each step as it ends (done, skipped as journaled, or
+	// the step that prints how NEW must start).
+	OnStep func(step, detail string)
+}
+
+// OpenJournal loads the state file and checks that it is this replacement's.
+func OpenJournal(o ReplaceOptions) (*Journal, bool, error) {
+	j, found, err := LoadJournal(o.StateFile)
+	if err != nil || !found {
+		return j, found, err
+	}
+	if j.Name != o.Name || !slices.Equal(j.PeerURLs, o.PeerURLs) || (j.Old != o.Old && j.OldName != o.Old) {
+		return nil, false, fault.New(fault.Invalid, fmt.Sprintf("state file %s is for another replacement (%s → %s at %s); give another --state-file, or delete it if that one is over",
+			o.StateFile, label(j.OldName, j.Old), j.Name, strings.Join(j.PeerURLs, ",")))
+	}
+	return j, true, nil
+}
+
+func label(name, id string) string {
+	if name != "" {
+		return name
+	}
+	return id
+}
+
+// PlanReplace is the journal as it stands and the verdict of the gate the
+// next step needs, changing nothing.
+func PlanReplace(ctx context.Context, c *cluster.Cluster, o ReplaceOptions) (*Journal, *Gate, error) {
+	if err := ValidateNew(o.Name, o.PeerURLs); err != nil {
+		return nil, nil, err
+	}
+	j, found, err := OpenJournal(o)
+	if err != nil {
+		return nil, nil, err
+	}
+	ms, err := c.Members(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := ms.OneCluster(); err != nil {
+		return nil, nil, err
+	}
+	if !found {
+		old, err := Resolve(ms, o.Old)
+		if err != nil {
+			return nil, nil, err
+		}
+		if old.IsLearner {
+			return nil, nil, fault.New(fault.Invalid, fmt.Sprintf("%s is a learner: remove it ('member remove'), there is no voter to replace", old.Label()))
+		}
+		if err := CheckNew(ms, o.Name, o.PeerURLs); err != nil {
+			return nil, nil, err
+		}
+		j.Old, j.OldName, j.Name, j.PeerURLs = old.IDString(), old.Name, o.Name, o.PeerURLs
+	}
+	var gate health.Gate
+	switch j.Next() {
+	case StepGate, StepAdd:
+		gate = health.AddLearner
+	case StepPromote:
+		gate = health.PromoteLearner
+	case StepMoveLeader, StepRemove:
+		gate = health.RemoveMember(j.Old)
+	default:
+		gate = health.PromoteLearner
+	}
+	return j, Judge(ctx, c, ms, gate, o.Thresholds), nil
+}
+
+// Replace runs (or resumes) the replacement: gate → add NEW as a learner →
+// wait until it has started and caught up, promote → move leadership off
+// OLD → remove OLD → final gate and HashKV of every voter. Every step is
+// journaled before the next begins.
+func Replace(ctx context.Context, c *cluster.Cluster, o ReplaceOptions) (*Journal, error) {
+	j, _, err := PlanReplace(ctx, c, o)
+	if err != nil {
+		return nil, err
+	}
+	if j.Started.IsZero() {
+		j.Started = time.Now().UTC()
+	}
+	note := func(step, detail string) {
+		if o.OnStep != nil {
+			o.OnStep(step, detail)
+		}
+	}
+	for _, s := range Steps {
+		if j.IsDone(s) {
+			note(s, "done before (journal)")
+			continue
+		}
+		if err := ctx.Err(); err != nil {
+			return j, j.stopped(s, fault.Mark(fmt.Errorf("replace: interrupted before %s: %w", s, err), fault.Failed))
+		}
+		detail, err := replaceStep(ctx, c, o, j, s, note)
+		if err != nil {
+			return j, j.stopped(s, err)
+		}
+		if err := j.done(s); err != nil {
+			return j, err
+		}
+		note(s, detail)
+	}
+	return j, nil
+}
+
+func replaceStep(ctx context.Context, c *cluster.Cluster, o ReplaceOptions, j *Journal, s string, note func(string, string)) (string, error) {
+	switch s {
+	case StepGate:
+		ms, err := c.Members(ctx)
+		if err != nil {
+			return "", err
+		}
+		if err := Judge(ctx, c, ms, health.AddLearner, o.Thresholds).Err("replace " + label(j.OldName, j.Old)); err != nil {
+			return "", err
+		}
+		return "every voter healthy, no learner", nil
+	case StepAdd:
+		// A run stopped between etcd's answer and the journal's write left
+		// NEW in the list already: take it rather than add a second one.
+		if ms, err := c.Members(ctx); err == nil {
+			for _, m := range ms.Members {
+				if m.IsLearner && (m.Name == o.Name || (len(m.PeerURLs) > 0 && sameURL(m.PeerURLs[0], o.PeerURLs[0]))) {
+					start := startFlags(ms, m.ID, o.Name, o.PeerURLs)
+					j.NewID, j.Start = m.IDString(), &start
+					return fmt.Sprintf("%s was added already as learner %s", o.Name, j.NewID), j.save()
+				}
+			}
+		}
+		a, err := Add(ctx, c, AddOptions{Name: o.Name, PeerURLs: o.PeerURLs, Thresholds: o.Thresholds, Retry: o.Retry})
+		if err != nil {
+			return "", err
+		}
+		j.NewID, j.Start = a.Member.IDString(), &a.Start
+		if err := j.save(); err != nil {
+			return "", err
+		}
+		return fmt.Sprintf("%s added as learner %s; start it now with: %s", o.Name, j.NewID, strings.Join(a.Start.Flags, " ")), nil
+	case StepPromote:
+		if j.Start != nil {
+			note("start", fmt.Sprintf("waiting up to %s for %s to start and catch up; start it with: %s", o.Wait, o.Name, strings.Join(j.Start.Flags, " ")))
+		}
+		p, err := Promote(ctx, c, j.NewID, PromoteOptions{Wait: o.Wait, Verify: o.AgreeTimeout, Thresholds: o.Thresholds})
+		if err != nil {
+			return "", err
+		}
+		return fmt.Sprintf("%s is a voter, listed by %d members", o.Name, len(p.ListedBy)), nil
+	case StepMoveLeader:
+		ms, err := c.Members(ctx)
+		if err != nil {
+			return "", err
+		}
+		id, _ := parseID(j.Old)
+		snap := c.Probe(ctx, ms, cluster.ProbeOptions{SkipMetrics: true})
+		if st := statusOf(snap, id); st == nil || !st.IsLeader() {
+			return label(j.OldName, j.Old) + " does not lead", nil
+		}
+		m, err := MoveLeader(ctx, c, snap, MoveOptions{Not: map[uint64]bool{id: true}, MaxLag: o.Thresholds.FollowerLagWarn, AgreeTimeout: o.AgreeTimeout})
+		if err != nil {
+			return "", err
+		}
+		return "leadership moved to " + m.To.Label(), nil
+	case StepRemove:
+		ms, err := c.Members(ctx)
+		if err != nil {
+			return "", err
+		}
+		if _, err := Resolve(ms, j.Old); err != nil {
+			return label(j.OldName, j.Old) + " was removed already", nil
+		}
+		if _, err := Remove(ctx, c, j.Old, RemoveOptions{Thresholds: o.Thresholds, AgreeTimeout: o.AgreeTimeout, Retry: o.Retry}); err != nil {
+			return "", err
+		}
+		return label(j.OldName, j.Old) + " removed", nil
+	case StepVerify:
+		ms, err := c.Members(ctx)
+		if err != nil {
+			return "", err
+		}
+		if err := Judge(ctx, c, ms, health.PromoteLearner, o.Thresholds).Err("replace: final gate"); err != nil {
+			return "", err
+		}
+		hc, err := health.CompareHashes(ctx, c, ms.Voters())
+		if err != nil {
+			return "", fault.Mark(fmt.Errorf("replace: HashKV: %w", err), fault.Failed)
+		}
+		for _, mh := range hc.Hashes {
+			if mh.Err != nil {
+				return "", fault.Mark(fmt.Errorf("replace: HashKV on %s: %w", mh.Member.Label(), mh.Err), fault.Failed)
+			}
+		}
+		if mm := hc.Mismatches(); len(mm) > 0 {
+			return "", fault.New(fault.Failed, "replace: voters' hashes differ: "+strings.Join(mm, "; "))
+		}
+		return fmt.Sprintf("every voter healthy; %d voters have the same hash at revision %d", len(ms.Voters()), hc.Revision), nil
+	}
+	return "", fmt.Errorf("replace: unknown step %q", s)
+}
+
+func parseID(s string) (uint64, error) {
+	var id uint64
+	_, err := fmt.Sscanf(s, "%x", &id)
+	return id, err
+}
