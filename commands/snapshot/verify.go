@@ -37,7 +37,10 @@ func NewCmdVerify(f *cmdutil.Factory, runF func(context.Context, *VerifyOptions)
 		Short: "Check a snapshot: sha256 against its metadata, etcd's integrity hash, a full bolt read",
 		Long: `Verify one or more snapshot files without a cluster:
 
-  - sha256 and size against <file>.meta.json, when there is one;
+  - against <file>.meta.json, when there is one, every field verify can recompute:
+    size and sha256, the database's size and sha256, revision, live keys, raft index
+    and term, storage version, compression, and the cluster, revision and time in the
+    file name; any disagreement fails, whichever of the two was changed;
   - the sha256 etcd appends to every snapshot (catches a flipped byte or a truncation);
   - the database read in full, giving what 'etcdutl snapshot status' gives: bolt
     consistency check, revision, live keys, size, storage version, crc32 hash.
@@ -46,8 +49,9 @@ A .zst file is decompressed to a temporary file (--temp-dir) and checked the sam
 The bolt read is skipped when a hash already proved the content wrong.
 
 Exit codes: 0 every file is good; 1 good, but a check could not be made (no metadata, or
-no appended hash: a database copied from a data dir); 2 corrupted or truncated (the
-message says what is wrong); 64 a file does not exist.`,
+no appended hash: a database copied from a data dir); 2 corrupted or truncated, or
+its metadata disagrees with it (the message says what is wrong); 64 a file does not
+exist.`,
 		Example: `  etcdmedic snapshot verify /var/backups/etcd/etcd-3f2a4f4c2d6a3b1e-1234-20260101T000000Z.db
   etcdmedic snapshot verify /var/backups/etcd/*.db.zst -o json | jq '.snapshots[] | {file, revision, problems}'`,
 		Args: cobra.MinimumNArgs(1),
