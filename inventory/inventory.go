@@ -132,11 +132,10 @@ func read(ctx context.Context, cli *clientv3.Client, o Options) (*Report, error)
 	agg := newAggregator(o.TopN)
 
 	// etcd answers every limited Range with the count of ALL keys from the
-	// page's first key to the range end, visiting each of them in its index
-	// under a read lock. Paging a large keyspace with one wide range end would
-	// cost O(keys²/page) server CPU. So each page is confined to the
-	// narrowest key-prefix scope around the cursor (a namespace, then its
-	// resource, then /registry/...), widening only when a scope is exhausted.
+	// page's first key to the range end: paging a large keyspace with one
+	// wide range end would cost O(keys²/page) server CPU. The pager streams
+	// where etcd can (3.7), about one range's work, and elsewhere keeps each
+	// page's range end close to the keys it returns (internal/keyscope).
 	rangeEnd := clientv3.GetPrefixRangeEnd(o.Prefix)
 	cursor := o.Prefix
 	if o.Prefix == "" {
@@ -150,6 +149,7 @@ func read(ctx context.Context, cli *clientv3.Client, o Options) (*Report, error)
 		extra = append(extra, clientv3.WithSerializable())
 	}
 	pages := keyscope.NewPager(cli, o.Prefix, rangeEnd, cursor, o.PageSize, o.PageTimeout, extra...)
+	defer pages.Close()
 	var pace <-chan time.Time
 	if o.MaxRPS > 0 {
 		t := time.NewTicker(time.Duration(float64(time.Second) / o.MaxRPS))
