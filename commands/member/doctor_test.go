@@ -1,0 +1,81 @@
+package member_test
+
+import (
+	"context"
+	"encoding/json"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/etcdmedic/etcdmedic/commands/clitest"
+	"github.com/etcdmedic/etcdmedic/health"
+	"github.com/etcdmedic/etcdmedic/playground"
+	"github.com/etcdmedic/etcdmedic/playground/playgroundtest"
+)
+
+// doctor's advice for an unstarted member and for a learner names the exact
+// member command, and that command, run as printed, fixes it.
+func TestDoctorAdviceNamesTheMemberCommand(t *testing.T) {
+	c := playgroundtest.Start(t, playground.Options{Members: 3})
+	eps := endpoints(c)
+	_, peerURL := newURLs(t, c)
+	added := decodeAdd(t, clitest.Run(t, nil, "member", "add", "m4", "--peer-urls", peerURL, "--yes", "-o", "json", "--endpoints", eps))
+
+	remove := adviceCommand(t, eps, "members.unstarted", `etcdmedic member remove [^;]*`)
+	if !strings.Contains(remove, added.ID) || !strings.Contains(remove, "--endpoints") {
+		t.Fatalf("advice %q does not name the unstarted member %s and the endpoints", remove, added.ID)
+	}
+	if res := runAdvice(t, remove); res.Code != 0 {
+		t.Fatalf("%s: exit %d\n%s", remove, res.Code, res.Stderr)
+	}
+	if l := list(t, eps); len(l.Members) != 3 {
+		t.Fatalf("the unstarted member is still listed: %+v", l.Members)
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	learner, err := c.AddLearner(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	promote := adviceCommand(t, eps, "members.learner", `etcdmedic member promote [^;]*`)
+	if !strings.Contains(promote, " "+learner.Name+" ") {
+		t.Fatalf("advice %q does not name the learner %s", promote, learner.Name)
+	}
+	if res := runAdvice(t, promote); res.Code != 0 {
+		t.Fatalf("%s: exit %d\n%s", promote, res.Code, res.Stderr)
+	}
+	if l := list(t, eps); voters(l) != 4 {
+		t.Fatalf("%d voters after the advised promote, want 4", voters(l))
+	}
+}
+
+// adviceCommand runs doctor and returns the command matching pattern in the
+// advice of the finding id.
+func adviceCommand(t *testing.T, eps, id, pattern string) string {
+	t.Helper()
+	res := clitest.Run(t, nil, "doctor", "-o", "json", "--window", "200ms", "--endpoints", eps)
+	var r health.Report
+	if err := json.Unmarshal([]byte(res.Stdout), &r); err != nil {
+		t.Fatalf("doctor -o json: %v", err)
+	}
+	for _, f := range r.Findings {
+		if f.ID == id {
+			if cmd := regexp.MustCompile(pattern).FindString(f.Advice); cmd != "" {
+				return strings.TrimSpace(cmd)
+			}
+			t.Fatalf("%s advice %q has no %s", id, f.Advice, pattern)
+		}
+	}
+	t.Fatalf("doctor reports no %s", id)
+	return ""
+}
+
+// runAdvice runs an advised etcdmedic command line as printed (words split
+// on spaces; the advice quotes nothing here), confirming with --yes.
+func runAdvice(t *testing.T, line string) clitest.Result {
+	t.Helper()
+	words := strings.Fields(line)
+	return clitest.Run(t, nil, append(words[1:], "--yes")...)
+}
