@@ -328,7 +328,8 @@ func EtcdDataDir(l *Layout) (string, error) {
 	if dd == "" {
 		dd = DefaultEtcdDataDir
 	}
-	return l.abs(dd), nil
+	// Through the node's symlinks, which point inside the root, not here.
+	return l.Resolve(dd)
 }
 
 // etcdManifest is the node's etcd static-pod manifest.

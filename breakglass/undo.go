@@ -75,7 +75,9 @@ func UndoPlan(j *Journal) ([]Entry, error) {
 			seenArchive[archiveKey(e)] = true
 		case ActRamp:
 		default:
-			continue
+			if !undoable(e) {
+				continue
+			}
 		}
 		out = append(out, e)
 	}
@@ -129,6 +131,8 @@ func Undo(ctx context.Context, l *Layout, j *Journal, o UndoOptions) ([]UndoStep
 			res, archive, uerr = restorePurge(ctx, l, e, &o)
 			st.Pods = &res
 			st.Detail = fmt.Sprintf("archive %s: %d of its %d pods restored, %d exist now and were left alone", archive, res.Restored, res.Archived, res.Existing)
+		default:
+			st.Detail, uerr = undoers[e.Action](ctx, l, e)
 		}
 		st.Result = ResultOK
 		if uerr != nil {

@@ -47,6 +47,7 @@ manifests, a manifest that is not a Pod).`,
 		NewCmdUndo(f, nil),
 		NewCmdJournal(f, nil),
 		NewCmdSurvivors(f, nil),
+		NewCmdDefragOffline(f, nil),
 	)
 	return cmd
 }
