@@ -28,7 +28,11 @@ type Config struct {
 	DialTimeout           time.Duration
 	CommandTimeout        time.Duration
 
-	// Local describes the member whose kubeadm manifest was read, if any: its
+	// Layout names what discovery matched on this node (kubeadm, rke2, k3s,
+	// openshift, manifest for --manifest), or why nothing matched.
+	Layout string
+
+	// Local describes the member whose manifest or config was read, if any: its
 	// metrics listener is often only on loopback and not on the client URL.
 	Local *LocalMember
 
@@ -65,6 +69,11 @@ type Inputs struct {
 	Manifest              string
 	Set                   func(flag string) bool
 
+	// Root puts every path discovery reads under another directory (a node's
+	// disk mounted elsewhere, a test's fixture tree); empty means
+	// $ETCDMEDIC_ROOT, then "/".
+	Root string
+
 	// Getenv reads the environment (os.Getenv in production).
 	Getenv func(string) string
 }
@@ -76,7 +85,8 @@ func configErrorf(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", ErrConfig, fmt.Sprintf(format, args...))
 }
 
-// Resolve applies the precedence flag > ETCDCTL_* env > kubeadm manifest > default.
+// Resolve applies the precedence flag > ETCDCTL_* env > discovery (--manifest,
+// kubeadm, RKE2, k3s, OpenShift) > default.
 func Resolve(in Inputs) (*Config, error) {
 	getenv := in.Getenv
 	if getenv == nil {
@@ -145,7 +155,8 @@ func Resolve(in Inputs) (*Config, error) {
 	}
 
 	if len(cfg.Endpoints) == 0 {
-		if err := discoverKubeadm(cfg, in.Manifest, set("manifest")); err != nil {
+		root := firstNonEmpty(in.Root, getenv(RootEnv))
+		if err := discover(cfg, in, set("manifest"), root); err != nil {
 			return nil, err
 		}
 	}
@@ -279,8 +290,11 @@ func (c *Config) Describe() []string {
 		lines = append(lines, show("password", "<redacted>"))
 	}
 	lines = append(lines, show("dial-timeout", c.DialTimeout.String()), show("command-timeout", c.CommandTimeout.String()))
+	if l := describeLayout(c); l != "" {
+		lines = append(lines, l)
+	}
 	if c.Local != nil && c.Local.MetricsURL != "" {
-		lines = append(lines, fmt.Sprintf("metrics-url=%s (kubeadm manifest %s)", c.Local.MetricsURL, c.Local.Manifest))
+		lines = append(lines, fmt.Sprintf("metrics-url=%s (%s)", c.Local.MetricsURL, c.Sources["endpoints"]))
 	}
 	return lines
 }
