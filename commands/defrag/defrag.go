@@ -177,7 +177,7 @@ func (o *Options) Validate() error {
 		cmdutil.IntIn("compact-keep-revisions", r.CompactKeepRevisions, 0, math.MaxInt32),
 		cmdutil.IntIn("max-apply-lag", int64(min(r.MaxApplyLag, math.MaxInt64)), 1, 1_000_000),
 		cmdutil.RatioOpen("disarm-threshold", r.DisarmThreshold),
-		cmdutil.DurationIn("slow-disk-fsync-p99", r.SlowDiskFsyncP99, time.Microsecond, time.Minute),
+		cmdutil.DurationIn("slow-disk-fsync-p99", r.SlowDiskFsyncP99, time.Nanosecond, time.Minute),
 		cmdutil.WritableDir("metrics-file", o.MetricsFile),
 	)
 }
