@@ -42,5 +42,15 @@ if [ -x scripts/build-kube-apiserver.sh ]; then
   export ETCDMEDIC_E2E_APISERVER=1
 fi
 
+if [ -x scripts/build-minio.sh ]; then
+  # The off-host snapshot tests (save --to s3://, the kill -9 mid-upload
+  # test) run against a real MinIO on loopback, built from the module proxy
+  # once and cached. With ETCDMEDIC_MINIO set, a test that cannot start it
+  # fails instead of skipping.
+  echo "== MinIO for the off-host snapshot tests"
+  ETCDMEDIC_MINIO=$(scripts/build-minio.sh | tail -n 1)
+  export ETCDMEDIC_MINIO
+fi
+
 echo "== go test"
 go test -timeout 80m "$@" ./...

@@ -43,6 +43,16 @@ type Metadata struct {
 	// keys read) passed before the file got its final name.
 	Verified bool   `json:"verified"`
 	Tool     string `json:"tool"`
+	// Encrypted: the object is age-encrypted to Recipients (public keys
+	// only); Size and SHA256 are then of the ciphertext, PlainSize and
+	// PlainSHA256 of the stored form inside it (.db or .db.zst).
+	Encrypted   bool     `json:"encrypted,omitempty"`
+	Recipients  []string `json:"recipients,omitempty"`
+	PlainSize   int64    `json:"plainSize,omitempty"`
+	PlainSHA256 string   `json:"plainSha256,omitempty"`
+	// HashKV is the source member's HashKV at Revision, when it answered:
+	// a drill compares the restored member's with it.
+	HashKV uint32 `json:"hashKV,omitempty"`
 }
 
 // ReadMetadata reads a snapshot's metadata file; ok is false when there is none.

@@ -59,8 +59,8 @@ clock shows a negative age and "future": true in JSON.`,
 	}
 }
 
-func RunList(_ context.Context, opts *ListOptions) error {
-	entries, err := snap.List(opts.Dir, opts.Now())
+func RunList(ctx context.Context, opts *ListOptions) error {
+	entries, err := listAny(ctx, opts.Dir, opts)
 	if err != nil {
 		return classify(fmt.Errorf("list: %w", err))
 	}

@@ -83,7 +83,7 @@ failed; 64 no rule given, or bad flags.`,
 }
 
 func RunPrune(ctx context.Context, opts *PruneOptions) error {
-	res, err := snap.Prune(ctx, opts.Dir, opts.Policy, opts.Now(), !opts.Yes)
+	res, err := pruneAny(ctx, opts)
 	if res == nil {
 		return classify(fmt.Errorf("prune: %w", err))
 	}

@@ -22,6 +22,8 @@ type RestoreOptions struct {
 
 	Restore snap.RestoreOptions
 	Plan    bool
+	// Identity is an age identity file for an encrypted object.
+	Identity string
 }
 
 // PlanReport is the JSON output of restore --plan.
@@ -119,6 +121,7 @@ failed; 4 the data dir is not empty; 64 bad flags or missing file.`,
 	fs.BoolVar(&r.MarkCompacted, "mark-compacted", r.MarkCompacted, "mark every revision up to the bumped one compacted, so watchers relist (needs --bump-revision)")
 	fs.StringVar(&r.TempDir, "temp-dir", r.TempDir, "where to decompress a .zst snapshot (default: the system temp dir)")
 	fs.BoolVar(&opts.Plan, "plan", opts.Plan, "print the restore command for every member instead of restoring")
+	fs.StringVar(&opts.Identity, "identity", "", "age identity file to decrypt an encrypted snapshot (URL/NAME.age)")
 	_ = cmd.MarkFlagRequired("data-dir")
 	return cmd
 }
@@ -127,7 +130,7 @@ func RunRestore(ctx context.Context, opts *RestoreOptions) error {
 	if opts.Plan {
 		return runPlan(ctx, opts)
 	}
-	res, err := snap.Restore(ctx, opts.Restore)
+	res, err := restoreAny(ctx, opts)
 	if err != nil {
 		if res != nil && res.Verify != nil && !res.Verify.OK() && !opts.Format().Machine() {
 			renderVerify(opts.IO, VerifyReport{Snapshots: []*snap.VerifyResult{res.Verify}})

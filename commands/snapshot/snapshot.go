@@ -19,7 +19,7 @@ import (
 func NewCmdSnapshot(f *cmdutil.Factory) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "snapshot <command>",
-		Short: "Snapshots you can trust: save, verify, list, prune, restore",
+		Short: "Snapshots you can trust: save, verify, list, prune, restore, drill",
 		Long: `Save verified snapshots from a healthy caught-up member (a follower by default), check
 them again at any time, list and prune them with a retention policy, and restore them
 into new member data dirs with one exact command per member.
@@ -29,7 +29,7 @@ with <file>.meta.json beside each (etcd version, cluster and member ID, revision
 index, size, sha256, key count, creation time). Files are mode 0600. etcdmedic only ever
 deletes files with names of that form.`,
 	}
-	cmd.AddCommand(NewCmdSave(f, nil), NewCmdVerify(f, nil), NewCmdList(f, nil), NewCmdPrune(f, nil), NewCmdRestore(f, nil))
+	cmd.AddCommand(NewCmdSave(f, nil), NewCmdVerify(f, nil), NewCmdList(f, nil), NewCmdPrune(f, nil), NewCmdRestore(f, nil), NewCmdDrill(f, nil))
 	return cmd
 }
 

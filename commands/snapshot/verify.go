@@ -19,6 +19,8 @@ type VerifyOptions struct {
 	Format  func() output.Format
 	Files   []string
 	TempDir string
+	// Identity is an age identity file for encrypted objects.
+	Identity string
 }
 
 // VerifyReport is the JSON output of verify.
@@ -64,6 +66,7 @@ exist.`,
 		},
 	}
 	cmd.Flags().StringVar(&opts.TempDir, "temp-dir", opts.TempDir, "where to decompress .zst snapshots (default: the system temp dir)")
+	cmd.Flags().StringVar(&opts.Identity, "identity", "", "age identity file to decrypt encrypted snapshots (URL/NAME.age)")
 	return cmd
 }
 
@@ -72,7 +75,7 @@ func RunVerify(ctx context.Context, opts *VerifyOptions) error {
 	var kind error // the worst: fault.Failed for a corrupted file, else fault.Partial for a warning
 	var firstErr error
 	for _, f := range opts.Files {
-		r, _, err := snap.Verify(ctx, f, snap.VerifyOptions{TempDir: opts.TempDir})
+		r, err := verifyAny(ctx, f, opts)
 		if err != nil {
 			if firstErr == nil {
 				firstErr = classify(fmt.Errorf("verify: %w", err))

@@ -1,0 +1,299 @@
+package snapshot_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path"
+	"path/filepath"
+	"sort"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/etcdmedic/etcdmedic/commands/clitest"
+	"github.com/etcdmedic/etcdmedic/playground"
+	"github.com/etcdmedic/etcdmedic/playground/playgroundtest"
+	snap "github.com/etcdmedic/etcdmedic/snapshot"
+)
+
+// bigCluster is a one-member playground holding ~80 MiB, so an upload is
+// multipart (≥ 16 MiB) and takes long enough to be interrupted.
+func bigCluster(t *testing.T) *playground.Cluster {
+	c := playgroundtest.Start(t, playground.Options{Members: 1})
+	cli := playgroundtest.Client(t, c)
+	value := strings.Repeat("z", 512<<10)
+	for i := 0; i < 160; i++ {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		_, err := cli.Put(ctx, fmt.Sprintf("/big/%d", i), value)
+		cancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	return c
+}
+
+func buildEtcdmedic(t *testing.T) string {
+	bin := filepath.Join(t.TempDir(), "etcdmedic")
+	build := exec.Command("go", "build", "-o", bin, "github.com/etcdmedic/etcdmedic/cmd/etcdmedic")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+func finalObjects(keys []string) []string {
+	var out []string
+	for _, k := range keys {
+		if strings.HasPrefix(path.Base(k), "etcd-") {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+// TestRemoteSaveKilledMidUpload: a real etcdmedic process SIGKILLed while
+// its multipart upload to MinIO runs leaves no object under a final name
+// and an incomplete multipart upload; the next save aborts that upload
+// (listed via the S3 API afterwards: none) and succeeds.
+func TestRemoteSaveKilledMidUpload(t *testing.T) {
+	bin := buildEtcdmedic(t)
+	mc := startMinio(t)
+	mc.createBucket("kill")
+	c := bigCluster(t)
+	u := mc.url("kill", "nightly")
+	cmd := exec.Command(bin, "snapshot", "save", "--to", u, "--endpoints", c.Endpoints()[0], "--stall-timeout", "5m")
+	cmd.Env = append([]string{"HOME=" + t.TempDir()}, awsEnv()...)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	m := c.Member(0)
+	deadline := time.Now().Add(90 * time.Second)
+	for len(mc.uploads("kill")) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("no multipart upload appeared")
+		}
+		select {
+		case err := <-exited:
+			t.Fatalf("save finished before it could be killed: %v", err)
+		default:
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	// Freeze the member so the upload is certainly mid-way when killed.
+	if err := m.Pause(); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	<-exited
+	if err := m.Resume(); err != nil {
+		t.Fatal(err)
+	}
+	if f := finalObjects(mc.keys("kill")); len(f) != 0 {
+		t.Fatalf("a killed save left objects under final names: %v", f)
+	}
+	left := mc.uploads("kill")
+	if len(left) != 1 || !strings.HasPrefix(left[0], "nightly/.etcdmedic-upload/") {
+		t.Fatalf("incomplete uploads after the kill: %v, want one under nightly/.etcdmedic-upload/", left)
+	}
+
+	out, _ := saveRemote(t, env(c), "--to", u)
+	if len(out.Save.AbortedUploads) != 1 || out.Save.AbortedUploads[0] != "multipart:"+left[0] {
+		t.Errorf("aborted %v, want [multipart:%s]", out.Save.AbortedUploads, left[0])
+	}
+	if u := mc.uploads("kill"); len(u) != 0 {
+		t.Fatalf("incomplete uploads after the next run: %v", u)
+	}
+	if f := finalObjects(mc.keys("kill")); len(f) != 2 {
+		t.Fatalf("objects after the next run: %v", f)
+	}
+	if r := clitest.Run(t, nil, "snapshot", "verify", withName(u, path.Base(out.Save.Path))); r.Code != 0 {
+		t.Fatalf("verify exit %d", r.Code)
+	}
+}
+
+// TestRemoteServerKilledMidUpload: MinIO SIGKILLed during the upload makes
+// save fail (exit 2) with no final object; restarted, the next save aborts
+// the leftover upload and succeeds.
+func TestRemoteServerKilledMidUpload(t *testing.T) {
+	mc := startMinio(t)
+	mc.createBucket("crash")
+	c := bigCluster(t)
+	u := mc.url("crash", "")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan clitest.Result, 1)
+	go func() {
+		done <- clitest.RunContext(ctx, t, env(c), "snapshot", "save", "--to", u, "--command-timeout", "20s", "--stall-timeout", "5m")
+	}()
+	deadline := time.Now().Add(90 * time.Second)
+	for len(mc.uploads("crash")) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("no multipart upload appeared")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	mc.kill()
+	var r clitest.Result
+	select {
+	case r = <-done:
+	case <-time.After(3 * time.Minute):
+		t.Fatal("save did not end after the server died")
+	}
+	if r.Code != 2 {
+		t.Fatalf("save with the server killed: exit %d, want 2", r.Code)
+	}
+	mc.start()
+	if f := finalObjects(mc.keys("crash")); len(f) != 0 {
+		t.Fatalf("objects under final names after the crash: %v", f)
+	}
+	left := mc.uploads("crash")
+	t.Logf("incomplete uploads after the crash: %v", left)
+	out, _ := saveRemote(t, env(c), "--to", u)
+	if len(left) > 0 && len(out.Save.AbortedUploads) == 0 {
+		t.Errorf("the next save aborted nothing; left were %v", left)
+	}
+	if u := mc.uploads("crash"); len(u) != 0 {
+		t.Fatalf("incomplete uploads after the next save: %v", u)
+	}
+}
+
+// awsEnv is the credentials environment for a child process.
+func awsEnv() []string {
+	var out []string
+	for _, k := range []string{"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REGION", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE", "AWS_EC2_METADATA_DISABLED"} {
+		out = append(out, k+"="+os.Getenv(k))
+	}
+	return out
+}
+
+// TestRemotePruneMatchesLocal: the same snapshot names in a directory and
+// under an S3 prefix give the same keep/delete decisions, and prune on S3
+// never touches objects it did not name.
+func TestRemotePruneMatchesLocal(t *testing.T) {
+	mc := startMinio(t)
+	mc.createBucket("prune")
+	c := playgroundtest.Start(t, playground.Options{Members: 1})
+	src := save(t, env(c), t.TempDir()).Save.Path
+	local := t.TempDir()
+	now := time.Now().UTC()
+	ages := []time.Duration{time.Hour, 3 * time.Hour, 26 * time.Hour, 50 * time.Hour, 8 * 24 * time.Hour, 15 * 24 * time.Hour, 40 * 24 * time.Hour}
+	for _, a := range ages {
+		p := copyDated(t, src, local, now.Add(-a))
+		for _, f := range []string{p, snap.MetaPath(p)} {
+			b, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			mc.put("prune", "p/"+filepath.Base(f), b, nil)
+		}
+	}
+	foreign := []string{"p/notes.txt", "p/etcd-backup-by-hand.db", "other/" + filepath.Base(src)}
+	for _, k := range foreign {
+		mc.put("prune", k, []byte("not ours"), nil)
+	}
+	policy := []string{"--keep-last", "1", "--keep-daily", "2", "--keep-weekly", "2", "--yes", "-o", "json"}
+	decide := func(target string) (kept, deleted []string) {
+		r := clitest.Run(t, nil, append([]string{"snapshot", "prune", target}, policy...)...)
+		if r.Code != 0 {
+			t.Fatalf("prune %s: exit %d", target, r.Code)
+		}
+		var res struct {
+			Decisions []struct {
+				Path string
+				Keep bool
+			}
+		}
+		if err := json.Unmarshal([]byte(r.Stdout), &res); err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range res.Decisions {
+			if d.Keep {
+				kept = append(kept, path.Base(d.Path))
+			} else {
+				deleted = append(deleted, path.Base(d.Path))
+			}
+		}
+		sort.Strings(kept)
+		sort.Strings(deleted)
+		return
+	}
+	lk, ld := decide(local)
+	rk, rd := decide(mc.url("prune", "p"))
+	if strings.Join(lk, ",") != strings.Join(rk, ",") || strings.Join(ld, ",") != strings.Join(rd, ",") {
+		t.Fatalf("local kept %v deleted %v; S3 kept %v deleted %v", lk, ld, rk, rd)
+	}
+	if len(ld) == 0 || len(lk) == 0 {
+		t.Fatalf("the policy should keep some and delete some: kept %v, deleted %v", lk, ld)
+	}
+	keys := map[string]bool{}
+	for _, k := range mc.keys("prune") {
+		keys[k] = true
+	}
+	for _, k := range foreign {
+		if !keys[k] {
+			t.Errorf("prune removed %s, which it did not name", k)
+		}
+	}
+	for _, n := range rd {
+		if keys["p/"+n] || keys["p/"+n+".meta.json"] {
+			t.Errorf("%s (or its metadata) still there after prune", n)
+		}
+	}
+	for _, n := range rk {
+		if !keys["p/"+n] || !keys["p/"+n+".meta.json"] {
+			t.Errorf("kept %s is missing", n)
+		}
+	}
+}
+
+// TestRemoteBadInput: unknown scheme, malformed URL, missing bucket are
+// usage errors (64); wrong credentials cannot authenticate (3); one line,
+// no secret printed, nothing written.
+func TestRemoteBadInput(t *testing.T) {
+	mc := startMinio(t)
+	mc.createBucket("real")
+	cases := []struct {
+		name string
+		args []string
+		want int
+	}{
+		{"unknown scheme", []string{"snapshot", "list", "ftp://host/dir"}, 64},
+		{"malformed URL", []string{"snapshot", "list", "s3://bad host/%zz"}, 64},
+		{"unknown query parameter", []string{"snapshot", "list", mc.url("real", "") + "&colour=blue"}, 64},
+		{"missing bucket", []string{"snapshot", "list", mc.url("nosuchbucket", "")}, 64},
+		{"save unknown scheme", []string{"snapshot", "save", "--to", "ftp://x/y", "--endpoints", "127.0.0.1:1"}, 64},
+		{"save bad recipient", []string{"snapshot", "save", "--to", mc.url("real", ""), "--encrypt-to", "age1nope", "--endpoints", "127.0.0.1:1"}, 64},
+		{"verify needs a name", []string{"snapshot", "verify", mc.url("real", "")}, 64},
+		{"missing object", []string{"snapshot", "verify", withName(mc.url("real", ""), "etcd-0000000000000001-1-20260101T000000.000Z.db")}, 64},
+	}
+	for _, tc := range cases {
+		r := clitest.Run(t, nil, tc.args...)
+		if r.Code != tc.want {
+			t.Errorf("%s: exit %d, want %d", tc.name, r.Code, tc.want)
+		}
+		if lines := strings.Count(strings.TrimSpace(r.Stderr), "\n"); lines > 0 {
+			t.Errorf("%s: %d lines on stderr, want one", tc.name, lines+1)
+		}
+		noSecret(t, r)
+	}
+	t.Setenv("AWS_SECRET_ACCESS_KEY", minioSecret+"-wrong")
+	r := clitest.Run(t, nil, "snapshot", "list", mc.url("real", ""))
+	if r.Code != 3 {
+		t.Errorf("wrong credentials: exit %d, want 3", r.Code)
+	}
+	if strings.Contains(r.Stdout+r.Stderr, minioSecret) {
+		t.Errorf("the (wrong) secret was printed: %s", r.Stderr)
+	}
+	if k := mc.keys("real"); len(k) != 0 {
+		t.Errorf("objects written: %v", k)
+	}
+}

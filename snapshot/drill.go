@@ -1,0 +1,289 @@
+package snapshot
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.etcd.io/etcd/server/v3/embed"
+	"go.uber.org/zap"
+
+	"github.com/etcdmedic/etcdmedic/internal/fault"
+)
+
+// DrillOptions configure a restore drill.
+type DrillOptions struct {
+	// Source is a URL (the newest verified snapshot under it), a URL ending
+	// in a snapshot's name, a directory, or a snapshot file.
+	Source  string
+	Fetch   FetchOptions
+	TempDir string
+	// StartTimeout bounds the restored member's start. Default 2 min.
+	StartTimeout time.Duration
+	Now          func() time.Time
+}
+
+// DrillResult is what a drill found. JSON field names are a contract.
+type DrillResult struct {
+	Snapshot string    `json:"snapshot"`
+	Metadata *Metadata `json:"metadata"`
+	// Verify is the full check of the (downloaded, decrypted) snapshot.
+	Verify *VerifyResult `json:"verify"`
+
+	Revision         int64  `json:"revision"`
+	ExpectedRevision int64  `json:"expectedRevision"`
+	TotalKeys        int64  `json:"totalKeys"`
+	ExpectedKeys     int    `json:"expectedKeys"`
+	HashKV           uint32 `json:"hashKV"`
+	// ExpectedHashKV is the source's at save time; 0 when it was not recorded.
+	ExpectedHashKV uint32 `json:"expectedHashKV"`
+
+	DownloadSeconds float64 `json:"downloadSeconds"`
+	RestoreSeconds  float64 `json:"restoreSeconds"`
+	StartSeconds    float64 `json:"startSeconds"`
+	TotalSeconds    float64 `json:"totalSeconds"`
+	// Matched: the member started, served, and every figure matched.
+	Matched  bool      `json:"matched"`
+	Problems []string  `json:"problems"`
+	Finished time.Time `json:"finished"`
+}
+
+// ErrDrillMismatch marks a drill whose restored member disagrees with the
+// snapshot's metadata, or did not start: the backup would fail the night it
+// is needed.
+var ErrDrillMismatch = fault.New(fault.Failed, "restore drill failed")
+
+// Drill proves a snapshot restores: it verifies the snapshot, restores it
+// into a throwaway data dir, starts an embedded etcd member on loopback
+// ports on it, compares revision, live key count and HashKV with what the
+// metadata recorded, stops the member and removes everything.
+func Drill(ctx context.Context, o DrillOptions) (*DrillResult, error) {
+	start := time.Now()
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.StartTimeout <= 0 {
+		o.StartTimeout = 2 * time.Minute
+	}
+	work, err := os.MkdirTemp(o.TempDir, tempPrefix+"drill-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(work)
+	if o.Fetch.TempDir == "" {
+		o.Fetch.TempDir = work
+	}
+
+	res := &DrillResult{Problems: []string{}}
+	local, meta, label, err := drillSource(ctx, o, res)
+	res.Snapshot = label
+	res.DownloadSeconds = time.Since(start).Seconds()
+	if err != nil {
+		return res, err
+	}
+	res.Metadata = meta
+	if meta == nil {
+		return res, fault.Mark(fmt.Errorf("%s has no metadata: a drill has nothing to compare with", label), fault.Invalid)
+	}
+	res.ExpectedRevision, res.ExpectedKeys, res.ExpectedHashKV = meta.Revision, meta.TotalKeys, meta.HashKV
+
+	ports, err := freeLoopbackPorts(2)
+	if err != nil {
+		return res, err
+	}
+	peer := fmt.Sprintf("http://127.0.0.1:%d", ports[0])
+	client := fmt.Sprintf("http://127.0.0.1:%d", ports[1])
+	dataDir := filepath.Join(work, "data")
+	t := time.Now()
+	rr, err := Restore(ctx, RestoreOptions{File: local, DataDir: dataDir, Name: "drill", PeerURLs: []string{peer},
+		InitialClusterToken: "etcdmedic-drill", TempDir: work})
+	res.RestoreSeconds = time.Since(t).Seconds()
+	if rr != nil {
+		res.Verify = rr.Verify
+		res.Verify.File = label
+	}
+	if err != nil {
+		return res, err
+	}
+
+	t = time.Now()
+	e, err := startDrillMember(ctx, dataDir, work, peer, client, o.StartTimeout)
+	res.StartSeconds = time.Since(t).Seconds()
+	if err != nil {
+		res.Problems = append(res.Problems, "the restored member did not start: "+oneLine(err.Error()))
+		return finishDrill(res, start, o)
+	}
+	defer e.Close()
+	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{client}, DialTimeout: 10 * time.Second, Logger: nopLogger()})
+	if err != nil {
+		res.Problems = append(res.Problems, "no client for the restored member: "+err.Error())
+		return finishDrill(res, start, o)
+	}
+	defer cli.Close()
+	qctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	gr, err := cli.Get(qctx, "", clientv3.WithPrefix(), clientv3.WithCountOnly(), clientv3.WithSerializable())
+	if err != nil {
+		res.Problems = append(res.Problems, "the restored member does not serve reads: "+err.Error())
+		return finishDrill(res, start, o)
+	}
+	res.Revision, res.TotalKeys = gr.Header.Revision, gr.Count
+	if hr, err := cli.HashKV(qctx, client, meta.Revision); err != nil {
+		res.Problems = append(res.Problems, "HashKV failed: "+err.Error())
+	} else {
+		res.HashKV = hr.Hash
+	}
+	if res.Revision != res.ExpectedRevision {
+		res.Problems = append(res.Problems, fmt.Sprintf("revision is %d, metadata says %d", res.Revision, res.ExpectedRevision))
+	}
+	if res.TotalKeys != int64(res.ExpectedKeys) {
+		res.Problems = append(res.Problems, fmt.Sprintf("%d keys, metadata says %d", res.TotalKeys, res.ExpectedKeys))
+	}
+	if res.ExpectedHashKV != 0 && res.HashKV != res.ExpectedHashKV {
+		res.Problems = append(res.Problems, fmt.Sprintf("HashKV is %08x, the source's was %08x", res.HashKV, res.ExpectedHashKV))
+	}
+	return finishDrill(res, start, o)
+}
+
+func finishDrill(res *DrillResult, start time.Time, o DrillOptions) (*DrillResult, error) {
+	res.TotalSeconds = time.Since(start).Seconds()
+	res.Finished = o.Now()
+	res.Matched = len(res.Problems) == 0
+	if !res.Matched {
+		return res, fmt.Errorf("%w: %s: %s", ErrDrillMismatch, res.Snapshot, res.Problems[0])
+	}
+	return res, nil
+}
+
+// drillSource resolves the source to a local, verified-to-be-intact file
+// with its metadata beside it.
+func drillSource(ctx context.Context, o DrillOptions, res *DrillResult) (local string, meta *Metadata, label string, err error) {
+	if IsURL(o.Source) {
+		r, loc, err := Open(ctx, o.Source)
+		if err != nil {
+			return "", nil, o.Source, err
+		}
+		defer r.Close()
+		name := loc.Name
+		if name == "" {
+			es, err := r.List(ctx, o.Now())
+			if err != nil {
+				return "", nil, r.Display, err
+			}
+			e, ok := newestVerified(es)
+			if !ok {
+				return "", nil, r.Display, fault.Mark(fmt.Errorf("%s holds no verified snapshot", r.Display), fault.Failed)
+			}
+			name = baseOf(e)
+		}
+		f, err := r.fetch(ctx, name, o.Fetch)
+		if err != nil {
+			return "", nil, r.URLOf(name), err
+		}
+		// f.dir lies inside the drill's work dir when no TempDir was given.
+		if f.locked {
+			return "", f.meta, r.URLOf(name), fmt.Errorf("%w: %s: give --identity to drill it", ErrEncrypted, r.URLOf(name))
+		}
+		if len(f.problems) > 0 {
+			res.Verify = &VerifyResult{File: r.URLOf(name), Problems: f.problems, Warnings: []string{}, Metadata: "mismatch"}
+			return "", f.meta, r.URLOf(name), fmt.Errorf("%w: %s: %s", ErrCorrupt, r.URLOf(name), f.problems[0])
+		}
+		return f.path, f.meta, r.URLOf(name), nil
+	}
+	path := o.Source
+	if path == "" {
+		path = "."
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		return "", nil, path, fault.Mark(err, fault.Invalid)
+	}
+	if fi.IsDir() {
+		es, err := List(path, o.Now())
+		if err != nil {
+			return "", nil, path, err
+		}
+		e, ok := newestVerified(es)
+		if !ok {
+			return "", nil, path, fault.Mark(fmt.Errorf("%s holds no verified snapshot", path), fault.Failed)
+		}
+		path = e.Path
+	}
+	if strings.HasSuffix(path, extAge) {
+		return "", nil, path, fault.Mark(errors.New("a local encrypted file: drill its destination URL instead"), fault.Invalid)
+	}
+	m, _, err := ReadMetadata(path)
+	return path, m, path, err
+}
+
+func newestVerified(es []Entry) (Entry, bool) {
+	for _, e := range es {
+		if e.Verified && !e.Future {
+			return e, true
+		}
+	}
+	return Entry{}, false
+}
+
+// startDrillMember starts the embedded member and waits until it serves.
+func startDrillMember(ctx context.Context, dataDir, work, peer, client string, timeout time.Duration) (*embed.Etcd, error) {
+	cfg := embed.NewConfig()
+	cfg.Name, cfg.Dir = "drill", dataDir
+	pu, _ := url.Parse(peer)
+	cu, _ := url.Parse(client)
+	cfg.ListenPeerUrls, cfg.AdvertisePeerUrls = []url.URL{*pu}, []url.URL{*pu}
+	cfg.ListenClientUrls, cfg.AdvertiseClientUrls = []url.URL{*cu}, []url.URL{*cu}
+	cfg.InitialCluster = "drill=" + peer
+	cfg.InitialClusterToken = "etcdmedic-drill"
+	cfg.Logger, cfg.LogLevel = "zap", "error"
+	cfg.LogOutputs = []string{filepath.Join(work, "etcd.log")}
+	// Nothing else may reach it: no metrics listener, no auto-compaction.
+	cfg.ListenMetricsUrls = nil
+	e, err := embed.StartEtcd(cfg)
+	if err != nil {
+		return nil, err
+	}
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	select {
+	case <-e.Server.ReadyNotify():
+		return e, nil
+	case err := <-e.Err():
+		e.Close()
+		return nil, err
+	case <-t.C:
+		e.Close()
+		return nil, fmt.Errorf("not ready within %s (see the log of a rerun with --temp-dir)", timeout)
+	case <-ctx.Done():
+		e.Close()
+		return nil, ctx.Err()
+	}
+}
+
+func freeLoopbackPorts(n int) ([]int, error) {
+	var ls []net.Listener
+	defer func() {
+		for _, l := range ls {
+			l.Close()
+		}
+	}()
+	var ports []int
+	for i := 0; i < n; i++ {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, err
+		}
+		ls = append(ls, l)
+		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+	}
+	return ports, nil
+}
+
+func nopLogger() *zap.Logger { return zap.NewNop() }

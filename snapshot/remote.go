@@ -1,0 +1,252 @@
+package snapshot
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"path"
+	"path/filepath"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"gocloud.dev/blob"
+	_ "gocloud.dev/blob/azureblob" // azblob://
+	"gocloud.dev/blob/fileblob"
+	_ "gocloud.dev/blob/gcsblob" // gs://
+	_ "gocloud.dev/blob/s3blob"  // s3://
+	"gocloud.dev/gcerrors"
+
+	"github.com/etcdmedic/etcdmedic/internal/fault"
+)
+
+// extAge marks a snapshot encrypted with age: the name is the stored form's
+// name (.db or .db.zst) with .age appended.
+const extAge = ".age"
+
+// uploadDir holds uploads in progress, under the destination's prefix: a
+// "directory" of its own, so no listing of snapshots ever sees one, and a
+// leftover can be found and removed without guessing at other names.
+const uploadDir = ".etcdmedic-upload/"
+
+// schemes are the destinations gocloud's drivers linked here understand.
+var schemes = map[string]bool{"s3": true, "gs": true, "azblob": true, "file": true}
+
+// IsURL tells a destination URL from a local path: only a scheme this tool
+// knows makes a URL, so a relative path with a colon stays a path. Any other
+// "x://" is a URL with an unknown scheme, and OpenRemote says so.
+func IsURL(s string) bool { return strings.Contains(s, "://") }
+
+// Remote is an opened destination: a bucket (or directory) and a key prefix.
+type Remote struct {
+	Bucket *blob.Bucket
+	// Prefix is the key prefix, empty or ending in "/".
+	Prefix string
+	// Display is the URL without its query, for messages: it names the
+	// destination without repeating endpoint options.
+	Display string
+	scheme  string
+}
+
+// RemoteLocation is a parsed destination: bucket URL and, when the URL
+// named one, a snapshot object.
+type RemoteLocation struct {
+	Scheme, Bucket, Prefix, Name string
+	Query                        url.Values
+	// Dir is the local directory of a file:// URL.
+	Dir string
+}
+
+// ParseRemote parses s3://bucket/prefix?..., gs://, azblob://, file:///dir,
+// each optionally ending in a snapshot's name. Errors are usage errors.
+func ParseRemote(raw string) (*RemoteLocation, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return nil, fault.Mark(fmt.Errorf("malformed URL %q: %w", redactURL(raw), errors.Unwrap(err)), fault.Invalid)
+	}
+	if !schemes[u.Scheme] {
+		return nil, fault.Mark(fmt.Errorf("unknown scheme %q in %s (s3://, gs://, azblob:// or file://)", u.Scheme, redactURL(raw)), fault.Invalid)
+	}
+	if u.User != nil {
+		return nil, fault.Mark(errors.New("credentials do not belong in the URL: use the cloud's standard environment or files"), fault.Invalid)
+	}
+	loc := &RemoteLocation{Scheme: u.Scheme, Query: u.Query()}
+	p := u.Path
+	if base := path.Base(p); isSnapshotName(base) {
+		loc.Name, p = base, path.Dir(p)
+	}
+	if u.Scheme == "file" {
+		if u.Host != "" && u.Host != "localhost" {
+			return nil, fault.Mark(fmt.Errorf("file URL %s: use file:///absolute/dir", redactURL(raw)), fault.Invalid)
+		}
+		if p == "" || p == "." {
+			return nil, fault.Mark(fmt.Errorf("file URL %s names no directory", redactURL(raw)), fault.Invalid)
+		}
+		loc.Dir = filepath.Clean(p)
+		return loc, nil
+	}
+	if u.Host == "" {
+		return nil, fault.Mark(fmt.Errorf("URL %s names no bucket", redactURL(raw)), fault.Invalid)
+	}
+	loc.Bucket = u.Host
+	if pre := strings.Trim(p, "/"); pre != "" && pre != "." {
+		loc.Prefix = pre + "/"
+	}
+	if q := loc.Query.Get("prefix"); q != "" {
+		loc.Prefix += strings.TrimPrefix(q, "/")
+		loc.Query.Del("prefix")
+	}
+	return loc, nil
+}
+
+// isSnapshotName: a name this tool gives, plain, compressed or encrypted.
+func isSnapshotName(base string) bool {
+	_, ok := ParseName(strings.TrimSuffix(base, extAge))
+	return ok
+}
+
+// OpenRemote opens the destination and checks it is there and readable
+// with the credentials the environment gives: a missing bucket is a usage
+// error, one that cannot be reached or authenticated to is indeterminate.
+func OpenRemote(ctx context.Context, loc *RemoteLocation) (*Remote, error) {
+	r := &Remote{scheme: loc.Scheme, Prefix: loc.Prefix}
+	var err error
+	switch loc.Scheme {
+	case "file":
+		r.Display = "file://" + loc.Dir
+		fi, serr := os.Stat(loc.Dir)
+		if serr != nil || !fi.IsDir() {
+			return nil, fault.Mark(fmt.Errorf("%s: directory does not exist", r.Display), fault.Invalid)
+		}
+		// The temp file sits beside its final name, so the rename never
+		// crosses devices; the .attrs sidecars keep each object's metadata.
+		r.Bucket, err = fileblob.OpenBucket(loc.Dir, &fileblob.Options{NoTempDir: true})
+		if err != nil {
+			return nil, fault.Mark(fmt.Errorf("open %s: %w", r.Display, err), fault.Invalid)
+		}
+		return r, nil
+	}
+	r.Display = loc.Scheme + "://" + loc.Bucket + "/" + loc.Prefix
+	u := url.URL{Scheme: loc.Scheme, Host: loc.Bucket, RawQuery: loc.Query.Encode()}
+	r.Bucket, err = blob.OpenBucket(ctx, u.String())
+	if err != nil {
+		return nil, fault.Mark(fmt.Errorf("open %s: %s", r.Display, redact(err.Error())), fault.Invalid)
+	}
+	ok, err := r.Bucket.IsAccessible(ctx)
+	switch {
+	case err != nil:
+		r.Bucket.Close()
+		return nil, r.classify(fmt.Errorf("open %s", r.Display), err)
+	case !ok:
+		r.Bucket.Close()
+		return nil, fault.Mark(fmt.Errorf("%s: bucket %q does not exist", r.Display, loc.Bucket), fault.Invalid)
+	}
+	return r, nil
+}
+
+// Open parses and opens a destination URL.
+func Open(ctx context.Context, raw string) (*Remote, *RemoteLocation, error) {
+	loc, err := ParseRemote(raw)
+	if err != nil {
+		return nil, nil, err
+	}
+	r, err := OpenRemote(ctx, loc)
+	return r, loc, err
+}
+
+// Close releases the bucket.
+func (r *Remote) Close() error { return r.Bucket.Close() }
+
+// Key is the object key of a name under the prefix.
+func (r *Remote) Key(name string) string { return r.Prefix + name }
+
+// URLOf names an object for people and for JSON (no query, no secrets).
+func (r *Remote) URLOf(name string) string {
+	return strings.TrimSuffix(r.Display, "/") + "/" + name
+}
+
+// S3 is the raw S3 client under an s3:// bucket, nil for other schemes.
+func (r *Remote) S3() *s3.Client {
+	var c *s3.Client
+	if r.scheme == "s3" && r.Bucket.As(&c) {
+		return c
+	}
+	return nil
+}
+
+// classify marks a storage error: credentials refused or no route to the
+// service is indeterminate (exit 3), a missing object or bucket is invalid
+// input, the rest failed. Messages are scrubbed of secrets.
+func (r *Remote) classify(ctx error, err error) error {
+	msg := fmt.Errorf("%w: %s", ctx, redact(oneLine(err.Error())))
+	switch gcerrors.Code(err) {
+	case gcerrors.NotFound:
+		return fault.Mark(msg, fault.Invalid)
+	case gcerrors.PermissionDenied, gcerrors.DeadlineExceeded, gcerrors.Unknown, gcerrors.Internal:
+		// Unknown and Internal are what the SDKs give for a refused
+		// connection, a DNS failure or a bad signature.
+		return fault.Mark(msg, fault.Indeterminate)
+	}
+	return fault.Mark(msg, fault.Failed)
+}
+
+// readMeta reads a snapshot object's .meta.json; ok is false when there is none.
+func (r *Remote) readMeta(ctx context.Context, name string) (*Metadata, bool, error) {
+	b, err := r.Bucket.ReadAll(ctx, r.Key(name+MetaSuffix))
+	if gcerrors.Code(err) == gcerrors.NotFound {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, r.classify(fmt.Errorf("read %s", r.URLOf(name+MetaSuffix)), err)
+	}
+	m := &Metadata{}
+	if err := json.Unmarshal(b, m); err != nil {
+		return nil, true, fmt.Errorf("metadata %s: %w", r.URLOf(name+MetaSuffix), err)
+	}
+	return m, true, nil
+}
+
+// copyObject streams an object into w, bounded by ctx.
+func (r *Remote) copyObject(ctx context.Context, name string, w io.Writer) (int64, error) {
+	rd, err := r.Bucket.NewReader(ctx, r.Key(name), nil)
+	if err != nil {
+		return 0, r.classify(fmt.Errorf("read %s", r.URLOf(name)), err)
+	}
+	defer rd.Close()
+	n, err := io.CopyBuffer(w, ctxReader{ctx, rd}, make([]byte, 1<<20))
+	if err != nil {
+		return n, fmt.Errorf("read %s: %s", r.URLOf(name), redact(err.Error()))
+	}
+	return n, nil
+}
+
+// secretEnv are the variables whose values must never appear in output,
+// even inside an error an SDK built.
+var secretEnv = []string{"AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AZURE_STORAGE_KEY",
+	"AZURE_STORAGE_SAS_TOKEN", "AZURE_STORAGE_CONNECTION_STRING", "AZURE_CLIENT_SECRET", "MINIO_ROOT_PASSWORD"}
+
+// redact removes secret values from a message.
+func redact(s string) string {
+	for _, k := range secretEnv {
+		if v := os.Getenv(k); len(v) >= 4 {
+			s = strings.ReplaceAll(s, v, "[redacted]")
+		}
+	}
+	return s
+}
+
+// redactURL drops a URL's user info and query from messages.
+func redactURL(raw string) string {
+	if i := strings.IndexAny(raw, "?#"); i >= 0 {
+		raw = raw[:i]
+	}
+	if i := strings.Index(raw, "://"); i >= 0 {
+		if j := strings.Index(raw[i+3:], "@"); j >= 0 {
+			raw = raw[:i+3] + raw[i+3+j+1:]
+		}
+	}
+	return redact(raw)
+}
