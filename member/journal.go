@@ -22,12 +22,13 @@ const (
 	StepAdd        = "add"         // NEW is a learner
 	StepPromote    = "promote"     // NEW started, caught up, a voter listed by every member
 	StepMoveLeader = "move-leader" // OLD does not lead
+	StepStopOld    = "stop-old"    // OLD no longer answers (stopped by the operator), so no client request dies with it
 	StepRemove     = "remove"      // OLD is gone from every member's list
 	StepVerify     = "verify"      // every voter healthy, HashKV equal
 )
 
 // Steps are the replacement's steps in order.
-var Steps = []string{StepGate, StepAdd, StepPromote, StepMoveLeader, StepRemove, StepVerify}
+var Steps = []string{StepGate, StepAdd, StepPromote, StepMoveLeader, StepStopOld, StepRemove, StepVerify}
 
 // Journal is the state file of one replacement. Its JSON form is a contract:
 // an operator reads it to see where a run stopped.
@@ -39,6 +40,9 @@ type Journal struct {
 	NewID    string      `json:"newId,omitempty"`
 	Start    *StartFlags `json:"start,omitempty"`
 	Done     []string    `json:"done"`
+	// Waiting is what the running step waits for the operator to do
+	// ("start NEW", "stop OLD"); empty otherwise.
+	Waiting string `json:"waiting,omitempty"`
 	// StoppedAt and Reason: the step the last run stopped at, and why.
 	StoppedAt string    `json:"stoppedAt,omitempty"`
 	Reason    string    `json:"reason,omitempty"`
@@ -104,17 +108,23 @@ func (j *Journal) save() error {
 	return nil
 }
 
+// waiting journals what the run waits for the operator to do.
+func (j *Journal) waiting(what string) error {
+	j.Waiting = what
+	return j.save()
+}
+
 func (j *Journal) done(step string) error {
 	if !j.IsDone(step) {
 		j.Done = append(j.Done, step)
 	}
-	j.StoppedAt, j.Reason = "", ""
+	j.StoppedAt, j.Reason, j.Waiting = "", "", ""
 	return j.save()
 }
 
 // stopped journals where and why the run stopped, and returns err.
 func (j *Journal) stopped(step string, err error) error {
-	j.StoppedAt, j.Reason = step, err.Error()
+	j.StoppedAt, j.Reason, j.Waiting = step, err.Error(), ""
 	if serr := j.save(); serr != nil {
 		return errors.Join(err, serr)
 	}

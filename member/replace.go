@@ -26,6 +26,11 @@ type ReplaceOptions struct {
 	AgreeTimeout time.Duration
 	Thresholds   health.Thresholds
 	Retry        time.Duration
+	// KeepOldRunning removes OLD while it still serves instead of waiting
+	// for the operator to stop it: etcd then stops it itself, and requests
+	// in flight on it fail ("raft: stopped"), which stopping it first
+	// (a graceful stop drains its gRPC server) avoids.
+	KeepOldRunning bool
 	// OnStep hears of each step as it ends (done, skipped as journaled, or
 	// the step that prints how NEW must start).
 	OnStep func(step, detail string)
@@ -87,7 +92,7 @@ func PlanReplace(ctx context.Context, c *cluster.Cluster, o ReplaceOptions) (*Jo
 		gate = health.AddLearner
 	case StepPromote:
 		gate = health.PromoteLearner
-	case StepMoveLeader, StepRemove:
+	case StepMoveLeader, StepStopOld, StepRemove:
 		gate = health.RemoveMember(j.Old)
 	default:
 		gate = health.PromoteLearner
@@ -167,6 +172,9 @@ func replaceStep(ctx context.Context, c *cluster.Cluster, o ReplaceOptions, j *J
 	case StepPromote:
 		if j.Start != nil {
 			note("start", fmt.Sprintf("waiting up to %s for %s to start and catch up; start it with: %s", o.Wait, o.Name, strings.Join(j.Start.Flags, " ")))
+			if err := j.waiting("start " + o.Name); err != nil {
+				return "", err
+			}
 		}
 		p, err := Promote(ctx, c, j.NewID, PromoteOptions{Wait: o.Wait, Verify: o.AgreeTimeout, Thresholds: o.Thresholds})
 		if err != nil {
@@ -188,6 +196,8 @@ func replaceStep(ctx context.Context, c *cluster.Cluster, o ReplaceOptions, j *J
 			return "", err
 		}
 		return "leadership moved to " + m.To.Label(), nil
+	case StepStopOld:
+		return stopOld(ctx, c, o, j, note)
 	case StepRemove:
 		ms, err := c.Members(ctx)
 		if err != nil {
@@ -229,4 +239,38 @@ func parseID(s string) (uint64, error) {
 	var id uint64
 	_, err := fmt.Sscanf(s, "%x", &id)
 	return id, err
+}
+
+// stopOld waits (up to o.Wait) until the operator has stopped OLD: it no
+// longer answers Status, twice in a row.
+func stopOld(ctx context.Context, c *cluster.Cluster, o ReplaceOptions, j *Journal, note func(string, string)) (string, error) {
+	oldLabel := label(j.OldName, j.Old)
+	if o.KeepOldRunning {
+		return oldLabel + " left running: it stops itself once removed", nil
+	}
+	ms, err := c.Members(ctx)
+	if err != nil {
+		return "", err
+	}
+	id, _ := parseID(j.Old)
+	m, ok := ms.Get(id)
+	if !ok {
+		return oldLabel + " was removed already", nil
+	}
+	note(StepStopOld, fmt.Sprintf("stop %s now (on its node: move etcd's static-pod manifest out of the manifest directory, or stop its service); waiting up to %s until it stops answering", oldLabel, o.Wait))
+	if err := j.waiting("stop " + oldLabel); err != nil {
+		return "", err
+	}
+	deadline := time.Now().Add(o.Wait)
+	for silent := 0; ; {
+		if st := c.ProbeMember(ctx, m, cluster.ProbeOptions{SkipMetrics: true}); st.OK() {
+			silent = 0
+		} else if silent++; silent >= 2 {
+			return oldLabel + " stopped", nil
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return "", fault.New(fault.Refused, fmt.Sprintf("replace: %s still answers after %s: stop it, then run the same command again (or pass --keep-old-running)", oldLabel, o.Wait))
+		}
+		time.Sleep(500 * time.Millisecond) // poll interval
+	}
 }

@@ -27,6 +27,7 @@ type ReplaceOptions struct {
 	StateFile    string
 	Wait         time.Duration
 	AgreeTimeout time.Duration
+	KeepOld      bool
 	Yes          bool
 	DryRun       bool
 }
@@ -44,7 +45,13 @@ func NewCmdReplace(f *cmdutil.Factory, runF func(context.Context, *ReplaceOption
 		Short: "Replace one member by a new one: add as learner, wait, promote, move leadership, remove, verify",
 		Long: `The one-at-a-time resize: gate → add NEW as a learner → print how to start it and wait
 (up to --wait) until it has started and caught up → promote it → move leadership off OLD
-if it leads → remove OLD → final gate (every voter healthy) and HashKV of every voter.
+if it leads → ask for OLD to be stopped and wait (up to --wait) until it no longer answers
+→ remove OLD → final gate (every voter healthy) and HashKV of every voter.
+
+OLD is stopped before it is removed because a stopping etcd drains its gRPC server
+(requests in flight finish, clients move to other members), whereas a member removed
+while serving stops itself a second later and fails what it was still serving.
+--keep-old-running skips that wait: OLD is removed while running.
 
 Every step is journaled in the state file (default ` + DefaultStateDir + `/replace-NEW.json,
 written atomically) before the next begins. A run that stops anywhere — SIGTERM, a gate
@@ -84,6 +91,7 @@ malformed or used peer URL, a state file of another replacement).`,
 	fl.StringVar(&opts.StateFile, "state-file", "", "the journal that makes the run resumable (default "+DefaultStateDir+"/replace-NEW.json)")
 	fl.DurationVar(&opts.Wait, "wait", opts.Wait, "how long NEW may take to start and catch up")
 	fl.DurationVar(&opts.AgreeTimeout, "agree-timeout", opts.AgreeTimeout, "time for each verification (voters listing NEW, leader agreement, OLD gone)")
+	fl.BoolVar(&opts.KeepOld, "keep-old-running", false, "remove OLD while it still serves instead of waiting for it to be stopped (requests in flight on it then fail)")
 	fl.BoolVarP(&opts.Yes, "yes", "y", false, "replace without asking")
 	fl.BoolVar(&opts.DryRun, "dry-run", false, "print the steps and the gate verdict; change nothing")
 	return cmd
@@ -100,6 +108,7 @@ type ReplaceResult struct {
 	Steps     []StepState        `json:"steps"`
 	Gate      *GateVerdict       `json:"gate,omitempty"`
 	Start     *member.StartFlags `json:"start,omitempty"`
+	Waiting   string             `json:"waiting,omitempty"`
 	StoppedAt string             `json:"stoppedAt,omitempty"`
 	Reason    string             `json:"reason,omitempty"`
 }
@@ -119,7 +128,7 @@ type GateVerdict struct {
 
 func resultOf(j *member.Journal) *ReplaceResult {
 	r := &ReplaceResult{Old: j.Old, OldName: j.OldName, Name: j.Name, NewID: j.NewID, StateFile: j.Path(), Complete: j.Complete(),
-		Start: j.Start, StoppedAt: j.StoppedAt, Reason: j.Reason}
+		Start: j.Start, Waiting: j.Waiting, StoppedAt: j.StoppedAt, Reason: j.Reason}
 	next := j.Next()
 	for _, s := range member.Steps {
 		st := "pending"
@@ -164,7 +173,7 @@ func RunReplace(ctx context.Context, opts *ReplaceOptions) error {
 	defer c.Close()
 	t, _ := health.Preset(health.DefaultPreset)
 	ro := member.ReplaceOptions{Old: opts.Old, Name: opts.Name, PeerURLs: opts.PeerURLs, StateFile: opts.StateFile, Wait: opts.Wait,
-		AgreeTimeout: opts.AgreeTimeout, Thresholds: t, Retry: 15 * time.Second,
+		AgreeTimeout: opts.AgreeTimeout, Thresholds: t, Retry: 15 * time.Second, KeepOldRunning: opts.KeepOld,
 		OnStep: func(s, detail string) { fmt.Fprintf(opts.IO.ErrOut, "replace: %s: %s\n", s, detail) }}
 	var refused *GateVerdict
 	_, err = step.Run(ctx, step.Options{IO: opts.IO, Format: opts.Format(), Yes: opts.Yes, DryRun: opts.DryRun}, step.Step[*ReplaceResult]{

@@ -112,7 +112,7 @@ func TestReplaceResumesAfterSIGTERMAndARefusedGate(t *testing.T) {
 	if _, err := c.StartJoining(clientURL, j.Start.Flags); err != nil {
 		t.Fatal(err)
 	}
-	done := clitest.Run(t, nil, append(args, "--yes", "-o", "json")...)
+	done := clitest.Run(t, nil, append(args, "--yes", "-o", "json", "--keep-old-running")...)
 	if done.Code != 0 || !strings.Contains(done.Stderr, "add: done before (journal)") || strings.Contains(done.Stderr, "added as learner") {
 		t.Fatalf("resumed replace: exit %d\n%s", done.Code, done.Stderr)
 	}
