@@ -13,6 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	alertscmd "github.com/etcdmedic/etcdmedic/commands/alerts"
 	breakglasscmd "github.com/etcdmedic/etcdmedic/commands/breakglass"
 	"github.com/etcdmedic/etcdmedic/commands/cmdutil"
 	defragcmd "github.com/etcdmedic/etcdmedic/commands/defrag"
@@ -78,7 +79,7 @@ come from /etc/kubernetes/manifests/etcd.yaml.`,
 		}
 	}
 	add("health", statuscmd.NewCmdStatus(f, nil), doctorcmd.NewCmdDoctor(f, nil), inventorycmd.NewCmdInventory(f, nil))
-	add("health", exportercmd.NewCmdExporter(f, nil))
+	add("health", exportercmd.NewCmdExporter(f, nil), alertscmd.NewCmdAlerts(f, nil))
 	add("maint", defragcmd.NewCmdDefrag(f, nil))
 	add("maint", snapshotcmd.NewCmdSnapshot(f))
 	add("maint", breakglasscmd.NewCmdBreakglass(f))
