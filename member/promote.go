@@ -186,6 +186,10 @@ func verifyVoter(ctx context.Context, c *cluster.Cluster, m cluster.Member, time
 		if err == nil {
 			self, _ := ms.Get(m.ID)
 			self.IsLearner = false
+			if self.Name != "" {
+				// Resolved by ID before it had published its name.
+				res.Member.Name = self.Name
+			}
 			if r := health.Read(ctx, c, self); r.Err != nil {
 				err = fmt.Errorf("%s serves no linearizable read yet: %w", m.Label(), r.Err)
 			}

@@ -9,7 +9,9 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
+	"github.com/etcdmedic/etcdmedic/commands"
 	"github.com/etcdmedic/etcdmedic/commands/clitest"
+	"github.com/etcdmedic/etcdmedic/internal/iostreams"
 	"github.com/etcdmedic/etcdmedic/playground"
 	"github.com/etcdmedic/etcdmedic/playground/playgroundtest"
 )
@@ -54,9 +56,15 @@ func TestPromoteWaitsForABigLearner(t *testing.T) {
 	if l := list(t, eps); voters(l) != 3 {
 		t.Fatalf("a refused promote changed the voters: %d", voters(l))
 	}
-	waited := clitest.Run(t, nil, "member", "promote", "m4", "--wait", "5m", "--yes", "--endpoints", eps)
-	if waited.Code != 0 || !strings.Contains(waited.Stdout, "promoted m4") {
-		t.Fatalf("promote --wait: exit %d\n%s%s", waited.Code, waited.Stdout, waited.Stderr)
+	// On a terminal, --wait shows how far the learner has come while it waits.
+	ios, stdout, stderr := iostreams.Test()
+	ios.SetTTY(true)
+	code := commands.Execute(context.Background(), []string{"member", "promote", added.ID, "--wait", "5m", "--yes", "--endpoints", eps}, ios, func(string) string { return "" })
+	if code != 0 || !strings.Contains(stdout.String(), "promoted m4") {
+		t.Fatalf("promote --wait: exit %d\n%s%s", code, stdout, stderr)
+	}
+	if !strings.Contains(stderr.String(), "\r") || !strings.Contains(stderr.String(), "learner ") || !strings.Contains(stderr.String(), "the leader") {
+		t.Fatalf("no progress line on the terminal:\n%q", stderr.String())
 	}
 	if l := list(t, eps); voters(l) != 4 {
 		t.Fatalf("%d voters, want 4", voters(l))
