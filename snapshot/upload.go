@@ -6,7 +6,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"hash"
 	"io"
@@ -350,8 +349,10 @@ func (u *upload) finish() error {
 		}
 	}
 	u.closed = true
+	// The destination answered when it was opened: an upload that fails
+	// now is a failed save (exit 2), not an unreachable destination.
 	if err := u.bw.Close(); err != nil {
-		return u.r.classify(errors.New("upload"), err)
+		return fault.Mark(fmt.Errorf("upload: %s", redact(oneLine(err.Error()))), fault.Failed)
 	}
 	return nil
 }

@@ -115,7 +115,8 @@ func RunDrill(ctx context.Context, opts *DrillOptions) error {
 		}
 		return err
 	}
-	if res != nil {
+	// A drill that found no snapshot to take has nothing to report but the error.
+	if res != nil && fault.Kind(err) != fault.Invalid {
 		renderDrill(opts.IO, res)
 	}
 	return err

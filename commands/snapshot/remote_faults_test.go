@@ -280,8 +280,8 @@ func TestRemoteBadInput(t *testing.T) {
 		if r.Code != tc.want {
 			t.Errorf("%s: exit %d, want %d", tc.name, r.Code, tc.want)
 		}
-		if lines := strings.Count(strings.TrimSpace(r.Stderr), "\n"); lines > 0 {
-			t.Errorf("%s: %d lines on stderr, want one", tc.name, lines+1)
+		if n := errorLines(r.Stderr); n != 1 {
+			t.Errorf("%s: %d error lines on stderr, want one", tc.name, n)
 		}
 		noSecret(t, r)
 	}
@@ -296,4 +296,53 @@ func TestRemoteBadInput(t *testing.T) {
 	if k := mc.keys("real"); len(k) != 0 {
 		t.Errorf("objects written: %v", k)
 	}
+}
+
+// TestRemoteUsageErrors needs no server: a bad URL, recipient or identity is
+// a one-line usage error (64) before anything is contacted or written.
+func TestRemoteUsageErrors(t *testing.T) {
+	dir := t.TempDir()
+	cases := []struct {
+		name string
+		args []string
+	}{
+		{"unknown scheme", []string{"snapshot", "list", "ftp://host/dir"}},
+		{"malformed URL", []string{"snapshot", "list", "s3://bad host/%zz"}},
+		{"credentials in the URL", []string{"snapshot", "list", "s3://AKIA:secret@bucket/p"}},
+		{"file URL, no such dir", []string{"snapshot", "list", "file://" + dir + "/nope"}},
+		{"save unknown scheme", []string{"snapshot", "save", "--to", "ftp://x/y", "--endpoints", "127.0.0.1:1"}},
+		{"save bad recipient", []string{"snapshot", "save", "--to", "file://" + dir, "--encrypt-to", "age1nope", "--endpoints", "127.0.0.1:1"}},
+		{"save DIR and --to", []string{"snapshot", "save", dir, "--to", "file://" + dir, "--endpoints", "127.0.0.1:1"}},
+		{"verify a destination, no name", []string{"snapshot", "verify", "file://" + dir}},
+		{"verify, identity file missing", []string{"snapshot", "verify", "file://" + dir + "/etcd-0000000000000001-1-20260101T000000.000Z.db.age", "--identity", dir + "/no.key"}},
+		{"drill, no snapshot there", []string{"snapshot", "drill", "file://" + dir + "/nope"}},
+		{"drill, start timeout", []string{"snapshot", "drill", dir, "--start-timeout", "0s"}},
+		{"prune one snapshot", []string{"snapshot", "prune", "file://" + dir + "/etcd-0000000000000001-1-20260101T000000.000Z.db", "--keep-last", "1"}},
+	}
+	for _, tc := range cases {
+		r := clitest.Run(t, nil, tc.args...)
+		if r.Code != 64 {
+			t.Errorf("%s: exit %d, want 64", tc.name, r.Code)
+		}
+		if strings.Contains(r.Stderr, "secret") {
+			t.Errorf("%s: the URL's secret was printed: %s", tc.name, r.Stderr)
+		}
+		if n := errorLines(r.Stderr); n != 1 {
+			t.Errorf("%s: %d error lines on stderr, want one", tc.name, n)
+		}
+	}
+	if des, _ := os.ReadDir(dir); len(des) != 0 {
+		t.Errorf("files written: %v", des)
+	}
+}
+
+// errorLines counts stderr's lines other than the usage hint.
+func errorLines(stderr string) int {
+	n := 0
+	for _, l := range strings.Split(strings.TrimSpace(stderr), "\n") {
+		if l != "" && !strings.HasPrefix(l, "Run 'etcdmedic") {
+			n++
+		}
+	}
+	return n
 }

@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# Off-host snapshots, in one run against one real etcd v3.7.3 member holding a
+# ≥ 500 MB database and a real MinIO on loopback (issue 18):
+#   save --to s3:// (MinIO)  vs  save DIR             throughput, target ≥ 0.8×
+#   peak RSS of save --to s3://                        target ≤ 100 MB
+#   drill of that snapshot   vs  etcdutl snapshot restore + etcd start on it   target ≤ 1.5×
+#
+#   scripts/bench-offsite.sh                      # 520 MB, 3 rounds
+#   BENCH_OFFSITE_MB=1000 BENCH_OFFSITE_ROUNDS=5 scripts/bench-offsite.sh
+#
+# Needs etcd, etcdctl, etcdutl v3.7.3 (scripts/build-etcd.sh) and MinIO
+# (scripts/build-minio.sh). Disk: about 4 × the DB size under $TMPDIR.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+: "${BENCH_OFFSITE_BIN:=$HOME/.cache/etcdmedic/etcd/v3.7.3/bin}"
+: "${BENCH_OFFSITE_MB:=520}"
+: "${BENCH_OFFSITE_ROUNDS:=3}"
+minio=${ETCDMEDIC_MINIO:-$(scripts/build-minio.sh | tail -n 1)}
+etcdctl="$BENCH_OFFSITE_BIN/etcdctl"
+etcdutl="$BENCH_OFFSITE_BIN/etcdutl"
+
+work="$(mktemp -d)"
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+go build -o "$work/etcdmedic" ./cmd/etcdmedic
+em="$work/etcdmedic"
+port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+cport=$(port); pport=$(port)
+ep="http://127.0.0.1:$cport"
+"$BENCH_OFFSITE_BIN/etcd" --name b1 --data-dir "$work/data" \
+  --listen-client-urls "$ep" --advertise-client-urls "$ep" \
+  --listen-peer-urls "http://127.0.0.1:$pport" --initial-advertise-peer-urls "http://127.0.0.1:$pport" \
+  --initial-cluster "b1=http://127.0.0.1:$pport" --quota-backend-bytes $((8 << 30)) \
+  --log-level error >"$work/etcd.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 100); do "$etcdctl" --endpoints "$ep" endpoint health >/dev/null 2>&1 && break; sleep 0.2; done
+
+export AWS_ACCESS_KEY_ID=bench-user AWS_SECRET_ACCESS_KEY=bench-secret-$RANDOM$RANDOM AWS_REGION=us-east-1
+mport=$(port); mcport=$(port)
+MINIO_ROOT_USER=$AWS_ACCESS_KEY_ID MINIO_ROOT_PASSWORD=$AWS_SECRET_ACCESS_KEY MINIO_BROWSER=off \
+  "$minio" server --quiet --address "127.0.0.1:$mport" --console-address "127.0.0.1:$mcport" "$work/minio" >"$work/minio.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 300); do curl -sf "http://127.0.0.1:$mport/minio/health/cluster" >/dev/null && break; sleep 0.2; done
+curl -sf -X PUT --aws-sigv4 "aws:amz:us-east-1:s3" --user "$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY" "http://127.0.0.1:$mport/bench" >/dev/null
+url="s3://bench/etcd?endpoint=http://127.0.0.1:$mport&use_path_style=true&region=us-east-1"
+
+head -c $((3 << 18)) /dev/urandom | base64 -w0 >"$work/value" # 1 MiB
+dbsize() { "$etcdctl" --endpoints "$ep" endpoint status -w json | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["Status"]["dbSize"])'; }
+i=0
+while (( $(dbsize) < BENCH_OFFSITE_MB * 1000 * 1000 )); do
+  for _ in $(seq 20); do "$etcdctl" --endpoints "$ep" put "/bench/big/$i" <"$work/value" >/dev/null; i=$((i + 1)); done
+done
+size=$(dbsize)
+echo "database: $((size / 1000 / 1000)) MB, MinIO $("$minio" --version | head -1)"
+
+now() { date +%s.%N; }
+median() { sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2}'; }
+timed() { sync; local t0; t0=$(now); "$@" >/dev/null 2>&1; echo "$(now) - $t0" | bc -l; }
+local_s=(); s3_s=(); rss=(); drill_s=(); ref_s=()
+for r in $(seq "$BENCH_OFFSITE_ROUNDS"); do
+  mkdir -p "$work/r$r/local"
+  save_local() { local_s+=("$(timed "$em" snapshot save "$work/r$r/local" --endpoints "$ep")"); }
+  save_s3() {
+    sync; local t0; t0=$(now)
+    /usr/bin/time -f %M -o "$work/rss" "$em" snapshot save --to "$url" --endpoints "$ep" >/dev/null 2>&1
+    s3_s+=("$(echo "$(now) - $t0" | bc -l)"); rss+=("$(cat "$work/rss")")
+  }
+  if (( r % 2 )); then save_local; save_s3; else save_s3; save_local; fi
+  f=$(ls "$work/r$r/local"/etcd-*.db)
+  # Reference for the drill: etcdutl restore + an etcd start until it serves.
+  ref() {
+    sync; local t0 p; t0=$(now)
+    "$etcdutl" snapshot restore "$f" --data-dir "$work/r$r/ref" --name ref \
+      --initial-cluster "ref=http://127.0.0.1:$1" --initial-advertise-peer-urls "http://127.0.0.1:$1" >/dev/null 2>&1
+    "$BENCH_OFFSITE_BIN/etcd" --name ref --data-dir "$work/r$r/ref" --listen-client-urls "http://127.0.0.1:$2" \
+      --advertise-client-urls "http://127.0.0.1:$2" --listen-peer-urls "http://127.0.0.1:$1" \
+      --initial-advertise-peer-urls "http://127.0.0.1:$1" --initial-cluster "ref=http://127.0.0.1:$1" --log-level error >/dev/null 2>&1 &
+    p=$!
+    until "$etcdctl" --endpoints "http://127.0.0.1:$2" get x >/dev/null 2>&1; do sleep 0.05; done
+    kill $p; wait $p 2>/dev/null || true
+    ref_s+=("$(echo "$(now) - $t0" | bc -l)")
+    rm -rf "$work/r$r/ref"
+  }
+  do_drill() { drill_s+=("$(timed "$em" snapshot drill "$url" --temp-dir "$work")"); }
+  if (( r % 2 )); then ref "$(port)" "$(port)"; do_drill; else do_drill; ref "$(port)" "$(port)"; fi
+  "$em" snapshot drill "$url" --temp-dir "$work" >/dev/null || { echo "bench-offsite: drill failed" >&2; exit 1; }
+  echo "round $r: save DIR ${local_s[-1]}s, save --to s3 ${s3_s[-1]}s (peak RSS ${rss[-1]} KiB); restore+start ${ref_s[-1]}s, drill ${drill_s[-1]}s"
+  rm -rf "$work/r$r"
+done
+ls=$(printf '%s\n' "${local_s[@]}" | median); ss=$(printf '%s\n' "${s3_s[@]}" | median)
+pr=$(printf '%s\n' "${rss[@]}" | sort -g | tail -1)
+rs=$(printf '%s\n' "${ref_s[@]}" | median); ds=$(printf '%s\n' "${drill_s[@]}" | median)
+echo
+echo "save (median of $BENCH_OFFSITE_ROUNDS): DIR ${ls}s, --to s3:// ${ss}s; throughput ratio s3/local = $(echo "scale=3; $ls / $ss" | bc -l)   (target ≥ 0.8)"
+echo "peak RSS of save --to s3://: $((pr / 1024)) MiB   (target ≤ 100)"
+echo "drill ${ds}s vs etcdutl restore + etcd start ${rs}s: ratio $(echo "scale=3; $ds / $rs" | bc -l)   (target ≤ 1.5; the drill also downloads and verifies)"
