@@ -92,7 +92,9 @@ func PlanReplace(ctx context.Context, c *cluster.Cluster, o ReplaceOptions) (*Jo
 		gate = health.AddLearner
 	case StepPromote:
 		gate = health.PromoteLearner
-	case StepMoveLeader, StepStopOld, StepRemove:
+	case StepMoveLeader, StepStopOld:
+		gate = health.TakeVoterOffline
+	case StepRemove:
 		gate = health.RemoveMember(j.Old)
 	default:
 		gate = health.PromoteLearner
@@ -256,6 +258,17 @@ func stopOld(ctx context.Context, c *cluster.Cluster, o ReplaceOptions, j *Journ
 	m, ok := ms.Get(id)
 	if !ok {
 		return oldLabel + " was removed already", nil
+	}
+	if len(ms.Voters()) <= 2 {
+		return oldLabel + " left running: with two voters, stopping it would lose quorum; it stops itself once removed", nil
+	}
+	if st := c.ProbeMember(ctx, m, cluster.ProbeOptions{SkipMetrics: true}); !st.OK() {
+		return oldLabel + " does not answer already", nil
+	}
+	// Stopping OLD takes a voter offline: the rest must keep quorum with a
+	// voter to spare, as for a defragmentation.
+	if err := Judge(ctx, c, ms, health.TakeVoterOffline, o.Thresholds).Err("replace: stop " + oldLabel); err != nil {
+		return "", err
 	}
 	note(StepStopOld, fmt.Sprintf("stop %s now (on its node: move etcd's static-pod manifest out of the manifest directory, or stop its service); waiting up to %s until it stops answering", oldLabel, o.Wait))
 	if err := j.waiting("stop " + oldLabel); err != nil {

@@ -138,3 +138,34 @@ func TestReplaceResumesAfterSIGTERMAndARefusedGate(t *testing.T) {
 		t.Fatalf("replace again: exit %d\n%s", again.Code, again.Stderr)
 	}
 }
+
+// A one-member cluster is replaced too: with two voters, stopping OLD would
+// lose quorum, so it is removed running (leadership moves to NEW first).
+func TestReplaceTheOnlyMember(t *testing.T) {
+	c := playgroundtest.Start(t, playground.Options{Members: 1})
+	state := filepath.Join(t.TempDir(), "replace.json")
+	clientURL, peerURL := newURLs(t, c)
+	done := make(chan clitest.Result, 1)
+	go func() {
+		done <- clitest.Run(t, nil, "member", "replace", "m1", "--name", "n1", "--peer-urls", peerURL, "--state-file", state, "--yes", "--endpoints", endpoints(c))
+	}()
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(100 * time.Millisecond) {
+		if j := readJournal(t, state); j != nil && j.Start != nil {
+			if _, err := c.StartJoining(clientURL, j.Start.Flags); err != nil {
+				t.Fatal(err)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("n1 never added")
+		}
+	}
+	res := <-done
+	if res.Code != 0 || !strings.Contains(res.Stderr, "stopping it would lose quorum") || !strings.Contains(res.Stderr, "leadership moved to n1") {
+		t.Fatalf("replace the only member: exit %d\n%s", res.Code, res.Stderr)
+	}
+	l := list(t, clientURL)
+	if len(l.Members) != 1 || !named(l, "n1") || voters(l) != 1 || l.Leader != l.Members[0].ID {
+		t.Fatalf("after replacing the only member: %+v", l)
+	}
+}
