@@ -202,6 +202,22 @@ func remoteRoundTrip(t *testing.T, u string, checkObjects func(name string)) {
 func TestRemoteEncrypted(t *testing.T) {
 	mc := startMinio(t)
 	mc.createBucket("enc")
+	remoteEncrypted(t, mc.url("enc", ""), func(name string) []byte { return mc.get("enc", name) })
+}
+
+// TestRemoteEncryptedFile is the same through file://.
+func TestRemoteEncryptedFile(t *testing.T) {
+	dir := t.TempDir()
+	remoteEncrypted(t, "file://"+dir, func(name string) []byte {
+		b, err := os.ReadFile(filepath.Join(dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	})
+}
+
+func remoteEncrypted(t *testing.T, u string, get func(name string) []byte) {
 	c := playgroundtest.Start(t, playground.Options{Members: 1})
 	cli := playgroundtest.Client(t, c)
 	const knownKey, knownValue = "/registry/secrets/default/known-plaintext-key", "known-plaintext-value-7d1f"
@@ -215,18 +231,17 @@ func TestRemoteEncrypted(t *testing.T) {
 	os.WriteFile(idFile, []byte("# test identity\n"+id.String()+"\n"), 0o600)
 	os.WriteFile(otherFile, []byte(other.String()+"\n"), 0o600)
 
-	u := mc.url("enc", "")
 	out, sr := saveRemote(t, env(c), "--to", u, "--encrypt-to", id.Recipient().String())
 	md := out.Save.Metadata
 	name := path.Base(out.Save.Path)
 	if !strings.HasSuffix(name, ".db.age") || !md.Encrypted || len(md.Recipients) != 1 || md.Recipients[0] != id.Recipient().String() {
 		t.Fatalf("name %s, metadata %+v", name, md)
 	}
-	obj := mc.get("enc", name)
+	obj := get(name)
 	if bytes.Contains(obj, []byte(knownKey)) || bytes.Contains(obj, []byte(knownValue)) {
 		t.Fatal("the encrypted object holds plaintext of the source")
 	}
-	meta := mc.get("enc", name+".meta.json")
+	meta := get(name + ".meta.json")
 	if bytes.Contains(meta, []byte(id.String())) || bytes.Contains(meta, []byte("AGE-SECRET-KEY")) {
 		t.Fatal("the metadata holds a private key")
 	}
@@ -258,6 +273,30 @@ func TestRemoteEncrypted(t *testing.T) {
 func TestRemoteFlippedByte(t *testing.T) {
 	mc := startMinio(t)
 	mc.createBucket("flip")
+	remoteFlippedByte(t, func(p string) string { return mc.url("flip", p) }, func(key string) {
+		b := mc.get("flip", key)
+		b[len(b)/2] ^= 0x01
+		mc.put("flip", key, b, nil)
+	})
+}
+
+// TestRemoteFlippedByteFile is the same through file://.
+func TestRemoteFlippedByteFile(t *testing.T) {
+	dir := t.TempDir()
+	remoteFlippedByte(t, func(p string) string {
+		os.MkdirAll(filepath.Join(dir, p), 0o700)
+		return "file://" + filepath.Join(dir, p)
+	}, func(key string) {
+		p := filepath.Join(dir, key)
+		fi, err := os.Stat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		flip(t, p, fi.Size()/2)
+	})
+}
+
+func remoteFlippedByte(t *testing.T, dest func(prefix string) string, corrupt func(key string)) {
 	c := playgroundtest.Start(t, playground.Options{Members: 1})
 	playgroundtest.Seed(t, c, playground.SeedOptions{Pods: 50})
 	id, _ := age.GenerateX25519Identity()
@@ -265,17 +304,15 @@ func TestRemoteFlippedByte(t *testing.T) {
 	os.WriteFile(idFile, []byte(id.String()+"\n"), 0o600)
 	for _, enc := range []bool{false, true} {
 		t.Run(fmt.Sprintf("encrypted=%v", enc), func(t *testing.T) {
-			u := mc.url("flip", fmt.Sprintf("enc-%v", enc))
+			prefix := fmt.Sprintf("enc-%v", enc)
+			u := dest(prefix)
 			args := []string{"--to", u}
 			if enc {
 				args = append(args, "--encrypt-to", id.Recipient().String())
 			}
 			out, _ := saveRemote(t, env(c), args...)
 			name := path.Base(out.Save.Path)
-			key := fmt.Sprintf("enc-%v/%s", enc, name)
-			b := mc.get("flip", key)
-			b[len(b)/2] ^= 0x01
-			mc.put("flip", key, b, nil)
+			corrupt(prefix + "/" + name)
 			if r := clitest.Run(t, nil, "snapshot", "verify", withName(u, name), "--identity", idFile); r.Code != 2 {
 				t.Fatalf("verify of a flipped byte: exit %d, want 2", r.Code)
 			}
