@@ -23,6 +23,7 @@ import (
 	"go.uber.org/zap"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/etcdmedic/etcdmedic/cluster"
 	"github.com/etcdmedic/etcdmedic/internal/fault"
 )
 
@@ -65,6 +66,14 @@ type DataDirState struct {
 	// Behind is how many committed entries this dir lacks against the best.
 	Behind   uint64   `json:"entriesBehind"`
 	Problems []string `json:"problems,omitempty"`
+
+	memberURLs []memberURLs
+}
+
+// memberURLs is one member of the bolt file's member list.
+type memberURLs struct {
+	ID, Name   string
+	ClientURLs []string
 }
 
 // Usable says the dir can be ranked: read fully, not held by a running etcd.
@@ -199,8 +208,8 @@ func (d *DataDirState) readWAL(walDir string) {
 		if uerr := proto.Unmarshal(meta, &md); uerr != nil {
 			d.problem("WAL metadata: %v", uerr)
 		} else {
-			d.MemberID = fmt.Sprintf("%x", md.GetNodeID())
-			d.ClusterID = fmt.Sprintf("%x", md.GetClusterID())
+			d.MemberID = cluster.FormatID(md.GetNodeID())
+			d.ClusterID = cluster.FormatID(md.GetClusterID())
 		}
 	}
 	if hs != nil {
@@ -299,8 +308,10 @@ func (d *DataDirState) readBolt(path string) {
 			_ = b.ForEach(func(k, v []byte) error {
 				var m membership.Member
 				if json.Unmarshal(v, &m) == nil {
-					d.Members = append(d.Members, fmt.Sprintf("%s=%x", m.Name, uint64(m.ID)))
-					if fmt.Sprintf("%x", uint64(m.ID)) == d.MemberID {
+					id := cluster.FormatID(uint64(m.ID))
+					d.Members = append(d.Members, m.Name+"="+id)
+					d.memberURLs = append(d.memberURLs, memberURLs{ID: id, Name: m.Name, ClientURLs: m.ClientURLs})
+					if id == d.MemberID {
 						d.Name = m.Name
 					}
 				}

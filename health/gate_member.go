@@ -28,14 +28,25 @@ var AddLearner = Gate{Name: "add a learner", blocks: func(ms *cluster.Membership
 	case strings.HasPrefix(f.ID, "alarms."):
 		return f.Severity != OK
 	}
-	return TakeVoterOffline.blocks(ms, f)
+	return growBlocks(ms, f)
 }}
+
+// growBlocks is TakeVoterOffline's judgement for a change that takes no
+// voter offline: a thin quorum margin (two voters) is not a reason to refuse
+// it, it is why a cluster forced down to one member is grown back; a lost
+// quorum still is, and every voter must still answer (status.reachable).
+func growBlocks(ms *cluster.Membership, f Finding) bool {
+	if f.ID == "quorum.margin" {
+		return f.Severity == Crit
+	}
+	return TakeVoterOffline.blocks(ms, f)
+}
 
 // PromoteLearner gates promoting a learner: the voter count grows by one, so
 // every voter must be healthy now (the defrag gate's conditions without its
 // spare voter). How far the learner trails is etcd's to judge: it refuses a
 // learner below 90 % of the leader's log.
-var PromoteLearner = Gate{Name: "promote a learner", blocks: TakeVoterOffline.blocks}
+var PromoteLearner = Gate{Name: "promote a learner", blocks: growBlocks}
 
 // RemoveMember gates removing the member with this ID (hex): every voter
 // that remains answers, serves a linearizable read and is caught up, they

@@ -48,6 +48,7 @@ manifests, a manifest that is not a Pod).`,
 		NewCmdJournal(f, nil),
 		NewCmdSurvivors(f, nil),
 		NewCmdDefragOffline(f, nil),
+		NewCmdForceNewCluster(f, nil),
 	)
 	return cmd
 }
