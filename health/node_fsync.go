@@ -6,6 +6,8 @@ import (
 	"os"
 	"slices"
 	"time"
+
+	"github.com/etcdmedic/etcdmedic/internal/humanize"
 )
 
 // FsyncProbeOptions bound the fdatasync probe. The defaults are fio's
@@ -30,8 +32,8 @@ type FsyncProbeResult struct {
 }
 
 // ProbeFsync measures fdatasync latency the way etcd's WAL meets it:
-// sequential writes of BlockSize bytes to one file opened O_WRONLY|O_CREATE
-// 0600, each followed by fdatasync. The file sits in dir (beside the data, on
+// sequential writes of BlockSize bytes to one preallocated file, mode 0600,
+// each followed by fdatasync. The file sits in dir (beside the data, on
 // the same filesystem, never inside member/wal) and is removed afterwards.
 func ProbeFsync(ctx context.Context, dir string, o FsyncProbeOptions) (*FsyncProbeResult, error) {
 	if o.BlockSize <= 0 || o.MaxBytes <= 0 || o.MaxTime <= 0 {
@@ -45,6 +47,9 @@ func ProbeFsync(ctx context.Context, dir string, o FsyncProbeOptions) (*FsyncPro
 	defer f.Close()
 	if err := f.Chmod(0o600); err != nil {
 		return nil, fmt.Errorf("fsync probe: %w", err)
+	}
+	if err := preallocate(f, o.MaxBytes); err != nil {
+		return nil, fmt.Errorf("fsync probe: preallocate %s: %w", humanize.Bytes(o.MaxBytes), err)
 	}
 	block := make([]byte, o.BlockSize)
 	for i := range block {
