@@ -49,6 +49,7 @@ manifests, a manifest that is not a Pod).`,
 		NewCmdSurvivors(f, nil),
 		NewCmdDefragOffline(f, nil),
 		NewCmdForceNewCluster(f, nil),
+		NewCmdProbes(f, nil),
 	)
 	return cmd
 }

@@ -1,0 +1,91 @@
+package breakglass_test
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	bg "github.com/etcdmedic/etcdmedic/breakglass"
+	"github.com/etcdmedic/etcdmedic/commands/clitest"
+)
+
+type probesJSON struct {
+	ReadBytesPerSecond float64 `json:"readBytesPerSecond"`
+	Enough             bool    `json:"enough"`
+	Liveness, Startup  struct {
+		Present       bool    `json:"present"`
+		BudgetSeconds float64 `json:"budgetSeconds"`
+	}
+	Next string `json:"next"`
+	Edit *struct {
+		JournalSeq int `json:"journalSeq"`
+	} `json:"edit"`
+}
+
+func TestProbesRelaxOnAKubeadmFixtureAndUndo(t *testing.T) {
+	root := fixtureRoot(t)
+	db := filepath.Join(root, "var/lib/etcd/member/snap/db")
+	if err := os.MkdirAll(filepath.Dir(db), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(db, make([]byte, 4<<20), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	manifests := filepath.Join(root, "etc/kubernetes/manifests")
+	before := snapshotFiles(t, manifests)
+	manifest := filepath.Join(manifests, "etcd.yaml")
+
+	decode := func(r clitest.Result) probesJSON {
+		t.Helper()
+		var v probesJSON
+		if err := json.Unmarshal([]byte(r.Stdout), &v); err != nil {
+			t.Fatalf("%v: %s", err, r.Stdout)
+		}
+		return v
+	}
+	r := clitest.Run(t, noEtcd, "breakglass", "probes", "--root", root, "-o", "json")
+	v := decode(r)
+	if r.Code != 0 || !v.Enough || v.ReadBytesPerSecond <= 0 || v.Liveness.BudgetSeconds != 90 || v.Startup.Present {
+		t.Fatalf("4 MiB db: exit %d %+v; want enough, a measured rate, liveness 10+8×10 s, no startup probe", r.Code, v)
+	}
+	r = clitest.Run(t, noEtcd, "breakglass", "probes", "--root", root, "--expected-start", "10m", "-o", "json")
+	v = decode(r)
+	if r.Code != 1 || v.Enough || !strings.Contains(v.Next, "breakglass probes --relax --root "+root) {
+		t.Fatalf("10 min start: exit %d %+v; want 1 and the --relax command", r.Code, v)
+	}
+	r = clitest.Run(t, noEtcd, "breakglass", "probes", "--root", root, "--expected-start", "10m", "--relax")
+	if r.Code != 4 || !same(before, snapshotFiles(t, manifests)) {
+		t.Fatalf("unconfirmed --relax: exit %d or files changed", r.Code)
+	}
+	r = clitest.Run(t, noEtcd, "breakglass", "probes", "--root", root, "--expected-start", "10m", "--relax", "--yes", "-o", "json")
+	v = decode(r)
+	if r.Code != 0 || v.Edit == nil {
+		t.Fatalf("--relax --yes: exit %d %s", r.Code, r.Stdout)
+	}
+	data, err := os.ReadFile(manifest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := bg.ParseManifest(manifest, data)
+	if err != nil {
+		t.Fatalf("the relaxed manifest is not a Pod: %v", err)
+	}
+	c := m.Pod.Spec.Containers[0]
+	sp, lp := c.StartupProbe, c.LivenessProbe
+	if sp == nil || float64(sp.InitialDelaySeconds)+float64(sp.FailureThreshold*sp.PeriodSeconds) < 1200 || sp.HTTPGet == nil || sp.HTTPGet.Path != "/livez" {
+		t.Fatalf("startup probe %+v: want /livez with a budget ≥ 1200 s", sp)
+	}
+	if lp == nil || lp.FailureThreshold != 8 || lp.PeriodSeconds != 10 || lp.InitialDelaySeconds != 10 {
+		t.Fatalf("liveness probe changed: %+v", lp)
+	}
+	r = clitest.Run(t, noEtcd, "breakglass", "probes", "--root", root, "--expected-start", "10m", "-o", "json")
+	if v = decode(r); r.Code != 0 || !v.Enough || v.Next != "" {
+		t.Fatalf("after --relax: exit %d %+v", r.Code, v)
+	}
+	r = clitest.Run(t, noEtcd, "breakglass", "undo", "--root", root, "--yes")
+	if r.Code != 0 || !same(before, snapshotFiles(t, manifests)) {
+		t.Fatalf("undo: exit %d, manifests byte-identical: %v", r.Code, same(before, snapshotFiles(t, manifests)))
+	}
+}
