@@ -39,7 +39,10 @@ type Journal struct {
 	PeerURLs []string    `json:"peerURLs"`
 	NewID    string      `json:"newId,omitempty"`
 	Start    *StartFlags `json:"start,omitempty"`
-	Done     []string    `json:"done"`
+	// NewClientURLs are NEW's, once it has started: the verification
+	// reaches the cluster through them when every endpoint given was OLD's.
+	NewClientURLs []string `json:"newClientURLs,omitempty"`
+	Done          []string `json:"done"`
 	// Waiting is what the running step waits for the operator to do
 	// ("start NEW", "stop OLD"); empty otherwise.
 	Waiting string `json:"waiting,omitempty"`

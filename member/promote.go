@@ -136,7 +136,8 @@ func Promote(ctx context.Context, c *cluster.Cluster, ref string, o PromoteOptio
 // publishes its name only once it has started, and promote --wait is often
 // run right after starting it.
 func ResolveJoining(ctx context.Context, c *cluster.Cluster, ref string, wait time.Duration) (*cluster.Membership, cluster.Member, error) {
-	deadline := time.Now().Add(wait)
+	start := time.Now()
+	deadline := start.Add(wait)
 	for {
 		ms, err := c.Members(ctx)
 		if err != nil {
@@ -146,12 +147,19 @@ func ResolveJoining(ctx context.Context, c *cluster.Cluster, ref string, wait ti
 			return nil, cluster.Member{}, err
 		}
 		m, err := Resolve(ms, ref)
-		if err == nil || !hasUnstarted(ms) || time.Now().After(deadline) || ctx.Err() != nil {
+		// The list is read serializably from the first member to answer,
+		// which may not have applied a member just added yet: an unknown
+		// member is looked for again for a moment before it is bad input.
+		settled := time.Since(start) > settle && !hasUnstarted(ms)
+		if err == nil || settled || (time.Now().After(deadline) && time.Since(start) > settle) || ctx.Err() != nil {
 			return ms, m, err
 		}
 		time.Sleep(500 * time.Millisecond) // a member takes seconds to start
 	}
 }
+
+// settle is how long a member list read from a follower may trail a change.
+const settle = 2 * time.Second
 
 func hasUnstarted(ms *cluster.Membership) bool {
 	for _, m := range ms.Members {

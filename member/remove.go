@@ -34,14 +34,7 @@ type Removed struct {
 
 // PlanRemove resolves the member and judges the gate, changing nothing.
 func PlanRemove(ctx context.Context, c *cluster.Cluster, ref string, o RemoveOptions) (cluster.Member, *Gate, error) {
-	ms, err := c.Members(ctx)
-	if err != nil {
-		return cluster.Member{}, nil, err
-	}
-	if err := ms.OneCluster(); err != nil {
-		return cluster.Member{}, nil, err
-	}
-	m, err := Resolve(ms, ref)
+	ms, m, err := ResolveJoining(ctx, c, ref, 0)
 	if err != nil {
 		return cluster.Member{}, nil, err
 	}

@@ -182,6 +182,11 @@ func replaceStep(ctx context.Context, c *cluster.Cluster, o ReplaceOptions, j *J
 		if err != nil {
 			return "", err
 		}
+		if ms, err := c.Members(ctx); err == nil {
+			if m, ok := ms.Get(p.Member.ID); ok {
+				j.NewClientURLs = m.ClientURLs
+			}
+		}
 		return fmt.Sprintf("%s is a voter, listed by %d members", o.Name, len(p.ListedBy)), nil
 	case StepMoveLeader:
 		ms, err := c.Members(ctx)
@@ -214,6 +219,19 @@ func replaceStep(ctx context.Context, c *cluster.Cluster, o ReplaceOptions, j *J
 		return label(j.OldName, j.Old) + " removed", nil
 	case StepVerify:
 		ms, err := c.Members(ctx)
+		if err != nil && len(j.NewClientURLs) > 0 {
+			// Every endpoint given may have been OLD's (a one-member
+			// cluster, or only OLD's URL given): NEW answers for the cluster now.
+			cfg := *c.Config
+			cfg.Endpoints = j.NewClientURLs
+			nc, oerr := cluster.Open(&cfg, c.Log)
+			if oerr != nil {
+				return "", oerr
+			}
+			defer nc.Close()
+			c = nc
+			ms, err = c.Members(ctx)
+		}
 		if err != nil {
 			return "", err
 		}

@@ -106,7 +106,7 @@ func TestAddStartPromote(t *testing.T) {
 	}
 }
 
-func newURLs(t *testing.T, c *playground.Cluster) (string, string) {
+func newURLs(t testing.TB, c *playground.Cluster) (string, string) {
 	t.Helper()
 	cu, pu, err := c.NewMemberURLs()
 	if err != nil {

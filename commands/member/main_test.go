@@ -22,7 +22,7 @@ func TestMain(m *testing.M) {
 func endpoints(c *playground.Cluster) string { return strings.Join(c.Endpoints(), ",") }
 
 // list runs `member list -o json` over the given endpoints and decodes it.
-func list(t *testing.T, eps string) *member.Listing {
+func list(t testing.TB, eps string) *member.Listing {
 	t.Helper()
 	res := clitest.Run(t, nil, "member", "list", "-o", "json", "--endpoints", eps, "--command-timeout", "3s")
 	if res.Code != 0 {
