@@ -6,14 +6,26 @@ import (
 	"os/signal"
 	"syscall"
 	"time"
-
-	"go.etcd.io/etcd/server/v3/embed"
 )
 
 // envMemberConfig tells a re-executed binary to run one etcd member from the
 // given config file instead of its normal main. The CLI and every test binary
 // that starts a playground call RunMemberIfRequested first thing.
 const envMemberConfig = "ETCDMEDIC_PLAYGROUND_MEMBER_CONFIG"
+
+// MemberRunner runs one etcd member in this process from an etcd config
+// file until stop is closed, and returns the exit status (etcdmember.Run).
+type MemberRunner func(configPath string, stop <-chan struct{}) int
+
+// memberRunner is set by binaries that link the etcd server; without it,
+// members run an etcd binary (Options.EtcdBinary, or etcd on PATH).
+var memberRunner MemberRunner
+
+// SetMemberRunner makes members this binary re-executed, running etcd with
+// run. Binaries that do not call it never link (nor initialise) the etcd
+// server packages, which is what every other command of the CLI starts up
+// faster for.
+func SetMemberRunner(run MemberRunner) { memberRunner = run }
 
 // RunMemberIfRequested runs an etcd member and exits, if this process was
 // started as a playground member; otherwise it returns at once.
@@ -22,38 +34,28 @@ func RunMemberIfRequested() {
 	if path == "" {
 		return
 	}
+	if memberRunner == nil {
+		fmt.Fprintln(os.Stderr, "playground member: this binary has no etcd built in")
+		os.Exit(2)
+	}
 	os.Exit(runMember(path))
 }
 
 func runMember(configPath string) int {
-	cfg, err := embed.ConfigFromFile(configPath)
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "playground member: read config %s: %v\n", configPath, err)
-		return 2
-	}
-	e, err := embed.StartEtcd(cfg)
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "playground member: start: %v\n", err)
-		return 2
-	}
+	stop := make(chan struct{})
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
 	parentGone := watchParent()
-	select {
-	case err := <-e.Err():
-		fmt.Fprintf(os.Stderr, "playground member: %v\n", err)
-		e.Close()
-		return 1
-	case <-e.Server.StopNotify():
-		// As etcd's own main: a member removed from the cluster stops its
-		// server, and the process ends (status 0).
-	case <-sigs:
-	case <-parentGone:
-		// The playground (or test) that started us is gone: never leave an
-		// orphaned member holding ports and disk.
-	}
-	e.Close()
-	return 0
+	go func() {
+		select {
+		case <-sigs:
+		case <-parentGone:
+			// The playground (or test) that started us is gone: never leave an
+			// orphaned member holding ports and disk.
+		}
+		close(stop)
+	}()
+	return memberRunner(configPath, stop)
 }
 
 // watchParent fires when the parent process exits (we get re-parented).

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -21,6 +22,8 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 	"sigs.k8s.io/yaml"
+
+	"github.com/etcdmedic/etcdmedic/internal/fault"
 )
 
 // Options configure a playground cluster.
@@ -34,7 +37,8 @@ type Options struct {
 	QuotaBytes int64
 	TLS        bool
 	// EtcdBinary runs this etcd release binary for every member instead of the
-	// linked server code (compatibility matrix).
+	// linked server code (compatibility matrix). Where no server is linked
+	// (SetMemberRunner never called), the etcd on PATH.
 	EtcdBinary string
 	// Config adds or overrides etcd config-file keys for every member
 	// (e.g. "feature-gates", "auto-compaction-retention").
@@ -71,6 +75,14 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 	}
 	if opts.Token == "" {
 		opts.Token = "etcdmedic-playground"
+	}
+	if opts.EtcdBinary == "" && memberRunner == nil {
+		// A build without the etcd server (-tags slim) runs the etcd on PATH.
+		bin, err := exec.LookPath("etcd")
+		if err != nil {
+			return nil, fault.New(fault.Invalid, "playground: this etcdmedic has no etcd built in (slim build) and no etcd is on PATH: pass --etcd-binary")
+		}
+		opts.EtcdBinary = bin
 	}
 	c := &Cluster{opts: opts, dir: opts.Dir, token: opts.Token}
 	if c.dir == "" {

@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"sync"
 
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -23,26 +24,28 @@ var ProtobufPrefix = []byte("k8s\x00")
 var EncryptedPrefix = []byte("k8s:enc:")
 
 var (
-	scheme = runtime.NewScheme()
-	codec  *protobuf.Serializer
-
 	ErrEncrypted    = errors.New("value is encrypted at rest")
 	ErrNotProtobuf  = errors.New("value is not a Kubernetes protobuf object")
 	ErrUnexpectKind = errors.New("unexpected kind")
 )
 
-func init() {
+// serializer builds the scheme on first use, not at package init: every
+// command links this package (the playground seeds pods, breakglass decodes
+// them), and the scheme was the costliest init of the whole CLI.
+var serializer = sync.OnceValues(func() (*runtime.Scheme, *protobuf.Serializer) {
+	scheme := runtime.NewScheme()
 	for _, add := range []func(*runtime.Scheme) error{corev1.AddToScheme, coordinationv1.AddToScheme} {
 		if err := add(scheme); err != nil {
 			panic(err)
 		}
 	}
-	codec = protobuf.NewSerializer(scheme, scheme)
-}
+	return scheme, protobuf.NewSerializer(scheme, scheme)
+})
 
 // Encode writes obj as kube-apiserver would store it. The object's TypeMeta
 // (apiVersion, kind) is filled in from the scheme.
 func Encode(obj runtime.Object) ([]byte, error) {
+	scheme, codec := serializer()
 	gvks, _, err := scheme.ObjectKinds(obj)
 	if err != nil {
 		return nil, err
@@ -91,6 +94,7 @@ func decode(value []byte) (runtime.Object, *schema.GroupVersionKind, error) {
 	if !bytes.HasPrefix(value, ProtobufPrefix) {
 		return nil, nil, ErrNotProtobuf
 	}
+	_, codec := serializer()
 	obj, gvk, err := codec.Decode(value, nil, nil)
 	if err != nil {
 		return nil, nil, fmt.Errorf("%w: %v", ErrNotProtobuf, err)
