@@ -33,6 +33,11 @@ func TestMain(m *testing.M) {
 // default thresholds with the given overrides.
 func serve(t *testing.T, pg *playground.Cluster, commandTimeout time.Duration, set ...string) (*exporter.Exporter, *httptest.Server) {
 	t.Helper()
+	return serveWith(t, pg, exporter.Options{Deadline: commandTimeout + 500*time.Millisecond}, commandTimeout, set...)
+}
+
+func serveWith(t *testing.T, pg *playground.Cluster, o exporter.Options, commandTimeout time.Duration, set ...string) (*exporter.Exporter, *httptest.Server) {
+	t.Helper()
 	th, err := health.Resolve("", set)
 	if err != nil {
 		t.Fatal(err)
@@ -42,7 +47,8 @@ func serve(t *testing.T, pg *playground.Cluster, commandTimeout time.Duration, s
 		t.Fatal(err)
 	}
 	t.Cleanup(c.Close)
-	e := exporter.New(c, exporter.Options{Thresholds: th, Deadline: commandTimeout + 500*time.Millisecond})
+	o.Thresholds = th
+	e := exporter.New(c, o)
 	srv := httptest.NewServer(e.Handler())
 	t.Cleanup(srv.Close)
 	return e, srv
@@ -237,4 +243,30 @@ func TestExporterQuotaETAFromGrowth(t *testing.T) {
 		t.Fatalf("ETA %v s after growing to %v of %v bytes", eta, size, quota)
 	}
 	t.Logf("DB %v of %v bytes, ETA %.0f s", size, quota, eta)
+}
+
+// Scrapes within --min-interval are served the last run: the checks ran
+// once (one timestamp, one duration), however many scrapes came.
+func TestExporterMinIntervalCaches(t *testing.T) {
+	pg := playgroundtest.Start(t, playground.Options{Members: 1})
+	_, srv := serveWith(t, pg, exporter.Options{Deadline: 5 * time.Second, MinInterval: time.Hour}, 5*time.Second)
+	first := scrape(t, srv.URL)
+	ts := value(t, first, exporter.ChecksTimestamp)
+	if err := pg.Member(0).Pause(); err != nil { // a run of the checks now would see it down
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pg.Member(0).Resume() })
+	start := time.Now()
+	for range 5 {
+		data := scrape(t, srv.URL)
+		if v := value(t, data, exporter.ChecksTimestamp); v != ts {
+			t.Fatalf("checks ran again within --min-interval: timestamp %v, was %v", v, ts)
+		}
+		if up := promfiletest.Labels(t, data, exporter.MemberUp, "member")["m1"]; up != 1 {
+			t.Fatalf("member_up %v: not the cached run", up)
+		}
+	}
+	if took := time.Since(start); took > time.Second {
+		t.Errorf("5 cached scrapes took %s", took)
+	}
 }
