@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -88,7 +89,28 @@ func (r *Remote) CleanupUploads(ctx context.Context, now time.Time) ([]string, e
 			return removed, r.classify(errors.New("list uploads"), err)
 		}
 		base := strings.TrimPrefix(o.Key, r.Prefix+uploadDir)
-		if o.IsDir || !leftBehind(base, o.ModTime, now) {
+		if o.IsDir {
+			continue
+		}
+		// An intent names an upload exactly: MinIO lists a whole bucket's
+		// multipart uploads from memory, which a restart empties, and an
+		// exact key from disk. So each upload leaves its key behind first.
+		if part, ok := strings.CutSuffix(base, intentSuffix); ok {
+			if !leftBehind(part, o.ModTime, now) {
+				continue
+			}
+			key := strings.TrimSuffix(o.Key, intentSuffix)
+			for _, k := range r.abortMultipart(ctx, key) {
+				if !slices.Contains(removed, "multipart:"+k) {
+					removed = append(removed, "multipart:"+k)
+				}
+			}
+			if err := r.Bucket.Delete(ctx, o.Key); err != nil {
+				return removed, r.classify(fmt.Errorf("remove %s", o.Key), err)
+			}
+			continue
+		}
+		if !leftBehind(base, o.ModTime, now) {
 			continue
 		}
 		if err := r.Bucket.Delete(ctx, o.Key); err == nil {
@@ -98,22 +120,30 @@ func (r *Remote) CleanupUploads(ctx context.Context, now time.Time) ([]string, e
 	return removed, nil
 }
 
-// abortMultipart aborts the multipart uploads of one key (best effort: the
-// next run's cleanup catches what this misses).
-func (r *Remote) abortMultipart(ctx context.Context, key string) {
+// intentSuffix marks the small object an upload writes before it starts.
+const intentSuffix = ".intent"
+
+// abortMultipart aborts the multipart uploads of one key and returns the
+// keys it aborted (best effort: the next run's cleanup catches the rest).
+func (r *Remote) abortMultipart(ctx context.Context, key string) []string {
 	c := r.S3()
 	if c == nil {
-		return
+		return nil
 	}
 	out, err := c.ListMultipartUploads(ctx, &s3.ListMultipartUploadsInput{Bucket: aws.String(r.bucketName()), Prefix: aws.String(key)})
 	if err != nil {
-		return
+		return nil
 	}
+	var aborted []string
 	for _, u := range out.Uploads {
-		if aws.ToString(u.Key) == key {
-			c.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{Bucket: aws.String(r.bucketName()), Key: u.Key, UploadId: u.UploadId})
+		if aws.ToString(u.Key) != key {
+			continue
+		}
+		if _, err := c.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{Bucket: aws.String(r.bucketName()), Key: u.Key, UploadId: u.UploadId}); err == nil {
+			aborted = append(aborted, key)
 		}
 	}
+	return aborted
 }
 
 func (r *Remote) bucketName() string {
@@ -133,4 +163,23 @@ func setCopyMetadata(as func(any) bool, md map[string]string) error {
 		in.ContentType = aws.String("application/octet-stream")
 	}
 	return nil
+}
+
+// uploadGone says the server confirms no multipart upload of key is left
+// (true for drivers without multipart uploads).
+func (r *Remote) uploadGone(ctx context.Context, key string) bool {
+	c := r.S3()
+	if c == nil {
+		return true
+	}
+	out, err := c.ListMultipartUploads(ctx, &s3.ListMultipartUploadsInput{Bucket: aws.String(r.bucketName()), Prefix: aws.String(key)})
+	if err != nil {
+		return false
+	}
+	for _, u := range out.Uploads {
+		if aws.ToString(u.Key) == key {
+			return false
+		}
+	}
+	return true
 }

@@ -192,6 +192,7 @@ func SaveRemote(ctx context.Context, c *cluster.Cluster, opts RemoteSaveOptions)
 		return nil, err
 	}
 	up.published = true
+	up.done(ctx)
 	if err := r.Bucket.Delete(ctx, r.Key(up.name)); err != nil {
 		c.Log.Warn("temporary upload not removed (the next run removes it)", "key", up.name, "error", redact(err.Error()))
 	}
@@ -306,6 +307,9 @@ func (r *Remote) startUpload(ctx context.Context, recipients []age.Recipient, co
 	var rb [8]byte
 	rand.Read(rb[:])
 	u := &upload{r: r, name: fmt.Sprintf("%sp%d-%s-%s.part", uploadDir, os.Getpid(), hex.EncodeToString(rb[:]), host)}
+	if err := r.Bucket.WriteAll(ctx, r.Key(u.name+intentSuffix), []byte(u.name+"\n"), &blob.WriterOptions{ContentType: "text/plain"}); err != nil {
+		return nil, r.classify(fmt.Errorf("start upload to %s", r.Display), err)
+	}
 	uctx, cancel := context.WithCancel(ctx)
 	u.cancel = cancel
 	bw, err := r.Bucket.NewWriter(uctx, r.Key(u.name), &blob.WriterOptions{ContentType: "application/octet-stream"})
@@ -373,6 +377,16 @@ func (u *upload) abort() {
 	defer cancel()
 	u.r.abortMultipart(ctx, u.r.Key(u.name))
 	u.r.Bucket.Delete(ctx, u.r.Key(u.name))
+	// The intent stays when the abort could not be confirmed (the server
+	// is gone): the next run aborts by it.
+	if u.r.uploadGone(ctx, u.r.Key(u.name)) {
+		u.r.Bucket.Delete(ctx, u.r.Key(u.name+intentSuffix))
+	}
+}
+
+// done removes the intent of a published upload.
+func (u *upload) done(ctx context.Context) {
+	u.r.Bucket.Delete(ctx, u.r.Key(u.name+intentSuffix))
 }
 
 // hashCounter passes writes on, hashing and counting them.

@@ -167,11 +167,20 @@ func (m *minio) keys(bucket string) []string {
 
 // uploads lists the incomplete multipart uploads of a bucket (MinIO lists
 // them for the whole bucket or an exact key only).
-func (m *minio) uploads(bucket string) []string {
+func (m *minio) uploads(bucket string) []string { return m.uploadsOf(bucket, "") }
+
+// uploadsOf lists the incomplete uploads of one exact key: after a restart
+// MinIO's whole-bucket listing (served from memory) is empty, while an
+// exact key is read from disk.
+func (m *minio) uploadsOf(bucket, key string) []string {
 	m.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	out, err := m.client().ListMultipartUploads(ctx, &s3.ListMultipartUploadsInput{Bucket: aws.String(bucket)})
+	in := &s3.ListMultipartUploadsInput{Bucket: aws.String(bucket)}
+	if key != "" {
+		in.Prefix = aws.String(key)
+	}
+	out, err := m.client().ListMultipartUploads(ctx, in)
 	if err != nil {
 		m.t.Fatal(err)
 	}
@@ -206,4 +215,24 @@ func (m *minio) put(bucket, key string, b []byte, meta map[string]string) {
 		Body: bytesReader(b), Metadata: meta}); err != nil {
 		m.t.Fatal(err)
 	}
+}
+
+// parts counts the parts uploaded so far to a bucket's incomplete uploads.
+func (m *minio) parts(bucket string) int {
+	m.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c := m.client()
+	out, err := c.ListMultipartUploads(ctx, &s3.ListMultipartUploadsInput{Bucket: aws.String(bucket)})
+	if err != nil {
+		m.t.Fatal(err)
+	}
+	n := 0
+	for _, u := range out.Uploads {
+		ps, err := c.ListParts(ctx, &s3.ListPartsInput{Bucket: aws.String(bucket), Key: u.Key, UploadId: u.UploadId})
+		if err == nil {
+			n += len(ps.Parts)
+		}
+	}
+	return n
 }

@@ -112,6 +112,9 @@ func TestRemoteSaveKilledMidUpload(t *testing.T) {
 	if u := mc.uploads("kill"); len(u) != 0 {
 		t.Fatalf("incomplete uploads after the next run: %v", u)
 	}
+	if u := mc.uploadsOf("kill", left[0]); len(u) != 0 {
+		t.Fatalf("incomplete uploads of %s after the next run: %v", left[0], u)
+	}
 	if f := finalObjects(mc.keys("kill")); len(f) != 2 {
 		t.Fatalf("objects after the next run: %v", f)
 	}
@@ -124,45 +127,66 @@ func TestRemoteSaveKilledMidUpload(t *testing.T) {
 // save fail (exit 2) with no final object; restarted, the next save aborts
 // the leftover upload and succeeds.
 func TestRemoteServerKilledMidUpload(t *testing.T) {
+	bin := buildEtcdmedic(t)
 	mc := startMinio(t)
 	mc.createBucket("crash")
 	c := bigCluster(t)
 	u := mc.url("crash", "")
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	done := make(chan clitest.Result, 1)
-	go func() {
-		done <- clitest.RunContext(ctx, t, env(c), "snapshot", "save", "--to", u, "--command-timeout", "20s", "--stall-timeout", "5m")
-	}()
+	// A process of its own, as a scheduled job is: the next run must see
+	// that the upload's process is gone.
+	cmd := exec.Command(bin, "snapshot", "save", "--to", u, "--endpoints", c.Endpoints()[0], "--stall-timeout", "5m")
+	cmd.Env = append([]string{"HOME=" + t.TempDir()}, awsEnv()...)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan int, 1)
+	go func() { cmd.Wait(); done <- cmd.ProcessState.ExitCode() }()
 	deadline := time.Now().Add(90 * time.Second)
-	for len(mc.uploads("crash")) == 0 {
+	// Parts on disk first: the leftover must be a real one to abort.
+	for mc.parts("crash") < 2 {
 		if time.Now().After(deadline) {
-			t.Fatal("no multipart upload appeared")
+			t.Fatal("no multipart upload with parts appeared")
 		}
-		time.Sleep(20 * time.Millisecond)
+		time.Sleep(10 * time.Millisecond)
+	}
+	before := mc.uploads("crash")
+	if len(before) != 1 {
+		t.Fatalf("uploads before the crash: %v, want one", before)
 	}
 	mc.kill()
-	var r clitest.Result
+	var code int
 	select {
-	case r = <-done:
+	case code = <-done:
 	case <-time.After(3 * time.Minute):
+		cmd.Process.Kill()
 		t.Fatal("save did not end after the server died")
 	}
-	if r.Code != 2 {
-		t.Fatalf("save with the server killed: exit %d, want 2", r.Code)
+	t.Logf("save with the server killed: exit %d: %s", code, stderr.String())
+	if code != 2 || strings.Count(strings.TrimSpace(stderr.String()), "\n") > 0 {
+		t.Fatalf("save with the server killed: exit %d, want 2 and one line", code)
+	}
+	if strings.Contains(stderr.String(), minioSecret) {
+		t.Fatal("the secret key was printed")
 	}
 	mc.start()
 	if f := finalObjects(mc.keys("crash")); len(f) != 0 {
 		t.Fatalf("objects under final names after the crash: %v", f)
 	}
-	left := mc.uploads("crash")
-	t.Logf("incomplete uploads after the crash: %v", left)
-	out, _ := saveRemote(t, env(c), "--to", u)
-	if len(left) > 0 && len(out.Save.AbortedUploads) == 0 {
-		t.Errorf("the next save aborted nothing; left were %v", left)
+	left := mc.uploadsOf("crash", before[0])
+	if len(left) != 1 {
+		t.Fatalf("incomplete uploads of %s after the crash and restart: %v, want one", before[0], left)
 	}
-	if u := mc.uploads("crash"); len(u) != 0 {
-		t.Fatalf("incomplete uploads after the next save: %v", u)
+	out, _ := saveRemote(t, env(c), "--to", u)
+	if len(out.Save.AbortedUploads) != 1 || out.Save.AbortedUploads[0] != "multipart:"+left[0] {
+		t.Errorf("the next save aborted %v; left was %v", out.Save.AbortedUploads, left)
+	}
+	if u := mc.uploadsOf("crash", before[0]); len(u) != 0 {
+		t.Fatalf("incomplete uploads of %s after the next save: %v", before[0], u)
+	}
+	if k := mc.keys("crash"); len(k) != 2 {
+		t.Fatalf("objects after the next save: %v, want the snapshot and its metadata (no intent left)", k)
 	}
 }
 
