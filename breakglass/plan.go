@@ -112,13 +112,7 @@ func Plan(l *Layout, j *Journal, command CommandLine) (*PlanReport, error) {
 		{Title: "Raise the apiserver's inflight limits step by step, gated on etcd health", Command: command("breakglass", "ramp", "--to", "400", "--steps", "4"), State: state(did(ActRamp))},
 		{Title: "Bring the control plane back: original manifests restored, break-glass apiserver removed", Command: command("breakglass", "undo"), State: StatePending},
 	}
-	next := false
-	for i := range r.Steps {
-		r.Steps[i].Step = i + 1
-		if r.Steps[i].State == StatePending && !next {
-			r.Steps[i].State, next = StateNext, true
-		}
-	}
+	r.Steps = number(append(forceFlagSteps(l, j, command), r.Steps...))
 	return r, nil
 }
 

@@ -356,6 +356,10 @@ func TestForceNewClusterOffline(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(root, v.BackupDir, "member/snap/db")); err != nil {
 		t.Fatalf("no backup of the data dir: %v", err)
 	}
+	r = clitest.Run(t, env, "breakglass", "plan", "--root", root)
+	if r.Code != 0 || !strings.Contains(r.Stdout, "1. [next] Take --force-new-cluster out") || !strings.Contains(r.Stdout, "force-new-cluster --remove-flag --root "+root) {
+		t.Fatalf("plan after an offline force: exit %d; want the flag's removal next", r.Code)
+	}
 	r = clitest.Run(t, env, "breakglass", "force-new-cluster", "--root", root, "--yes")
 	if r.Code != 4 || !strings.Contains(r.Stderr, "already has --force-new-cluster") {
 		t.Fatalf("second force: exit %d %q", r.Code, r.Stderr)

@@ -61,12 +61,17 @@ func RunPlan(ctx context.Context, opts *PlanOptions) error {
 	if err != nil {
 		return err
 	}
-	r, err := bg.Plan(l, j, nextStep{layout: opts.Layout, conn: opts.Connection}.command)
+	command := nextStep{layout: opts.Layout, conn: opts.Connection}.command
+	r, err := bg.Plan(l, j, command)
 	if err != nil {
 		return err
 	}
 	if !opts.NoHealth && (opts.Layout.Root == "" || opts.Layout.Root == "/") {
-		r.Health = etcdHealth(ctx, opts.OpenCluster)
+		var lost bool
+		r.Health, lost = etcdHealth(ctx, opts.OpenCluster)
+		if lost {
+			r.QuorumLossRunbook(l, j, command)
+		}
 	}
 	return step.Render(opts.IO, opts.Format(), planView{r})
 }
@@ -112,21 +117,22 @@ func (r planView) Table(io *iostreams.IOStreams) error {
 	return nil
 }
 
-// etcdHealth is a one-line etcd verdict, bounded so plan never hangs on etcd.
-func etcdHealth(ctx context.Context, open func() (*cluster.Cluster, error)) string {
+// etcdHealth is a one-line etcd verdict, bounded so plan never hangs on etcd,
+// and whether fewer voters answer than quorum needs.
+func etcdHealth(ctx context.Context, open func() (*cluster.Cluster, error)) (string, bool) {
 	c, err := open()
 	if err != nil {
-		return "not checked: " + err.Error()
+		return "not checked: " + err.Error(), false
 	}
 	defer c.Close()
 	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
 	ms, err := c.Members(ctx)
 	if err != nil {
-		return "unreachable: " + err.Error()
+		return "unreachable: " + err.Error(), false
 	}
 	snap := c.Probe(ctx, ms, cluster.ProbeOptions{SkipMetrics: true})
 	th, _ := healthcheck.Resolve("", nil)
 	r := healthcheck.Status(snap, healthcheck.SampleOptions{Thresholds: th})
-	return fmt.Sprintf("%d of %d voters answer (quorum %d), verdict %s", r.Quorum.Reachable, r.Quorum.Voters, r.Quorum.Needed, r.Verdict)
+	return fmt.Sprintf("%d of %d voters answer (quorum %d), verdict %s", r.Quorum.Reachable, r.Quorum.Voters, r.Quorum.Needed, r.Verdict), r.Quorum.Reachable < r.Quorum.Needed
 }
