@@ -124,16 +124,8 @@ Exit codes: 0 every finding ok; 1 the worst is a warning; 2 the worst is critica
 
 // Validate checks flags before anything connects.
 func (o *Options) Validate() error {
-	t, err := health.Preset(o.Preset)
+	t, err := health.Resolve(o.Preset, o.Overrides)
 	if err != nil {
-		return cmdutil.UsageError(err)
-	}
-	for _, kv := range o.Overrides {
-		if err := t.Set(kv); err != nil {
-			return cmdutil.UsageError(err)
-		}
-	}
-	if err := t.Check(); err != nil {
 		return cmdutil.UsageError(err)
 	}
 	// Two samples the same instant apart compare nothing: raft progress and
