@@ -21,6 +21,7 @@ const (
 
 // NodeOptions say what `doctor --node` looks at on this machine.
 type NodeOptions struct {
+	Preset     string
 	Thresholds Thresholds
 	// DataDir is etcd's --data-dir; the probe file goes there.
 	DataDir string
@@ -55,7 +56,7 @@ func DiagnoseNode(ctx context.Context, o NodeOptions) *Report {
 	d.checkFreeSpace(o)
 	d.checkCerts(o)
 	d.checkCompaction(o)
-	r := &Report{Started: start.UTC(), Findings: d.out}
+	r := &Report{Started: start.UTC(), Preset: o.Preset, Findings: d.out}
 	if r.Findings == nil {
 		r.Findings = []Finding{}
 	}
@@ -67,7 +68,7 @@ func DiagnoseNode(ctx context.Context, o NodeOptions) *Report {
 func (d *judge) checkFsyncProbe(ctx context.Context, o NodeOptions) {
 	t := d.t
 	f := Finding{ID: "node.fdatasync",
-		Threshold: fmt.Sprintf("p99 warn ≥ %s (etcd: < 10ms), crit ≥ %s", ms(t.FsyncWarn), ms(t.FsyncCrit))}
+		Threshold: fmt.Sprintf("p99 warn > %s (etcd: < 10ms), crit > %s", ms(t.FsyncWarn), ms(t.FsyncCrit))}
 	if o.DataDir == "" {
 		f.Severity, f.Observed, f.Short = Unknown, "no data dir", "no data dir"
 		f.Explanation = "no --data-dir given and none in the manifest: nothing to probe"
@@ -85,10 +86,11 @@ func (d *judge) checkFsyncProbe(ctx context.Context, o NodeOptions) {
 	f.Observed = fmt.Sprintf("p50 %s, p99 %s, p99.9 %s over %d writes of %d B (%s, %s)", ms(res.P50), ms(res.P99), ms(res.P999),
 		res.Writes, o.Probe.BlockSize, humanize.Bytes(res.Bytes), res.Took.Round(time.Millisecond))
 	switch {
-	case res.P99 >= t.FsyncCrit:
-		f.Severity, f.Short = Crit, "fdatasync p99 "+ms(res.P99)+" ≥ "+ms(t.FsyncCrit)
-	case res.P99 >= t.FsyncWarn:
-		f.Severity, f.Short = Warn, "fdatasync p99 "+ms(res.P99)+" ≥ "+ms(t.FsyncWarn)
+	// As the WAL fsync check judges a member's p99: above the level, not at it.
+	case res.P99 > t.FsyncCrit:
+		f.Severity, f.Short = Crit, "fdatasync p99 "+ms(res.P99)+" > "+ms(t.FsyncCrit)
+	case res.P99 > t.FsyncWarn:
+		f.Severity, f.Short = Warn, "fdatasync p99 "+ms(res.P99)+" > "+ms(t.FsyncWarn)
 	default:
 		f.Severity, f.Explanation = OK, "fast enough for etcd's WAL"
 	}

@@ -24,12 +24,14 @@ func addNodeFlags(fl *pflag.FlagSet, opts *Options) {
 
 // runNode checks the machine under a member: no connection to etcd.
 func runNode(ctx context.Context, opts *Options) error {
-	no := health.NodeOptions{Thresholds: opts.thresholds, DataDir: opts.DataDir}
+	no := health.NodeOptions{Preset: opts.Preset, Thresholds: opts.thresholds, DataDir: opts.DataDir}
 	manifest := cluster.DefaultManifest
 	explicit := false
 	if opts.Global != nil {
-		if opts.Global.Manifest != "" {
-			manifest, explicit = opts.Global.Manifest, true
+		// A manifest named on purpose must be there; the default one (not a
+		// kubeadm node) may be missing: its checks are then unknown.
+		if m := opts.Global.Manifest; m != "" && m != cluster.DefaultManifest {
+			manifest, explicit = m, true
 		}
 		no.ExtraCerts = append(no.ExtraCerts, opts.Global.CACert, opts.Global.Cert)
 	}
