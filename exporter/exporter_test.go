@@ -270,3 +270,25 @@ func TestExporterMinIntervalCaches(t *testing.T) {
 		t.Errorf("5 cached scrapes took %s", took)
 	}
 }
+
+// --snapshot-dir: an empty directory is +Inf old (a "too old" alert fires),
+// a snapshot saved by `etcdmedic snapshot save` is seconds old.
+func TestExporterSnapshotAge(t *testing.T) {
+	pg := playgroundtest.Start(t, playground.Options{Members: 1})
+	dir := t.TempDir()
+	_, srv := serveWith(t, pg, exporter.Options{Deadline: 5 * time.Second, SnapshotDir: dir}, 5*time.Second)
+	if age := promfiletest.Labels(t, scrape(t, srv.URL), exporter.SnapshotAge, "dir")[dir]; !math.IsInf(age, 1) {
+		t.Errorf("age %v with no snapshot, want +Inf", age)
+	}
+	res := clitest.Run(t, nil, "snapshot", "save", dir, "--endpoints", strings.Join(pg.Endpoints(), ","), "--command-timeout", "20s")
+	if res.Code != 0 {
+		t.Fatalf("snapshot save exit %d", res.Code)
+	}
+	data := scrape(t, srv.URL)
+	if age := promfiletest.Labels(t, data, exporter.SnapshotAge, "dir")[dir]; age < 0 || age > 60 {
+		t.Errorf("age %v s after a save", age)
+	}
+	if bad := promfiletest.Labels(t, data, exporter.SnapshotDirErrors, "dir")[dir]; bad != 0 {
+		t.Errorf("snapshot dir error %v", bad)
+	}
+}
