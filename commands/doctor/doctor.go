@@ -74,7 +74,8 @@ Thresholds come from the upstream etcd alerting mixin and etcd's documentation
 Every finding id, threshold and its source: docs/doctor.md.
 
 --metrics-file FILE also writes the findings as a Prometheus textfile (atomically), the
-series 'etcdmedic exporter' serves; alert rules over them: 'etcdmedic alerts'.
+series 'etcdmedic exporter' serves (all but the quota ETA, which needs the exporter's
+history of DB sizes); alert rules over them: 'etcdmedic alerts'.
 
 --node checks the machine under a member instead, without loading etcd: fdatasync
 latency of --data-dir's filesystem with etcd's write pattern (2300-byte writes, each
