@@ -110,7 +110,10 @@ func Promote(ctx context.Context, c *cluster.Cluster, ref string, o PromoteOptio
 		if o.OnProgress != nil {
 			o.OnProgress(p)
 		}
-		if time.Now().After(deadline) || ctx.Err() != nil {
+		if ctx.Err() != nil {
+			return nil, fault.Mark(fmt.Errorf("promote %s: interrupted while it is %s: %w", m.Label(), p, ctx.Err()), fault.Failed)
+		}
+		if time.Now().After(deadline) {
 			why := "not in sync with the leader"
 			if !notInSync(err) {
 				why = err.Error()

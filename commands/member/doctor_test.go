@@ -39,6 +39,11 @@ func TestDoctorAdviceNamesTheMemberCommand(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// While a learner is in the list, no other member is added.
+	_, peer2 := newURLs(t, c)
+	if res := clitest.Run(t, nil, "member", "add", "m9", "--peer-urls", peer2, "--yes", "--endpoints", eps); res.Code != 4 || !strings.Contains(res.Stderr, "members.learner "+learner.Name) {
+		t.Fatalf("add with a learner in the list: exit %d\n%s", res.Code, res.Stderr)
+	}
 	promote := adviceCommand(t, eps, "members.learner", `etcdmedic member promote [^;]*`)
 	if !strings.Contains(promote, " "+learner.Name+" ") {
 		t.Fatalf("advice %q does not name the learner %s", promote, learner.Name)

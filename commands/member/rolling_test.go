@@ -96,6 +96,7 @@ func TestReplaceEveryMemberUnderWrites(t *testing.T) {
 				if _, err := c.StartJoining(clientURL, j.Start.Flags); err != nil {
 					t.Fatal(err)
 				}
+				t.Logf("%s: started %s", time.Now().Format("15:04:05.000"), name)
 				started = true
 			}
 			if time.Now().After(deadline) {
@@ -109,9 +110,11 @@ func TestReplaceEveryMemberUnderWrites(t *testing.T) {
 			case res = <-done:
 			default:
 				if j := readJournal(t, state); !stopped && j != nil && strings.HasPrefix(j.Waiting, "stop ") {
+					t.Logf("%s: stopping %s", time.Now().Format("15:04:05.000"), old)
 					if err := memberNamed(c, old).Stop(); err != nil {
 						t.Fatal(err)
 					}
+					t.Logf("%s: stopped %s", time.Now().Format("15:04:05.000"), old)
 					stopped = true
 				}
 				continue
