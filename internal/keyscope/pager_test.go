@@ -215,3 +215,28 @@ func TestPagerStreamPageTimeout(t *testing.T) {
 		t.Fatalf("after %s: %v, want a deadline after about %s", took, err, timeout)
 	}
 }
+
+// etcd before 3.7 has no RangeStream: the pager pages with limited ranges
+// at one revision, and reads every key once.
+func TestPagerPagesOnEtcdWithoutRangeStream(t *testing.T) {
+	for _, rb := range playgroundtest.ReleaseBinaries(t) {
+		if !strings.HasPrefix(rb.Version, "v3.5.") && !strings.HasPrefix(rb.Version, "v3.6.") {
+			continue
+		}
+		t.Run(rb.Version, func(t *testing.T) {
+			c := playgroundtest.Start(t, playground.Options{Members: 1, EtcdBinary: rb.Etcd})
+			cli := playgroundtest.Client(t, c)
+			seed(t, cli, "/registry/pods/", 1200, 100)
+			before := rpcs(t, c.Endpoints()[0])
+			p := keyscope.NewPager(cli, "/registry/pods/", "/registry/pods0", "/registry/pods/", 100, 5*time.Second, clientv3.WithKeysOnly())
+			defer p.Close()
+			keys, _ := readAll(t, p, 100)
+			if len(keys) != 1200 {
+				t.Fatalf("read %d keys, want 1200", len(keys))
+			}
+			if ranges := rpcs(t, c.Endpoints()[0])["Range"] - before["Range"]; ranges < 12 {
+				t.Fatalf("%d Range RPCs for 1200 keys in pages of 100", ranges)
+			}
+		})
+	}
+}
