@@ -99,6 +99,11 @@ func (r *Remote) Prune(ctx context.Context, p Policy, now time.Time, dryRun bool
 			if err := r.Bucket.Delete(ctx, r.Key(name+MetaSuffix)); err != nil && gcerrors.Code(err) != gcerrors.NotFound {
 				errs = append(errs, r.classify(errors.New("delete "+d.Path+MetaSuffix), err))
 			}
+			for _, s := range bundleSuffixes {
+				if err := r.Bucket.Delete(ctx, r.Key(name+s)); err != nil && gcerrors.Code(err) != gcerrors.NotFound {
+					errs = append(errs, r.classify(errors.New("delete "+d.Path+s), err))
+				}
+			}
 		}
 		res.Deleted = append(res.Deleted, d.Path)
 		res.FreedBytes += d.Size

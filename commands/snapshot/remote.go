@@ -4,6 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"runtime/debug"
+
+	"github.com/spf13/cobra"
 
 	"github.com/etcdmedic/etcdmedic/commands/cmdutil"
 	"github.com/etcdmedic/etcdmedic/internal/fault"
@@ -13,10 +17,51 @@ import (
 
 // RemoteFlags are save's destination flags (issue 18).
 type RemoteFlags struct {
-	To        string
-	KeepLocal string
-	EncryptTo []string
+	To            string
+	KeepLocal     string
+	EncryptTo     []string
+	WithManifests bool
+	ManifestsDir  string
+	WithPKI       bool
+	PKIDir        string
 }
+
+func remoteFlags(cmd *cobra.Command, r *RemoteFlags) {
+	fs := cmd.Flags()
+	fs.StringVar(&r.To, "to", "", "stream into object storage instead: s3://bucket/prefix?endpoint=...&region=...&use_path_style=true, gs://, azblob://, file:///dir (credentials from the cloud's standard environment and files)")
+	fs.StringVar(&r.KeepLocal, "keep-local", "", "with --to: keep a local snapshot in this directory too")
+	fs.StringArrayVar(&r.EncryptTo, "encrypt-to", nil, "with --to: encrypt with age to this X25519 recipient (age1...); repeatable")
+	fs.BoolVar(&r.WithManifests, "with-manifests", false, "with --to: store the static-pod manifests (--manifests-dir) beside the snapshot, so a lost node can be rebuilt")
+	fs.StringVar(&r.ManifestsDir, "manifests-dir", "/etc/kubernetes/manifests", "the static-pod manifests --with-manifests stores")
+	fs.BoolVar(&r.WithPKI, "with-pki", false, "with --to and --encrypt-to only: store the PKI (--pki-dir) beside the snapshot, encrypted")
+	fs.StringVar(&r.PKIDir, "pki-dir", "/etc/kubernetes/pki", "the PKI --with-pki stores")
+}
+
+// validate refuses the destination-only flags without --to: they would
+// otherwise be ignored, and a job that thinks it ships encrypted does not.
+func (r *RemoteFlags) validate() error {
+	if r.To != "" {
+		return nil
+	}
+	if r.KeepLocal != "" || len(r.EncryptTo) > 0 || r.WithManifests || r.WithPKI {
+		return cmdutil.UsageError(errors.New("--keep-local, --encrypt-to, --with-manifests and --with-pki go with --to URL"))
+	}
+	return nil
+}
+
+func (r *RemoteFlags) bundle() snap.BundleOptions {
+	var b snap.BundleOptions
+	if r.WithManifests {
+		b.ManifestsDir = r.ManifestsDir
+	}
+	if r.WithPKI {
+		b.PKIDir = r.PKIDir
+	}
+	return b
+}
+
+// saveMemoryLimit is save --to's soft heap limit.
+const saveMemoryLimit = 64 << 20
 
 // RemoteSaveReport is the JSON output of save --to (a contract).
 type RemoteSaveReport struct {
@@ -43,6 +88,9 @@ func RunSaveRemote(ctx context.Context, opts *SaveOptions) error {
 	if _, err := snap.ParseRecipients(opts.Remote.EncryptTo); err != nil {
 		return err
 	}
+	if err := snap.CheckBundle(opts.Remote.bundle(), len(opts.Remote.EncryptTo) > 0); err != nil {
+		return err
+	}
 	if opts.MetricsFile != "" {
 		if err := snap.CheckMetricsFile(opts.MetricsFile); err != nil {
 			return err
@@ -50,9 +98,16 @@ func RunSaveRemote(ctx context.Context, opts *SaveOptions) error {
 	}
 	format := opts.Format()
 	prog := newProgress(opts.IO)
-	o := snap.RemoteSaveOptions{SaveOptions: opts.Save, To: opts.Remote.To, KeepLocal: opts.Remote.KeepLocal, EncryptTo: opts.Remote.EncryptTo}
+	o := snap.RemoteSaveOptions{SaveOptions: opts.Save, To: opts.Remote.To, KeepLocal: opts.Remote.KeepLocal, EncryptTo: opts.Remote.EncryptTo,
+		Bundle: opts.Remote.bundle()}
 	o.Progress, o.Now = prog.update, opts.Now
 
+	// The stream churns through the whole database in fresh buffers: a soft
+	// limit makes the collector keep the heap near what is live (queue and
+	// upload parts) instead of letting it grow to twice that. GOMEMLIMIT wins.
+	if os.Getenv("GOMEMLIMIT") == "" {
+		defer debug.SetMemoryLimit(debug.SetMemoryLimit(saveMemoryLimit))
+	}
 	report := &RemoteSaveReport{}
 	err := func() error {
 		c, err := opts.OpenCluster()
@@ -123,6 +178,9 @@ func RunSaveRemote(ctx context.Context, opts *SaveOptions) error {
 		}
 		if m := report.Save.Metadata; m.Encrypted {
 			fmt.Fprintf(opts.IO.Out, "  encrypted to %v\n", m.Recipients)
+		}
+		for _, b := range report.Save.Bundle {
+			fmt.Fprintf(opts.IO.Out, "  stored %s (%d files)\n", b.URL, b.Files)
 		}
 		for _, a := range report.Save.AbortedUploads {
 			fmt.Fprintf(opts.IO.Out, "  removed leftover upload %s\n", a)

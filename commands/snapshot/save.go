@@ -100,6 +100,9 @@ missing or not writable (checked before connecting).`,
 			if runF != nil {
 				return runF(cmd.Context(), opts)
 			}
+			if err := opts.Remote.validate(); err != nil {
+				return err
+			}
 			if opts.Remote.To != "" {
 				return RunSaveRemote(cmd.Context(), opts)
 			}
@@ -113,9 +116,7 @@ missing or not writable (checked before connecting).`,
 	fs.DurationVar(&opts.Save.StallTimeout, "stall-timeout", 30*time.Second, "abort when the stream delivers nothing for this long")
 	fs.StringVar(&opts.MetricsFile, "metrics-file", "", "write a Prometheus textfile (atomically) with the run's outcome")
 	policyFlags(cmd, &opts.Prune, "prune-")
-	fs.StringVar(&opts.Remote.To, "to", "", "stream into object storage instead: s3://bucket/prefix?endpoint=...&region=...&use_path_style=true, gs://, azblob://, file:///dir (credentials from the cloud's standard environment and files)")
-	fs.StringVar(&opts.Remote.KeepLocal, "keep-local", "", "with --to: keep a local snapshot in this directory too")
-	fs.StringArrayVar(&opts.Remote.EncryptTo, "encrypt-to", nil, "with --to: encrypt with age to this X25519 recipient (age1...); repeatable")
+	remoteFlags(cmd, &opts.Remote)
 	return cmd
 }
 
