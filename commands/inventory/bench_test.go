@@ -31,8 +31,9 @@ import (
 //	etcdctl get "" --prefix --keys-only      (etcd v3.7.3, one range request)
 //
 // The first two alternate BENCH_ROUNDS times (default 3). Run it with
-// scripts/bench-inventory.sh, or
 // go test ./commands/inventory -run XXX -bench MillionKeys -benchtime 1x -timeout 30m
+// (scripts/bench-inventory.sh is the side-by-side run on a real cluster's
+// layout, with etcd's CPU time).
 func BenchmarkInventoryMillionKeys(b *testing.B) {
 	const keys = 1_000_000
 	resources := []string{"pods", "events", "configmaps", "leases", "secrets"}
