@@ -30,6 +30,9 @@ func Run(configPath string, stop <-chan struct{}) int {
 		fmt.Fprintf(os.Stderr, "playground member: %v\n", err)
 		e.Close()
 		return 1
+	case <-e.Server.StopNotify():
+		// As etcd's own main: a member removed from the cluster stops its
+		// server, and the process ends (status 0).
 	case <-stop:
 	}
 	e.Close()
