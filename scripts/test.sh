@@ -52,5 +52,19 @@ if [ -x scripts/build-minio.sh ]; then
   export ETCDMEDIC_MINIO
 fi
 
+if [ -x scripts/build-helm.sh ]; then
+  # deploy/helm's tests lint and render the chart with a real helm, built
+  # once from the module proxy and cached like the etcd binaries.
+  echo "== helm for the chart tests"
+  scripts/build-helm.sh
+fi
+
 echo "== go test"
 go test -timeout 80m "$@" ./...
+
+if [ -d scripts/imagebuild ]; then
+  # The daemonless image build is a module of its own (go-containerregistry
+  # stays out of the main go.mod); its test builds both platforms' images.
+  echo "== image build (scripts/imagebuild)"
+  (cd scripts/imagebuild && go vet ./... && go test -timeout 40m ./...)
+fi
