@@ -169,6 +169,18 @@ func TestDiscoverOpenShift(t *testing.T) {
 	if cfg.Local.Flags["trusted-ca-file"] != root+ca || cfg.Local.Flags["feature-gates"] != "InitialCorruptCheck=true" {
 		t.Fatalf("flags from the pod's script not mapped to the host: %v", cfg.Local.Flags)
 	}
+	// The next steps etcdmedic prints carry --manifest etcd-pod.yaml; read
+	// that way it must reach the same member with the same certificates.
+	again, err := Resolve(Inputs{Manifest: cfg.Local.Manifest, Set: setOf("manifest"), Getenv: env(map[string]string{RootEnv: root})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(again.Endpoints, cfg.Endpoints) || again.CACert != cfg.CACert || again.Cert != cfg.Cert || again.Layout != "manifest" {
+		t.Fatalf("--manifest etcd-pod.yaml: %+v, want the discovered %+v", again, cfg)
+	}
+	if args := cfg.ConnectionArgs(); !slices.Equal(args, []string{"--manifest", cfg.Local.Manifest}) {
+		t.Fatalf("next steps carry %v", args)
+	}
 }
 
 // kubeadm's manifest is checked first: a node that has both (a migration

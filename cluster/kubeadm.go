@@ -30,11 +30,12 @@ func kubeadmManifest(path, root string) (*discovered, error) {
 		return nil, err
 	}
 	d := &discovered{local: local, source: "kubeadm manifest " + path, cacert: local.Flags["trusted-ca-file"]}
+	// A pod that sets up its own etcdctl (OpenShift's etcd-pod.yaml given
+	// with --manifest) says best how to reach its member.
 	if env := podClientEnv(pod, root); env.cert != "" {
 		d.cert, d.key = firstPair([2]string{env.cert, env.key})
-		if env.cacert != "" {
-			d.cacert = env.cacert
-		}
+		d.cacert = firstNonEmpty(env.cacert, d.cacert)
+		local.ClientURLs = dedupe(append(local.ClientURLs, splitList([]string{podEnv(pod, "ETCDCTL_ENDPOINTS")})...))
 		return d, nil
 	}
 	// kubeadm keeps every etcd certificate in one directory; the client
