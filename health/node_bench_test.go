@@ -12,8 +12,9 @@ import (
 )
 
 // TestFsyncProbeAgainstFio compares the fdatasync probe with the fio run
-// etcd's docs point to, on the same directory in the same run, alternating
-// so drift in the disk's load hits both. Not part of `go test ./...` (build
+// etcd's docs point to, on the same directory in the same run: rounds one
+// after the other (alternating which goes first, logged), then side by side,
+// where both meet the same load (judged: p99 within ±25 %, no slower). Not part of `go test ./...` (build
 // tag fitnessbench): scripts/bench-node-fsync.sh runs it.
 func TestFsyncProbeAgainstFio(t *testing.T) {
 	dir := os.Getenv("ETCDMEDIC_BENCH_DIR")
@@ -45,8 +46,31 @@ func TestFsyncProbeAgainstFio(t *testing.T) {
 		t.Logf("round %d: probe p50 %s p99 %s p99.9 %s over %d writes in %s; fio p99 %s in %s; p99 ratio %.2f, time ratio %.2f",
 			i+1, res.P50, res.P99, res.P999, res.Writes, res.Took.Round(time.Millisecond), fioP99, fioTook.Round(time.Millisecond), ratio, timeRatio)
 	}
-	mean, meanTime := sumRatio/rounds, sumTime/rounds
-	t.Logf("mean p99 ratio probe/fio %.2f, mean time ratio %.2f", mean, meanTime)
+	// Logged, not judged: two fio runs a minute apart on this shared machine
+	// gave p99 4 ms and 23 ms, so rounds one after the other measure the load.
+	t.Logf("sequential: mean p99 ratio probe/fio %.2f, mean time ratio %.2f", sumRatio/rounds, sumTime/rounds)
+
+	// The same two side by side: on a shared machine whose load swings from
+	// one minute to the next, both then meet the same disk at the same time.
+	const sides = 3
+	var sumSide, sumSideTime float64
+	for i := range sides {
+		var fioP99, fioTook time.Duration
+		done := make(chan struct{})
+		go func() { defer close(done); fioP99, fioTook = runFio(t, dir) }()
+		res, err := ProbeFsync(context.Background(), dir, DefaultFsyncProbe)
+		<-done
+		if err != nil {
+			t.Fatal(err)
+		}
+		ratio, timeRatio := res.P99.Seconds()/fioP99.Seconds(), res.Took.Seconds()/fioTook.Seconds()
+		sumSide += ratio
+		sumSideTime += timeRatio
+		t.Logf("side by side %d: probe p99 %s over %d writes in %s; fio p99 %s in %s; p99 ratio %.2f, time ratio %.2f",
+			i+1, res.P99, res.Writes, res.Took.Round(time.Millisecond), fioP99, fioTook.Round(time.Millisecond), ratio, timeRatio)
+	}
+	mean, meanTime := sumSide/sides, sumSideTime/sides
+	t.Logf("side by side: mean p99 ratio probe/fio %.2f, mean time ratio %.2f", mean, meanTime)
 	if mean < 0.75 || mean > 1.25 {
 		t.Errorf("probe p99 is %.2f× fio's, want within ±25%%", mean)
 	}
