@@ -34,7 +34,7 @@ func NewCmdList(f *cmdutil.Factory, runF func(context.Context, *ListOptions) err
 	opts := NewListOptions()
 	opts.IO, opts.Format = f.IOStreams, f.Format
 	return &cobra.Command{
-		Use:   "list [DIR]",
+		Use:   "list [DIR | URL]",
 		Short: "List the snapshots in a directory: age, size, revision, cluster, verified",
 		Long: `List the snapshots etcdmedic saved in DIR (default: the current directory), newest first.
 Other files are ignored. STATE is "verified" when the metadata says the save verified

@@ -33,7 +33,7 @@ func NewCmdPrune(f *cmdutil.Factory, runF func(context.Context, *PruneOptions) e
 	opts := NewPruneOptions()
 	opts.IO, opts.Format = f.IOStreams, f.Format
 	cmd := &cobra.Command{
-		Use:   "prune DIR",
+		Use:   "prune DIR|URL",
 		Short: "Apply a retention policy to a snapshot directory (dry run unless --yes)",
 		Long: `Decide which snapshots in DIR to keep, like restic's forget or etcd-manager's cleanup:
 a snapshot is kept when any --keep-* rule selects it; --max-total-size then deletes the

@@ -45,7 +45,7 @@ func NewCmdRestore(f *cmdutil.Factory, runF func(context.Context, *RestoreOption
 	opts := NewRestoreOptions()
 	opts.IO, opts.Format, opts.OpenCluster = f.IOStreams, f.Format, f.OpenCluster
 	cmd := &cobra.Command{
-		Use:   "restore FILE",
+		Use:   "restore FILE|URL/NAME",
 		Short: "Restore a snapshot into a new member data dir (etcdutl's restore), or --plan it for every member",
 		Long: `Verify FILE (as 'snapshot verify' does; .zst is decompressed), then write a new data dir
 for one member with etcdutl's restore. A restore makes a NEW cluster: new cluster and

@@ -35,7 +35,7 @@ func NewCmdVerify(f *cmdutil.Factory, runF func(context.Context, *VerifyOptions)
 	opts := NewVerifyOptions()
 	opts.IO, opts.Format = f.IOStreams, f.Format
 	cmd := &cobra.Command{
-		Use:   "verify FILE...",
+		Use:   "verify FILE|URL/NAME...",
 		Short: "Check a snapshot: sha256 against its metadata, etcd's integrity hash, a full bolt read",
 		Long: `Verify one or more snapshot files without a cluster:
 
