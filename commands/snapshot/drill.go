@@ -40,8 +40,9 @@ func NewCmdDrill(f *cmdutil.Factory, runF func(context.Context, *DrillOptions) e
 		Use:   "drill [URL | URL/NAME | DIR | FILE]",
 		Short: "Prove a snapshot restores: restore it into a throwaway member, start it, compare",
 		Long: `Take the newest verified snapshot at a destination URL or in a directory (or the one
-named), download it (decrypting it with --identity), verify it, restore it into a
-temporary data dir, start an embedded etcd member on it on free loopback ports, and
+named), download it (decrypting it with --identity) while checking its size and sha256
+against its metadata, restore it into a temporary data dir (etcdutl's restore, which
+checks etcd's appended sha256), start an embedded etcd member on it on free loopback ports, and
 compare the member's revision, live key count and HashKV with what the snapshot's
 metadata recorded. The member is then stopped and everything removed. No cluster is
 contacted.
