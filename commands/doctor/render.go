@@ -76,8 +76,13 @@ func advice(a string, width int) string {
 
 func summaryLine(r *health.Report) string {
 	c := r.Counts()
-	return fmt.Sprintf("doctor: %s — %d crit, %d warn, %d unknown, %d ok (cluster %s, %.1fs, preset %s)",
-		strings.ToUpper(r.Severity.String()), c[health.Crit], c[health.Warn], c[health.Unknown], c[health.OK], r.ClusterID, r.TookSeconds, r.Preset)
+	// A node report (--node) judges the machine, not a cluster.
+	scope := "node"
+	if r.ClusterID != "" {
+		scope = "cluster " + r.ClusterID
+	}
+	return fmt.Sprintf("doctor: %s — %d crit, %d warn, %d unknown, %d ok (%s, %.1fs, preset %s)",
+		strings.ToUpper(r.Severity.String()), c[health.Crit], c[health.Warn], c[health.Unknown], c[health.OK], scope, r.TookSeconds, r.Preset)
 }
 
 func sev(p iostreams.Palette, s health.Severity) string {
