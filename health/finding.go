@@ -85,7 +85,10 @@ func (f Finding) Reason() string {
 
 // Report is the result of one doctor run.
 type Report struct {
-	ClusterID   string    `json:"clusterId"`
+	ClusterID string `json:"clusterId"`
+	// Node is set on a node-fitness report (doctor --node): it judges the
+	// machine under a member, not a cluster.
+	Node        bool      `json:"node,omitempty"`
 	Preset      string    `json:"preset"`
 	Severity    Severity  `json:"severity"`
 	Findings    []Finding `json:"findings"`

@@ -56,7 +56,7 @@ func DiagnoseNode(ctx context.Context, o NodeOptions) *Report {
 	d.checkFreeSpace(o)
 	d.checkCerts(o)
 	d.checkCompaction(o)
-	r := &Report{Started: start.UTC(), Preset: o.Preset, Findings: d.out}
+	r := &Report{Started: start.UTC(), Preset: o.Preset, Findings: d.out, Node: true}
 	if r.Findings == nil {
 		r.Findings = []Finding{}
 	}

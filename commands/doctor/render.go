@@ -77,9 +77,12 @@ func advice(a string, width int) string {
 func summaryLine(r *health.Report) string {
 	c := r.Counts()
 	// A node report (--node) judges the machine, not a cluster.
-	scope := "node"
-	if r.ClusterID != "" {
-		scope = "cluster " + r.ClusterID
+	scope := "cluster " + r.ClusterID
+	switch {
+	case r.Node:
+		scope = "node"
+	case r.ClusterID == "":
+		scope = "no cluster answered"
 	}
 	return fmt.Sprintf("doctor: %s — %d crit, %d warn, %d unknown, %d ok (%s, %.1fs, preset %s)",
 		strings.ToUpper(r.Severity.String()), c[health.Crit], c[health.Warn], c[health.Unknown], c[health.OK], scope, r.TookSeconds, r.Preset)
