@@ -297,3 +297,37 @@ func TestChartREADMEDocumentsEveryValue(t *testing.T) {
 	}
 	walk("", readYAML(t, "etcdmedic/values.yaml"))
 }
+
+// Every command line the chart renders is one etcdmedic accepts: run with
+// --help appended, the real CLI parses every flag and value (an unknown or
+// mistyped flag is exit 64) and stops before it connects anywhere.
+func TestChartArgsAreEtcdmedicFlags(t *testing.T) {
+	seen := 0
+	for _, files := range [][]string{nil, {everything}} {
+		for _, o := range decodeAll(t, render(t, files)) {
+			var spec any
+			switch o["kind"] {
+			case "CronJob":
+				spec = get(t, o, "spec.jobTemplate.spec.template.spec")
+			case "Deployment":
+				spec = get(t, o, "spec.template.spec")
+			default:
+				continue
+			}
+			for _, c := range get(t, spec, "containers").([]any) {
+				var args []string
+				for _, a := range c.(map[string]any)["args"].([]any) {
+					args = append(args, a.(string))
+				}
+				res := clitest.Run(t, nil, append(args, "--help")...)
+				if res.Code != 0 || !strings.Contains(res.Stdout, "Usage:") {
+					t.Errorf("%v: etcdmedic %s: exit %d\n%s", files, strings.Join(args, " "), res.Code, res.Stderr)
+				}
+				seen++
+			}
+		}
+	}
+	if seen != 6 {
+		t.Fatalf("checked %d command lines, want 6 (defrag, exporter; defrag, snapshot, drill, exporter)", seen)
+	}
+}
