@@ -99,9 +99,15 @@ func SaveRemote(ctx context.Context, c *cluster.Cluster, opts RemoteSaveOptions)
 	spoolDir := opts.SpoolDir
 	if opts.KeepLocal != "" {
 		spoolDir = opts.KeepLocal
-		if res.CleanedUp, err = CleanupTemps(spoolDir); err != nil {
-			return nil, fmt.Errorf("clean up %s: %w", spoolDir, err)
-		}
+	}
+	// A killed run's spool is a whole database in the temp dir: removed
+	// (only unlocked files of this tool's temporary pattern are touched).
+	cleanDir := spoolDir
+	if cleanDir == "" {
+		cleanDir = os.TempDir()
+	}
+	if res.CleanedUp, err = CleanupTemps(cleanDir); err != nil {
+		return nil, fmt.Errorf("clean up %s: %w", cleanDir, err)
 	}
 
 	ms, err := c.Members(ctx)
