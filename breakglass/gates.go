@@ -53,7 +53,7 @@ func (t EtcdThresholds) resolve() health.Thresholds {
 func EtcdGate(c *cluster.Cluster, t EtcdThresholds) func(context.Context) error {
 	th := t.resolve()
 	var mu sync.Mutex
-	var prev *cluster.Snapshot
+	var prev *cluster.Sample
 	return func(ctx context.Context) error {
 		ms, err := c.Members(ctx)
 		if err != nil {

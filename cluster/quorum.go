@@ -10,7 +10,7 @@ type QuorumState struct {
 }
 
 // QuorumState counts this sample's voters.
-func (s *Snapshot) QuorumState() QuorumState {
+func (s *Sample) QuorumState() QuorumState {
 	var q QuorumState
 	for _, st := range s.Members {
 		if st.Member.IsLearner {
@@ -27,7 +27,7 @@ func (s *Snapshot) QuorumState() QuorumState {
 }
 
 // Leader returns the leader most reachable members name, and whether all of them agree.
-func (s *Snapshot) Leader() (uint64, bool) {
+func (s *Sample) Leader() (uint64, bool) {
 	votes := map[uint64]int{}
 	for _, st := range s.Members {
 		if st.OK() && st.Status.GetLeader() != 0 {
@@ -45,7 +45,7 @@ func (s *Snapshot) Leader() (uint64, bool) {
 
 // Alarms is the union of the alarms every reachable member reports in its
 // Status, ordered by member and type.
-func (s *Snapshot) Alarms() []Alarm {
+func (s *Sample) Alarms() []Alarm {
 	seen := map[Alarm]bool{}
 	var out []Alarm
 	for _, st := range s.Members {

@@ -109,7 +109,7 @@ func (s *MemberStatus) AlarmsOn(id uint64) []string {
 }
 
 // Snapshot is the status of every member taken at one moment.
-type Snapshot struct {
+type Sample struct {
 	Membership *Membership
 	Members    []*MemberStatus // same order as Membership.Members
 	At         time.Time
@@ -124,8 +124,8 @@ type ProbeOptions struct {
 // Probe gathers Status and /metrics from every member in parallel; each member
 // is bounded by --command-timeout, so a hung member costs that and no more,
 // and always yields a row.
-func (c *Cluster) Probe(ctx context.Context, ms *Membership, opts ProbeOptions) *Snapshot {
-	snap := &Snapshot{Membership: ms, Members: make([]*MemberStatus, len(ms.Members)), At: time.Now()}
+func (c *Cluster) Probe(ctx context.Context, ms *Membership, opts ProbeOptions) *Sample {
+	snap := &Sample{Membership: ms, Members: make([]*MemberStatus, len(ms.Members)), At: time.Now()}
 	var wg sync.WaitGroup
 	for i, m := range ms.Members {
 		wg.Add(1)
@@ -226,3 +226,7 @@ func quotaOf(st *pb.StatusResponse, metrics *MetricsSample) (int64, string) {
 	}
 	return DefaultQuotaBytes, QuotaFromDefault
 }
+
+// Snapshot is the old name of Sample, kept only while work in flight moves
+// to the new one; it collided with the snapshot package's meaning.
+type Snapshot = Sample

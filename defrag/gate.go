@@ -15,7 +15,7 @@ const metricDefragInflight = "etcd_disk_defrag_inflight"
 // forbids taking one of them offline now ("" when all hold).
 type gateResult struct {
 	ms       *cluster.Membership
-	snap     *cluster.Snapshot
+	snap     *cluster.Sample
 	leader   *cluster.MemberStatus
 	findings []health.Finding
 	failure  string

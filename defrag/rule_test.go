@@ -122,7 +122,7 @@ func TestPlanOrder(t *testing.T) {
 		st.Status.Leader = 1
 		return st
 	}
-	snap := &cluster.Snapshot{Members: []*cluster.MemberStatus{
+	snap := &cluster.Sample{Members: []*cluster.MemberStatus{
 		mk(1, "leader", 500*mib, 100*mib, false),
 		mk(2, "small", 100*mib, 80*mib, false),
 		mk(3, "learner", 900*mib, 10*mib, true),

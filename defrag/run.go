@@ -265,7 +265,7 @@ func (r *runner) notStarted(rest []PlanEntry, why string) {
 
 // plan orders the members: learners reported and skipped, followers by most
 // reclaimable first, the leader last.
-func (r *runner) plan(snap *cluster.Snapshot) []PlanEntry {
+func (r *runner) plan(snap *cluster.Sample) []PlanEntry {
 	if snap == nil {
 		return nil
 	}
@@ -351,7 +351,7 @@ func predictStall(inUseBytes int64) float64 {
 	return 0.5 + float64(inUseBytes)/100e6
 }
 
-func memberIn(snap *cluster.Snapshot, id string) *cluster.MemberStatus {
+func memberIn(snap *cluster.Sample, id string) *cluster.MemberStatus {
 	for _, st := range snap.Members {
 		if st.Member.IDString() == id && st.OK() {
 			return st
@@ -360,7 +360,7 @@ func memberIn(snap *cluster.Snapshot, id string) *cluster.MemberStatus {
 	return nil
 }
 
-func anyHas(snap *cluster.Snapshot, metric string) bool {
+func anyHas(snap *cluster.Sample, metric string) bool {
 	for _, st := range snap.Members {
 		if st.Metrics.Has(metric) {
 			return true

@@ -48,7 +48,7 @@ type Exporter struct {
 	mu      sync.Mutex // one run of the checks at a time; later scrapes wait for it
 	last    *promfile.Set
 	lastAt  time.Time
-	prev    *cluster.Snapshot
+	prev    *cluster.Sample
 	history map[uint64][]sizeAt
 }
 
@@ -108,7 +108,7 @@ func (e *Exporter) check(ctx context.Context) (Input, bool) {
 		return Input{Findings: []health.Finding{{ID: "members.list", Severity: health.Unknown, Observed: err.Error(),
 			Explanation: "no endpoint answered the member list"}}}, false
 	}
-	var snap *cluster.Snapshot
+	var snap *cluster.Sample
 	var reads map[uint64]health.ReadResult
 	var wg sync.WaitGroup
 	wg.Add(2)
@@ -127,7 +127,7 @@ func (e *Exporter) check(ctx context.Context) (Input, bool) {
 // growth records each answering member's DB size and returns the rate over
 // the samples within GrowthWindow. A shrink (a defragmentation) starts the
 // member's history again: the rate is of growth, not of the defrag.
-func (e *Exporter) growth(snap *cluster.Snapshot) map[uint64]float64 {
+func (e *Exporter) growth(snap *cluster.Sample) map[uint64]float64 {
 	out := map[uint64]float64{}
 	seen := map[uint64]bool{}
 	for _, st := range snap.Members {
@@ -162,7 +162,7 @@ func (e *Exporter) growth(snap *cluster.Snapshot) map[uint64]float64 {
 	return out
 }
 
-func sameMembers(a, b *cluster.Snapshot) bool {
+func sameMembers(a, b *cluster.Sample) bool {
 	if len(a.Members) != len(b.Members) {
 		return false
 	}

@@ -38,7 +38,7 @@ const (
 type Input struct {
 	Findings []health.Finding
 	// Sample is what the findings were judged on; nil when no member list came back.
-	Sample *cluster.Snapshot
+	Sample *cluster.Sample
 	// Growth is each member's DB growth rate in bytes per second (member ID →
 	// rate), from earlier samples; a member without an entry gets no ETA.
 	Growth map[uint64]float64
@@ -69,7 +69,7 @@ func Build(in Input) *promfile.Set {
 	return s
 }
 
-func sample(s *promfile.Set, snap *cluster.Snapshot, growth map[uint64]float64) {
+func sample(s *promfile.Set, snap *cluster.Sample, growth map[uint64]float64) {
 	up := s.Gauge(MemberUp, "1 if the member answered Status within --command-timeout.", "member")
 	size := s.Gauge(DBSize, "Physical size of the member's database file (what the quota counts).", "member")
 	inUse := s.Gauge(DBInUse, "Bytes of the member's database in use; the rest is reclaimable by defragmenting.", "member")

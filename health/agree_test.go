@@ -20,7 +20,7 @@ func TestStatusDoctorAndGateAgree(t *testing.T) {
 	const mib = 1 << 20
 	type state struct {
 		name   string
-		mutate func(s *cluster.Snapshot, reads map[uint64]ReadResult)
+		mutate func(s *cluster.Sample, reads map[uint64]ReadResult)
 		// what each reading must say about member m2 (or m3 when hung)
 		member          string
 		memberVerdict   string
@@ -33,44 +33,44 @@ func TestStatusDoctorAndGateAgree(t *testing.T) {
 	states := []state{
 		{name: "quota 85%", member: "m2", memberVerdict: VerdictDegraded, clusterSeverity: Warn,
 			doctorCheck: "space.quota", doctorSeverity: Warn, gateRefuses: false,
-			mutate: func(s *cluster.Snapshot, _ map[uint64]ReadResult) {
+			mutate: func(s *cluster.Sample, _ map[uint64]ReadResult) {
 				st := s.Members[1].Status
 				st.DbSize, st.DbSizeInUse = 85*(2<<30)/100, 80*(2<<30)/100
 			}},
 		{name: "fragmentation", member: "m2", memberVerdict: VerdictDegraded, clusterSeverity: Warn,
 			doctorCheck: "space.fragmentation", doctorSeverity: Warn, gateRefuses: false,
-			mutate: func(s *cluster.Snapshot, _ map[uint64]ReadResult) {
+			mutate: func(s *cluster.Sample, _ map[uint64]ReadResult) {
 				st := s.Members[1].Status
 				st.DbSize, st.DbSizeInUse = 400*mib, 150*mib
 			}},
 		{name: "hung member", member: "m3", memberVerdict: VerdictUnreachable, clusterSeverity: Warn,
 			doctorCheck: "status.reachable", doctorSeverity: Unknown, gateRefuses: true, gateSays: "voter m3 does not answer",
-			mutate: func(s *cluster.Snapshot, reads map[uint64]ReadResult) {
+			mutate: func(s *cluster.Sample, reads map[uint64]ReadResult) {
 				err := fmt.Errorf("http://127.0.0.1:3: %w: accepted the connection but did not answer within the deadline", cluster.ErrUnreachable)
 				s.Members[2].Status, s.Members[2].Err = nil, err
 				reads[3] = ReadResult{Err: err}
 			}},
 		{name: "apply lag", member: "m2", memberVerdict: VerdictDegraded, clusterSeverity: Warn,
 			doctorCheck: "raft.applyGap", doctorSeverity: Warn, gateRefuses: true, gateSays: "apply gap 1500 > 1000",
-			mutate: func(s *cluster.Snapshot, _ map[uint64]ReadResult) {
+			mutate: func(s *cluster.Sample, _ map[uint64]ReadResult) {
 				s.Members[1].Status.RaftAppliedIndex = s.Members[1].Status.RaftIndex - 1500
 			}},
 		{name: "follower behind", member: "m2", memberVerdict: VerdictDegraded, clusterSeverity: Warn,
 			doctorCheck: "raft.followerLag", doctorSeverity: Warn, gateRefuses: true, gateSays: "behind the leader",
-			mutate: func(s *cluster.Snapshot, _ map[uint64]ReadResult) {
+			mutate: func(s *cluster.Sample, _ map[uint64]ReadResult) {
 				s.Members[1].Status.RaftIndex -= 2000
 				s.Members[1].Status.RaftAppliedIndex -= 2000
 			}},
 		{name: "NOSPACE alarm", member: "m2", memberVerdict: VerdictCritical, clusterSeverity: Crit,
 			doctorCheck: "alarms.nospace", doctorSeverity: Crit, gateRefuses: false, // defragmenting is NOSPACE's cure
-			mutate: func(s *cluster.Snapshot, _ map[uint64]ReadResult) {
+			mutate: func(s *cluster.Sample, _ map[uint64]ReadResult) {
 				for _, st := range s.Members {
 					st.Alarms = []cluster.Alarm{{MemberID: 2, Type: "NOSPACE"}}
 				}
 			}},
 		{name: "CORRUPT alarm", member: "m2", memberVerdict: VerdictCritical, clusterSeverity: Crit,
 			doctorCheck: "alarms.corrupt", doctorSeverity: Crit, gateRefuses: true, gateSays: "alarm CORRUPT",
-			mutate: func(s *cluster.Snapshot, _ map[uint64]ReadResult) {
+			mutate: func(s *cluster.Sample, _ map[uint64]ReadResult) {
 				for _, st := range s.Members {
 					st.Alarms = []cluster.Alarm{{MemberID: 2, Type: "CORRUPT"}}
 				}
@@ -143,16 +143,16 @@ func TestHealthySampleIsHealthyEverywhere(t *testing.T) {
 		t.Fatalf("gate refuses a healthy sample: %s", r)
 	}
 	// One voter alone can never be taken offline: no margin.
-	one := &cluster.Snapshot{Membership: &cluster.Membership{ClusterID: 0xc1, Members: snap.Membership.Members[:1]}, Members: snap.Members[:1]}
+	one := &cluster.Sample{Membership: &cluster.Membership{ClusterID: 0xc1, Members: snap.Membership.Members[:1]}, Members: snap.Members[:1]}
 	r := TakeVoterOffline.Check(one, Assess(one, SampleOptions{Thresholds: th}))
 	if r == nil || !strings.Contains(r.String(), "quorum margin: 1 healthy voters, 1 needed with one offline") {
 		t.Fatalf("gate on one voter: %v", r)
 	}
 }
 
-func healthySample() (*cluster.Snapshot, map[uint64]ReadResult) {
+func healthySample() (*cluster.Sample, map[uint64]ReadResult) {
 	ms := &cluster.Membership{ClusterID: 0xc1}
-	snap := &cluster.Snapshot{Membership: ms, At: time.Now()}
+	snap := &cluster.Sample{Membership: ms, At: time.Now()}
 	reads := map[uint64]ReadResult{}
 	for i, name := range []string{"m1", "m2", "m3"} {
 		id := uint64(i + 1)

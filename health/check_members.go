@@ -87,7 +87,7 @@ func clusterIDs(fs []cluster.ForeignEndpoint) map[uint64]bool {
 }
 
 // 2. Status of every member (local to each member, works without quorum).
-func (d *judge) checkStatus(snap *cluster.Snapshot) {
+func (d *judge) checkStatus(snap *cluster.Sample) {
 	for _, st := range snap.Members {
 		m := st.Member
 		if !st.OK() {
@@ -114,7 +114,7 @@ func (d *judge) checkStatus(snap *cluster.Snapshot) {
 }
 
 // 3. Quorum and leadership.
-func (d *judge) checkQuorum(snap *cluster.Snapshot) {
+func (d *judge) checkQuorum(snap *cluster.Sample) {
 	v := snap.QuorumState()
 	f := Finding{ID: "quorum.margin", Observed: fmt.Sprintf("%d of %d voters answer", v.Reachable, v.Voters), Threshold: fmt.Sprintf("quorum %d", v.Needed)}
 	switch {
@@ -222,7 +222,7 @@ func (d *diagnosis) alarmList(ctx context.Context) alarmListResult {
 }
 
 // 4. Alarms, from every member's Status (local) and the alarm list (quorum).
-func (d *judge) checkAlarms(snap *cluster.Snapshot, al alarmListResult) {
+func (d *judge) checkAlarms(snap *cluster.Sample, al alarmListResult) {
 	seen := map[cluster.Alarm]bool{}
 	for _, a := range snap.Alarms() {
 		seen[a] = true

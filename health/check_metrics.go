@@ -25,7 +25,7 @@ const (
 // observations made between the scrapes (what the disk does now, not since
 // start), counters on their increase. A metric the member does not export is
 // "unknown", never 0.
-func (d *judge) checkMetrics(before, after *cluster.Snapshot) {
+func (d *judge) checkMetrics(before, after *cluster.Sample) {
 	t := d.t
 	for i, st := range after.Members {
 		m := st.Member
@@ -83,7 +83,7 @@ func (d *judge) checkMetrics(before, after *cluster.Snapshot) {
 }
 
 // A defragmentation in flight, from one sample's /metrics.
-func (d *judge) checkDefragInflight(snap *cluster.Snapshot) {
+func (d *judge) checkDefragInflight(snap *cluster.Sample) {
 	for _, st := range snap.Members {
 		if !st.OK() || st.Metrics == nil {
 			continue
@@ -103,7 +103,7 @@ func (d *judge) checkDefragInflight(snap *cluster.Snapshot) {
 // checkLatencySince judges WAL fsync and backend commit p99 of each member
 // since an earlier sample of it, or over its lifetime when before is nil:
 // what a gate has, which holds one sample or one per step.
-func (d *judge) checkLatencySince(before, after *cluster.Snapshot) {
+func (d *judge) checkLatencySince(before, after *cluster.Sample) {
 	t := d.t
 	for _, st := range after.Members {
 		if !st.OK() || st.Metrics == nil {

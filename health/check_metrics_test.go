@@ -54,8 +54,8 @@ func judgeMetrics(t *testing.T, th Thresholds, before, after *cluster.MetricsSam
 	t.Helper()
 	m := cluster.Member{ID: 0x8e9e05c52164694d, Name: "m1"}
 	ms := &cluster.Membership{ClusterID: 1, Members: []cluster.Member{m, {ID: 2, Name: "m2"}, {ID: 3, Name: "m3"}}}
-	st := func(s *cluster.MetricsSample) *cluster.Snapshot {
-		return &cluster.Snapshot{Membership: ms, Members: []*cluster.MemberStatus{{Member: m, Status: &pb.StatusResponse{}, Metrics: s}}}
+	st := func(s *cluster.MetricsSample) *cluster.Sample {
+		return &cluster.Sample{Membership: ms, Members: []*cluster.MemberStatus{{Member: m, Status: &pb.StatusResponse{}, Metrics: s}}}
 	}
 	d := &judge{t: th, window: 5 * time.Second, ms: ms}
 	d.checkMetrics(st(before), st(after))

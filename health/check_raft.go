@@ -7,7 +7,7 @@ import (
 )
 
 // 7. Raft progress between two samples: elections.
-func (d *judge) checkRaft(before, after *cluster.Snapshot) {
+func (d *judge) checkRaft(before, after *cluster.Sample) {
 	for i, st := range after.Members {
 		m := st.Member
 		if d.unknownFor("raft.term", st, "raft progress") {
@@ -31,7 +31,7 @@ func (d *judge) checkRaft(before, after *cluster.Snapshot) {
 // 7b. How far each member trails, from one sample: its own commit→apply gap,
 // and how far its applied state trails the leader's commit index (what
 // "caught up" means before a member may go offline).
-func (d *judge) checkLag(snap *cluster.Snapshot) {
+func (d *judge) checkLag(snap *cluster.Sample) {
 	t := d.t
 	var leaderCommitted uint64
 	for _, st := range snap.Members {

@@ -9,7 +9,7 @@ import (
 
 // 6. Space: quota usage (etcd checks the quota against the physical file
 // size, so free pages count), reclaimable bytes, and the quota itself.
-func (d *judge) checkSpace(snap *cluster.Snapshot) {
+func (d *judge) checkSpace(snap *cluster.Sample) {
 	t := d.t
 	for _, st := range snap.Members {
 		m := st.Member

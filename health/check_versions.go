@@ -13,7 +13,7 @@ import (
 // 9. Consistency: HashKV of every voter at one revision. Hashes of members
 // with the same compact revision must be equal; otherwise a member's data
 // differs (the same rule etcd's own corruption check uses).
-func (d *diagnosis) checkConsistency(ctx context.Context, snap *cluster.Snapshot) {
+func (d *diagnosis) checkConsistency(ctx context.Context, snap *cluster.Sample) {
 	var voters []cluster.Member
 	for _, st := range snap.Members {
 		if st.OK() && !st.Member.IsLearner {
@@ -53,7 +53,7 @@ func (d *diagnosis) checkConsistency(ctx context.Context, snap *cluster.Snapshot
 }
 
 // 10. Versions and settings.
-func (d *diagnosis) checkVersions(snap *cluster.Snapshot) {
+func (d *diagnosis) checkVersions(snap *cluster.Sample) {
 	versions := map[string][]string{}
 	for _, st := range snap.Members {
 		if st.OK() {

@@ -59,7 +59,7 @@ func Diagnose(ctx context.Context, c *cluster.Cluster, o Options) *Report {
 	d.checkMembers()
 
 	// 2-5: Status of every member, a read per voter and the alarm list, in parallel.
-	var snap1 *cluster.Snapshot
+	var snap1 *cluster.Sample
 	var reads map[uint64]ReadResult
 	var alarms alarmListResult
 	var wg sync.WaitGroup
@@ -94,7 +94,7 @@ func Diagnose(ctx context.Context, c *cluster.Cluster, o Options) *Report {
 
 // firstSample judges the first sample with the reads and alarm list made
 // beside it: the checks status and the gates run too.
-func (d *judge) firstSample(snap *cluster.Snapshot, reads map[uint64]ReadResult, alarms alarmListResult) {
+func (d *judge) firstSample(snap *cluster.Sample, reads map[uint64]ReadResult, alarms alarmListResult) {
 	d.checkOneCluster()
 	d.checkStatus(snap)
 	d.checkQuorum(snap)
@@ -105,7 +105,7 @@ func (d *judge) firstSample(snap *cluster.Snapshot, reads map[uint64]ReadResult,
 
 // secondSample judges what changed between the samples, and how far each
 // member trails as of the second.
-func (d *judge) secondSample(first, second *cluster.Snapshot) {
+func (d *judge) secondSample(first, second *cluster.Sample) {
 	d.checkRaft(first, second)
 	d.checkLag(second)
 	d.checkMetrics(first, second)
@@ -114,8 +114,8 @@ func (d *judge) secondSample(first, second *cluster.Snapshot) {
 
 // probeAgain samples only the members that answered the first time: a hung
 // member already cost one timeout and its checks are unknown.
-func (d *diagnosis) probeAgain(ctx context.Context, snap1 *cluster.Snapshot) *cluster.Snapshot {
-	snap2 := &cluster.Snapshot{Membership: d.ms, Members: make([]*cluster.MemberStatus, len(snap1.Members)), At: time.Now()}
+func (d *diagnosis) probeAgain(ctx context.Context, snap1 *cluster.Sample) *cluster.Sample {
+	snap2 := &cluster.Sample{Membership: d.ms, Members: make([]*cluster.MemberStatus, len(snap1.Members)), At: time.Now()}
 	var wg sync.WaitGroup
 	for i, st := range snap1.Members {
 		if !st.OK() {

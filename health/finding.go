@@ -96,7 +96,7 @@ type Report struct {
 	TookSeconds float64   `json:"tookSeconds"`
 	// Sample is the last sample the findings were judged on (nil when no
 	// member list came back), for the metrics written beside the findings.
-	Sample *cluster.Snapshot `json:"-"`
+	Sample *cluster.Sample `json:"-"`
 }
 
 // Worst returns the overall severity: crit > warn > unknown > ok.

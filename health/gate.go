@@ -144,7 +144,7 @@ func gateReason(f Finding) string {
 }
 
 // Check returns nil when the findings allow the action, else the refusal.
-func (g Gate) Check(snap *cluster.Snapshot, fs []Finding) *Refusal {
+func (g Gate) Check(snap *cluster.Sample, fs []Finding) *Refusal {
 	r := &Refusal{Gate: g.Name}
 	blockedVoter := map[string]bool{}
 	for _, f := range fs {

@@ -65,7 +65,7 @@ type SampleOptions struct {
 	LifetimeLatency bool
 	// Previous, when set, is an earlier sample of the same members: WAL fsync
 	// and backend commit p99 are judged on what happened in between.
-	Previous *cluster.Snapshot
+	Previous *cluster.Sample
 }
 
 // Assess judges one sample of every member with the checks that need nothing
@@ -73,7 +73,7 @@ type SampleOptions struct {
 // in Status, space, how far each member trails the leader, a defragmentation
 // in flight, and (on request) reads and lifetime latency. Status verdicts and
 // the gates are built from these findings; doctor runs the same checks.
-func Assess(snap *cluster.Snapshot, o SampleOptions) []Finding {
+func Assess(snap *cluster.Sample, o SampleOptions) []Finding {
 	d := &judge{ms: snap.Membership, t: o.Thresholds, connection: o.Connection}
 	d.checkOneCluster()
 	d.checkStatus(snap)

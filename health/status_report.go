@@ -67,7 +67,7 @@ type MemberReport struct {
 }
 
 // Status judges one sample and returns the status contract.
-func Status(snap *cluster.Snapshot, o SampleOptions) StatusReport {
+func Status(snap *cluster.Sample, o SampleOptions) StatusReport {
 	fs := Assess(snap, o)
 	cv := ClusterVerdictOf(snap, fs)
 	q := snap.QuorumState()
@@ -109,7 +109,7 @@ func Unanswered(err error) StatusReport {
 		Verdict: verdict, Reasons: []string{err.Error()}, Error: err.Error(), Severity: Unknown}
 }
 
-func memberReport(snap *cluster.Snapshot, st *cluster.MemberStatus, v MemberVerdict) MemberReport {
+func memberReport(snap *cluster.Sample, st *cluster.MemberStatus, v MemberVerdict) MemberReport {
 	m := st.Member
 	mr := MemberReport{
 		ID:          m.IDString(),

@@ -61,7 +61,7 @@ func MemberVerdictOf(st *cluster.MemberStatus, fs []Finding) MemberVerdict {
 }
 
 // ClusterVerdictOf rolls up every finding of one sample.
-func ClusterVerdictOf(snap *cluster.Snapshot, fs []Finding) ClusterVerdict {
+func ClusterVerdictOf(snap *cluster.Sample, fs []Finding) ClusterVerdict {
 	answered, allAuth := false, true
 	for _, st := range snap.Members {
 		if st.OK() {

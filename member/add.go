@@ -48,7 +48,7 @@ func startFlags(ms *cluster.Membership, newID uint64, name string, peerURLs []st
 // Gate is a fresh look at every member, judged: the findings status and
 // doctor show, and the gate's refusal (nil when it holds).
 type Gate struct {
-	Snapshot *cluster.Snapshot
+	Snapshot *cluster.Sample
 	Findings []health.Finding
 	Refusal  *health.Refusal
 }

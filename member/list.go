@@ -51,7 +51,7 @@ func List(ctx context.Context, c *cluster.Cluster) (*Listing, error) {
 }
 
 // ListOf is the listing of one sample, ordered by member ID.
-func ListOf(snap *cluster.Snapshot) *Listing {
+func ListOf(snap *cluster.Sample) *Listing {
 	l := &Listing{ClusterID: cluster.FormatID(snap.Membership.ClusterID), Members: []Row{}}
 	var committed uint64
 	if lead := leaderOf(snap); lead != nil {

@@ -41,7 +41,7 @@ func describe(ms *cluster.Membership) string {
 }
 
 // statusOf is the member's row in a sample, nil when it is not in it.
-func statusOf(snap *cluster.Snapshot, id uint64) *cluster.MemberStatus {
+func statusOf(snap *cluster.Sample, id uint64) *cluster.MemberStatus {
 	for _, st := range snap.Members {
 		if st.Member.ID == id {
 			return st
@@ -51,7 +51,7 @@ func statusOf(snap *cluster.Snapshot, id uint64) *cluster.MemberStatus {
 }
 
 // leaderOf is the sample's leader, when a voter says it leads.
-func leaderOf(snap *cluster.Snapshot) *cluster.MemberStatus {
+func leaderOf(snap *cluster.Sample) *cluster.MemberStatus {
 	for _, st := range snap.Members {
 		if !st.Member.IsLearner && st.IsLeader() {
 			return st

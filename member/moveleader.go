@@ -37,7 +37,7 @@ type Moved struct {
 // MoveLeader hands leadership from the sample's leader to o.To or to the
 // healthiest caught-up voter (lowest WAL fsync p99 when metrics were
 // sampled), then waits until every voter names it.
-func MoveLeader(ctx context.Context, c *cluster.Cluster, snap *cluster.Snapshot, o MoveOptions) (*Moved, error) {
+func MoveLeader(ctx context.Context, c *cluster.Cluster, snap *cluster.Sample, o MoveOptions) (*Moved, error) {
 	start := time.Now()
 	leader := leaderOf(snap)
 	if leader == nil {

@@ -35,7 +35,7 @@ type Source struct {
 // has applied within maxLag of the leader's commit index. With no leader
 // (quorum lost) the freshest member still qualifies: a snapshot is served
 // locally and is exactly what is needed then.
-func ChooseSource(snap *cluster.Snapshot, from string, maxLag uint64) (*Source, error) {
+func ChooseSource(snap *cluster.Sample, from string, maxLag uint64) (*Source, error) {
 	leaderID, hasLeader := snap.Leader()
 	var leaderCommit uint64
 	for _, st := range snap.Members {
