@@ -142,9 +142,27 @@ func SaveRemote(ctx context.Context, c *cluster.Cluster, opts RemoteSaveOptions)
 	}
 	streamStart := time.Now()
 	dg, err := stream(ctx, c, m, io.MultiWriter(spool, up), opts.SaveOptions)
-	if err == nil {
-		err = up.finish()
+	if err != nil {
+		up.abort()
+		return nil, fmt.Errorf("snapshot from %s to %s: %w", m.Label(), r.Display, err)
 	}
+	integ, dbSHA := dg.finish()
+	switch integ {
+	case integrityMissing:
+		up.abort()
+		return nil, fmt.Errorf("snapshot from %s: %d bytes received, no sha256 appended: stream incomplete", m.Label(), dg.n)
+	case integrityMismatch:
+		up.abort()
+		return nil, fmt.Errorf("snapshot from %s: appended sha256 does not match the %d bytes received", m.Label(), dg.n)
+	}
+	// etcd's hash vouches for the spool (bbolt must never read condemned
+	// pages), so bolt's check runs while the upload's last parts go out.
+	var dbst dbStatus
+	var stErr error
+	checked := make(chan struct{})
+	go func() { defer close(checked); dbst, stErr = readStatus(spool.Name(), walkStructure) }()
+	err = up.finish()
+	<-checked
 	if err != nil {
 		up.abort()
 		return nil, fmt.Errorf("snapshot from %s to %s: %w", m.Label(), r.Display, err)
@@ -153,12 +171,8 @@ func SaveRemote(ctx context.Context, c *cluster.Cluster, opts RemoteSaveOptions)
 	defer up.abort()
 	streamTook := time.Since(streamStart)
 	c.Log.Info("snapshot streamed and uploaded", "bytes", dg.n, "stored", up.stored.n, "seconds", streamTook.Seconds())
-	integ, dbSHA := dg.finish()
-	switch integ {
-	case integrityMissing:
-		return nil, fmt.Errorf("snapshot from %s: %d bytes received, no sha256 appended: stream incomplete", m.Label(), dg.n)
-	case integrityMismatch:
-		return nil, fmt.Errorf("snapshot from %s: appended sha256 does not match the %d bytes received", m.Label(), dg.n)
+	if stErr != nil {
+		return nil, fmt.Errorf("snapshot from %s failed verification: %w", m.Label(), stErr)
 	}
 	attrs, err := r.Bucket.Attributes(ctx, r.Key(up.name))
 	if err != nil {
@@ -166,10 +180,6 @@ func SaveRemote(ctx context.Context, c *cluster.Cluster, opts RemoteSaveOptions)
 	}
 	if attrs.Size != up.stored.n {
 		return nil, fmt.Errorf("upload %s holds %d bytes, %d were sent", r.URLOf(up.name), attrs.Size, up.stored.n)
-	}
-	dbst, err := readStatus(spool.Name(), walkStructure)
-	if err != nil {
-		return nil, fmt.Errorf("snapshot from %s failed verification: %w", m.Label(), err)
 	}
 
 	created := opts.Now().UTC().Truncate(time.Millisecond)
