@@ -3,8 +3,8 @@ package snapshot
 import "sync"
 
 // asyncChunks bounds what the receive loop may run ahead of the upload: etcd
-// sends 32 KiB blobs, so 256 of them are 8 MiB, one upload part.
-const asyncChunks = 256
+// sends 32 KiB blobs, so 160 of them are 5 MiB, one upload part.
+const asyncChunks = 160
 
 // asyncWriter hands writes to a goroutine through a bounded queue, so the
 // member's stream and the upload (hashing, compression, encryption, parts

@@ -341,10 +341,10 @@ func (r *Remote) startUpload(ctx context.Context, recipients []age.Recipient, co
 	}
 	uctx, cancel := context.WithCancel(ctx)
 	u.cancel = cancel
-	// Two 8 MiB parts in flight kept pace with loopback MinIO as well as
-	// five, at less than half the memory.
+	// Two parts of S3's minimum 5 MiB in flight: against loopback MinIO,
+	// 8 MiB parts streamed 20% faster but peaked 35 MiB higher (156 vs 121).
 	bw, err := r.Bucket.NewWriter(uctx, r.Key(u.name), &blob.WriterOptions{ContentType: "application/octet-stream",
-		BufferSize: 8 << 20, MaxConcurrency: 2})
+		BufferSize: 5 << 20, MaxConcurrency: 2})
 	if err != nil {
 		cancel()
 		return nil, r.classify(fmt.Errorf("start upload to %s", r.Display), err)

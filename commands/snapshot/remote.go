@@ -61,7 +61,7 @@ func (r *RemoteFlags) bundle() snap.BundleOptions {
 }
 
 // saveMemoryLimit is save --to's soft heap limit.
-const saveMemoryLimit = 80 << 20
+const saveMemoryLimit = 48 << 20
 
 // RemoteSaveReport is the JSON output of save --to (a contract).
 type RemoteSaveReport struct {
