@@ -23,7 +23,9 @@ etcdutl="$BENCH_OFFSITE_BIN/etcdutl"
 work="$(mktemp -d)"
 pids=()
 cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
+  # `|| true`: under set -e a killed child's status would end the trap
+  # before the next process is stopped.
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
   rm -rf "$work"
 }
 trap cleanup EXIT
