@@ -226,7 +226,3 @@ func quotaOf(st *pb.StatusResponse, metrics *MetricsSample) (int64, string) {
 	}
 	return DefaultQuotaBytes, QuotaFromDefault
 }
-
-// Snapshot is the old name of Sample, kept only while work in flight moves
-// to the new one; it collided with the snapshot package's meaning.
-type Snapshot = Sample
