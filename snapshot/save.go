@@ -78,20 +78,11 @@ func Save(ctx context.Context, c *cluster.Cluster, opts SaveOptions) (*SaveResul
 		return nil, fmt.Errorf("clean up %s: %w", dir, err)
 	}
 
-	ms, err := c.Members(ctx)
-	if err != nil {
-		return nil, err
-	}
-	if err := ms.OneCluster(); err != nil {
-		return nil, err
-	}
-	src, err := ChooseSource(c.Probe(ctx, ms, cluster.ProbeOptions{SkipMetrics: true}), opts.From, opts.MaxLag)
+	src, ms, err := pickSource(ctx, c, opts.From, opts.MaxLag, res)
 	if err != nil {
 		return nil, err
 	}
 	m, st := src.Status.Member, src.Status.Status
-	res.Source.MemberID, res.Source.Name, res.Source.Endpoint, res.Source.Reason = m.IDString(), m.Name, m.Endpoint, src.Reason
-	c.Log.Info("snapshot source", "member", m.Label(), "id", m.IDString(), "reason", src.Reason)
 
 	raw, err := createTemp(dir, extDB)
 	if err != nil {

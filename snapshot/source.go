@@ -1,6 +1,7 @@
 package snapshot
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"slices"
@@ -139,4 +140,24 @@ func freshest(sts []*cluster.MemberStatus) *cluster.MemberStatus {
 		return a.Member.Label() < b.Member.Label()
 	})
 	return sts[0]
+}
+
+// pickSource reads the member list (endpoints of one cluster only), samples
+// every member and chooses the source, recording it in res.
+func pickSource(ctx context.Context, c *cluster.Cluster, from string, maxLag uint64, res *SaveResult) (*Source, *cluster.Membership, error) {
+	ms, err := c.Members(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := ms.OneCluster(); err != nil {
+		return nil, nil, err
+	}
+	src, err := ChooseSource(c.Probe(ctx, ms, cluster.ProbeOptions{SkipMetrics: true}), from, maxLag)
+	if err != nil {
+		return nil, nil, err
+	}
+	m := src.Status.Member
+	res.Source.MemberID, res.Source.Name, res.Source.Endpoint, res.Source.Reason = m.IDString(), m.Name, m.Endpoint, src.Reason
+	c.Log.Info("snapshot source", "member", m.Label(), "id", m.IDString(), "reason", src.Reason)
+	return src, ms, nil
 }
