@@ -155,14 +155,7 @@ func RunSaveRemote(ctx context.Context, opts *SaveOptions) error {
 		if report.Prune != nil {
 			m.Pruned = len(report.Prune.Deleted)
 		}
-		if merr := snap.WriteMetricsFile(opts.MetricsFile, m); merr != nil {
-			merr = fmt.Errorf("metrics file: %w", merr)
-			if err == nil {
-				err = fault.Mark(merr, fault.Partial)
-			} else {
-				fmt.Fprintf(opts.IO.ErrOut, "Error: %s\n", merr)
-			}
-		}
+		err = writeRunMetrics(opts.IO, opts.MetricsFile, m, err)
 	}
 	if err != nil {
 		report.Error = cmdutil.Message(err)

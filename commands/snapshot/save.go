@@ -185,14 +185,7 @@ func RunSave(ctx context.Context, opts *SaveOptions) error {
 		if report.Prune != nil {
 			m.Pruned = len(report.Prune.Deleted)
 		}
-		if merr := snap.WriteMetricsFile(opts.MetricsFile, m); merr != nil {
-			merr = fmt.Errorf("metrics file: %w", merr)
-			if err == nil {
-				err = fault.Mark(merr, fault.Partial)
-			} else {
-				fmt.Fprintf(opts.IO.ErrOut, "Error: %s\n", merr)
-			}
-		}
+		err = writeRunMetrics(opts.IO, opts.MetricsFile, m, err)
 	}
 	if err != nil {
 		report.Error = cmdutil.Message(err)
@@ -269,4 +262,20 @@ func (p *progress) done() {
 	if p.drew {
 		fmt.Fprint(p.w, "\r\033[K")
 	}
+}
+
+// writeRunMetrics writes the run's textfile and returns the run's error: a
+// textfile that cannot be written makes a good run partial (exit 1) and is
+// printed beside a failed one.
+func writeRunMetrics(io *iostreams.IOStreams, path string, m snap.RunMetrics, err error) error {
+	merr := snap.WriteMetricsFile(path, m)
+	if merr == nil {
+		return err
+	}
+	merr = fmt.Errorf("metrics file: %w", merr)
+	if err == nil {
+		return fault.Mark(merr, fault.Partial)
+	}
+	fmt.Fprintf(io.ErrOut, "Error: %s\n", merr)
+	return err
 }
