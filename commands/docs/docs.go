@@ -63,4 +63,7 @@ func complete(root *cobra.Command) {
 	root.DisableAutoGenTag = true
 	root.InitDefaultHelpCmd()
 	root.InitDefaultCompletionCmd()
+	// completion is a group like the others once it exists (Execute does
+	// the same), whichever way the tree was built.
+	cmdutil.MakeGroups(root)
 }
