@@ -43,12 +43,21 @@ func TestPromoteWaitsForABigLearner(t *testing.T) {
 	if !added.Added {
 		t.Fatalf("add: %+v", added)
 	}
-	if _, err := c.StartJoining(clientURL, added.Start.Flags); err != nil {
+	learner, err := c.StartJoining(clientURL, added.Start.Flags)
+	if err != nil {
 		t.Fatal(err)
 	}
-	// Right after it starts it is far behind: it has not even published
+	// Frozen right after it starts, it cannot receive the 200 MB it lacks:
+	// far behind, whatever this machine's speed (a fast loopback copy once
+	// had it in sync before the first promote). It has not even published
 	// its name (it does once it has caught up), so it goes by its ID.
+	if err := learner.Pause(); err != nil {
+		t.Fatal(err)
+	}
 	early := clitest.Run(t, nil, "member", "promote", added.ID, "--yes", "--endpoints", eps)
+	if err := learner.Resume(); err != nil {
+		t.Fatal(err)
+	}
 	if early.Code != 4 || !strings.Contains(early.Stderr, "not in sync") || !strings.Contains(early.Stderr, "the leader has committed") ||
 		!strings.Contains(early.Stderr, "wait for it with --wait") {
 		t.Fatalf("promote before sync: exit %d, want 4 with the lag:\n%s", early.Code, early.Stderr)
