@@ -201,43 +201,13 @@ func Prune(ctx context.Context, dir string, p Policy, now time.Time, dryRun bool
 		return nil, err
 	}
 	res := &PruneResult{DryRun: dryRun, Deleted: []string{}, Warnings: []string{}}
-	rechecked := map[string]bool{}
+	skip := map[string]bool{}
 	for _, p := range justVerified {
-		rechecked[p] = true
+		skip[p] = true
 	}
-	for {
-		res.Decisions = Plan(entries, p, now)
-		failed := false
-		for _, d := range res.Decisions {
-			if !d.newestVerified || rechecked[d.Path] {
-				continue
-			}
-			rechecked[d.Path] = true
-			err := Recheck(ctx, d.Path)
-			if err == nil {
-				continue
-			}
-			if ctx.Err() != nil {
-				return nil, fmt.Errorf("prune: recheck %s: %w", d.Path, ctx.Err())
-			}
-			failed = true
-			res.Warnings = append(res.Warnings, fmt.Sprintf("%s: %s; not counted as verified (run 'etcdmedic snapshot verify' on it)",
-				filepath.Base(d.Path), oneLine(err.Error())))
-			for i := range entries {
-				if entries[i].Path == d.Path {
-					entries[i].Verified, entries[i].State = false, StateMismatch
-				}
-			}
-		}
-		if !failed {
-			break
-		}
-	}
-	for _, d := range res.Decisions {
-		if d.Future {
-			res.Warnings = append(res.Warnings, fmt.Sprintf("%s: dated %s, %s ahead of this clock: kept and not ranked (check the clock of the host that saved it)",
-				filepath.Base(d.Path), d.Created.Format(time.RFC3339), d.Created.Sub(now).Round(time.Second)))
-		}
+	if err := planRechecked(ctx, res, entries, p, now, skip, func(ctx context.Context, d Decision) error { return Recheck(ctx, d.Path) },
+		func(d Decision) string { return filepath.Base(d.Path) }); err != nil {
+		return nil, err
 	}
 	var errs []error
 	for _, d := range res.Decisions {
@@ -264,3 +234,47 @@ func Prune(ctx context.Context, dir string, p Policy, now time.Time, dryRun bool
 
 // Reasons is for tables.
 func (d Decision) Why() string { return strings.Join(d.Reasons, ", ") }
+
+// planRechecked plans the retention, then rechecks (once each) the snapshot
+// every cluster's plan leans on as its newest verified one, and plans again
+// without any that fails, until each one relied on holds its verified bytes;
+// it warns about failures and about snapshots dated in the future. Shared by
+// the directory and the destination prune, so they decide alike.
+func planRechecked(ctx context.Context, res *PruneResult, entries []Entry, p Policy, now time.Time, skip map[string]bool,
+	recheck func(context.Context, Decision) error, name func(Decision) string) error {
+	for {
+		res.Decisions = Plan(entries, p, now)
+		failed := false
+		for _, d := range res.Decisions {
+			if !d.newestVerified || skip[d.Path] {
+				continue
+			}
+			skip[d.Path] = true
+			err := recheck(ctx, d)
+			if err == nil {
+				continue
+			}
+			if ctx.Err() != nil {
+				return fmt.Errorf("prune: recheck %s: %w", d.Path, ctx.Err())
+			}
+			failed = true
+			res.Warnings = append(res.Warnings, fmt.Sprintf("%s: %s; not counted as verified (run 'etcdmedic snapshot verify' on it)",
+				name(d), oneLine(err.Error())))
+			for i := range entries {
+				if entries[i].Path == d.Path {
+					entries[i].Verified, entries[i].State = false, StateMismatch
+				}
+			}
+		}
+		if !failed {
+			break
+		}
+	}
+	for _, d := range res.Decisions {
+		if d.Future {
+			res.Warnings = append(res.Warnings, fmt.Sprintf("%s: dated %s, %s ahead of this clock: kept and not ranked (check the clock of the host that saved it)",
+				name(d), d.Created.Format(time.RFC3339), d.Created.Sub(now).Round(time.Second)))
+		}
+	}
+	return nil
+}

@@ -50,40 +50,9 @@ func (r *Remote) Prune(ctx context.Context, p Policy, now time.Time, dryRun bool
 		return nil, err
 	}
 	res := &PruneResult{DryRun: dryRun, Deleted: []string{}, Warnings: []string{}}
-	rechecked := map[string]bool{}
-	for {
-		res.Decisions = Plan(entries, p, now)
-		failed := false
-		for _, d := range res.Decisions {
-			if !d.newestVerified || rechecked[d.Path] {
-				continue
-			}
-			rechecked[d.Path] = true
-			err := r.Recheck(ctx, baseOf(d.Entry))
-			if err == nil {
-				continue
-			}
-			if ctx.Err() != nil {
-				return nil, fmt.Errorf("prune: recheck %s: %w", d.Path, ctx.Err())
-			}
-			failed = true
-			res.Warnings = append(res.Warnings, fmt.Sprintf("%s: %s; not counted as verified (run 'etcdmedic snapshot verify' on it)",
-				baseOf(d.Entry), oneLine(err.Error())))
-			for i := range entries {
-				if entries[i].Path == d.Path {
-					entries[i].Verified, entries[i].State = false, StateMismatch
-				}
-			}
-		}
-		if !failed {
-			break
-		}
-	}
-	for _, d := range res.Decisions {
-		if d.Future {
-			res.Warnings = append(res.Warnings, fmt.Sprintf("%s: dated %s, %s ahead of this clock: kept and not ranked (check the clock of the host that saved it)",
-				baseOf(d.Entry), d.Created.Format(time.RFC3339), d.Created.Sub(now).Round(time.Second)))
-		}
+	if err := planRechecked(ctx, res, entries, p, now, map[string]bool{}, func(ctx context.Context, d Decision) error { return r.Recheck(ctx, baseOf(d.Entry)) },
+		func(d Decision) string { return baseOf(d.Entry) }); err != nil {
+		return nil, err
 	}
 	var errs []error
 	for _, d := range res.Decisions {
