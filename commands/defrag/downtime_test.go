@@ -18,7 +18,7 @@ func TestOneMemberClusterNeedsAllowDowntime(t *testing.T) {
 	before := sizes(t, c)
 
 	res := clitest.Run(t, nil, "defrag", "--rule", "true", "--endpoints", eps)
-	if res.Code != 4 || !strings.Contains(res.Stdout, "--allow-downtime") || !strings.Contains(res.Stdout, "etcdutl defrag --data-dir") {
+	if res.Code != 4 || !strings.Contains(res.Stdout, "--allow-downtime") || !strings.Contains(res.Stdout, "etcdmedic breakglass defrag-offline") {
 		t.Fatalf("one voter without --allow-downtime: exit %d, want 4 pointing at --allow-downtime and the offline way", res.Code)
 	}
 	res = clitest.Run(t, nil, "defrag", "--rule", "true", "--allow-downtime", "--dry-run", "-o", "json", "--endpoints", eps)
