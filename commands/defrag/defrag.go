@@ -95,7 +95,8 @@ A cluster of one or two voters has no spare: while any member defragments, the c
 serves nothing. The gate refuses such a cluster unless --allow-downtime is given; then
 the plan shows the predicted stall, and the run asks for confirmation (--yes, or "y" on
 a terminal) before the first member. The alternative is offline: stop etcd and run
-'etcdmedic breakglass defrag-offline' on the member's node (it backs the file up first).
+'etcdmedic breakglass defrag-offline --data-dir DIR' on the member's node (it backs the
+file up first).
 
 Exit codes: 0 done, or nothing to do (rule false everywhere, --dry-run); 2 a member
 failed or the run stopped partway; 3 the cluster could not be read; 4 refused by a gate
