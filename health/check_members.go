@@ -96,8 +96,14 @@ func (d *judge) checkStatus(snap *cluster.Sample) {
 			if errors.Is(st.Err, cluster.ErrAuth) {
 				expl, short = "the member refused our credentials; its checks below are unknown", "auth refused"
 			}
-			d.add(d.member(m, Finding{ID: "status.reachable", Severity: sev, Observed: errString(st.Err), Short: short, Explanation: expl,
-				Advice: "look at the member's host: is the etcd process running, is its disk stalled? (journalctl, crictl logs, dmesg)"}))
+			advice := "look at the member's host: is the etcd process running, is its disk stalled? (journalctl, crictl logs, dmesg)"
+			if stale := m.Started() && !errors.Is(st.Err, cluster.ErrAuth); stale && !snap.QuorumState().Lost {
+				// A started member that does not answer is stale: dead, or
+				// left behind by a replacement. With quorum kept, removing it
+				// is the fix (member remove's own gate still checks the rest).
+				advice += "; if it is gone for good (dead, or left behind by a replacement), remove it: " + d.cmd("member remove", m.IDString())
+			}
+			d.add(d.member(m, Finding{ID: "status.reachable", Severity: sev, Observed: errString(st.Err), Short: short, Explanation: expl, Advice: advice}))
 			continue
 		}
 		f := Finding{ID: "status.reachable", Severity: OK, Observed: fmt.Sprintf("answered in %s, version %s", ms(st.Took), st.Status.GetVersion()), Explanation: "Status answered"}

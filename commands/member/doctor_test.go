@@ -3,6 +3,7 @@ package member_test
 import (
 	"context"
 	"encoding/json"
+	"os/exec"
 	"regexp"
 	"strings"
 	"testing"
@@ -60,12 +61,7 @@ func TestDoctorAdviceNamesTheMemberCommand(t *testing.T) {
 // advice of the finding id.
 func adviceCommand(t *testing.T, eps, id, pattern string) string {
 	t.Helper()
-	res := clitest.Run(t, nil, "doctor", "-o", "json", "--window", "200ms", "--endpoints", eps)
-	var r health.Report
-	if err := json.Unmarshal([]byte(res.Stdout), &r); err != nil {
-		t.Fatalf("doctor -o json: %v", err)
-	}
-	for _, f := range r.Findings {
+	for _, f := range doctor(t, eps).Findings {
 		if f.ID == id {
 			if cmd := regexp.MustCompile(pattern).FindString(f.Advice); cmd != "" {
 				return strings.TrimSpace(cmd)
@@ -77,10 +73,74 @@ func adviceCommand(t *testing.T, eps, id, pattern string) string {
 	return ""
 }
 
-// runAdvice runs an advised etcdmedic command line as printed (words split
-// on spaces; the advice quotes nothing here), confirming with --yes.
+// runAdvice runs an advised etcdmedic command line as printed: a shell
+// splits it (quotes and all) into the words etcdmedic would get, and the
+// command runs with them, confirming with --yes.
 func runAdvice(t *testing.T, line string) clitest.Result {
 	t.Helper()
-	words := strings.Fields(line)
-	return clitest.Run(t, nil, append(words[1:], "--yes")...)
+	out, err := exec.Command("sh", "-c", `etcdmedic() { printf '%s\0' "$@"; }; `+line).Output()
+	if err != nil {
+		t.Fatalf("sh cannot run %q: %v", line, err)
+	}
+	words := strings.Split(strings.TrimSuffix(string(out), "\x00"), "\x00")
+	return clitest.Run(t, nil, append(words, "--yes")...)
+}
+
+// A SIGKILLed member of three is listed as stale; doctor's advice for it
+// names the member remove command with this run's connection flags, and
+// that command, run as printed, removes it: doctor then has nothing to say
+// about it.
+func TestDoctorAdviceRemovesAStaleMember(t *testing.T) {
+	c := playgroundtest.Start(t, playground.Options{Members: 3})
+	eps := endpoints(c)
+	dead := c.Member(1)
+	if err := dead.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	r := row(t, list(t, eps), dead.Name)
+	if !r.Stale {
+		t.Fatalf("killed member's row %+v: not stale", r)
+	}
+	remove := adviceFor(t, eps, r.ID, "status.reachable", `etcdmedic member remove [^;]*`)
+	if !strings.HasSuffix(remove, " "+r.ID) || !strings.Contains(remove, "--endpoints "+eps) {
+		t.Fatalf("advice %q does not name the stale member %s and the endpoints %s", remove, r.ID, eps)
+	}
+	if res := runAdvice(t, remove); res.Code != 0 {
+		t.Fatalf("%s: exit %d\n%s", remove, res.Code, res.Stderr)
+	}
+	l := list(t, eps)
+	if len(l.Members) != 2 || named(l, dead.Name) {
+		t.Fatalf("after the advised remove: %+v", l.Members)
+	}
+	for _, f := range doctor(t, eps).Findings {
+		if f.Member == r.ID || strings.Contains(f.Advice, r.ID) {
+			t.Fatalf("doctor still reports the removed member: %+v", f)
+		}
+	}
+}
+
+// adviceFor is the command matching pattern in the advice of finding id
+// about one member.
+func adviceFor(t *testing.T, eps, memberID, id, pattern string) string {
+	t.Helper()
+	for _, f := range doctor(t, eps).Findings {
+		if f.ID == id && f.Member == memberID {
+			if cmd := regexp.MustCompile(pattern).FindString(f.Advice); cmd != "" {
+				return strings.TrimSpace(cmd)
+			}
+			t.Fatalf("%s advice %q has no %s", id, f.Advice, pattern)
+		}
+	}
+	t.Fatalf("doctor reports no %s for %s", id, memberID)
+	return ""
+}
+
+func doctor(t *testing.T, eps string) health.Report {
+	t.Helper()
+	res := clitest.Run(t, nil, "doctor", "-o", "json", "--window", "200ms", "--endpoints", eps)
+	var r health.Report
+	if err := json.Unmarshal([]byte(res.Stdout), &r); err != nil {
+		t.Fatalf("doctor -o json (exit %d): %v\n%s", res.Code, err, res.Stderr)
+	}
+	return r
 }
