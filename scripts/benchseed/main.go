@@ -1,10 +1,23 @@
 // Command benchseed fills an etcd with a keyspace laid out like a real
-// Kubernetes cluster's, for scripts/bench-*.sh: thousands of namespaces with a
-// long tail of sizes (a few hold thousands of objects, most a handful),
-// namespaced resources of the core and of API groups (apps/deployments,
-// CRDs such as cilium.io/ciliumendpoints), cluster-scoped resources (nodes,
-// namespaces, clusterroles, CRD definitions, apiservices) and a few
-// non-Kubernetes keys. The layout depends only on -keys and -seed.
+// cluster's, for scripts/bench-*.sh. Three layouts (-layout):
+//
+//	longtail  thousands of namespaces with a long tail of sizes (a few hold
+//	          thousands of objects, most a handful): namespaced resources of the
+//	          core and of API groups (apps/deployments, CRDs such as
+//	          cilium.io/ciliumendpoints), cluster-scoped resources (nodes,
+//	          namespaces, clusterroles, CRD definitions, apiservices) and a few
+//	          non-Kubernetes keys. The default.
+//	fewlarge  the same resources in a few large namespaces (-namespaces
+//	          defaults to 8 here), each holding tens of thousands of objects.
+//	flat      no Kubernetes and no hierarchy: keys like "item-3f9c2a…-000123"
+//	          side by side at the top level, as an application using etcd
+//	          directly stores them.
+//
+// With -pods, values under /registry/pods/ are real Pods as kube-apiserver
+// stores them (protobuf, padded to about -value-size; 25 % Succeeded, 15 %
+// Failed, as the playground seeds them), so breakglass purge-pods has pods to
+// match; other values are -value-size bytes of filler. The layout depends only
+// on -layout, -keys, -namespaces and -seed.
 //
 //	go run ./scripts/benchseed -endpoint http://127.0.0.1:2379 -keys 300000 -value-size 1000
 //
@@ -23,6 +36,11 @@ import (
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/etcdmedic/etcdmedic/internal/kube"
 )
 
 // namespaced resources and their share of a namespace's objects.
@@ -41,19 +59,39 @@ func main() {
 	endpoint := flag.String("endpoint", "http://127.0.0.1:2379", "etcd client URL")
 	keys := flag.Int("keys", 300000, "keys to write")
 	valueSize := flag.Int("value-size", 1000, "bytes per value")
-	namespaces := flag.Int("namespaces", 3000, "namespaces")
+	layoutName := flag.String("layout", "longtail", "longtail, fewlarge or flat")
+	namespaces := flag.Int("namespaces", 0, "namespaces (default 3000 for longtail, 8 for fewlarge)")
+	pods := flag.Bool("pods", false, "values under /registry/pods/ are real protobuf Pods")
 	seed := flag.Int64("seed", 1, "layout seed")
 	flag.Parse()
-	all := layout(*keys, *namespaces, *seed)
+	var all []string
+	switch *layoutName {
+	case "longtail":
+		all = kubeLayout(*keys, or(*namespaces, 3000), 1.1, *seed)
+	case "fewlarge":
+		// A flat weight: the namespaces are of about the same size.
+		all = kubeLayout(*keys, or(*namespaces, 8), 0.5, *seed)
+	case "flat":
+		all = flatLayout(*keys, *seed)
+	default:
+		fail(fmt.Errorf("-layout %q: want longtail, fewlarge or flat", *layoutName))
+	}
 	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{*endpoint}, DialTimeout: 5 * time.Second})
 	if err != nil {
 		fail(err)
 	}
 	defer cli.Close()
-	if err := write(cli, all, *valueSize); err != nil {
+	if err := write(cli, all, *valueSize, *pods); err != nil {
 		fail(err)
 	}
 	fmt.Println(len(all))
+}
+
+func or(v, dflt int) int {
+	if v > 0 {
+		return v
+	}
+	return dflt
 }
 
 func fail(err error) {
@@ -61,10 +99,12 @@ func fail(err error) {
 	os.Exit(1)
 }
 
-// layout returns exactly n keys.
-func layout(n, namespaces int, seed int64) []string {
+// kubeLayout returns exactly n keys: namespace i holds objects in
+// proportion to 1/rank^skew (ranks shuffled), so skew 1.1 is a long tail
+// and 0.5 a handful of namespaces of similar size.
+func kubeLayout(n, namespaces int, skew float64, seed int64) []string {
 	r := rand.New(rand.NewSource(seed))
-	var out []string
+	out := make([]string, 0, n+namespaces+100)
 	add := func(format string, a ...any) { out = append(out, fmt.Sprintf(format, a...)) }
 	// Cluster-scoped: about 3% of the keys.
 	scoped := max(n*3/100, 50)
@@ -95,12 +135,11 @@ func layout(n, namespaces int, seed int64) []string {
 	for i := range nsNames {
 		nsNames[i] = strings.TrimPrefix(out[i], "/registry/namespaces/")
 	}
-	// Namespaced objects: a long tail (Zipf-like by rank), shuffled ranks.
 	left := n - len(out)
 	weights := make([]float64, namespaces)
 	var sum float64
 	for i := range weights {
-		weights[i] = 1 / math.Pow(float64(i+1), 1.1)
+		weights[i] = 1 / math.Pow(float64(i+1), skew)
 		sum += weights[i]
 	}
 	r.Shuffle(len(weights), func(i, j int) { weights[i], weights[j] = weights[j], weights[i] })
@@ -130,6 +169,17 @@ func layout(n, namespaces int, seed int64) []string {
 	return out[:n]
 }
 
+// flatLayout returns n keys with no hierarchy: a random stem (spread over
+// the whole keyspace, as hashed ids are) and a serial number.
+func flatLayout(n int, seed int64) []string {
+	r := rand.New(rand.NewSource(seed))
+	out := make([]string, n)
+	for i := range out {
+		out[i] = fmt.Sprintf("item-%012x-%06d", r.Int63n(1<<48), i)
+	}
+	return out
+}
+
 func word(r *rand.Rand) string {
 	const letters = "abcdefghijklmnopqrstuvwxyz0123456789"
 	b := make([]byte, 5+r.Intn(6))
@@ -139,37 +189,93 @@ func word(r *rand.Rand) string {
 	return string(b)
 }
 
-// write puts every key in transactions of 100 from 8 workers.
-func write(cli *clientv3.Client, keys []string, valueSize int) error {
+// phaseFor is pod i's phase, as the playground seeds them: 50 % Running,
+// 25 % Succeeded, 15 % Failed, 10 % Pending.
+func phaseFor(i int) corev1.PodPhase {
+	switch r := i % 20; {
+	case r < 10:
+		return corev1.PodRunning
+	case r < 15:
+		return corev1.PodSucceeded
+	case r < 18:
+		return corev1.PodFailed
+	default:
+		return corev1.PodPending
+	}
+}
+
+// podValue is key's value as kube-apiserver stores a Pod, padded to about size.
+func podValue(key string, i, size int) ([]byte, error) {
+	parts := strings.Split(strings.TrimPrefix(key, "/registry/pods/"), "/")
+	if len(parts) != 2 {
+		return nil, fmt.Errorf("pod key %q is not /registry/pods/NS/NAME", key)
+	}
+	created := metav1.NewTime(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).Add(time.Duration(i) * time.Second))
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{
+			Name: parts[1], Namespace: parts[0], UID: types.UID(fmt.Sprintf("00000000-0000-0000-0000-%012x", i)),
+			CreationTimestamp: created,
+			Labels:            map[string]string{"app": fmt.Sprintf("app-%d", i%7)},
+		},
+		Spec:   corev1.PodSpec{NodeName: fmt.Sprintf("node-%02d", i%50), Containers: []corev1.Container{{Name: "main", Image: "registry.example/app:1.0"}}},
+		Status: corev1.PodStatus{Phase: phaseFor(i), StartTime: &created},
+	}
+	v, err := kube.Encode(pod)
+	if err != nil || len(v) >= size {
+		return v, err
+	}
+	pod.Annotations = map[string]string{"etcdmedic.io/padding": strings.Repeat("p", size-len(v))}
+	return kube.Encode(pod)
+}
+
+// write puts every key in transactions of 100 (etcd's default
+// --max-txn-ops is 128) from 8 workers.
+func write(cli *clientv3.Client, keys []string, valueSize int, pods bool) error {
 	val := strings.Repeat("x", valueSize)
-	work := make(chan []string)
+	type batch struct {
+		first int
+		keys  []string
+	}
+	work := make(chan batch)
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	var firstErr error
+	setErr := func(err error) {
+		mu.Lock()
+		if firstErr == nil {
+			firstErr = err
+		}
+		mu.Unlock()
+	}
 	for w := 0; w < 8; w++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for batch := range work {
-				ops := make([]clientv3.Op, 0, len(batch))
-				for _, k := range batch {
-					ops = append(ops, clientv3.OpPut(k, val))
+			for b := range work {
+				ops := make([]clientv3.Op, 0, len(b.keys))
+				for i, k := range b.keys {
+					v := val
+					if pods && strings.HasPrefix(k, "/registry/pods/") {
+						pv, err := podValue(k, b.first+i, valueSize)
+						if err != nil {
+							setErr(err)
+							continue
+						}
+						v = string(pv)
+					}
+					ops = append(ops, clientv3.OpPut(k, v))
 				}
 				ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 				_, err := cli.Txn(ctx).Then(ops...).Commit()
 				cancel()
 				if err != nil {
-					mu.Lock()
-					if firstErr == nil {
-						firstErr = fmt.Errorf("write %s…: %w", batch[0], err)
-					}
-					mu.Unlock()
+					setErr(fmt.Errorf("write %s…: %w", b.keys[0], err))
 				}
 			}
 		}()
 	}
 	for i := 0; i < len(keys); i += 100 {
-		work <- keys[i:min(i+100, len(keys))]
+		work <- batch{i, keys[i:min(i+100, len(keys))]}
 	}
 	close(work)
 	wg.Wait()
