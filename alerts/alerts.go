@@ -315,24 +315,28 @@ func snapshotTooOld(maxAge time.Duration) Rule {
 }
 
 func snapshotFailed() Rule {
-	s := func(v string) []Series { return []Series{{`etcdmedic_snapshot_success{job="node"}`, v}} }
-	return Rule{Alert: "EtcdmedicSnapshotJobFailed", Severity: "warning",
-		Expr:        `etcdmedic_snapshot_success == 0`,
-		Summary:     "the last scheduled etcd snapshot failed",
-		Description: "etcdmedic snapshot save --metrics-file reported that its last run did not save and verify a snapshot.",
-		Runbook:     "etcdmedic snapshot save --dir DIR -v (run it by hand and read the error)",
-		Test: Test{Interval: time.Minute, EvalAt: 5 * time.Minute,
-			Fire:  Case{Series: s("0+0x10"), Labels: map[string]string{"job": "node"}},
-			Quiet: []Case{{Name: "succeeded", Series: s("1+0x10")}}}}
+	return jobFailed("EtcdmedicSnapshotJobFailed", "etcdmedic_snapshot_success",
+		"the last scheduled etcd snapshot failed",
+		"etcdmedic snapshot save --metrics-file reported that its last run did not save and verify a snapshot.",
+		"etcdmedic snapshot save --dir DIR -v (run it by hand and read the error)")
 }
 
 func defragFailed() Rule {
-	s := func(v string) []Series { return []Series{{`etcdmedic_defrag_last_success{job="node"}`, v}} }
-	return Rule{Alert: "EtcdmedicDefragJobFailed", Severity: "warning",
-		Expr:        `etcdmedic_defrag_last_success == 0`,
-		Summary:     "the last scheduled etcd defragmentation failed or was refused",
-		Description: "etcdmedic defrag --metrics-file reported a non-zero exit (etcdmedic_defrag_last_exit_code says which).",
-		Runbook:     "etcdmedic defrag --dry-run (shows what the gate refuses and why)",
+	return jobFailed("EtcdmedicDefragJobFailed", "etcdmedic_defrag_last_success",
+		"the last scheduled etcd defragmentation failed or was refused",
+		"etcdmedic defrag --metrics-file reported a non-zero exit (etcdmedic_defrag_last_exit_code says which).",
+		"etcdmedic defrag --dry-run (shows what the gate refuses and why)")
+}
+
+// jobFailed fires on a scheduled job's textfile gauge saying its last run
+// did not succeed (node_exporter's textfile collector serves it as job node).
+func jobFailed(alert, success, summary, description, runbook string) Rule {
+	s := func(v string) []Series { return []Series{{success + `{job="node"}`, v}} }
+	return Rule{Alert: alert, Severity: "warning",
+		Expr:        success + ` == 0`,
+		Summary:     summary,
+		Description: description,
+		Runbook:     runbook,
 		Test: Test{Interval: time.Minute, EvalAt: 5 * time.Minute,
 			Fire:  Case{Series: s("0+0x10"), Labels: map[string]string{"job": "node"}},
 			Quiet: []Case{{Name: "succeeded", Series: s("1+0x10")}}}}
