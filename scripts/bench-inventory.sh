@@ -1,50 +1,68 @@
 #!/usr/bin/env bash
-# Inventory against etcdctl on a keyspace laid out like a real cluster's, side
-# by side in one run (issue 14).
+# Inventory against etcdctl on keyspaces laid out like real ones, side by side
+# in one run (issue 14).
 #
-# Starts one etcd v3.7.3 member (the release binary scripts/build-etcd.sh
-# builds, the version go.mod links), seeds it with scripts/benchseed (BENCH_KEYS
-# keys, default 300,000, of BENCH_VALUE bytes, default 1000: 3,000 namespaces
-# with a long tail of sizes, grouped resources and CRDs, cluster-scoped
-# resources, a few non-Kubernetes keys), then runs BENCH_ROUNDS rounds
-# (default 5), each alternating
-#   etcdmedic inventory --keys-only -o json   vs  etcdctl get "" --prefix --keys-only
-#   etcdmedic inventory -o json               vs  etcdctl get "" --prefix
-#   etcdctl get "" --prefix --keys-only       vs  itself (the control: what two
-#                                                 runs of one tool differ by)
-# For each run: wall time, etcd's own CPU time (utime+stime of the member from
-# /proc/<pid>/stat before and after; schedstat's nanoseconds where present,
-# as stat counts 10 ms ticks), the tool's peak RSS, and the load average.
-# Prints medians with min–max and the ratios against the targets (wall and
-# etcd CPU <= 1.25x etcdctl's), "met" or "MISSED" each. It fails if the
+# For every layout in BENCH_LAYOUTS and size in BENCH_SIZES it starts one etcd
+# member (BENCH_ETCD_VERSION, default v3.7.3, the version go.mod links, from
+# scripts/build-etcd.sh) on a copy of a data dir seeded once by
+# scripts/benchseed and cached stopped under
+# ~/.cache/etcdmedic/bench/ (seeding 1M keys of 1 KB takes minutes on a
+# small machine; copying the cache takes seconds), then runs BENCH_ROUNDS
+# rounds alternating (the order flips every other round)
+#   inventory-keys-only  etcdmedic inventory --keys-only -o json
+#   etcdctl-keys-only    etcdctl get "" --prefix --keys-only
+#   control-keys-only    etcdctl get "" --prefix --keys-only again (what two runs of one tool differ by)
+#   inventory            etcdmedic inventory -o json (values too)
+#   etcdctl              etcdctl get "" --prefix
+# measured by scripts/benchlib.sh: wall, the tool's CPU, etcd's own
+# process_cpu_seconds_total before and after, peak private (RssAnon) and
+# file-backed (RssFile) RSS, peak total RSS, load. Layouts (scripts/benchseed):
+#   longtail  3,000 namespaces with a long tail of sizes, grouped resources and
+#             CRDs, cluster-scoped resources, a few non-Kubernetes keys (pods
+#             are real protobuf Pods, so bench-purge.sh scans the same data)
+#   fewlarge  the same resources in 8 large namespaces
+#   flat      top-level non-Kubernetes keys, no hierarchy
+# Targets: keys-only wall <= 1.1x etcdctl's, etcd CPU <= 1.5x, peak RSS
+# <= 48 MB at every size; with values wall <= 1.1x and RSS <= 0.1x etcdctl's;
+# wall(largest size) <= 11 x wall(smallest) when the sizes differ tenfold.
+# The last table has one line per layout, size and mode. It fails if an
 # inventory does not count exactly the keys seeded.
 #
-#   scripts/bench-inventory.sh                      # 300k keys, 5 rounds
-#   BENCH_KEYS=20000 BENCH_ROUNDS=1 scripts/bench-inventory.sh   # a smoke run
-#   ETCDMEDIC_BASELINE=/path/to/old/etcdmedic scripts/bench-inventory.sh  # also time an older build
+#   scripts/bench-inventory.sh                                   # longtail, 300k keys, 3 rounds
+#   BENCH_LAYOUTS="longtail fewlarge flat" BENCH_SIZES="100000 1000000" BENCH_ROUNDS=3 scripts/bench-inventory.sh
+#   BENCH_MODES=keys-only BENCH_ETCD_VERSION=v3.6.16 scripts/bench-inventory.sh   # etcd without RangeStream
+#   BENCH_SIZES=3000 BENCH_ROUNDS=1 BENCH_LOCK=0 scripts/bench-inventory.sh      # the smoke run
 #
-# Not part of `go test ./...`. Seeding 300k keys of 1 KB takes one to a few
-# minutes; run it on an otherwise quiet machine (the load average is printed
-# because it rarely is).
+# Not part of `go test ./...` (the smoke run is). Runs under the shared lock
+# /tmp/etcdmedic-bench.lock (BENCH_LOCK=0: not).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/benchlib.sh
+bench_lock "$@"
 
-KEYS=${BENCH_KEYS:-300000}
+LAYOUTS=${BENCH_LAYOUTS:-longtail}
+SIZES=${BENCH_SIZES:-300000}
+MODES=${BENCH_MODES:-keys-only values}
 VALUE=${BENCH_VALUE:-1000}
-ROUNDS=${BENCH_ROUNDS:-5}
-TARGET=1.25
-CACHE="${ETCDMEDIC_CACHE:-$HOME/.cache/etcdmedic}/etcd/v3.7.3/bin"
-[ -x "$CACHE/etcdctl" ] && [ -x "$CACHE/etcd" ] || scripts/build-etcd.sh v3.7.3 >/dev/null
-ETCD=$CACHE/etcd
-ETCDCTL=$CACHE/etcdctl
+ROUNDS=${BENCH_ROUNDS:-3}
+VER=${BENCH_ETCD_VERSION:-v3.7.3}
+CACHE="${ETCDMEDIC_CACHE:-$HOME/.cache/etcdmedic}"
+BIN=$CACHE/etcd/$VER/bin
+[ -x "$BIN/etcdctl" ] && [ -x "$BIN/etcd" ] || scripts/build-etcd.sh "$VER" >/dev/null
+SEEDS=$CACHE/bench
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/bench-inventory.XXXXXX")
+export BENCH_WORK=$work
 etcd_pid=
-cleanup() {
+stop_etcd() {
   if [ -n "$etcd_pid" ]; then
     kill "$etcd_pid" 2>/dev/null || true
     wait "$etcd_pid" 2>/dev/null || true
+    etcd_pid=
   fi
+}
+cleanup() {
+  stop_etcd
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -54,101 +72,151 @@ go build -o "$work/benchseed" ./scripts/benchseed
 
 # Free ports from the kernel, as the playground picks them.
 port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-cport=$(port)
-pport=$(port)
-ep=http://127.0.0.1:$cport
-"$ETCD" --name bench --data-dir "$work/data" --listen-client-urls "$ep" --advertise-client-urls "$ep" \
-  --listen-peer-urls "http://127.0.0.1:$pport" --initial-advertise-peer-urls "http://127.0.0.1:$pport" \
-  --initial-cluster "bench=http://127.0.0.1:$pport" --quota-backend-bytes $((8 << 30)) \
-  --log-level error >"$work/etcd.log" 2>&1 &
-etcd_pid=$!
-for _ in $(seq 100); do
-  "$ETCDCTL" --endpoints "$ep" endpoint health >/dev/null 2>&1 && break
-  sleep 0.1
-done
 
-start=$(date +%s.%N)
-seeded=$("$work/benchseed" -endpoint "$ep" -keys "$KEYS" -value-size "$VALUE")
-printf 'seeded %d keys of %d bytes in %.0f s; etcd v3.7.3 pid %d\n' "$seeded" "$VALUE" "$(awk -v s="$start" -v e="$(date +%s.%N)" 'BEGIN { print e - s }')" "$etcd_pid"
-[ "$seeded" = "$KEYS" ] || { echo "benchseed wrote $seeded keys, want $KEYS" >&2; exit 1; }
-
-# etcd's CPU time so far, in nanoseconds.
-# schedstat is per thread: sum the member's threads (Go keeps its threads).
-cpu_ns() {
-  if [ -r "/proc/$etcd_pid/schedstat" ]; then
-    cat /proc/"$etcd_pid"/task/*/schedstat | awk '{ s += $1 } END { printf "%.0f\n", s }'
-  else
-    awk -v hz="$(getconf CLK_TCK)" '{ sub(/^.*\) /, ""); printf "%.0f\n", ($12 + $13) * 1e9 / hz }' "/proc/$etcd_pid/stat"
-  fi
-}
-ticks() { awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$etcd_pid/stat"; }
-
-results=$work/results
-: >"$results"
-# run NAME CMD...: one measured run; appends "NAME wall_s etcd_cpu_s rss_mb".
-run() {
-  local name=$1 out=$work/out err=$work/err c0 t0 w0 w1 c1 t1 rss
+# start_etcd DIR [FLAGS...]: one member on DIR; sets ep and etcd_pid.
+start_etcd() {
+  local dir=$1 cport pport
   shift
-  # etcdctl's output is not kept (a file of every value would time the disk).
-  case $name in inventory* | baseline*) ;; *) out=/dev/null ;; esac
-  c0=$(cpu_ns) t0=$(ticks) w0=$(date +%s%N)
-  if ! /usr/bin/time -f %M -o "$work/rss" "$@" >"$out" 2>"$err"; then
-    echo "$name failed:" >&2
-    cat "$err" >&2
-    exit 1
-  fi
-  w1=$(date +%s%N) c1=$(cpu_ns) t1=$(ticks)
-  rss=$(tail -1 "$work/rss")
-  case $name in inventory*)
-    got=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["keys"])' "$out")
-    [ "$got" = "$KEYS" ] || { echo "$name counted $got keys, want $KEYS" >&2; exit 1; }
-    ;;
-  esac
-  awk -v n="$name" -v w=$((w1 - w0)) -v c=$((c1 - c0)) -v t=$((t1 - t0)) -v hz="$(getconf CLK_TCK)" -v r="$rss" -v l="$(cut -d' ' -f1 /proc/loadavg)" \
-    'BEGIN { printf "  %-22s wall %6.3f s  etcd cpu %6.3f s (stat %5.2f s)  rss %6.1f MB  load %s\n", n, w/1e9, c/1e9, t/hz, r/1024, l }'
-  echo "$name $((w1 - w0)) $((c1 - c0)) $rss" >>"$results"
+  cport=$(port) pport=$(port)
+  ep=http://127.0.0.1:$cport
+  "$BIN/etcd" --name bench --data-dir "$dir" --listen-client-urls "$ep" --advertise-client-urls "$ep" \
+    --listen-peer-urls "http://127.0.0.1:$pport" --initial-advertise-peer-urls "http://127.0.0.1:$pport" \
+    --initial-cluster "bench=http://127.0.0.1:$pport" --quota-backend-bytes $((16 << 30)) \
+    --log-level error "$@" >>"$work/etcd.log" 2>&1 &
+  etcd_pid=$!
+  for _ in $(seq 300); do
+    "$BIN/etcdctl" --endpoints "$ep" endpoint health >/dev/null 2>&1 && return 0
+    kill -0 "$etcd_pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  echo "etcd did not start on $dir:" >&2
+  tail -20 "$work/etcd.log" >&2
+  exit 1
 }
 
-ctl=("$ETCDCTL" --endpoints "$ep" --command-timeout 10m)
-inv=("$work/etcdmedic" inventory -o json --endpoints "$ep" --command-timeout 1m)
-for r in $(seq "$ROUNDS"); do
-  echo "round $r (load $(cut -d' ' -f1-3 /proc/loadavg))"
-  run inventory-keys-only "${inv[@]}" --keys-only
-  run etcdctl-keys-only "${ctl[@]}" get "" --prefix --keys-only
-  run inventory "${inv[@]}"
-  run etcdctl "${ctl[@]}" get "" --prefix
-  run control-keys-only "${ctl[@]}" get "" --prefix --keys-only
-  if [ -n "${ETCDMEDIC_BASELINE:-}" ]; then
-    run baseline-keys-only "$ETCDMEDIC_BASELINE" inventory -o json --endpoints "$ep" --command-timeout 1m --keys-only
-    run baseline "$ETCDMEDIC_BASELINE" inventory -o json --endpoints "$ep" --command-timeout 1m
+# data_dir LAYOUT KEYS: a fresh copy of the seeded data dir in $work/data,
+# seeding (without fsync, then stopped and cached) on the first use.
+data_dir() {
+  local layout=$1 keys=$2 seeded cached start pods=
+  cached=$SEEDS/inventory-$layout-$keys-x$VALUE-$VER
+  rm -rf "$work/data"
+  if [ ! -d "$cached" ]; then
+    [ "$layout" = longtail ] && pods=-pods
+    start=$(date +%s)
+    start_etcd "$work/data" --unsafe-no-fsync
+    seeded=$("$work/benchseed" -endpoint "$ep" -keys "$keys" -value-size "$VALUE" -layout "$layout" $pods)
+    [ "$seeded" = "$keys" ] || { echo "benchseed wrote $seeded keys, want $keys" >&2; exit 1; }
+    stop_etcd
+    mkdir -p "$SEEDS"
+    cp -a "$work/data" "$cached.tmp.$$" && mv "$cached.tmp.$$" "$cached"
+    echo "seeded $seeded keys ($layout) of $VALUE bytes in $(($(date +%s) - start)) s; cached in $cached"
+  else
+    cp -a "$cached" "$work/data"
   fi
+}
+
+# count_check FILE KEYS: the inventory's JSON counted exactly KEYS keys.
+count_check() {
+  local got
+  got=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["keys"])' "$1")
+  [ "$got" = "$2" ] || { echo "inventory counted $got keys, want $2" >&2; exit 1; }
+}
+
+table=$work/table
+: >"$table"
+for layout in $LAYOUTS; do
+  for keys in $SIZES; do
+    echo
+    echo "== $layout, $keys keys of $VALUE bytes, etcd $VER"
+    data_dir "$layout" "$keys"
+    start_etcd "$work/data"
+    export BENCH_ETCD_METRICS=$ep/metrics
+    bench_init
+    ctl=("$BIN/etcdctl" --endpoints "$ep" --command-timeout 30m)
+    inv=("$work/etcdmedic" inventory -o json --endpoints "$ep" --command-timeout 1m)
+    for r in $(seq "$ROUNDS"); do
+      for mode in $MODES; do
+        case $mode in
+        keys-only) a=(inventory-keys-only "${inv[@]}" --keys-only) b=(etcdctl-keys-only "${ctl[@]}" get "" --prefix --keys-only) ;;
+        values) a=(inventory "${inv[@]}") b=(etcdctl "${ctl[@]}" get "" --prefix) ;;
+        *) echo "BENCH_MODES: unknown mode $mode (keys-only, values)" >&2; exit 64 ;;
+        esac
+        if ((r % 2)); then first=a; else first=b; fi
+        for who in $first $([ $first = a ] && echo b || echo a); do
+          if [ $who = a ]; then
+            BENCH_STDOUT=$work/out bench_run "${a[@]}"
+            count_check "$work/out" "$keys"
+          else
+            bench_run "${b[@]}"
+          fi
+        done
+        if [ "$mode" = keys-only ]; then
+          bench_run control-keys-only "${ctl[@]}" get "" --prefix --keys-only
+        fi
+      done
+    done
+    bench_summary
+    for mode in $MODES; do
+      if [ "$mode" = keys-only ]; then
+        bench_ratio inventory-keys-only etcdctl-keys-only 1.1
+        bench_ratio inventory-keys-only etcdctl-keys-only 1.5 etcd_cpu
+        bench_ratio control-keys-only etcdctl-keys-only -
+        bench_ratio control-keys-only etcdctl-keys-only - etcd_cpu
+      else
+        bench_ratio inventory etcdctl 1.1
+        bench_ratio inventory etcdctl 0.1 maxrss
+        bench_ratio inventory etcdctl - anon
+      fi
+    done
+    sed "s/^/$layout\t$keys\t/" "$BENCH_RESULTS" >>"$table"
+    stop_etcd
+    rm -rf "$work/data"
+  done
 done
 
-# Medians (min–max) per contender and the ratios of medians.
+# One line per layout, size and mode: ratios of medians, the RSS targets,
+# and the growth of the wall time from the smallest size to each larger one.
 echo
-echo "$KEYS keys of $VALUE bytes, $ROUNDS rounds, load now $(cut -d' ' -f1-3 /proc/loadavg), $(nproc) cores"
-awk -v target="$TARGET" '
-function median(a, n,   i, j, t) {
-  for (i = 2; i <= n; i++) for (j = i; j > 1 && a[j-1] > a[j]; j--) { t = a[j]; a[j] = a[j-1]; a[j-1] = t }
-  return n % 2 ? a[(n+1)/2] : (a[n/2] + a[n/2+1]) / 2
-}
-{ n[$1]++; w[$1, n[$1]] = $2/1e9; c[$1, n[$1]] = $3/1e9; r[$1, n[$1]] = $4/1024 }
-END {
-  for (k in n) {
-    delete a; delete b; delete m
-    for (i = 1; i <= n[k]; i++) { a[i] = w[k, i]; b[i] = c[k, i]; m[i] = r[k, i] }
-    mw[k] = median(a, n[k]); lo_w = a[1]; hi_w = a[n[k]]
-    mc[k] = median(b, n[k]); lo_c = b[1]; hi_c = b[n[k]]
-    mr[k] = median(m, n[k])
-    printf "  %-22s wall %6.3f s (%.3f–%.3f)  etcd cpu %6.3f s (%.3f–%.3f)  rss %6.1f MB\n", k, mw[k], lo_w, hi_w, mc[k], lo_c, hi_c, mr[k]
-  }
-  print ""
-  split("inventory-keys-only:etcdctl-keys-only inventory:etcdctl control-keys-only:etcdctl-keys-only baseline-keys-only:etcdctl-keys-only baseline:etcdctl", pairs, " ")
-  for (p = 1; p in pairs; p++) {
-    split(pairs[p], ab, ":")
-    if (!(ab[1] in n)) continue
-    rw = mw[ab[1]] / mw[ab[2]]; rc = mc[ab[2]] > 0 ? mc[ab[1]] / mc[ab[2]] : 0
-    verdict = ab[1] ~ /^(control|baseline)/ ? "(reference)" : ((rw <= target && rc <= target) ? "met" : "MISSED")
-    printf "  %-20s / %-18s wall %5.2fx  etcd cpu %5.2fx  target <= %.2fx both: %s\n", ab[1], ab[2], rw, rc, target, verdict
-  }
-}' "$results"
+echo "etcd $VER, $VALUE-byte values, $ROUNDS rounds, load now $(bench_load), $(nproc) cores"
+python3 - "$table" <<'EOF'
+import statistics, sys
+COLS = ["wall", "cpu", "etcd_cpu", "anon", "file", "maxrss", "load"]
+runs = {}
+for l in open(sys.argv[1]):
+    f = l.rstrip("\n").split("\t")
+    runs.setdefault((f[0], int(f[1]), f[2]), []).append(dict(zip(COLS, map(float, f[3:]))))
+def med(k, c):
+    vs = [r[c] for r in runs.get(k, []) if r[c] == r[c]]
+    return statistics.median(vs) if vs else float("nan")
+def rng(k, c):
+    vs = [r[c] for r in runs[k]]
+    return f"{min(vs):.2f}–{max(vs):.2f}"
+def verdict(ok):
+    return "met" if ok else "MISSED"
+print(f"  {'layout':9} {'keys':>8} {'mode':9} {'wall s (min–max)':>22} {'ratio':>6} {'etcd cpu':>9} {'ratio':>6} "
+      f"{'rss max':>8} {'anon':>6} {'file':>6} {'ref rss':>8}  verdicts")
+smallest = {}
+for layout, keys, name in sorted(runs):
+    smallest[layout] = min(smallest.get(layout, keys), keys)
+for layout, keys, name in sorted(runs, key=lambda k: (k[0], k[1], k[2])):
+    ref = {"inventory-keys-only": "etcdctl-keys-only", "inventory": "etcdctl"}.get(name)
+    if not ref:
+        continue
+    k, rk = (layout, keys, name), (layout, keys, ref)
+    w, rw = med(k, "wall"), med(rk, "wall")
+    c, rc = med(k, "etcd_cpu"), med(rk, "etcd_cpu")
+    m, rm = med(k, "maxrss"), med(rk, "maxrss")
+    wr, cr = w / rw, (c / rc if rc > 0 else float("nan"))
+    vs = [f"wall<=1.1x {verdict(wr <= 1.1)}"]
+    if name == "inventory-keys-only":
+        vs += [f"etcd cpu<=1.5x {verdict(cr <= 1.5)}", f"rss<=48MB {verdict(m <= 48)}"]
+    else:
+        vs += [f"rss<=0.1x {verdict(m <= 0.1 * rm)} ({m / rm:.2f}x; anon {med(k, 'anon') / med(rk, 'anon'):.2f}x)"]
+    s = smallest[layout]
+    if keys >= 10 * s and (layout, s, name) in runs:
+        g = w / med((layout, s, name), "wall")
+        vs.append(f"wall({keys})/wall({s})={g:.1f} <={11 * keys // (10 * s)} {verdict(g <= 11 * keys / (10 * s))}")
+    print(f"  {layout:9} {keys:8} {('keys-only' if name == 'inventory-keys-only' else 'values'):9} "
+          f"{w:8.3f} ({rng(k, 'wall'):>12}) {wr:5.2f}x {c:8.2f}s {cr:5.2f}x {m:7.1f}M {med(k, 'anon'):5.1f}M "
+          f"{med(k, 'file'):5.1f}M {rm:7.1f}M  " + ", ".join(vs))
+EOF
