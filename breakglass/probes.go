@@ -13,6 +13,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/yaml"
 
+	"github.com/etcdmedic/etcdmedic/health"
 	"github.com/etcdmedic/etcdmedic/internal/fault"
 )
 
@@ -68,6 +69,9 @@ type ProbesReport struct {
 	GuardSeconds float64 `json:"guardSeconds"`
 	Enough       bool    `json:"enough"`
 	Finding      string  `json:"finding"`
+	// Check is the finding health judges from these facts, the one doctor
+	// reports too.
+	Check health.Finding `json:"check"`
 	// Relaxed is the startup probe --relax writes (budget ≥ 2× the
 	// expected start); nil when nothing needs to change.
 	Relaxed *ProbeBudget  `json:"relaxed,omitempty"`
@@ -78,6 +82,11 @@ type ProbesReport struct {
 // measured elsewhere, a start time seen in the logs).
 type ProbesOptions struct {
 	ExpectedStart time.Duration
+	// Thresholds judge the budget (zero: the default preset's).
+	Thresholds health.Thresholds
+	// Relax is the command the finding advises (probes --relax with the
+	// flags in effect).
+	Relax string
 	// SampleBytes and SampleTime bound the read-rate measurement.
 	SampleBytes int64
 	SampleTime  time.Duration
@@ -111,26 +120,37 @@ func Probes(l *Layout, o ProbesOptions) (*ProbesReport, *Manifest, error) {
 		r.ReadBytesPerSecond = rate
 		r.ExpectedStartSeconds = float64(r.DBBytes+r.WALBytes) / rate
 	}
-	r.GuardSeconds = r.Liveness.BudgetSeconds
-	guard := "liveness"
-	if r.Startup.Present {
-		r.GuardSeconds, guard = r.Startup.BudgetSeconds, "startup"
-	}
-	switch {
-	case !r.Startup.Present && !r.Liveness.Present:
-		r.Enough, r.Finding = true, "No liveness or startup probe: nothing kills a slow start"
-	case r.GuardSeconds >= r.ExpectedStartSeconds:
-		r.Enough = true
-		r.Finding = fmt.Sprintf("The %s probe allows %.0fs, the expected start is %.0fs", guard, r.GuardSeconds, r.ExpectedStartSeconds)
-	default:
-		r.Finding = fmt.Sprintf("The %s probe allows %.0fs but this member needs about %.0fs to start: the kubelet kills it before it serves, over and over", guard, r.GuardSeconds, r.ExpectedStartSeconds)
-	}
-	if r.GuardSeconds < 2*r.ExpectedStartSeconds && (r.Startup.Present || r.Liveness.Present) {
-		relaxed := relaxedStartup(c, 2*r.ExpectedStartSeconds)
-		b := budgetOf(relaxed)
+	facts := r.Facts(o.Relax)
+	_, r.GuardSeconds = facts.Guard()
+	// health judges, so breakglass probes and doctor say the same.
+	r.Check = health.JudgeProbeBudget(facts, o.thresholds())
+	r.Enough, r.Finding = r.Check.Severity == health.OK, r.Check.Observed
+	if want := o.relaxTo(r.ExpectedStartSeconds); r.GuardSeconds < want && (r.Startup.Present || r.Liveness.Present) {
+		b := budgetOf(relaxedStartup(c, want))
 		r.Relaxed = &b
 	}
 	return r, m, nil
+}
+
+// Facts are what health judges: the budgets and the expected start.
+func (r *ProbesReport) Facts(relax string) health.ProbeFacts {
+	return health.ProbeFacts{Manifest: r.Manifest, HasLiveness: r.Liveness.Present, HasStartup: r.Startup.Present,
+		LivenessSeconds: r.Liveness.BudgetSeconds, StartupSeconds: r.Startup.BudgetSeconds, DBBytes: r.DBBytes, WALBytes: r.WALBytes,
+		ReadBytesPerSecond: r.ReadBytesPerSecond, ExpectedStartSeconds: r.ExpectedStartSeconds, Relax: relax}
+}
+
+func (o ProbesOptions) thresholds() health.Thresholds {
+	if o.Thresholds == (health.Thresholds{}) {
+		t, _ := health.Preset(health.DefaultPreset)
+		return t
+	}
+	return o.Thresholds
+}
+
+// relaxTo is the startup budget --relax writes: twice the expected start
+// (the issue's), more when the judge asks for a larger margin.
+func (o ProbesOptions) relaxTo(expected float64) float64 {
+	return max(2, o.thresholds().ProbeMargin) * expected
 }
 
 // relaxedStartup is the startup probe with a failureThreshold that makes its
@@ -165,7 +185,7 @@ func RelaxProbes(l *Layout, j *Journal, o ProbesOptions) (*ProbesReport, error) 
 	}
 	pod := m.Pod.DeepCopy()
 	c := etcdContainer(pod)
-	c.StartupProbe = relaxedStartup(c, 2*r.ExpectedStartSeconds)
+	c.StartupProbe = relaxedStartup(c, o.relaxTo(r.ExpectedStartSeconds))
 	data, err := yaml.Marshal(pod)
 	if err != nil {
 		return r, err

@@ -6,9 +6,10 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
+	"sync"
 	"time"
 
+	"github.com/etcdmedic/etcdmedic/cluster"
 	"github.com/etcdmedic/etcdmedic/internal/humanize"
 )
 
@@ -30,8 +31,20 @@ type NodeOptions struct {
 	Flags map[string]string
 	// Manifest names where Flags came from, for the findings.
 	Manifest string
-	// APIServerFlags are kube-apiserver's flags, nil when unknown.
-	APIServerFlags map[string]string
+	// APIServerFlags are kube-apiserver's flags, nil when unknown
+	// (APIServerErr says why), read from APIServerManifest.
+	APIServerFlags    map[string]string
+	APIServerManifest string
+	APIServerErr      error
+	// Cluster, when set, reaches the local member for the revision growth
+	// rate: two readings Window apart, taken while the disk is probed.
+	Cluster    *cluster.Cluster
+	ClusterErr error
+	Window     time.Duration
+	// Probes are the etcd static pod's probe budgets against this member's
+	// expected start (nil with ProbesErr nil: not a static pod, not judged).
+	Probes    *ProbeFacts
+	ProbesErr error
 	// ExtraCerts are more certificate files to check (the client
 	// certificate etcdmedic itself connects with).
 	ExtraCerts []string
@@ -41,7 +54,9 @@ type NodeOptions struct {
 
 // DiagnoseNode checks what the machine under a member can do, without
 // loading etcd: the data dir's fdatasync latency with etcd's write pattern,
-// free space against the DB, certificate expiry, and compaction settings.
+// free space against the DB, certificate expiry, the compaction settings
+// against the revision growth rate (two Status readings, when the member
+// answers) and the static pod's probe budget.
 // A check that cannot run is unknown with the reason; the others still run.
 func DiagnoseNode(ctx context.Context, o NodeOptions) *Report {
 	start := time.Now()
@@ -52,10 +67,31 @@ func DiagnoseNode(ctx context.Context, o NodeOptions) *Report {
 		o.Probe = DefaultFsyncProbe
 	}
 	d := &judge{t: o.Thresholds}
+	var growth *Growth
+	growthErr := o.ClusterErr
+	if growthErr == nil {
+		growthErr = errors.New("no connection to the member")
+	}
+	var wg sync.WaitGroup
+	if o.Cluster != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			growth, growthErr = MeasureGrowth(ctx, o.Cluster, max(o.Window, time.Second), o.Flags)
+		}()
+	}
 	d.checkFsyncProbe(ctx, o)
 	d.checkFreeSpace(o)
 	d.checkCerts(o)
-	d.checkCompaction(o)
+	wg.Wait()
+	d.checkCompaction(CompactionInput{EtcdFlags: o.Flags, EtcdSource: o.Manifest, APIServerFlags: o.APIServerFlags,
+		APIServerManifest: o.APIServerManifest, APIServerErr: o.APIServerErr, Growth: growth, GrowthErr: growthErr})
+	switch {
+	case o.Probes != nil:
+		d.add(JudgeProbeBudget(*o.Probes, o.Thresholds))
+	case o.ProbesErr != nil:
+		d.add(ProbeBudgetUnknown(o.Manifest, o.ProbesErr))
+	}
 	r := &Report{Started: start.UTC(), Preset: o.Preset, Findings: d.out, Node: true}
 	if r.Findings == nil {
 		r.Findings = []Finding{}
@@ -208,52 +244,6 @@ func days(d time.Duration) string {
 		return fmt.Sprintf("%.0fh", d.Hours())
 	}
 	return fmt.Sprintf("%.0fd", d.Hours()/24)
-}
-
-// checkCompaction reads etcd's --auto-compaction-* and the apiserver's
-// --etcd-compaction-interval (default 5m): without either, history grows
-// until the quota.
-func (d *judge) checkCompaction(o NodeOptions) {
-	f := Finding{ID: "node.autoCompaction", Threshold: "etcd --auto-compaction-retention or apiserver --etcd-compaction-interval > 0"}
-	if o.Flags == nil {
-		f.Severity, f.Observed, f.Short = Unknown, "no manifest", "settings unknown"
-		f.Explanation = "no etcd manifest was read, so the compaction settings are unknown"
-		d.add(f)
-		return
-	}
-	retention, mode := o.Flags["auto-compaction-retention"], o.Flags["auto-compaction-mode"]
-	if mode == "" {
-		mode = "periodic"
-	}
-	etcdOn := retention != "" && retention != "0" && retention != "0s"
-	var parts []string
-	if etcdOn {
-		parts = append(parts, fmt.Sprintf("etcd %s %s", mode, retention))
-	} else {
-		parts = append(parts, "etcd off")
-	}
-	apiOn, apiKnown := false, o.APIServerFlags != nil
-	if apiKnown {
-		iv, set := o.APIServerFlags["etcd-compaction-interval"]
-		if !set {
-			iv = "5m0s (default)"
-		}
-		apiOn = !set || (iv != "0" && iv != "0s")
-		parts = append(parts, "apiserver every "+iv)
-	}
-	f.Observed = strings.Join(parts, ", ")
-	switch {
-	case etcdOn || apiOn:
-		f.Severity, f.Explanation = OK, "old revisions are compacted"
-	case !apiKnown:
-		f.Severity, f.Short = Unknown, "etcd auto-compaction off"
-		f.Explanation = "etcd does not compact by itself; kube-apiserver compacts every 5 minutes by default, but its manifest was not read"
-	default:
-		f.Severity, f.Short = Warn, "no compaction"
-		f.Explanation = "nothing compacts: every revision is kept until the DB reaches its quota and etcd raises NOSPACE"
-		f.Advice = "set --etcd-compaction-interval=5m on kube-apiserver, or --auto-compaction-retention=8h on etcd"
-	}
-	d.add(f)
 }
 
 var errNoCert = errors.New("no CERTIFICATE block")

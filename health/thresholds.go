@@ -36,6 +36,16 @@ type Thresholds struct {
 
 	// Counter increases tolerated during the window before a warning.
 	LeaderChangesWarn, ProposalsFailedWarn, SlowAppliesWarn, HeartbeatFailuresWarn uint64
+
+	// Compaction (doctor --node): the share of the quota the history kept
+	// between two compactions takes at the revision growth rate seen, and,
+	// when nothing compacts, how soon the quota is reached before it is
+	// critical.
+	CompactionWarn, CompactionCrit float64
+	CompactionETACrit              time.Duration
+	// ProbeMargin: the etcd static pod's startup budget must be at least
+	// this many times the member's expected start.
+	ProbeMargin float64
 }
 
 // DefaultPreset is the preset every command judges by unless told otherwise.
@@ -70,6 +80,14 @@ var presets = map[string]Thresholds{
 		// etcdHighNumberOfLeaderChanges ≥ 4 in 15 min, which a short CLI
 		// window cannot reproduce).
 		LeaderChangesWarn: 0, ProposalsFailedWarn: 0, SlowAppliesWarn: 0, HeartbeatFailuresWarn: 0,
+		// ours: history that alone takes a quarter of the quota leaves little
+		// for the live data and free pages before quota.warn; half, none.
+		CompactionWarn: 0.25, CompactionCrit: 0.50,
+		// ours: nothing compacts and the quota is full within a week.
+		CompactionETACrit: 7 * 24 * time.Hour,
+		// ours: the start must fit in the budget (breakglass probes --relax
+		// writes twice the expected start, kubernetes/kubeadm#2759).
+		ProbeMargin: 1,
 	},
 }
 
@@ -154,7 +172,23 @@ func size(dst func(*Thresholds) *int64) override {
 	}}
 }
 
+// factor is a multiple, "1.5" or "1.5x", between 0.1 and 10.
+func factor(dst func(*Thresholds) *float64) override {
+	return override{func(t *Thresholds, v string) error {
+		f, err := strconv.ParseFloat(strings.TrimSuffix(v, "x"), 64)
+		if err != nil || math.IsNaN(f) || f < 0.1 || f > 10 {
+			return fmt.Errorf("want a factor between 0.1 and 10 like 1.5 or 1.5x, got %q", v)
+		}
+		*dst(t) = f
+		return nil
+	}}
+}
+
 var overrides = map[string]override{
+	"compaction.warn":         ratio(func(t *Thresholds) *float64 { return &t.CompactionWarn }),
+	"compaction.crit":         ratio(func(t *Thresholds) *float64 { return &t.CompactionCrit }),
+	"compaction.etaCrit":      duration(func(t *Thresholds) *time.Duration { return &t.CompactionETACrit }),
+	"probes.margin":           factor(func(t *Thresholds) *float64 { return &t.ProbeMargin }),
 	"quota.warn":              ratio(func(t *Thresholds) *float64 { return &t.QuotaWarn }),
 	"quota.crit":              ratio(func(t *Thresholds) *float64 { return &t.QuotaCrit }),
 	"quota.max":               size(func(t *Thresholds) *int64 { return &t.QuotaMax }),
@@ -216,6 +250,7 @@ func (t *Thresholds) Check() error {
 		{"commit", float64(t.CommitWarn), float64(t.CommitCrit)},
 		{"applyGap", float64(t.ApplyGapWarn), float64(t.ApplyGapCrit)},
 		{"fd", t.FDWarn, t.FDCrit},
+		{"compaction", t.CompactionWarn, t.CompactionCrit},
 	} {
 		if p.warn > p.crit {
 			return fmt.Errorf("%s.warn is above %s.crit", p.name, p.name)

@@ -79,8 +79,15 @@ func RunProbes(ctx context.Context, opts *ProbesOptions) error {
 	if err != nil {
 		return err
 	}
-	o := bg.ProbesOptions{ExpectedStart: opts.ExpectedStart}
 	next := nextStep{layout: opts.Layout}
+	// The advice runs as printed: with this run's layout flags and its
+	// --expected-start, or --relax would measure instead and may find
+	// nothing to do.
+	relax := []string{"breakglass", "probes", "--relax"}
+	if opts.ExpectedStart > 0 {
+		relax = append(relax, "--expected-start", opts.ExpectedStart.String())
+	}
+	o := bg.ProbesOptions{ExpectedStart: opts.ExpectedStart, Relax: next.command(relax...)}
 	if !opts.Relax {
 		r, _, err := bg.Probes(l, o)
 		if err != nil {
@@ -88,7 +95,7 @@ func RunProbes(ctx context.Context, opts *ProbesOptions) error {
 		}
 		v := &ProbesView{ProbesReport: r}
 		if r.Relaxed != nil {
-			v.Next = next.command("breakglass", "probes", "--relax")
+			v.Next = o.Relax
 		}
 		if err := step.Render(opts.IO, opts.Format(), v); err != nil {
 			return err
@@ -153,7 +160,11 @@ func (v *ProbesView) Table(io *iostreams.IOStreams) error {
 	if err := t.Render(); err != nil {
 		return err
 	}
-	fmt.Fprintln(io.Out, r.Finding+".")
+	if r.Enough {
+		fmt.Fprintln(io.Out, r.Finding+".")
+	} else {
+		fmt.Fprintf(io.Out, "%s: %s.\n", r.Finding, r.Check.Explanation)
+	}
 	if r.Edit != nil {
 		fmt.Fprintf(io.Out, "Written (journal #%d); the original is %s.\n", r.Edit.Seq, r.Edit.Backup)
 	}

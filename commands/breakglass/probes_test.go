@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 
 	bg "github.com/etcdmedic/etcdmedic/breakglass"
@@ -18,7 +17,10 @@ type probesJSON struct {
 		Present       bool    `json:"present"`
 		BudgetSeconds float64 `json:"budgetSeconds"`
 	}
-	Next string `json:"next"`
+	Next  string `json:"next"`
+	Check struct {
+		ID, Severity, Advice string
+	} `json:"check"`
 	Edit *struct {
 		JournalSeq int `json:"journalSeq"`
 	} `json:"edit"`
@@ -52,8 +54,9 @@ func TestProbesRelaxOnAKubeadmFixtureAndUndo(t *testing.T) {
 	}
 	r = clitest.Run(t, noEtcd, "breakglass", "probes", "--root", root, "--expected-start", "10m", "-o", "json")
 	v = decode(r)
-	if r.Code != 1 || v.Enough || !strings.Contains(v.Next, "breakglass probes --relax --root "+root) {
-		t.Fatalf("10 min start: exit %d %+v; want 1 and the --relax command", r.Code, v)
+	if r.Code != 1 || v.Enough || v.Next != "etcdmedic breakglass probes --relax --expected-start 10m0s --root "+root ||
+		v.Check.ID != "node.probeBudget" || v.Check.Severity != "warn" || v.Check.Advice != v.Next {
+		t.Fatalf("10 min start: exit %d %+v; want 1, a warning and the --relax command with this run's flags", r.Code, v)
 	}
 	r = clitest.Run(t, noEtcd, "breakglass", "probes", "--root", root, "--expected-start", "10m", "--relax")
 	if r.Code != 4 || !same(before, snapshotFiles(t, manifests)) {

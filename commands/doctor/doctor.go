@@ -18,9 +18,10 @@ import (
 )
 
 type Options struct {
-	IO          *iostreams.IOStreams
-	OpenCluster func() (*cluster.Cluster, error)
-	Format      func() output.Format
+	IO            *iostreams.IOStreams
+	OpenCluster   func() (*cluster.Cluster, error)
+	ClusterConfig func() (*cluster.Config, error)
+	Format        func() output.Format
 
 	Preset      string
 	Overrides   []string
@@ -45,7 +46,7 @@ func NewDoctorOptions() *Options {
 
 func NewCmdDoctor(f *cmdutil.Factory, runF func(context.Context, *Options) error) *cobra.Command {
 	opts := NewDoctorOptions()
-	opts.IO, opts.OpenCluster, opts.Format, opts.Global = f.IOStreams, f.OpenCluster, f.Format, f.Global
+	opts.IO, opts.OpenCluster, opts.ClusterConfig, opts.Format, opts.Global = f.IOStreams, f.OpenCluster, f.ClusterConfig, f.Format, f.Global
 	cmd := &cobra.Command{
 		Use:   "doctor",
 		Short: "Diagnose the cluster: an ordered checklist of findings, each with the command to run next",
@@ -159,8 +160,13 @@ func Run(ctx context.Context, opts *Options) error {
 	hopts := health.Options{Preset: opts.Preset, Thresholds: opts.thresholds, Window: opts.Window,
 		Consistency: opts.Consistency, Connection: c.Config.ConnectionFlags()}
 
+	// On a node whose etcd manifest was read, the local static pod's probe
+	// budget is judged beside the cluster, measured while Diagnose waits
+	// out its window.
+	probe := startProbe(c.Config.Local, opts.thresholds)
 	if opts.Watch == 0 {
 		r := health.Diagnose(ctx, c, hopts)
+		probe.addTo(r)
 		if err := render(opts, r); err != nil {
 			return err
 		}
@@ -169,7 +175,7 @@ func Run(ctx context.Context, opts *Options) error {
 		}
 		return exitFor(r)
 	}
-	return watch(ctx, opts, c, hopts)
+	return watch(ctx, opts, c, hopts, probe)
 }
 
 // exitFor: the report is printed; its worst severity is the outcome.
@@ -177,13 +183,14 @@ func exitFor(r *health.Report) error { return cmdutil.Outcome(r.Severity) }
 
 // watch refreshes in place on a terminal, like top; elsewhere it prints one
 // summary line per round (JSON: one report per line).
-func watch(ctx context.Context, opts *Options, c *cluster.Cluster, hopts health.Options) error {
+func watch(ctx context.Context, opts *Options, c *cluster.Cluster, hopts health.Options, probe *pendingProbe) error {
 	var last *health.Report
 	for {
 		r := health.Diagnose(ctx, c, hopts)
 		if ctx.Err() != nil {
 			break
 		}
+		probe.addTo(r)
 		last = r
 		if err := writeMetrics(opts, r); err != nil {
 			return err

@@ -3,6 +3,7 @@ package doctor
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -18,36 +19,37 @@ import (
 
 func addNodeFlags(fl *pflag.FlagSet, opts *Options) {
 	fl.StringVar(&opts.MetricsFile, "metrics-file", opts.MetricsFile, "also write the findings as a Prometheus textfile (atomically)")
-	fl.BoolVar(&opts.Node, "node", opts.Node, "check this machine (disk fdatasync latency, free space, certificates, compaction settings) instead of the cluster")
+	fl.BoolVar(&opts.Node, "node", opts.Node, "check this machine (disk fdatasync latency, free space, certificates, compaction settings, probe budget) instead of the cluster")
 	fl.StringVar(&opts.DataDir, "data-dir", opts.DataDir, "etcd's data dir for --node (default: the manifest's --data-dir)")
 }
 
-// runNode checks the machine under a member: no connection to etcd.
+// runNode checks the machine under a member. It reaches etcd only for two
+// Status readings of the local member (the revision growth rate): never a
+// load.
 func runNode(ctx context.Context, opts *Options) error {
-	no := health.NodeOptions{Preset: opts.Preset, Thresholds: opts.thresholds, DataDir: opts.DataDir}
-	manifest := cluster.DefaultManifest
-	explicit := false
+	no := health.NodeOptions{Preset: opts.Preset, Thresholds: opts.thresholds, DataDir: opts.DataDir, Window: opts.Window}
 	if opts.Global != nil {
-		// A manifest named on purpose must be there; the default one (not a
-		// kubeadm node) may be missing: its checks are then unknown.
-		if m := opts.Global.Manifest; m != "" && m != cluster.DefaultManifest {
-			manifest, explicit = m, true
-		}
 		no.ExtraCerts = append(no.ExtraCerts, opts.Global.CACert, opts.Global.Cert)
 	}
-	local, err := cluster.ReadEtcdManifest(manifest)
-	switch {
-	case err == nil:
-		no.Flags, no.Manifest = local.Flags, manifest
+	local, err := localMember(opts)
+	if err != nil {
+		return err
+	}
+	if local != nil {
+		no.Flags, no.Manifest = local.Flags, local.Manifest
 		if no.DataDir == "" {
 			no.DataDir = local.Flags["data-dir"]
 		}
-		// kubeadm and its kin keep the apiserver's manifest beside etcd's.
-		if api, err := readAPIServerFlags(filepath.Join(filepath.Dir(manifest), "kube-apiserver.yaml")); err == nil {
-			no.APIServerFlags = api
-		}
-	case explicit || !errors.Is(err, fs.ErrNotExist):
-		return cmdutil.UsageError(err)
+		// kubeadm and RKE2 keep the apiserver's manifest beside etcd's.
+		no.APIServerManifest = filepath.Join(filepath.Dir(local.Manifest), "kube-apiserver.yaml")
+		no.APIServerFlags, no.APIServerErr = readAPIServerFlags(no.APIServerManifest)
+		no.Probes, no.ProbesErr = localProbes(local.Manifest, opts.thresholds)
+	}
+	if c, err := opts.OpenCluster(); err == nil {
+		defer c.Close()
+		no.Cluster = c
+	} else {
+		no.ClusterErr = err
 	}
 	r := health.DiagnoseNode(ctx, no)
 	if err := render(opts, r); err != nil {
@@ -59,6 +61,38 @@ func runNode(ctx context.Context, opts *Options) error {
 	return exitFor(r)
 }
 
+// localMember is the etcd member this node runs: the --manifest given, else
+// what discovery finds (kubeadm, RKE2, k3s, OpenShift), else kubeadm's
+// manifest when the endpoints were given and discovery did not run. nil
+// when the node has none: its checks are then unknown.
+func localMember(opts *Options) (*cluster.LocalMember, error) {
+	if g := opts.Global; g != nil && g.Manifest != "" && g.Manifest != cluster.DefaultManifest {
+		// A manifest named on purpose must be there.
+		local, err := cluster.ReadEtcdManifest(g.Manifest)
+		if err != nil {
+			return nil, cmdutil.UsageError(err)
+		}
+		return local, nil
+	}
+	if opts.ClusterConfig != nil {
+		cfg, err := opts.ClusterConfig()
+		if err != nil {
+			return nil, err
+		}
+		if cfg.Local != nil {
+			return cfg.Local, nil
+		}
+	}
+	local, err := cluster.ReadEtcdManifest(cluster.DefaultManifest)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil, nil
+	case err != nil:
+		return nil, cmdutil.UsageError(err)
+	}
+	return local, nil
+}
+
 // readAPIServerFlags reads kube-apiserver's flags from its static-pod manifest.
 func readAPIServerFlags(path string) (map[string]string, error) {
 	data, err := os.ReadFile(path)
@@ -67,7 +101,7 @@ func readAPIServerFlags(path string) (map[string]string, error) {
 	}
 	var pod corev1.Pod
 	if err := yaml.Unmarshal(data, &pod); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	for _, c := range pod.Spec.Containers {
 		if c.Name == "kube-apiserver" || (len(c.Command) > 0 && filepath.Base(c.Command[0]) == "kube-apiserver") {

@@ -1,6 +1,7 @@
 package doctor_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -62,7 +63,9 @@ func TestDoctorNodeCertificatesAboutToExpire(t *testing.T) {
 	manifest := etcdManifest(t, dir, dataDir, pki, "--auto-compaction-retention=8h")
 	metrics := filepath.Join(dir, "node.prom")
 	before, _ := os.ReadDir(dataDir)
-	res := clitest.Run(t, nil, "doctor", "--node", "--manifest", manifest, "-o", "json", "--metrics-file", metrics)
+	// The member is plain HTTP: its endpoint is given, or the manifest's
+	// certificates would have discovery dial it with TLS.
+	res := clitest.Run(t, nil, "doctor", "--node", "--manifest", manifest, "--endpoints", pg.Endpoints()[0], "--window", "1s", "-o", "json", "--metrics-file", metrics)
 	r := nodeReport(t, res)
 	if res.Code != 2 || r.Severity != health.Crit {
 		t.Fatalf("exit %d severity %s, want 2 crit", res.Code, r.Severity)
@@ -83,7 +86,7 @@ func TestDoctorNodeCertificatesAboutToExpire(t *testing.T) {
 	if fs := find(r, "node.freeSpace"); len(fs) != 1 || fs[0].Severity == health.Unknown || !strings.Contains(fs[0].Observed, "DB") {
 		t.Errorf("free space: %+v", fs)
 	}
-	if fs := find(r, "node.autoCompaction"); len(fs) != 1 || fs[0].Severity != health.OK || !strings.Contains(fs[0].Observed, "periodic 8h") {
+	if fs := find(r, "node.autoCompaction"); len(fs) != 1 || fs[0].Severity != health.OK || !strings.Contains(fs[0].Observed, "periodic 8h") || !strings.Contains(fs[0].Observed, "rev/s") {
 		t.Errorf("auto-compaction: %+v", fs)
 	}
 	after, _ := os.ReadDir(dataDir)
@@ -155,5 +158,69 @@ func TestDoctorNodeBadInput(t *testing.T) {
 		if res.Code != 64 || strings.Count(strings.TrimSpace(res.Stderr), "\n") > 1 {
 			t.Errorf("%v: exit %d, stderr %q; want 64 and one line (plus the usage hint)", args, res.Code, res.Stderr)
 		}
+	}
+}
+
+// apiServerManifest writes kube-apiserver's static pod beside etcd's, with
+// the given flags.
+func apiServerManifest(t *testing.T, dir string, flags ...string) {
+	t.Helper()
+	api := "apiVersion: v1\nkind: Pod\nmetadata:\n  name: kube-apiserver\nspec:\n  containers:\n  - name: kube-apiserver\n    command: [" + strings.Join(append([]string{"kube-apiserver"}, flags...), ", ") + "]\n"
+	if err := os.WriteFile(filepath.Join(dir, "kube-apiserver.yaml"), []byte(api), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A real member taking writes: with compaction off on both sides the
+// growth rate seen makes the finding fail (the quota is reached at that
+// rate, and the advice names both flags); kube-apiserver's default 5 m
+// interval keeps a few minutes of history, well inside the quota.
+func TestDoctorNodeCompactionAgainstRevisionGrowth(t *testing.T) {
+	pg := playgroundtest.Start(t, playground.Options{Members: 1})
+	cli := playgroundtest.Client(t, pg)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		// About 100 writes a second, a busy cluster's Events: at 1000/s
+		// even the apiserver's 5 minutes keep 40 % of the quota.
+		tick := time.NewTicker(10 * time.Millisecond)
+		defer tick.Stop()
+		for i := 0; ctx.Err() == nil; i++ {
+			<-tick.C
+			wctx, wcancel := context.WithTimeout(ctx, 5*time.Second)
+			_, _ = cli.Put(wctx, fmt.Sprintf("/registry/events/default/e%d", i%500), strings.Repeat("x", 1024))
+			wcancel()
+		}
+	}()
+	t.Cleanup(func() { cancel(); <-done })
+
+	dir := t.TempDir()
+	manifest := etcdManifest(t, dir, pg.Member(0).DataDir(), nil)
+	compaction := func(flags ...string) (health.Finding, int) {
+		t.Helper()
+		apiServerManifest(t, dir, flags...)
+		res := clitest.Run(t, nil, "doctor", "--node", "--manifest", manifest, "--endpoints", pg.Endpoints()[0], "--window", "3s", "-o", "json")
+		fs := find(nodeReport(t, res), "node.autoCompaction")
+		if len(fs) != 1 {
+			t.Fatalf("want one compaction finding, got %+v", fs)
+		}
+		t.Logf("%s: %s (%s)", fs[0].Severity, fs[0].Observed, fs[0].Short)
+		return fs[0], res.Code
+	}
+	f, code := compaction("--etcd-compaction-interval=0")
+	var rate float64
+	if i := strings.Index(f.Observed, " rev/s"); i > 0 {
+		fmt.Sscan(f.Observed[strings.LastIndex(f.Observed[:i], " ")+1:i], &rate)
+	}
+	if (f.Severity != health.Warn && f.Severity != health.Crit) || code < 1 || rate <= 0 {
+		t.Errorf("compaction off on both sides while %.1f rev/s are written: %s (exit %d) %q; want warn or crit and the rate", rate, f.Severity, code, f.Observed)
+	}
+	if !strings.Contains(f.Advice, "--etcd-compaction-interval=5m") || !strings.Contains(f.Advice, "--auto-compaction-retention=") || !strings.Contains(f.Advice, manifest) {
+		t.Errorf("advice %q: want both flags and the manifest to set them in", f.Advice)
+	}
+	f, _ = compaction()
+	if f.Severity != health.OK || !strings.Contains(f.Observed, "apiserver every 5m0s (default) keeps up to") {
+		t.Errorf("kube-apiserver's default interval: %s %q; want ok with the history it keeps", f.Severity, f.Observed)
 	}
 }

@@ -1,0 +1,107 @@
+package doctor
+
+import (
+	"errors"
+	"io/fs"
+	"path/filepath"
+	"time"
+
+	bg "github.com/etcdmedic/etcdmedic/breakglass"
+	"github.com/etcdmedic/etcdmedic/cluster"
+	"github.com/etcdmedic/etcdmedic/health"
+)
+
+// doctor reads less of the data dir than `breakglass probes` (256 MiB or
+// 3 s): it runs beside a serving member, often mid-incident, on a disk that
+// may be the bottleneck. A rate from 64 MiB is still the disk's.
+const (
+	probeSampleBytes = 64 << 20
+	probeSampleTime  = time.Second
+)
+
+// localProbes measures the etcd static pod of the manifest this run read
+// (the one `breakglass probes` edits) for health to judge. It returns nil,
+// nil when the manifest is not a static pod in a manifest directory (k3s's
+// config file, a manifest that is gone): there is no probe to judge.
+func localProbes(manifest string, t health.Thresholds) (*health.ProbeFacts, error) {
+	if manifest == "" || filepath.Ext(manifest) != ".yaml" && filepath.Ext(manifest) != ".yml" {
+		return nil, nil
+	}
+	abs, err := filepath.Abs(manifest)
+	if err != nil {
+		return nil, err
+	}
+	dir := filepath.Dir(abs)
+	l, err := bg.ResolveLayout(bg.LayoutOptions{ManifestDir: dir})
+	if err != nil {
+		return nil, err
+	}
+	r, _, err := bg.Probes(l, bg.ProbesOptions{Thresholds: t, SampleBytes: probeSampleBytes, SampleTime: probeSampleTime})
+	if errors.Is(err, bg.ErrNoManifests) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	facts := r.Facts(relaxCommand(dir))
+	return &facts, nil
+}
+
+// relaxCommand is `breakglass probes --relax` finding the same manifest:
+// with --manifest-dir when it is not kubeadm's (the kubelet's config could
+// name another).
+func relaxCommand(dir string) string {
+	argv := []string{"etcdmedic", "breakglass", "probes", "--relax"}
+	if dir != bg.DefaultStaticPodPath {
+		argv = append(argv, "--manifest-dir", dir)
+	}
+	return cluster.ShellJoin(argv)
+}
+
+// probeFinding is the local probe budget judged beside a cluster run (nil:
+// nothing to judge). A manifest whose data dir is not on this machine (one
+// copied from a node, given with --manifest) has no start time here.
+func probeFinding(manifest string, t health.Thresholds) *health.Finding {
+	facts, err := localProbes(manifest, t)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil
+	case err != nil:
+		f := health.ProbeBudgetUnknown(manifest, err)
+		return &f
+	case facts == nil:
+		return nil
+	}
+	f := health.JudgeProbeBudget(*facts, t)
+	return &f
+}
+
+// pendingProbe is the local probe budget being measured beside a cluster run.
+type pendingProbe struct {
+	done chan struct{}
+	f    *health.Finding
+}
+
+// startProbe measures the local member's probe budget in the background
+// (nil local: not a node with a manifest, nothing to judge).
+func startProbe(local *cluster.LocalMember, t health.Thresholds) *pendingProbe {
+	p := &pendingProbe{done: make(chan struct{})}
+	if local == nil {
+		close(p.done)
+		return p
+	}
+	go func() {
+		defer close(p.done)
+		p.f = probeFinding(local.Manifest, t)
+	}()
+	return p
+}
+
+// addTo adds the finding to a report once measured (the same finding every
+// --watch round: the manifest and the DB size do not change by the second).
+func (p *pendingProbe) addTo(r *health.Report) {
+	<-p.done
+	if p.f != nil {
+		health.AddFindings(r, *p.f)
+	}
+}

@@ -1,0 +1,110 @@
+package doctor_test
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/etcdmedic/etcdmedic/commands/clitest"
+	"github.com/etcdmedic/etcdmedic/health"
+	"github.com/etcdmedic/etcdmedic/playground"
+	"github.com/etcdmedic/etcdmedic/playground/playgroundtest"
+)
+
+// probesManifest writes an etcd static pod with the given probe YAML (under
+// the container), naming dataDir and a real member's client URL.
+func probesManifest(t *testing.T, dir, dataDir, endpoint, probes string) string {
+	t.Helper()
+	m := `apiVersion: v1
+kind: Pod
+metadata:
+  name: etcd
+  namespace: kube-system
+  labels: {component: etcd, tier: control-plane}
+spec:
+  containers:
+  - name: etcd
+    image: registry.k8s.io/etcd:3.6.0-0
+    command: [etcd, --name=m1, --data-dir=` + dataDir + `, --listen-client-urls=` + endpoint + `, --advertise-client-urls=` + endpoint + `, --auto-compaction-retention=1h]
+` + probes
+	path := filepath.Join(dir, "etcd.yaml")
+	if err := os.WriteFile(path, []byte(m), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// breakglass probes, doctor --node and doctor (a cluster run on a node whose
+// manifest is read) report the same probe-budget finding for one manifest:
+// a 1 s liveness budget for a 200 GiB DB (a sparse file: its size is what
+// the expected start is computed from, its read rate is measured) warns in
+// all three with the probes --relax advice; a startup probe of 10⁷ s is ok
+// in all three.
+func TestProbeBudgetProbesAndDoctorAgree(t *testing.T) {
+	pg := playgroundtest.Start(t, playground.Options{Members: 1})
+	endpoint := pg.Endpoints()[0]
+	dataDir := filepath.Join(t.TempDir(), "etcd")
+	db := filepath.Join(dataDir, "member", "snap", "db")
+	if err := os.MkdirAll(filepath.Dir(db), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Create(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Truncate(200 << 30); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	manifests, state := t.TempDir(), t.TempDir()
+
+	probeFinding := func(args ...string) (health.Finding, int) {
+		t.Helper()
+		res := clitest.Run(t, nil, args...)
+		var fs []health.Finding
+		if args[0] == "breakglass" {
+			var v struct {
+				Check health.Finding `json:"check"`
+			}
+			if err := json.Unmarshal([]byte(res.Stdout), &v); err != nil {
+				t.Fatalf("%v: %s", err, res.Stdout)
+			}
+			fs = append(fs, v.Check)
+		} else {
+			fs = find(nodeReport(t, res), health.ProbeBudgetID)
+		}
+		if len(fs) != 1 {
+			t.Fatalf("%v: want one %s finding, got %+v", args, health.ProbeBudgetID, fs)
+		}
+		t.Logf("%s: %s", fs[0].Severity, fs[0].Observed)
+		return fs[0], res.Code
+	}
+	for _, c := range []struct {
+		name, probes string
+		want         health.Severity
+	}{
+		{"1 s liveness budget", "    livenessProbe: {httpGet: {path: /livez, port: 2381}, initialDelaySeconds: 0, periodSeconds: 1, failureThreshold: 1}\n", health.Warn},
+		{"relaxed startup probe", "    livenessProbe: {httpGet: {path: /livez, port: 2381}, initialDelaySeconds: 0, periodSeconds: 1, failureThreshold: 1}\n" +
+			"    startupProbe: {httpGet: {path: /livez, port: 2381}, initialDelaySeconds: 10, periodSeconds: 10, failureThreshold: 1000000}\n", health.OK},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			manifest := probesManifest(t, manifests, dataDir, endpoint, c.probes)
+			bg, bgCode := probeFinding("breakglass", "probes", "--manifest-dir", manifests, "--state-dir", state, "-o", "json")
+			node, _ := probeFinding("doctor", "--node", "--manifest", manifest, "--window", "1s", "-o", "json")
+			cl, _ := probeFinding("doctor", "--manifest", manifest, "--window", "1s", "-o", "json")
+			for _, got := range []health.Finding{bg, node, cl} {
+				if got.Severity != c.want || got.Member != manifest {
+					t.Errorf("%s for %s, want %s for %s", got.Severity, got.Member, c.want, manifest)
+				}
+				if c.want != health.OK && !strings.HasPrefix(got.Advice, "etcdmedic breakglass probes --relax --manifest-dir "+manifests) {
+					t.Errorf("advice %q: want probes --relax finding the same manifest", got.Advice)
+				}
+			}
+			if wantCode := map[health.Severity]int{health.OK: 0, health.Warn: 1}[c.want]; bgCode != wantCode {
+				t.Errorf("breakglass probes exit %d, want %d", bgCode, wantCode)
+			}
+		})
+	}
+}
