@@ -11,11 +11,9 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -28,50 +26,19 @@ import (
 	"github.com/etcdmedic/etcdmedic/playground/playgroundtest"
 )
 
-// kubeAPIServerVersion is what scripts/build-kube-apiserver.sh builds by default.
-const kubeAPIServerVersion = "v1.34.4"
-
-// kubeAPIServerBinary finds the binary scripts/build-kube-apiserver.sh caches.
-// Building it takes ~10 min on 2 cores, too long for the normal suite, so a
-// missing binary skips the test unless ETCDMEDIC_E2E_APISERVER=1, which
-// builds it (CI runs the script first; see docs/breakglass.md).
-func kubeAPIServerBinary(t *testing.T) string {
-	t.Helper()
-	if p := os.Getenv("ETCDMEDIC_KUBE_APISERVER"); p != "" {
-		return p
-	}
-	cache := os.Getenv("ETCDMEDIC_CACHE")
-	if cache == "" {
-		home, _ := os.UserHomeDir()
-		cache = filepath.Join(home, ".cache/etcdmedic")
-	}
-	bin := filepath.Join(cache, "kube-apiserver", kubeAPIServerVersion, "kube-apiserver")
-	if _, err := os.Stat(bin); err == nil {
-		return bin
-	}
-	if os.Getenv("ETCDMEDIC_E2E_APISERVER") != "1" {
-		t.Skipf("no kube-apiserver at %s: run scripts/build-kube-apiserver.sh (or set ETCDMEDIC_E2E_APISERVER=1)", bin)
-	}
-	out, err := exec.Command("../scripts/build-kube-apiserver.sh", kubeAPIServerVersion).CombinedOutput()
-	if err != nil {
-		t.Fatalf("build kube-apiserver: %v\n%s", err, out)
-	}
-	return bin
-}
-
 // TestBreakGlassAPIServerRuns starts a real kube-apiserver from the generated
 // manifest's command line against a playground etcd and shows that /readyz
 // answers on 127.0.0.1 (reached with tls-server-name kubernetes, since the
 // serving certificate has no 127.0.0.1) and that it listens nowhere else.
 func TestBreakGlassAPIServerRuns(t *testing.T) {
-	bin := kubeAPIServerBinary(t)
+	bin := playgroundtest.KubeAPIServer(t)
 	c := playgroundtest.Start(t, playground.Options{Members: 1, TLS: true})
 	etcdTLS := c.TLS()
-	advertise := hostIP()
+	advertise := playgroundtest.HostIP()
 
 	root, manifests := fixtureRoot(t)
 	pki := newTestPKI(t, t.TempDir(), advertise)
-	port := freePort(t)
+	port := playgroundtest.FreePort(t)
 	orig := kubeadmAPIServer(pki, etcdTLS, c.Endpoints()[0], advertise, port)
 	if err := os.WriteFile(filepath.Join(manifests, "kube-apiserver.yaml"), orig, 0o600); err != nil {
 		t.Fatal(err)
@@ -84,30 +51,8 @@ func TestBreakGlassAPIServerRuns(t *testing.T) {
 		t.Fatalf("command %v", argv)
 	}
 
-	logf, _ := os.Create(filepath.Join(t.TempDir(), "kube-apiserver.log"))
-	cmd := exec.Command(bin, append(argv[1:], "--v=1")...)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(20 * time.Second):
-			_ = cmd.Process.Kill()
-			<-exited
-		}
-		if t.Failed() {
-			b, _ := os.ReadFile(logf.Name())
-			if len(b) > 6000 {
-				b = b[len(b)-6000:]
-			}
-			t.Logf("kube-apiserver log tail:\n%s", b)
-		}
-	})
+	proc := playgroundtest.StartProcess(t, bin, append(argv[1:], "--v=1")...)
+	cmd := proc.Cmd
 
 	caPool := x509.NewCertPool()
 	caPEM, _ := os.ReadFile(pki.CA)
@@ -120,22 +65,7 @@ func TestBreakGlassAPIServerRuns(t *testing.T) {
 		RootCAs: caPool, ServerName: "kubernetes", Certificates: []tls.Certificate{admin}}}}
 	base := fmt.Sprintf("https://127.0.0.1:%d", port)
 	readyz := ReadyzGate(hc, base+"/readyz", 5*time.Second)
-	deadline := time.Now().Add(3 * time.Minute)
-	for {
-		err := readyz(context.Background())
-		if err == nil {
-			break
-		}
-		select {
-		case e := <-exited:
-			t.Fatalf("kube-apiserver exited: %v", e)
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("/readyz on 127.0.0.1 never ready: %v", err)
-		}
-		time.Sleep(500 * time.Millisecond)
-	}
+	proc.PollUntil(t, 3*time.Minute, func() error { return readyz(context.Background()) })
 	// Certificates kept: the admin client certificate works, through the
 	// kept etcd client certificates, to the local etcd.
 	resp, err := hc.Get(base + "/api/v1/namespaces/default")
@@ -179,7 +109,7 @@ func kubeadmAPIServer(p *testPKI, etcd *playground.TLSFiles, etcdURL, advertise 
 		ObjectMeta: metav1.ObjectMeta{Name: "kube-apiserver", Namespace: "kube-system", Labels: map[string]string{"component": "kube-apiserver", "tier": "control-plane"}},
 		Spec: corev1.PodSpec{HostNetwork: true, Containers: []corev1.Container{{
 			Name:  "kube-apiserver",
-			Image: "registry.k8s.io/kube-apiserver:" + kubeAPIServerVersion,
+			Image: "registry.k8s.io/kube-apiserver:" + playgroundtest.KubeAPIServerVersion,
 			Command: []string{"kube-apiserver",
 				"--advertise-address=" + advertise,
 				"--allow-privileged=true",
@@ -207,27 +137,6 @@ func kubeadmAPIServer(p *testPKI, etcd *playground.TLSFiles, etcdURL, advertise 
 	}
 	out, _ := yaml.Marshal(pod)
 	return out
-}
-
-// hostIP is a non-loopback address of this machine, to prove nothing listens
-// there; 10.0.0.11 (not local) when there is none.
-func hostIP() string {
-	addrs, _ := net.InterfaceAddrs()
-	for _, a := range addrs {
-		if n, ok := a.(*net.IPNet); ok && n.IP.To4() != nil && !n.IP.IsLoopback() {
-			return n.IP.String()
-		}
-	}
-	return "10.0.0.11"
-}
-
-func freePort(t *testing.T) int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
 
 // listeningAddrs lists the TCP sockets in LISTEN state that process pid

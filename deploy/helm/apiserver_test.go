@@ -17,11 +17,9 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -31,44 +29,25 @@ import (
 	"github.com/etcdmedic/etcdmedic/playground/playgroundtest"
 )
 
-// kubeAPIServerVersion is what scripts/build-kube-apiserver.sh builds by
-// default (the break-glass end-to-end test uses the same binary).
-const kubeAPIServerVersion = "v1.34.4"
-
-func kubeAPIServerBinary(t *testing.T) string {
-	t.Helper()
-	if p := os.Getenv("ETCDMEDIC_KUBE_APISERVER"); p != "" {
-		return p
-	}
-	bin := filepath.Join(cacheDir(), "kube-apiserver", kubeAPIServerVersion, "kube-apiserver")
-	if _, err := os.Stat(bin); err == nil {
-		return bin
-	}
-	out, err := exec.Command("../../scripts/build-kube-apiserver.sh", kubeAPIServerVersion).CombinedOutput()
-	if err != nil {
-		t.Fatalf("build kube-apiserver: %v\n%s", err, out)
-	}
-	return bin
-}
-
 // apiServer is a real kube-apiserver on loopback, over a playground etcd,
 // reached with a system:masters client certificate.
 type apiServer struct {
 	base       string
 	hc         *http.Client
 	kubeconfig string
+	proc       *playgroundtest.Process
 }
 
 func startAPIServer(t *testing.T) *apiServer {
 	t.Helper()
-	bin := kubeAPIServerBinary(t)
+	bin := playgroundtest.KubeAPIServer(t)
 	etcd := playgroundtest.Start(t, playground.Options{Members: 1})
 	dir := t.TempDir()
 	pki := newPKI(t, dir)
-	port := freePort(t)
+	port := playgroundtest.FreePort(t)
 	args := []string{
 		"--etcd-servers=" + etcd.Endpoints()[0],
-		"--bind-address=127.0.0.1", "--advertise-address=" + advertiseIP(),
+		"--bind-address=127.0.0.1", "--advertise-address=" + playgroundtest.HostIP(),
 		"--secure-port=" + strconv.Itoa(port),
 		"--tls-cert-file=" + pki.serving[0], "--tls-private-key-file=" + pki.serving[1],
 		"--client-ca-file=" + pki.ca,
@@ -79,33 +58,7 @@ func startAPIServer(t *testing.T) *apiServer {
 		"--cert-dir=" + filepath.Join(dir, "certs"),
 		"--enable-priority-and-fairness=false",
 	}
-	logf, err := os.Create(filepath.Join(dir, "kube-apiserver.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(bin, args...)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(20 * time.Second):
-			_ = cmd.Process.Kill()
-			<-exited
-		}
-		if t.Failed() {
-			b, _ := os.ReadFile(logf.Name())
-			if len(b) > 6000 {
-				b = b[len(b)-6000:]
-			}
-			t.Logf("kube-apiserver log tail:\n%s", b)
-		}
-	})
+	proc := playgroundtest.StartProcess(t, bin, args...)
 	pool := x509.NewCertPool()
 	caPEM, _ := os.ReadFile(pki.ca)
 	pool.AppendCertsFromPEM(caPEM)
@@ -125,13 +78,14 @@ current-context: test
 		t.Fatal(err)
 	}
 	a := &apiServer{
+		proc:       proc,
 		kubeconfig: kubeconfig,
 		base:       fmt.Sprintf("https://127.0.0.1:%d", port),
 		hc: &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{
 			RootCAs: pool, Certificates: []tls.Certificate{admin}, MinVersion: tls.VersionTLS12}}},
 	}
 	// Ready, and the system namespaces made by its bootstrap controller.
-	a.poll(t, 3*time.Minute, exited, func() error {
+	a.proc.PollUntil(t, 3*time.Minute, func() error {
 		if code, body, err := a.do("GET", "/readyz", nil); err != nil || code != 200 {
 			return fmt.Errorf("/readyz: %d %s %v", code, body, err)
 		}
@@ -171,26 +125,6 @@ func (a *apiServer) do(method, path string, body []byte) (int, []byte, error) {
 	return resp.StatusCode, b, err
 }
 
-func (a *apiServer) poll(t *testing.T, limit time.Duration, exited <-chan error, cond func() error) {
-	t.Helper()
-	deadline := time.Now().Add(limit)
-	for {
-		err := cond()
-		if err == nil {
-			return
-		}
-		select {
-		case e := <-exited:
-			t.Fatalf("kube-apiserver exited: %v", e)
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("kube-apiserver: %v", err)
-		}
-		time.Sleep(300 * time.Millisecond)
-	}
-}
-
 // installCRDs creates the vendored prometheus-operator CRDs for real and
 // waits until their API is served.
 func (a *apiServer) installCRDs(t *testing.T) {
@@ -211,7 +145,7 @@ func (a *apiServer) installCRDs(t *testing.T) {
 			}
 		}
 	}
-	a.poll(t, time.Minute, nil, func() error {
+	a.proc.PollUntil(t, time.Minute, func() error {
 		_, err := a.resource("monitoring.coreos.com/v1", "PrometheusRule")
 		if err == nil {
 			_, err = a.resource("monitoring.coreos.com/v1", "ServiceMonitor")
@@ -357,26 +291,4 @@ func newPKI(t *testing.T, dir string) pkiFiles {
 	pkd, _ := x509.MarshalPKIXPublicKey(&saKey.PublicKey)
 	p.sa = [2]string{write("sa.key", "PRIVATE KEY", skd), write("sa.pub", "PUBLIC KEY", pkd)}
 	return p
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
-// advertiseIP is an address of this machine that is not loopback: the
-// apiserver refuses to advertise 127.0.0.1 for the kubernetes Service.
-func advertiseIP() string {
-	addrs, _ := net.InterfaceAddrs()
-	for _, a := range addrs {
-		if n, ok := a.(*net.IPNet); ok && n.IP.To4() != nil && !n.IP.IsLoopback() {
-			return n.IP.String()
-		}
-	}
-	return "10.0.0.11"
 }

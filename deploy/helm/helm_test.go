@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/etcdmedic/etcdmedic/playground"
+	"github.com/etcdmedic/etcdmedic/playground/playgroundtest"
 )
 
 func TestMain(m *testing.M) {
@@ -32,19 +33,11 @@ const (
 // where the cluster has them; helm template is told they exist.
 var monitoringAPIs = []string{"monitoring.coreos.com/v1/ServiceMonitor", "monitoring.coreos.com/v1/PrometheusRule"}
 
-func cacheDir() string {
-	if c := os.Getenv("ETCDMEDIC_CACHE"); c != "" {
-		return c
-	}
-	home, _ := os.UserHomeDir()
-	return filepath.Join(home, ".cache", "etcdmedic")
-}
-
 // helmBinary is the cached helm, built by scripts/build-helm.sh when absent
 // (a few minutes once; scripts/test.sh builds it before the suite).
 func helmBinary(t *testing.T) string {
 	t.Helper()
-	bin := filepath.Join(cacheDir(), "helm", helmVersion, "helm")
+	bin := filepath.Join(playgroundtest.CacheDir(), "helm", helmVersion, "helm")
 	if _, err := os.Stat(bin); err == nil {
 		return bin
 	}

@@ -80,14 +80,7 @@ func Env(kv ...string) func(string) string {
 // scripts/test.sh does first).
 func ReleaseBinaries(t testing.TB) map[string]ReleaseBinary {
 	t.Helper()
-	cache := os.Getenv("ETCDMEDIC_CACHE")
-	if cache == "" {
-		home, err := os.UserHomeDir()
-		if err != nil {
-			t.Fatal(err)
-		}
-		cache = filepath.Join(home, ".cache", "etcdmedic")
-	}
+	cache := CacheDir()
 	dirs, _ := filepath.Glob(filepath.Join(cache, "etcd", "v3.*"))
 	out := map[string]ReleaseBinary{}
 	lines := map[string]bool{}
