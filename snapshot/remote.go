@@ -14,10 +14,8 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"gocloud.dev/blob"
-	_ "gocloud.dev/blob/azureblob" // azblob://
 	"gocloud.dev/blob/fileblob"
-	_ "gocloud.dev/blob/gcsblob" // gs://
-	_ "gocloud.dev/blob/s3blob"  // s3://
+	_ "gocloud.dev/blob/s3blob" // s3://; gs:// and azblob:// in drivers_*.go
 	"gocloud.dev/gcerrors"
 
 	"github.com/etcdmedic/etcdmedic/internal/fault"
@@ -33,7 +31,17 @@ const extAge = ".age"
 const uploadDir = ".etcdmedic-upload/"
 
 // schemes are the destinations gocloud's drivers linked here understand.
-var schemes = map[string]bool{"s3": true, "gs": true, "azblob": true, "file": true}
+var schemes = map[string]bool{"s3": true, "file": true}
+
+// leftOut says what to do about a scheme this build does not link (the
+// release build, -tags slim, carries s3:// and file:// only).
+var leftOut = map[string]string{
+	"gs":     "gs:// is not in this build (the release binary has s3:// and file://): GCS also speaks S3 (its XML API, HMAC keys: s3://BUCKET?endpoint=https://storage.googleapis.com), or build with -tags slim,gcsblob (go install builds every driver)",
+	"azblob": "azblob:// is not in this build (the release binary has s3:// and file://): build with -tags slim,azureblob (go install builds every driver)",
+}
+
+// linkScheme records a driver linked into this build.
+func linkScheme(s string) { schemes[s] = true; delete(leftOut, s) }
 
 // IsURL tells a destination URL from a local path: only a scheme this tool
 // knows makes a URL, so a relative path with a colon stays a path. Any other
@@ -66,6 +74,9 @@ func ParseRemote(raw string) (*RemoteLocation, error) {
 	u, err := url.Parse(raw)
 	if err != nil {
 		return nil, fault.Mark(fmt.Errorf("malformed URL %q: %w", redactURL(raw), errors.Unwrap(err)), fault.Invalid)
+	}
+	if why := leftOut[u.Scheme]; why != "" {
+		return nil, fault.Mark(errors.New(why), fault.Invalid)
 	}
 	if !schemes[u.Scheme] {
 		return nil, fault.Mark(fmt.Errorf("unknown scheme %q in %s (s3://, gs://, azblob:// or file://)", u.Scheme, redactURL(raw)), fault.Invalid)
