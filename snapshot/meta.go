@@ -50,6 +50,12 @@ type Metadata struct {
 	Recipients  []string `json:"recipients,omitempty"`
 	PlainSize   int64    `json:"plainSize,omitempty"`
 	PlainSHA256 string   `json:"plainSha256,omitempty"`
+	// ObjectChecksumSHA256 is S3's checksum of an object uploaded in parts
+	// (x-amz-checksum-sha256, base64, "-" part count): the sha256 of the
+	// parts' sha256s, each PartSize bytes but the last. The server checked
+	// every part against it on receipt and keeps it with the object.
+	ObjectChecksumSHA256 string `json:"objectChecksumSha256,omitempty"`
+	PartSize             int64  `json:"partSize,omitempty"`
 	// HashKV is the source member's HashKV at Revision, when it answered:
 	// a drill compares the restored member's with it.
 	HashKV uint32 `json:"hashKV,omitempty"`

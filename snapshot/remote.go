@@ -206,7 +206,7 @@ func (r *Remote) classify(ctx error, err error) error {
 
 // readMeta reads a snapshot object's .meta.json; ok is false when there is none.
 func (r *Remote) readMeta(ctx context.Context, name string) (*Metadata, bool, error) {
-	b, err := r.Bucket.ReadAll(ctx, r.Key(name+MetaSuffix))
+	b, err := r.readAll(ctx, r.Key(name+MetaSuffix))
 	if gcerrors.Code(err) == gcerrors.NotFound {
 		return nil, false, nil
 	}
@@ -222,7 +222,7 @@ func (r *Remote) readMeta(ctx context.Context, name string) (*Metadata, bool, er
 
 // copyObject streams an object into w, bounded by ctx.
 func (r *Remote) copyObject(ctx context.Context, name string, w io.Writer) (int64, error) {
-	rd, err := r.Bucket.NewReader(ctx, r.Key(name), nil)
+	rd, err := r.Bucket.NewReader(ctx, r.Key(name), &blob.ReaderOptions{BeforeRead: quietChecksums})
 	if err != nil {
 		return 0, r.classify(fmt.Errorf("read %s", r.URLOf(name)), err)
 	}
@@ -260,4 +260,25 @@ func redactURL(raw string) string {
 		}
 	}
 	return redact(raw)
+}
+
+// quietChecksums keeps the S3 SDK from logging, on every read of an object
+// uploaded in parts, that it cannot validate a composite checksum: the
+// object's sha256 is compared with its metadata as it is read.
+func quietChecksums(as func(any) bool) error {
+	var opts *[]func(*s3.Options)
+	if as(&opts) {
+		*opts = append(*opts, func(o *s3.Options) { o.DisableLogOutputChecksumValidationSkipped = true })
+	}
+	return nil
+}
+
+// readAll reads a small object whole.
+func (r *Remote) readAll(ctx context.Context, key string) ([]byte, error) {
+	rd, err := r.Bucket.NewReader(ctx, key, &blob.ReaderOptions{BeforeRead: quietChecksums})
+	if err != nil {
+		return nil, err
+	}
+	defer rd.Close()
+	return io.ReadAll(io.LimitReader(rd, 64<<20))
 }

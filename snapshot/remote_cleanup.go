@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path"
 	"regexp"
 	"slices"
 	"strconv"
@@ -15,7 +16,6 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
-	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"gocloud.dev/blob"
 )
 
@@ -65,7 +65,10 @@ func (r *Remote) CleanupUploads(ctx context.Context, now time.Time) ([]string, e
 			for _, u := range out.Uploads {
 				key := aws.ToString(u.Key)
 				base, ok := strings.CutPrefix(key, r.Prefix+uploadDir)
-				if !ok || !leftBehind(base, aws.ToTime(u.Initiated), now) {
+				switch {
+				case ok && leftBehind(base, aws.ToTime(u.Initiated), now):
+				case !ok && r.isStaleDirect(key, aws.ToTime(u.Initiated), now):
+				default:
 					continue
 				}
 				if _, err := c.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{Bucket: in.Bucket, Key: u.Key, UploadId: u.UploadId}); err != nil {
@@ -99,10 +102,20 @@ func (r *Remote) CleanupUploads(ctx context.Context, now time.Time) ([]string, e
 			if !leftBehind(part, o.ModTime, now) {
 				continue
 			}
-			key := strings.TrimSuffix(o.Key, intentSuffix)
+			name := r.intentTarget(ctx, o.Key)
+			key := r.Key(name)
 			for _, k := range r.abortMultipart(ctx, key) {
 				if !slices.Contains(removed, "multipart:"+k) {
 					removed = append(removed, "multipart:"+k)
+				}
+			}
+			if isSnapshotName(path.Base(name)) && r.uploadGone(ctx, key) {
+				// Killed between writing the .meta.json and completing: the
+				// metadata of an object that never appeared goes too.
+				if ok, err := r.Bucket.Exists(ctx, key); err == nil && !ok {
+					if ok, err := r.Bucket.Exists(ctx, key+MetaSuffix); err == nil && ok && r.Bucket.Delete(ctx, key+MetaSuffix) == nil {
+						removed = append(removed, key+MetaSuffix)
+					}
 				}
 			}
 			if err := r.Bucket.Delete(ctx, o.Key); err != nil {
@@ -120,8 +133,36 @@ func (r *Remote) CleanupUploads(ctx context.Context, now time.Time) ([]string, e
 	return removed, nil
 }
 
-// intentSuffix marks the small object an upload writes before it starts.
+// intentSuffix marks the small object an upload writes before it starts:
+// it names (under the prefix) the key the upload goes to.
 const intentSuffix = ".intent"
+
+// intentTarget is the key (under the prefix) an intent names: its content
+// when that is a name this tool uploads to, else (intents of older
+// versions) the temporary key beside it.
+func (r *Remote) intentTarget(ctx context.Context, intentKey string) string {
+	fallback := strings.TrimPrefix(strings.TrimSuffix(intentKey, intentSuffix), r.Prefix)
+	b, err := r.readAll(ctx, intentKey)
+	if err != nil || len(b) > 1024 {
+		return fallback
+	}
+	name := strings.TrimSpace(string(b))
+	if tmp, ok := strings.CutPrefix(name, uploadDir); ok && uploadName.MatchString(tmp) {
+		return name
+	}
+	if !strings.Contains(name, "/") && isSnapshotName(name) {
+		return name
+	}
+	return fallback
+}
+
+// isStaleDirect: a multipart upload to a snapshot name directly under the
+// prefix, older than any save takes (its own run's intent, if any, is
+// handled by the intent; this catches one whose intent was lost).
+func (r *Remote) isStaleDirect(key string, started, now time.Time) bool {
+	name, ok := strings.CutPrefix(key, r.Prefix)
+	return ok && !strings.Contains(name, "/") && isSnapshotName(name) && !started.IsZero() && now.Sub(started) > staleUpload
+}
 
 // abortMultipart aborts the multipart uploads of one key and returns the
 // keys it aborted (best effort: the next run's cleanup catches the rest).
@@ -150,19 +191,6 @@ func (r *Remote) bucketName() string {
 	s := strings.TrimPrefix(r.Display, r.scheme+"://")
 	name, _, _ := strings.Cut(s, "/")
 	return name
-}
-
-// setCopyMetadata replaces the copy's metadata on S3 with the checked size
-// and sha256; other drivers copy the object as it is (its .meta.json
-// carries the figures).
-func setCopyMetadata(as func(any) bool, md map[string]string) error {
-	var in *s3.CopyObjectInput
-	if as(&in) {
-		in.MetadataDirective = types.MetadataDirectiveReplace
-		in.Metadata = md
-		in.ContentType = aws.String("application/octet-stream")
-	}
-	return nil
 }
 
 // uploadGone says the server confirms no multipart upload of key is left

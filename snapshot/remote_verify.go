@@ -17,14 +17,11 @@ import (
 	"github.com/etcdmedic/etcdmedic/internal/fault"
 )
 
-// RemoteVerifyResult is Verify's result for an object, with what the
-// object itself said: Encrypted, to whom, and whether it was opened.
+// RemoteVerifyResult is Verify's result for an object; VerifyResult says
+// whether it is encrypted, to whom, and whether it was opened.
 type RemoteVerifyResult struct {
 	*VerifyResult
-	URL        string   `json:"url"`
-	Encrypted  bool     `json:"encrypted"`
-	Recipients []string `json:"recipients,omitempty"`
-	Decrypted  bool     `json:"decrypted"`
+	URL string `json:"url"`
 }
 
 // FetchOptions configure a download.
@@ -174,9 +171,14 @@ func (r *Remote) Verify(ctx context.Context, name string, opts FetchOptions) (*R
 }
 
 func (r *Remote) verifyFetched(ctx context.Context, name string, f *fetched, keep bool) (*RemoteVerifyResult, error) {
-	res := &RemoteVerifyResult{URL: r.URLOf(name), Encrypted: strings.HasSuffix(name, extAge), Decrypted: !f.locked && strings.HasSuffix(name, extAge)}
-	if f.meta != nil {
-		res.Recipients = f.meta.Recipients
+	res := &RemoteVerifyResult{URL: r.URLOf(name)}
+	encrypted := strings.HasSuffix(name, extAge)
+	recipients := []string{}
+	if f.meta != nil && encrypted {
+		recipients = append(recipients, f.meta.Recipients...)
+	}
+	mark := func(vr *VerifyResult) {
+		vr.Encrypted, vr.Recipients, vr.Decrypted = encrypted, recipients, encrypted && !f.locked && len(f.problems) == 0
 	}
 	if f.locked || len(f.problems) > 0 {
 		vr := &VerifyResult{File: res.URL, Compressed: IsCompressed(strings.TrimSuffix(name, extAge)), Problems: f.problems, Warnings: []string{}}
@@ -186,6 +188,7 @@ func (r *Remote) verifyFetched(ctx context.Context, name string, f *fetched, kee
 		if len(f.problems) > 0 {
 			vr.Metadata = "mismatch"
 		}
+		mark(vr)
 		res.VerifyResult = vr
 		if len(f.problems) > 0 {
 			return res, vr.Err()
@@ -198,6 +201,7 @@ func (r *Remote) verifyFetched(ctx context.Context, name string, f *fetched, kee
 		return nil, err
 	}
 	vr.File = res.URL
+	mark(vr)
 	res.VerifyResult = vr
 	return res, vr.Err()
 }

@@ -2,10 +2,9 @@ package snapshot
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
+	"errors"
 	"fmt"
 	"hash"
 	"io"
@@ -13,10 +12,7 @@ import (
 	"strconv"
 	"time"
 
-	"filippo.io/age"
-	"github.com/klauspost/compress/zstd"
-	"gocloud.dev/blob"
-	"gocloud.dev/gcerrors"
+	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/etcdmedic/etcdmedic/cluster"
 	"github.com/etcdmedic/etcdmedic/internal/atomicfile"
@@ -50,27 +46,54 @@ type RemoteSaveResult struct {
 	AbortedUploads []string `json:"abortedUploads"`
 	// Bundle lists the node bundle's parts stored beside the snapshot.
 	Bundle []BundlePart `json:"bundle,omitempty"`
+	// Upload says how the object got its final name: UploadStreamed,
+	// UploadFromSpool or UploadCopied.
+	Upload string `json:"upload"`
 }
 
-// objectMetaSHA256 and friends are the object metadata keys (S3 stores them
-// as x-amz-meta-*): the object vouches for itself without its .meta.json.
+// objectMetaRevision and objectMetaCluster are the object metadata keys (S3
+// stores them as x-amz-meta-*), set when the upload starts. The object's
+// sha256 is S3's own x-amz-checksum-sha256, which the server checks on
+// every part and keeps with the object: for a multipart upload it is the
+// composite (the sha256 of the parts' sha256s, "-N"); the .meta.json
+// records it (objectChecksumSha256, with partSize) beside the sha256 of
+// the whole object. Metadata cannot be changed once the upload started
+// without a copy, and the whole object's sha256 is known only at its end.
 const (
-	objectMetaSHA256   = "etcdmedic-sha256"
-	objectMetaSize     = "etcdmedic-size"
 	objectMetaRevision = "etcdmedic-revision"
 	objectMetaCluster  = "etcdmedic-cluster-id"
 )
 
-// SaveRemote streams a snapshot from the chosen member into an upload to a
-// temporary key of the destination, through sha256 and, as asked, zstd and
-// age. The stream is written once to a local spool as well, which bolt's
-// check reads (it needs random access); nothing is held in memory beyond
-// the upload's part buffers. Only when the upload completed, its size is
-// the size sent and the database passed the check does the object get its
-// final name: its .meta.json first, then a server-side copy carrying the
-// size and sha256 in the object's metadata, checked once more on the copy.
-// A failure leaves nothing under a final name and aborts its own upload;
-// a killed run's leftovers are removed by the next run.
+// How an object got its final name (RemoteSaveResult.Upload).
+const (
+	// UploadStreamed: streamed into a multipart upload to the final key,
+	// completed after the checks (S3, when the name was known up front).
+	UploadStreamed = "streamed"
+	// UploadFromSpool: the snapshot's revision was not known when the
+	// stream began (the member took writes meanwhile), so the checked local
+	// spool was uploaded to the final key afterwards (S3).
+	UploadFromSpool = "from-spool"
+	// UploadCopied: uploaded to a temporary key while streaming, then
+	// copied to the final name (destinations other than S3).
+	UploadCopied = "copied"
+)
+
+// SaveRemote streams a snapshot from the chosen member through sha256 and,
+// as asked, zstd and age into the destination, and once to a local spool,
+// which bolt's check reads (it needs random access). Nothing is held in
+// memory beyond the upload's part buffers.
+//
+// On S3 the final name is known when the stream begins if the member's
+// revision is the same just before the snapshot and just after its first
+// bytes: the snapshot then holds exactly that revision, and the stream goes
+// straight into a multipart upload to the final key. It is completed (the
+// object appears) only after etcd's appended sha256 matched, bolt's check
+// passed, the revision is the one in the name, the server listed every part
+// with the size and sha256 sent, and the .meta.json was written; anything
+// else aborts it. When the revision moved, the spool is uploaded to the
+// right name after the check, the same way. Other destinations get a
+// temporary key during the stream and a server-side copy to the final name.
+// A killed run's leftovers are removed by the next run.
 func SaveRemote(ctx context.Context, c *cluster.Cluster, opts RemoteSaveOptions) (*RemoteSaveResult, error) {
 	start := time.Now()
 	if opts.Now == nil {
@@ -127,23 +150,65 @@ func SaveRemote(ctx context.Context, c *cluster.Cluster, opts RemoteSaveOptions)
 		}
 	}()
 
-	up, err := r.startUpload(ctx, recipients, opts.Compress)
-	if err != nil {
-		return nil, err
+	ps := uploadSpec{recipients: recipients, compress: opts.Compress, partSize: partSizeFor(st.GetDbSize() + st.GetDbSize()/64)}
+	nameAt := func(rev int64, at time.Time) string {
+		n := FileName(ms.ClusterID, rev, at, opts.Compress)
+		if len(recipients) > 0 {
+			n += extAge
+		}
+		return n
+	}
+	ps.md = func(rev int64) map[string]string {
+		return map[string]string{objectMetaRevision: strconv.FormatInt(rev, 10), objectMetaCluster: cluster.FormatID(ms.ClusterID)}
+	}
+
+	var up *upload
+	var guess int64
+	var guessedAt time.Time
+	w := io.Writer(spool)
+	if r.S3() != nil {
+		// The revision just before the snapshot and, in the first write,
+		// just after its first bytes: equal, the snapshot holds exactly it.
+		r0 := memberRevision(ctx, c, m)
+		w = &firstWrite{w: spool, first: func() (io.Writer, error) {
+			if r0 == 0 || memberRevision(ctx, c, m) != r0 {
+				c.Log.Info("the member's revision moved as the snapshot began: the spool is uploaded after the check")
+				return nil, nil
+			}
+			n, at, err := r.freeName(ctx, func(t time.Time) string { return nameAt(r0, t) }, opts.Now().UTC().Truncate(time.Millisecond))
+			if err != nil {
+				return nil, err
+			}
+			if up, err = r.startUpload(ctx, n, true, ps, r0); err != nil {
+				return nil, err
+			}
+			guess, guessedAt = r0, at
+			return up, nil
+		}}
+	} else {
+		if up, err = r.startUpload(ctx, "", false, ps, 0); err != nil {
+			return nil, err
+		}
+		w = io.MultiWriter(spool, up)
+	}
+	abort := func() {
+		if up != nil {
+			up.abort()
+		}
 	}
 	streamStart := time.Now()
-	dg, err := stream(ctx, c, m, io.MultiWriter(spool, up), opts.SaveOptions)
+	dg, err := stream(ctx, c, m, w, opts.SaveOptions)
 	if err != nil {
-		up.abort()
+		abort()
 		return nil, fmt.Errorf("snapshot from %s to %s: %w", m.Label(), r.Display, err)
 	}
 	integ, dbSHA := dg.finish()
 	switch integ {
 	case integrityMissing:
-		up.abort()
+		abort()
 		return nil, fmt.Errorf("snapshot from %s: %d bytes received, no sha256 appended: stream incomplete", m.Label(), dg.n)
 	case integrityMismatch:
-		up.abort()
+		abort()
 		return nil, fmt.Errorf("snapshot from %s: appended sha256 does not match the %d bytes received", m.Label(), dg.n)
 	}
 	// etcd's hash vouches for the spool (bbolt must never read condemned
@@ -152,34 +217,35 @@ func SaveRemote(ctx context.Context, c *cluster.Cluster, opts RemoteSaveOptions)
 	var stErr error
 	checked := make(chan struct{})
 	go func() { defer close(checked); dbst, stErr = readStatus(spool.Name(), walkStructure) }()
-	err = up.finish()
+	if up != nil {
+		err = up.finish()
+	}
 	<-checked
 	if err != nil {
-		up.abort()
+		abort()
 		return nil, fmt.Errorf("snapshot from %s to %s: %w", m.Label(), r.Display, err)
 	}
-	// From here on every failure must remove the completed temporary object.
-	defer up.abort()
-	streamTook := time.Since(streamStart)
-	c.Log.Info("snapshot streamed and uploaded", "bytes", dg.n, "stored", up.stored.n, "seconds", streamTook.Seconds())
+	// From here on every failure must remove what the upload left.
+	defer abort()
 	if stErr != nil {
 		return nil, fmt.Errorf("snapshot from %s failed verification: %w", m.Label(), stErr)
 	}
-	attrs, err := r.Bucket.Attributes(ctx, r.Key(up.name))
-	if err != nil {
-		return nil, r.classify(fmt.Errorf("check upload %s", r.URLOf(up.name)), err)
+	res.Upload = UploadCopied
+	if up != nil && up.direct {
+		res.Upload = UploadStreamed
+		if dbst.Revision != guess {
+			// Possible only when a compaction removed the newest revision
+			// (a tombstone): the name would say another revision.
+			c.Log.Info("the snapshot's revision is not the one its name was chosen by: uploading the spool again", "name", guess, "snapshot", dbst.Revision)
+			up.abort()
+			up = nil
+		}
 	}
-	if attrs.Size != up.stored.n {
-		return nil, fmt.Errorf("upload %s holds %d bytes, %d were sent", r.URLOf(up.name), attrs.Size, up.stored.n)
-	}
-
-	created := opts.Now().UTC().Truncate(time.Millisecond)
 	meta := &Metadata{
-		ClusterID: cluster.FormatID(ms.ClusterID), MemberID: m.IDString(), MemberName: m.Name, Created: created,
+		ClusterID: cluster.FormatID(ms.ClusterID), MemberID: m.IDString(), MemberName: m.Name,
 		EtcdVersion: st.GetVersion(), StorageVersion: dbst.Version,
 		Revision: dbst.Revision, RaftIndex: dbst.ConsistentIndex, RaftTerm: dbst.Term,
-		Size: up.stored.n, SHA256: up.stored.sumOr(dbSHA), DBSize: dg.n, DBSHA256: dbSHA,
-		TotalKeys: dbst.TotalKey, Verified: true, Tool: toolVersion(),
+		DBSize: dg.n, DBSHA256: dbSHA, TotalKeys: dbst.TotalKey, Verified: true, Tool: toolVersion(),
 	}
 	if meta.RaftTerm == 0 {
 		meta.RaftTerm = st.GetRaftTerm()
@@ -189,32 +255,61 @@ func SaveRemote(ctx context.Context, c *cluster.Cluster, opts RemoteSaveOptions)
 	}
 	if len(recipients) > 0 {
 		meta.Encrypted, meta.Recipients = true, append([]string(nil), opts.EncryptTo...)
-		meta.PlainSize, meta.PlainSHA256 = up.plain.n, up.plain.sum()
 	}
 	meta.HashKV = sourceHashKV(ctx, c, m, dbst.Revision)
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	name, err := r.publish(ctx, up.name, meta, func(at time.Time) string {
-		n := FileName(ms.ClusterID, dbst.Revision, at, opts.Compress)
-		if meta.Encrypted {
-			n += extAge
+	streamTook := time.Since(streamStart)
+
+	var name string
+	for attempt := 0; ; attempt++ {
+		if up == nil {
+			// The name goes by the revision the check read; the spool
+			// (proven by etcd's hash and bolt's check) is uploaded to it.
+			res.Upload = UploadFromSpool
+			n, at, err := r.freeName(ctx, func(t time.Time) string { return nameAt(dbst.Revision, t) }, opts.Now().UTC().Truncate(time.Millisecond))
+			if err != nil {
+				return nil, err
+			}
+			if up, err = r.uploadFile(ctx, spool.Name(), n, ps, dbst.Revision); err != nil {
+				return nil, fmt.Errorf("upload to %s: %w", r.Display, err)
+			}
+			guessedAt = at
 		}
-		return n
-	}, created)
-	if err != nil {
-		return nil, err
+		up.describe(meta, dbSHA)
+		if up.direct {
+			meta.Created = guessedAt
+			err = r.complete(ctx, up, meta)
+			if errors.Is(err, errNameTaken) && attempt == 0 {
+				// Another save took the name since it was chosen.
+				up.abort()
+				up = nil
+				continue
+			}
+			name = up.name
+		} else {
+			name, err = r.publish(ctx, up.name, meta, func(at time.Time) string { return nameAt(dbst.Revision, at) }, opts.Now().UTC().Truncate(time.Millisecond))
+		}
+		if err != nil {
+			return nil, err
+		}
+		break
 	}
 	up.published = true
 	up.done(ctx)
-	if err := r.Bucket.Delete(ctx, r.Key(up.name)); err != nil {
-		c.Log.Warn("temporary upload not removed (the next run removes it)", "key", up.name, "error", redact(err.Error()))
+	if !up.direct {
+		if err := r.Bucket.Delete(ctx, r.Key(up.name)); err != nil {
+			c.Log.Warn("temporary upload not removed (the next run removes it)", "key", up.name, "error", redact(err.Error()))
+		}
 	}
+	c.Log.Info("snapshot uploaded", "bytes", dg.n, "stored", meta.Size, "how", res.Upload, "seconds", time.Since(streamStart).Seconds())
 
 	if opts.KeepLocal != "" {
 		lm := *meta
 		lm.Size, lm.SHA256, lm.Compression = dg.n, dbSHA, ""
 		lm.Encrypted, lm.Recipients, lm.PlainSize, lm.PlainSHA256 = false, nil, 0, ""
+		lm.ObjectChecksumSHA256, lm.PartSize = "", 0
 		if err := spool.Sync(); err != nil {
 			return nil, fmt.Errorf("keep-local: fsync: %w", err)
 		}
@@ -244,182 +339,44 @@ func SaveRemote(ctx context.Context, c *cluster.Cluster, opts RemoteSaveOptions)
 	return res, nil
 }
 
-// publish gives the uploaded object its final name, never replacing one:
-// a generated name that is taken moves on by a millisecond (as locally).
-// The metadata goes first, written only if absent, so an object under a
-// final name always has it; then the server-side copy.
-func (r *Remote) publish(ctx context.Context, tmp string, meta *Metadata, name func(time.Time) string, at time.Time) (string, error) {
-	for i := 0; i < maxNameTries; i++ {
-		t := at.Add(time.Duration(i) * time.Millisecond)
-		n := name(t)
-		meta.Created, meta.File = t, n
-		if ok, err := r.Bucket.Exists(ctx, r.Key(n)); err != nil {
-			return "", r.classify(fmt.Errorf("check %s", r.URLOf(n)), err)
-		} else if ok {
-			continue
-		}
-		b, err := json.MarshalIndent(meta, "", "  ")
-		if err != nil {
-			return "", err
-		}
-		err = r.Bucket.WriteAll(ctx, r.Key(n+MetaSuffix), append(b, '\n'), &blob.WriterOptions{ContentType: "application/json", IfNotExist: true})
-		if gcerrors.Code(err) == gcerrors.FailedPrecondition {
-			continue
-		}
-		if err != nil {
-			return "", r.classify(fmt.Errorf("write %s", r.URLOf(n+MetaSuffix)), err)
-		}
-		if err := r.copyFinal(ctx, tmp, n, meta); err != nil {
-			r.Bucket.Delete(context.WithoutCancel(ctx), r.Key(n+MetaSuffix))
-			return "", err
-		}
-		return n, nil
-	}
-	return "", fmt.Errorf("%w: no free name at %s", ErrTargetExists, r.Display)
+// firstWrite passes writes to w and, from the first one on, also to the
+// writer first returns (none when it returns nil).
+type firstWrite struct {
+	w     io.Writer
+	first func() (io.Writer, error)
+	also  io.Writer
+	began bool
 }
 
-// copyFinal copies the upload to its final name and checks the copy.
-func (r *Remote) copyFinal(ctx context.Context, tmp, final string, meta *Metadata) error {
-	om := map[string]string{
-		objectMetaSHA256: meta.SHA256, objectMetaSize: strconv.FormatInt(meta.Size, 10),
-		objectMetaRevision: strconv.FormatInt(meta.Revision, 10), objectMetaCluster: meta.ClusterID,
-	}
-	err := r.Bucket.Copy(ctx, r.Key(final), r.Key(tmp), &blob.CopyOptions{BeforeCopy: func(as func(any) bool) error {
-		return setCopyMetadata(as, om)
-	}})
-	if err != nil {
-		return r.classify(fmt.Errorf("copy to %s", r.URLOf(final)), err)
-	}
-	a, err := r.Bucket.Attributes(ctx, r.Key(final))
-	if err != nil {
-		return r.classify(fmt.Errorf("check %s", r.URLOf(final)), err)
-	}
-	bad := a.Size != meta.Size
-	if r.S3() != nil && a.Metadata[objectMetaSHA256] != meta.SHA256 {
-		bad = true
-	}
-	if bad {
-		r.Bucket.Delete(context.WithoutCancel(ctx), r.Key(final))
-		return fmt.Errorf("%s after the copy: size %d, sha256 %q; expected %d, %s", r.URLOf(final), a.Size, a.Metadata[objectMetaSHA256], meta.Size, meta.SHA256)
-	}
-	return nil
-}
-
-// upload is one streaming upload to a temporary key: what is written goes
-// through zstd (optional) and age (optional) into the blob writer, hashed
-// and counted before and after encryption.
-type upload struct {
-	r         *Remote
-	name      string
-	cancel    context.CancelFunc
-	bw        *blob.Writer
-	top       io.Writer
-	closers   []io.Closer
-	stored    *hashCounter // what the object holds
-	plain     *hashCounter // the stored form before encryption
-	closed    bool
-	published bool
-	async     *asyncWriter
-}
-
-func (r *Remote) startUpload(ctx context.Context, recipients []age.Recipient, compress bool) (*upload, error) {
-	host, _ := os.Hostname()
-	var rb [8]byte
-	rand.Read(rb[:])
-	u := &upload{r: r, name: fmt.Sprintf("%sp%d-%s-%s.part", uploadDir, os.Getpid(), hex.EncodeToString(rb[:]), host)}
-	if err := r.Bucket.WriteAll(ctx, r.Key(u.name+intentSuffix), []byte(u.name+"\n"), &blob.WriterOptions{ContentType: "text/plain"}); err != nil {
-		return nil, r.classify(fmt.Errorf("start upload to %s", r.Display), err)
-	}
-	uctx, cancel := context.WithCancel(ctx)
-	u.cancel = cancel
-	// Two parts of S3's minimum 5 MiB in flight: against loopback MinIO,
-	// 8 MiB parts streamed 20% faster but peaked 35 MiB higher (156 vs 121).
-	bw, err := r.Bucket.NewWriter(uctx, r.Key(u.name), &blob.WriterOptions{ContentType: "application/octet-stream",
-		BufferSize: 5 << 20, MaxConcurrency: 2})
-	if err != nil {
-		cancel()
-		return nil, r.classify(fmt.Errorf("start upload to %s", r.Display), err)
-	}
-	u.bw = bw
-	u.stored = newHashCounter(bw)
-	// Stored as streamed, the object's sha256 is the database's, which the
-	// stream's digest computes already: one hash pass less per byte.
-	u.stored.noHash = len(recipients) == 0 && !compress
-	u.top = u.stored
-	u.plain = u.stored
-	if len(recipients) > 0 {
-		aw, err := age.Encrypt(u.stored, recipients...)
-		if err != nil {
-			u.abort()
-			return nil, fmt.Errorf("encrypt: %w", err)
-		}
-		u.plain = newHashCounter(aw)
-		u.top = u.plain
-		u.closers = append(u.closers, aw)
-	}
-	if compress {
-		zw, err := zstd.NewWriter(u.top)
-		if err != nil {
-			u.abort()
-			return nil, err
-		}
-		u.top = zw
-		u.closers = append([]io.Closer{zw}, u.closers...)
-	}
-	u.async = newAsyncWriter(u.top, asyncChunks)
-	return u, nil
-}
-
-func (u *upload) Write(p []byte) (int, error) { return u.async.Write(p) }
-
-// finish flushes zstd and age and completes the upload.
-func (u *upload) finish() error {
-	if err := u.async.Close(); err != nil {
-		return err
-	}
-	for _, c := range u.closers {
-		if err := c.Close(); err != nil {
-			return err
+func (f *firstWrite) Write(p []byte) (int, error) {
+	if !f.began {
+		f.began = true
+		var err error
+		if f.also, err = f.first(); err != nil {
+			return 0, err
 		}
 	}
-	u.closed = true
-	// The destination answered when it was opened: an upload that fails
-	// now is a failed save (exit 2), not an unreachable destination.
-	if err := u.bw.Close(); err != nil {
-		return fault.Mark(fmt.Errorf("upload: %s", redact(oneLine(err.Error()))), fault.Failed)
+	n, err := f.w.Write(p)
+	if err != nil || f.also == nil {
+		return n, err
 	}
-	return nil
+	return f.also.Write(p)
 }
 
-// abort cancels the upload if still open and removes what it left: the
-// SDK's own abort of a multipart upload reuses the cancelled context and
-// fails, so the leftover is aborted here with a fresh one.
-func (u *upload) abort() {
-	u.cancel()
-	if u.published {
-		return
-	}
-	u.published = true // once
-	if u.async != nil {
-		u.async.Close()
-	}
-	if !u.closed {
-		u.bw.Close()
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+// memberRevision is the member's own current revision (a serializable
+// read: the revision it applied, which its backend holds); 0 when unknown.
+func memberRevision(ctx context.Context, c *cluster.Cluster, m cluster.Member) int64 {
+	dctx, cancel := c.WithCommandTimeout(ctx)
 	defer cancel()
-	u.r.abortMultipart(ctx, u.r.Key(u.name))
-	u.r.Bucket.Delete(ctx, u.r.Key(u.name))
-	// The intent stays when the abort could not be confirmed (the server
-	// is gone): the next run aborts by it.
-	if u.r.uploadGone(ctx, u.r.Key(u.name)) {
-		u.r.Bucket.Delete(ctx, u.r.Key(u.name+intentSuffix))
+	cli, err := c.Client(dctx, m.Endpoint)
+	if err != nil {
+		return 0
 	}
-}
-
-// done removes the intent of a published upload.
-func (u *upload) done(ctx context.Context) {
-	u.r.Bucket.Delete(ctx, u.r.Key(u.name+intentSuffix))
+	resp, err := cli.Get(dctx, "\x00", clientv3.WithSerializable(), clientv3.WithCountOnly())
+	if err != nil {
+		return 0
+	}
+	return resp.Header.Revision
 }
 
 // hashCounter passes writes on, hashing and counting them.

@@ -37,6 +37,13 @@ type VerifyResult struct {
 	Hash      uint32 `json:"hash"`
 	RaftIndex uint64 `json:"raftIndex"`
 	RaftTerm  uint64 `json:"raftTerm"`
+	// Encrypted: the object is age-encrypted; Recipients are the public
+	// keys it is encrypted to, as its metadata records them ([] when not
+	// encrypted or not recorded); Decrypted: an identity opened it, so the
+	// database inside was checked too (else only the ciphertext was).
+	Encrypted  bool     `json:"encrypted"`
+	Recipients []string `json:"recipients"`
+	Decrypted  bool     `json:"decrypted"`
 
 	Problems []string `json:"problems"`
 	Warnings []string `json:"warnings"`
@@ -68,7 +75,7 @@ type VerifyOptions struct {
 // storage version, crc32 hash). A missing file is an
 // fs.ErrNotExist error; a bad file is a result with Problems.
 func Verify(ctx context.Context, path string, opts VerifyOptions) (*VerifyResult, string, error) {
-	r := &VerifyResult{File: path, Compressed: IsCompressed(path)}
+	r := &VerifyResult{File: path, Compressed: IsCompressed(path), Recipients: []string{}}
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, "", err

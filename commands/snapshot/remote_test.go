@@ -9,10 +9,14 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
 	"filippo.io/age"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
 
 	"github.com/etcdmedic/etcdmedic/commands/clitest"
 	"github.com/etcdmedic/etcdmedic/playground"
@@ -33,6 +37,7 @@ type remoteSaveJSON struct {
 		} `json:"metadata"`
 		KeptLocal      string   `json:"keptLocal"`
 		AbortedUploads []string `json:"abortedUploads"`
+		Upload         string   `json:"upload"`
 	} `json:"save"`
 	Error string `json:"error"`
 }
@@ -115,6 +120,27 @@ func TestRemoteRoundTripS3(t *testing.T) {
 		if u := mc.uploads("snaps"); len(u) != 0 {
 			t.Fatalf("multipart uploads left: %v", u)
 		}
+		// The object carries S3's sha256 checksum (the composite of its
+		// parts), the one the .meta.json records, and the revision.
+		var meta struct {
+			Revision int64
+			Checksum string `json:"objectChecksumSha256"`
+			PartSize int64  `json:"partSize"`
+		}
+		if err := json.Unmarshal(mc.get("snaps", "prod/etcd/"+name+".meta.json"), &meta); err != nil {
+			t.Fatal(err)
+		}
+		head, err := mc.client().HeadObject(context.Background(), &s3.HeadObjectInput{Bucket: aws.String("snaps"),
+			Key: aws.String("prod/etcd/" + name), ChecksumMode: s3types.ChecksumModeEnabled})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if meta.Checksum == "" || aws.ToString(head.ChecksumSHA256) != meta.Checksum || meta.PartSize == 0 {
+			t.Fatalf("object checksum %q, metadata says %q (part size %d)", aws.ToString(head.ChecksumSHA256), meta.Checksum, meta.PartSize)
+		}
+		if got := head.Metadata["etcdmedic-revision"]; got != fmt.Sprint(meta.Revision) {
+			t.Fatalf("object metadata revision %q, want %d", got, meta.Revision)
+		}
 	})
 }
 
@@ -155,6 +181,11 @@ func remoteRoundTrip(t *testing.T, u string, checkObjects func(name string)) {
 		t.Fatalf("metadata %+v", md)
 	}
 	checkObjects(name)
+	// A quiet member: the name was known as the stream began, so S3 got the
+	// stream itself; other destinations a temporary key and a copy.
+	if want := map[bool]string{true: "streamed", false: "copied"}[strings.HasPrefix(u, "s3://")]; out.Save.Upload != want {
+		t.Fatalf("upload %q, want %q", out.Save.Upload, want)
+	}
 	if out.Save.KeptLocal == "" {
 		t.Fatal("--keep-local kept nothing")
 	}
@@ -249,6 +280,31 @@ func remoteEncrypted(t *testing.T, u string, get func(name string) []byte) {
 	nv := clitest.Run(t, nil, "snapshot", "verify", withName(u, name))
 	if nv.Code != 1 || !strings.Contains(nv.Stdout, "encrypted") || strings.Contains(nv.Stdout, "CORRUPTED") {
 		t.Fatalf("verify without --identity: exit %d, want 1 and 'encrypted'", nv.Code)
+	}
+	// -o json says it too: encrypted, to whom (public keys only), opened or not.
+	type verifyJSON struct {
+		Snapshots []struct {
+			Encrypted, Decrypted bool
+			Recipients           []string
+		}
+	}
+	jv := func(args ...string) verifyJSON {
+		r := clitest.Run(t, nil, append([]string{"snapshot", "verify", "-o", "json", withName(u, name)}, args...)...)
+		var v verifyJSON
+		if err := json.Unmarshal([]byte(r.Stdout), &v); err != nil || len(v.Snapshots) != 1 {
+			t.Fatalf("verify -o json %v: exit %d, %v: %s", args, r.Code, err, r.Stdout)
+		}
+		if strings.Contains(r.Stdout, "AGE-SECRET-KEY") {
+			t.Fatal("verify -o json printed a private key")
+		}
+		return v
+	}
+	want := []string{id.Recipient().String()}
+	if v := jv().Snapshots[0]; !v.Encrypted || v.Decrypted || !slices.Equal(v.Recipients, want) {
+		t.Fatalf("verify -o json without --identity: %+v, want encrypted to %v, not decrypted", v, want)
+	}
+	if v := jv("--identity", idFile).Snapshots[0]; !v.Encrypted || !v.Decrypted || !slices.Equal(v.Recipients, want) {
+		t.Fatalf("verify -o json with --identity: %+v, want encrypted to %v, decrypted", v, want)
 	}
 	if r := clitest.Run(t, nil, "snapshot", "verify", withName(u, name), "--identity", idFile); r.Code != 0 {
 		t.Fatalf("verify with --identity: exit %d", r.Code)

@@ -87,6 +87,12 @@ func TestSaveVerifyRestoreRoundTrip(t *testing.T) {
 			if v := vr.Snapshots[0]; v.Integrity != "ok" || v.Metadata != "ok" || v.Revision != md.Revision || v.TotalKeys != md.TotalKeys {
 				t.Fatalf("verify: %+v", v)
 			}
+			// A local file is never encrypted: said so, with an empty list.
+			var raw struct{ Snapshots []map[string]any }
+			json.Unmarshal([]byte(r.Stdout), &raw)
+			if rc, ok := raw.Snapshots[0]["recipients"].([]any); raw.Snapshots[0]["encrypted"] != false || raw.Snapshots[0]["decrypted"] != false || !ok || len(rc) != 0 {
+				t.Fatalf("verify -o json: encrypted %v, decrypted %v, recipients %v", raw.Snapshots[0]["encrypted"], raw.Snapshots[0]["decrypted"], raw.Snapshots[0]["recipients"])
+			}
 
 			want := dump(t, cli, md.Revision)
 			dataDir := filepath.Join(t.TempDir(), "restored")
