@@ -8,6 +8,7 @@ import (
 	"math"
 	"net/http"
 	"sort"
+	"strings"
 	"time"
 
 	dto "github.com/prometheus/client_model/go"
@@ -19,6 +20,18 @@ import (
 type MetricsSample struct {
 	At       time.Time
 	families map[string]*dto.MetricFamily
+	// only is the set of families parsed when the scrape was filtered (nil:
+	// all of them). Asking for another is a bug in the caller's family list,
+	// not a metric the member lacks, so it panics rather than say "absent".
+	only map[string]bool
+}
+
+// family returns one parsed family, nil when the member does not export it.
+func (s *MetricsSample) family(name string) *dto.MetricFamily {
+	if s.only != nil && !s.only[name] {
+		panic(fmt.Sprintf("cluster: metric family %s was not parsed: add it to the ProbeOptions.Families of this probe (health.MetricFamilies)", name))
+	}
+	return s.families[name]
 }
 
 // metricsMaxBody bounds a scrape. etcd's /metrics is a few hundred KiB; the
@@ -43,10 +56,115 @@ func ParseMetrics(r io.Reader, at time.Time) (*MetricsSample, error) {
 	return &MetricsSample{At: at, families: fams}, nil
 }
 
+// ParseMetricsFamilies parses only the named families of a text exposition
+// (nil: all, as ParseMetrics): the other lines are dropped before the parser
+// sees them. etcd serves 100–200 families (≈1,800 lines, most of them gRPC
+// and Go runtime series) and a check reads about a dozen; parsing them all
+// was most of the CPU `status` spent. The parse itself stays the library's.
+func ParseMetricsFamilies(body []byte, at time.Time, families []string) (*MetricsSample, error) {
+	if families == nil {
+		return ParseMetrics(bytes.NewReader(body), at)
+	}
+	only := make(map[string]bool, len(families)+1)
+	for _, f := range families {
+		only[f] = true
+	}
+	only[metricsProcessStart] = true // restart detection, for every delta
+	s, err := ParseMetrics(bytes.NewReader(filterFamilies(body, only)), at)
+	if err != nil {
+		return nil, err
+	}
+	s.only = only
+	return s, nil
+}
+
+// filterFamilies keeps the lines of the families in keep, in their order:
+// their # HELP and # TYPE lines and their samples, which for a histogram or
+// summary are also NAME_bucket, NAME_sum and NAME_count. A suffixed name is
+// taken as part of NAME only when NAME was declared a histogram or summary,
+// as the text format defines it; client_golang refuses to register a metric
+// whose name collides with such a suffix, so no other family is pulled in.
+func filterFamilies(body []byte, keep map[string]bool) []byte {
+	out := make([]byte, 0, 16<<10)
+	composite := map[string]bool{} // kept families typed histogram or summary
+	for len(body) > 0 {
+		var line []byte
+		if i := bytes.IndexByte(body, '\n'); i >= 0 {
+			line, body = body[:i+1], body[i+1:]
+		} else {
+			line, body = body, nil
+		}
+		if name, typ, comment := lineFamily(line); comment {
+			if keep[name] {
+				out = append(out, line...)
+				if typ == "histogram" || typ == "summary" {
+					composite[name] = true
+				}
+			}
+		} else if name != "" && (keep[name] || composite[trimSampleSuffix(name)]) {
+			out = append(out, line...)
+		}
+	}
+	if n := len(out); n > 0 && out[n-1] != '\n' {
+		out = append(out, '\n')
+	}
+	return out
+}
+
+// lineFamily names the metric a line is about: the family of a # HELP or
+// # TYPE line (comment=true; typ is the declared type of a TYPE line), or the
+// sample name of a sample line, bare or quoted ({"name",…}). Other comments
+// and blank lines have no name.
+func lineFamily(line []byte) (name, typ string, comment bool) {
+	line = bytes.TrimLeft(line, " \t")
+	if len(line) == 0 {
+		return "", "", false
+	}
+	if line[0] == '#' {
+		f := bytes.Fields(line[1:])
+		if len(f) < 2 || (string(f[0]) != "HELP" && string(f[0]) != "TYPE") {
+			return "", "", true
+		}
+		if string(f[0]) == "TYPE" && len(f) >= 3 {
+			typ = string(f[2])
+		}
+		return strings.Trim(string(f[1]), `"`), typ, true
+	}
+	if line[0] == '{' {
+		if rest, ok := bytes.CutPrefix(line[1:], []byte(`"`)); ok {
+			if i := bytes.IndexByte(rest, '"'); i > 0 {
+				return string(rest[:i]), "", false
+			}
+		}
+		return "", "", false
+	}
+	end := bytes.IndexAny(line, "{ \t\r\n")
+	if end < 0 {
+		end = len(line)
+	}
+	return string(line[:end]), "", false
+}
+
+// trimSampleSuffix is the family a histogram or summary sample belongs to.
+func trimSampleSuffix(name string) string {
+	for _, suf := range [...]string{"_bucket", "_sum", "_count"} {
+		if base, ok := strings.CutSuffix(name, suf); ok {
+			return base
+		}
+	}
+	return ""
+}
+
 // ScrapeMetrics GETs url (e.g. "https://127.0.0.1:2379/metrics") with the
 // given client; ctx bounds it; non-200 is an error; the body is limited to
-// 32 MiB.
+// 32 MiB. Every family is parsed.
 func ScrapeMetrics(ctx context.Context, hc *http.Client, url string) (*MetricsSample, error) {
+	return ScrapeMetricsFamilies(ctx, hc, url, nil)
+}
+
+// ScrapeMetricsFamilies is ScrapeMetrics parsing only the named families (nil:
+// all); see ParseMetricsFamilies.
+func ScrapeMetricsFamilies(ctx context.Context, hc *http.Client, url string, families []string) (*MetricsSample, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return nil, err
@@ -73,7 +191,7 @@ func ScrapeMetrics(ctx context.Context, hc *http.Client, url string) (*MetricsSa
 	}
 	// Stamped after the body arrived: that is when the counters were read.
 	at := time.Now()
-	s, err := ParseMetrics(bytes.NewReader(body), at)
+	s, err := ParseMetricsFamilies(body, at, families)
 	if err != nil {
 		return nil, fmt.Errorf("scrape %s: %w", url, err)
 	}
@@ -87,8 +205,7 @@ func (s *MetricsSample) Has(name string) bool {
 	if s == nil {
 		return false
 	}
-	_, ok := s.families[name]
-	return ok
+	return s.family(name) != nil
 }
 
 // Value returns the sum over all series of a gauge/counter/untyped metric;
@@ -97,7 +214,7 @@ func (s *MetricsSample) Value(name string) (v float64, ok bool) {
 	if s == nil {
 		return 0, false
 	}
-	f := s.families[name]
+	f := s.family(name)
 	if f == nil || len(f.GetMetric()) == 0 {
 		return 0, false
 	}
@@ -124,7 +241,7 @@ func (s *MetricsSample) LabelValue(name, label string) (string, bool) {
 	if s == nil {
 		return "", false
 	}
-	f := s.families[name]
+	f := s.family(name)
 	if f == nil || len(f.GetMetric()) == 0 {
 		return "", false
 	}
@@ -150,7 +267,7 @@ func (s *MetricsSample) histogram(name string) (buckets []histBucket, count floa
 	if s == nil {
 		return nil, 0, false
 	}
-	f := s.families[name]
+	f := s.family(name)
 	if f == nil || f.GetType() != dto.MetricType_HISTOGRAM || len(f.GetMetric()) == 0 {
 		return nil, 0, false
 	}

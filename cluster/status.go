@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"regexp"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -119,7 +120,15 @@ type Sample struct {
 type ProbeOptions struct {
 	// SkipMetrics leaves out the /metrics scrape (gates that need only Status).
 	SkipMetrics bool
+	// Families, when not nil, are the only metric families parsed from each
+	// scrape (health.MetricFamilies: what the checks read), besides those
+	// MemberStatus itself reads; nil parses all. Parsing every family of a
+	// member's /metrics was most of the CPU a status spent.
+	Families []string
 }
+
+// statusFamilies are the metric families MemberStatus reads itself.
+var statusFamilies = []string{metricQuotaBytes, metricWALFsync, metricBackendComm}
 
 // Probe gathers Status and /metrics from every member in parallel; each member
 // is bounded by --command-timeout, so a hung member costs that and no more,
@@ -153,7 +162,11 @@ func (c *Cluster) ProbeMember(ctx context.Context, m Member, opts ProbeOptions) 
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			st.Metrics, st.MetricsErr = ScrapeMetrics(ctx, c.http, m.MetricsURL)
+			var fams []string
+			if opts.Families != nil {
+				fams = append(slices.Clip(opts.Families), statusFamilies...)
+			}
+			st.Metrics, st.MetricsErr = ScrapeMetricsFamilies(ctx, c.http, m.MetricsURL, fams)
 			if st.MetricsErr != nil {
 				st.MetricsErr = c.Config.classify(m.MetricsURL, st.MetricsErr)
 			}

@@ -19,7 +19,20 @@ const (
 	mSlowApply      = "etcd_server_slow_apply_total"
 	mHeartbeatFails = "etcd_server_heartbeat_send_failures_total"
 	mDefragInflight = "etcd_disk_defrag_inflight"
+	mFDUsed         = "os_fd_used"
+	mFDLimit        = "os_fd_limit"
+	mProcessFDs     = "process_open_fds"
+	mProcessMaxFDs  = "process_max_fds"
 )
+
+// MetricFamilies are the metric families the checks read: a probe judged
+// here need parse no other (cluster.ProbeOptions.Families). A check reading
+// one not listed panics in tests (cluster.MetricsSample), so the list cannot
+// silently fall behind.
+func MetricFamilies() []string {
+	return []string{mWALFsync, mBackendCommit, mLeaderChanges, mPeerRTT, mProposalsFail, mProposalsPend,
+		mSlowApply, mHeartbeatFails, mDefragInflight, mFDUsed, mFDLimit, mProcessFDs, mProcessMaxFDs}
+}
 
 // 8. Metrics from two scrapes Window apart: histograms are judged on the
 // observations made between the scrapes (what the disk does now, not since
@@ -233,11 +246,11 @@ func (d *judge) counter(m cluster.Member, before, after *cluster.MetricsSample, 
 // the Go process collector).
 func (d *judge) fds(m cluster.Member, s *cluster.MetricsSample) {
 	t := d.t
-	used, ok1 := s.Value("os_fd_used")
-	limit, ok2 := s.Value("os_fd_limit")
+	used, ok1 := s.Value(mFDUsed)
+	limit, ok2 := s.Value(mFDLimit)
 	if !ok1 || !ok2 {
-		used, ok1 = s.Value("process_open_fds")
-		limit, ok2 = s.Value("process_max_fds")
+		used, ok1 = s.Value(mProcessFDs)
+		limit, ok2 = s.Value(mProcessMaxFDs)
 	}
 	f := Finding{ID: "metrics.fileDescriptors", Threshold: fmt.Sprintf("warn ≥ %s, crit ≥ %s", humanize.Percent(t.FDWarn), humanize.Percent(t.FDCrit))}
 	if !ok1 || !ok2 || limit <= 0 {

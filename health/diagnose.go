@@ -64,7 +64,7 @@ func Diagnose(ctx context.Context, c *cluster.Cluster, o Options) *Report {
 	var alarms alarmListResult
 	var wg sync.WaitGroup
 	wg.Add(3)
-	go func() { defer wg.Done(); snap1 = c.Probe(ctx, ms, cluster.ProbeOptions{}) }()
+	go func() { defer wg.Done(); snap1 = c.Probe(ctx, ms, cluster.ProbeOptions{Families: MetricFamilies()}) }()
 	go func() { defer wg.Done(); reads = ReadEach(ctx, c, ms) }()
 	go func() { defer wg.Done(); alarms = d.alarmList(ctx) }()
 	wg.Wait()
@@ -125,7 +125,7 @@ func (d *diagnosis) probeAgain(ctx context.Context, snap1 *cluster.Sample) *clus
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			snap2.Members[i] = d.c.ProbeMember(ctx, st.Member, cluster.ProbeOptions{})
+			snap2.Members[i] = d.c.ProbeMember(ctx, st.Member, cluster.ProbeOptions{Families: MetricFamilies()})
 		}()
 	}
 	wg.Wait()

@@ -101,7 +101,7 @@ func Run(ctx context.Context, opts *Options) error {
 		}
 		return fault.Mark(err, fault.Indeterminate)
 	}
-	snap := c.Probe(ctx, ms, cluster.ProbeOptions{})
+	snap := c.Probe(ctx, ms, cluster.ProbeOptions{Families: health.MetricFamilies()})
 	report := health.Status(snap, health.SampleOptions{Thresholds: t, Connection: c.Config.ConnectionFlags()})
 	if f := opts.Format(); f.Machine() {
 		if err := output.Write(opts.IO.Out, f, report); err != nil {
