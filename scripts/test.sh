@@ -21,6 +21,9 @@ fi
 missing=()
 command -v promtool >/dev/null || missing+=(prometheus)
 command -v fio >/dev/null || missing+=(fio)
+# node_exporter's textfile collector reads doctor --metrics-file in the
+# exporter's Prometheus end-to-end test.
+command -v prometheus-node-exporter >/dev/null || missing+=(prometheus-node-exporter)
 if [ ${#missing[@]} -gt 0 ] && command -v apt-get >/dev/null; then
   echo "== installing ${missing[*]}"
   sudo=""; [ "$(id -u)" -eq 0 ] || sudo=sudo
