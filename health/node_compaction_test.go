@@ -96,3 +96,20 @@ func TestJudgeProbeBudget(t *testing.T) {
 		t.Error("probes.margin=0 accepted")
 	}
 }
+
+// A revision's size: what the in-use size grew by per revision over the
+// window when enough were written, else the in-use size per key.
+func TestGrowthBytesPerRevision(t *testing.T) {
+	g := &Growth{Revisions: 500, InUseGrowth: 1 << 20, DBSizeInUse: 100 << 20, Keys: 1000}
+	if b := g.BytesPerRevision(); b != 2097.152 || g.SizeSource() != "in-use growth per revision" {
+		t.Errorf("500 revisions grew 1 MiB: %v from %s", b, g.SizeSource())
+	}
+	for _, g := range []*Growth{
+		{Revisions: 50, InUseGrowth: 1 << 20, DBSizeInUse: 100 << 20, Keys: 1000}, // too few revisions
+		{Revisions: 500, InUseGrowth: -4096, DBSizeInUse: 100 << 20, Keys: 1000},  // compacted meanwhile
+	} {
+		if b := g.BytesPerRevision(); b != 104857.6 || g.SizeSource() != "in use per key" {
+			t.Errorf("%+v: %v from %s, want 100 MiB / 1000 keys", g, b, g.SizeSource())
+		}
+	}
+}

@@ -82,8 +82,17 @@ history of DB sizes); alert rules over them: 'etcdmedic alerts'.
 latency of --data-dir's filesystem with etcd's write pattern (2300-byte writes, each
 followed by fdatasync, up to 22 MiB or 10 s, in a temp file removed afterwards), free
 space against the DB size, expiry of the certificates the manifest names (warn < 30
-days, crit < 7), and the compaction settings. The data dir and certificates come from
-the etcd manifest (--manifest) unless --data-dir is given.
+days, crit < 7), the compaction settings (etcd's --auto-compaction-*, kube-apiserver's
+--etcd-compaction-interval from its manifest beside etcd's, 5m when unset) against the
+revision growth rate (two Status readings of the local member --window apart and a
+count-only read: the history kept between compactions against the quota, or when
+nothing compacts how soon the quota is reached), and the static pod's probe budget
+against the expected start, as 'breakglass probes' judges it. The data dir and
+certificates come from the etcd manifest (--manifest, else discovery) unless
+--data-dir is given.
+
+On a node whose etcd manifest is read (kubeadm, RKE2, OpenShift, --manifest), doctor
+also reports the probe budget (node.probeBudget) beside the cluster's findings.
 
 A hung member makes its own checks "unknown" and costs one --command-timeout; the run
 always ends within about --command-timeout + --window + a second.

@@ -23,6 +23,9 @@ func TestDoctorUsageErrors(t *testing.T) {
 		{"--all=maybe"},
 		{"--set"},
 		{"--set", "quota.warn=-10%"},
+		{"--set", "compaction.warn=60%"}, // above compaction.crit's 50 %
+		{"--set", "probes.margin=0"},
+		{"--set", "compaction.etaCrit=soon"},
 		{"now"},
 		{"-o", "xml"},
 	} {
