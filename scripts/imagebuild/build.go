@@ -95,13 +95,17 @@ func build(o options) (*result, error) {
 	return res, nil
 }
 
+// releaseTags are goreleaser.yaml's build tags (TestGoreleaserBuildTags
+// keeps them one list): the slim release binary.
+const releaseTags = "slim,grpcnotrace"
+
 // goBuild builds the static binary the release builds (goreleaser.yaml's
-// flags and ldflags), for one platform.
+// flags, tags and ldflags), for one platform.
 func goBuild(o options, osName, arch, out string) error {
 	pkg := "github.com/etcdmedic/etcdmedic/internal/buildinfo"
 	ldflags := fmt.Sprintf("-s -w -X %s.Version=%s -X %s.Commit=%s -X %s.Date=%s",
 		pkg, o.version, pkg, o.commit, pkg, o.created.Format(time.RFC3339))
-	cmd := exec.Command("go", "build", "-trimpath", "-ldflags", ldflags, "-o", out, "./cmd/etcdmedic")
+	cmd := exec.Command("go", "build", "-trimpath", "-tags", releaseTags, "-ldflags", ldflags, "-o", out, "./cmd/etcdmedic")
 	cmd.Dir = o.repoRoot
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS="+osName, "GOARCH="+arch)
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr

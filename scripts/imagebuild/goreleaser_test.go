@@ -107,3 +107,23 @@ func TestGoreleaserImageMatchesRecipe(t *testing.T) {
 		}
 	}
 }
+
+// The image carries the release binary: the same build tags as the
+// release archives.
+func TestGoreleaserBuildTags(t *testing.T) {
+	raw, err := os.ReadFile("../../goreleaser.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cfg struct {
+		Builds []struct {
+			Tags []string `json:"tags"`
+		} `json:"builds"`
+	}
+	if err := yaml.Unmarshal(raw, &cfg); err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.Builds) != 1 || strings.Join(cfg.Builds[0].Tags, ",") != releaseTags {
+		t.Fatalf("goreleaser.yaml builds' tags %+v, the image builds with -tags %s", cfg.Builds, releaseTags)
+	}
+}
