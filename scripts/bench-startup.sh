@@ -1,28 +1,43 @@
 #!/usr/bin/env bash
-# How fast the CLI starts, against etcdctl, in one run (issue 14).
+# How fast the CLI starts and answers, against etcdctl, in one run (issue 14).
 #
-# Builds etcdmedic twice (the full build, and -tags slim, which leaves the
-# embedded etcd server out), starts a 3-member playground of etcd v3.7.3
-# release binaries, then alternates BENCH_ROUNDS times (default 30)
-#   etcdmedic status -o json            vs  etcdctl endpoint status --cluster -w json
-#   etcdmedic version                   vs  etcdctl version
-# for each build, and prints per contender the median wall time and CPU time
-# (user+sys, from getrusage) with min–max, the package init time Go reports
-# (GODEBUG=inittrace=1: the sum over packages, median), and the ratios against
-# the targets: status <= 1.3x, version <= 1.5x etcdctl's. An etcdctl-vs-itself
-# control shows what the noise alone gives.
+# Builds etcdmedic twice — the release build (-tags slim: no embedded etcd
+# server, no Google/Azure SDKs) and the full build — starts a 3-member
+# playground of etcd v3.7.3 release binaries (seeded, so the members' /metrics
+# carry the gRPC series a used cluster has), then runs BENCH_ROUNDS rounds
+# (default 20), the order flipping every other round, of
+#   <build>-status   etcdmedic status -o json
+#   etcdctl-status   etcdctl endpoint status --cluster -w json
+#   control-status   etcdctl endpoint status --cluster -w json again (what two runs of one tool differ by)
+#   <build>-version  etcdmedic version
+#   etcdctl-version  etcdctl version
+#   control-version  etcdctl version again
+# measured by scripts/benchlib.sh (wall, CPU, the members' own
+# process_cpu_seconds_total before and after — status also reads every
+# member's /metrics, etcdctl does not — private and file-backed RSS, load).
+# Then the package initialisation Go reports (GODEBUG=inittrace=1, summed over
+# packages, median of 5) and the ratios of medians against the targets:
+# status wall <= 1.3x, version wall <= 1.5x etcdctl's.
 #
 #   scripts/bench-startup.sh
+#   BENCH_ROUNDS=50 scripts/bench-startup.sh
 #   ETCDMEDIC_BASELINE=/path/to/old/etcdmedic scripts/bench-startup.sh   # an older build beside them
+#   ETCDMEDIC_BIN=/path/to/etcdmedic BENCH_ROUNDS=1 BENCH_LOCK=0 scripts/bench-startup.sh   # the smoke run
 #
-# Not part of `go test ./...`. About a minute.
+# Not part of `go test ./...` (the smoke run is). About a minute plus the
+# builds. Runs under the shared lock /tmp/etcdmedic-bench.lock (BENCH_LOCK=0: not).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-ROUNDS=${BENCH_ROUNDS:-30}
+. scripts/benchlib.sh
+bench_lock "$@"
+
+ROUNDS=${BENCH_ROUNDS:-20}
 CACHE="${ETCDMEDIC_CACHE:-$HOME/.cache/etcdmedic}/etcd/v3.7.3/bin"
 [ -x "$CACHE/etcdctl" ] && [ -x "$CACHE/etcd" ] || scripts/build-etcd.sh v3.7.3 >/dev/null
+ctl=$CACHE/etcdctl
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/bench-startup.XXXXXX")
+export BENCH_WORK=$work
 pg_pid=
 cleanup() {
   if [ -n "$pg_pid" ]; then
@@ -33,69 +48,75 @@ cleanup() {
 }
 trap cleanup EXIT
 
-go build -o "$work/etcdmedic" ./cmd/etcdmedic
-go build -tags slim -o "$work/etcdmedic-slim" ./cmd/etcdmedic
-ls -l "$work/etcdmedic" "$work/etcdmedic-slim" | awk '{ printf "%-40s %5.1f MB\n", $NF, $5/1e6 }'
+# name=binary, the release build first.
+builds=()
+if [ -n "${ETCDMEDIC_BIN:-}" ]; then
+  builds+=("etcdmedic=$ETCDMEDIC_BIN")
+else
+  builds+=("slim=$(bench_etcdmedic "$work/etcdmedic-slim" -tags slim)" "full=$(bench_etcdmedic "$work/etcdmedic")")
+fi
+[ -n "${ETCDMEDIC_BASELINE:-}" ] && builds+=("baseline=$ETCDMEDIC_BASELINE")
+for b in "${builds[@]}"; do
+  printf '%-10s %6.1f MB  %s\n' "${b%%=*}" "$(stat -c %s "${b#*=}" | awk '{ print $1 / 1e6 }')" "${b#*=}"
+done
 
-"$work/etcdmedic-slim" playground --etcd-binary "$CACHE/etcd" >"$work/pg.out" 2>"$work/pg.err" &
+em=${builds[0]#*=}
+"$em" playground --etcd-binary "$CACHE/etcd" --base-port 0 --seed >"$work/pg.out" 2>"$work/pg.err" &
 pg_pid=$!
-for _ in $(seq 600); do
-  grep -q "endpoints:" "$work/pg.out" 2>/dev/null && break
+for _ in $(seq 1200); do
+  grep -q "^endpoints:" "$work/pg.out" 2>/dev/null && break
+  kill -0 "$pg_pid" 2>/dev/null || break
   sleep 0.1
 done
 ep=$(sed -n 's/^endpoints: //p' "$work/pg.out")
 [ -n "$ep" ] || { echo "playground did not start:" >&2; cat "$work/pg.err" >&2; exit 1; }
-echo "3 members of etcd v3.7.3: $ep; load $(cut -d' ' -f1-3 /proc/loadavg), $(nproc) cores"
+metrics=$(tr ',' '\n' <<<"$ep" | sed 's|$|/metrics|' | tr '\n' ' ')
+echo "3 members of etcd v3.7.3: $ep"
+bench_init
 
-ETCDCTL="$CACHE/etcdctl" EP="$ep" ROUNDS="$ROUNDS" FULL="$work/etcdmedic" SLIM="$work/etcdmedic-slim" BASELINE="${ETCDMEDIC_BASELINE:-}" python3 - <<'EOF'
-import os, resource, statistics, subprocess, time
+status() {
+  local b
+  for b in "${builds[@]}"; do
+    BENCH_OK_EXIT="0 1" bench_run "${b%%=*}-status" "${b#*=}" status -o json --endpoints "$ep"
+  done
+}
+ctl_status() { bench_run "$1-status" "$ctl" endpoint status --cluster -w json --endpoints "$ep"; }
+version() {
+  local b
+  for b in "${builds[@]}"; do bench_run "${b%%=*}-version" "${b#*=}" version; done
+}
+for r in $(seq "$ROUNDS"); do
+  echo "round $r (load $(bench_load))"
+  BENCH_ETCD_METRICS=$metrics
+  export BENCH_ETCD_METRICS
+  if ((r % 2)); then status; ctl_status etcdctl; ctl_status control; else ctl_status etcdctl; ctl_status control; status; fi
+  BENCH_ETCD_METRICS= # version talks to no member
+  if ((r % 2)); then version; bench_run etcdctl-version "$ctl" version; bench_run control-version "$ctl" version
+  else bench_run etcdctl-version "$ctl" version; bench_run control-version "$ctl" version; version; fi
+done
+bench_summary
 
-ctl, ep, rounds = os.environ["ETCDCTL"], os.environ["EP"], int(os.environ["ROUNDS"])
-builds = {"full": os.environ["FULL"], "slim": os.environ["SLIM"]}
-if os.environ.get("BASELINE"):
-    builds["baseline"] = os.environ["BASELINE"]
-contenders = {"etcdctl status": [ctl, "endpoint", "status", "--cluster", "-w", "json", "--endpoints", ep],
-              "etcdctl version": [ctl, "version"],
-              "control status": [ctl, "endpoint", "status", "--cluster", "-w", "json", "--endpoints", ep]}
-for name, b in builds.items():
-    contenders[name + " status"] = [b, "status", "-o", "json", "--endpoints", ep]
-    contenders[name + " version"] = [b, "version"]
+# Package initialisation, as Go reports it (etcdctl is Go too).
+echo
+echo "package init (GODEBUG=inittrace=1, sum over packages, median of 5):"
+init_ms() {
+  for _ in 1 2 3 4 5; do
+    GODEBUG=inittrace=1 "$@" 2>&1 >/dev/null | awk '/^init / { s += $5 } END { printf "%.2f\n", s }'
+  done | sort -n | sed -n 3p
+}
+for b in "${builds[@]}"; do printf '  %-10s %6s ms\n' "${b%%=*}" "$(init_ms "${b#*=}" version)"; done
+printf '  %-10s %6s ms\n' etcdctl "$(init_ms "$ctl" version)"
 
-def run(argv, env=None):
-    r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
-    t0 = time.perf_counter()
-    p = subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
-    wall = time.perf_counter() - t0
-    r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
-    if p.returncode not in (0, 1):  # status exits 1 on a degraded verdict
-        raise SystemExit(f"{argv[0]} {argv[1]}: exit {p.returncode}\n{p.stderr.decode()}")
-    cpu = (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
-    return wall, cpu, p.stderr.decode()
-
-def init_ms(stderr):
-    return sum(float(l.split()[4]) for l in stderr.splitlines() if l.startswith("init "))
-
-wall, cpu, init = {k: [] for k in contenders}, {k: [] for k in contenders}, {k: [] for k in contenders}
-for _ in range(rounds):
-    for k, argv in contenders.items():
-        w, c, _ = run(argv)
-        wall[k].append(w)
-        cpu[k].append(c)
-        _, _, err = run(argv, dict(os.environ, GODEBUG="inittrace=1"))  # etcdctl is Go too
-        init[k].append(init_ms(err))
-
-med = statistics.median
-print(f"\n{rounds} rounds, alternating; load now {open('/proc/loadavg').read().split()[0]}")
-for k in contenders:
-    print(f"  {k:18} wall {med(wall[k])*1e3:6.1f} ms ({min(wall[k])*1e3:.1f}–{max(wall[k])*1e3:.1f})"
-          f"  cpu {med(cpu[k])*1e3:6.1f} ms ({min(cpu[k])*1e3:.1f}–{max(cpu[k])*1e3:.1f})  init {med(init[k]):5.1f} ms")
-print()
-rows = [("control status", "etcdctl status", None)]
-for name in builds:
-    rows += [(name + " status", "etcdctl status", 1.3), (name + " version", "etcdctl version", 1.5)]
-for a, b, target in rows:
-    rw, rc = med(wall[a]) / med(wall[b]), med(cpu[a]) / med(cpu[b])
-    verdict = "(reference)" if target is None or a.startswith("baseline") else ("met" if rw <= target else "MISSED")
-    tgt = f"target wall <= {target:.1f}x: {verdict}" if target else verdict
-    print(f"  {a:18} / {b:16} wall {rw:5.2f}x  cpu {rc:5.2f}x  {tgt}")
-EOF
+echo
+for b in "${builds[@]}"; do
+  n=${b%%=*}
+  t13=1.3 t15=1.5
+  [ "$n" = baseline ] && t13=- t15=-
+  bench_ratio "$n-status" etcdctl-status "$t13"
+  bench_ratio "$n-status" etcdctl-status - cpu
+  bench_ratio "$n-status" etcdctl-status - etcd_cpu
+  bench_ratio "$n-version" etcdctl-version "$t15"
+  bench_ratio "$n-version" etcdctl-version - cpu
+done
+bench_ratio control-status etcdctl-status -
+bench_ratio control-version etcdctl-version -

@@ -35,6 +35,10 @@
 # One line per run is printed ("  NAME  wall … cpu … etcd cpu … rss anon … file … max … load …")
 # and appended to $BENCH_RESULTS (TSV: name wall cpu etcd_cpu anon file maxrss load).
 #
+# bench_etcdmedic OUT [go build args…] prints the path of the etcdmedic to
+# measure: $ETCDMEDIC_BIN when set (the smoke test builds one binary for every
+# bench instead of one build per script), else OUT, built from this tree.
+#
 # BENCH_LOCK=0 skips the lock (the smoke test, scripts/bench_smoke_test.go, runs
 # every bench with tiny sizes and checks these columns; it must not wait for a
 # long benchmark, and a tiny run disturbs little). Needs python3 (the measuring
@@ -55,6 +59,18 @@ bench_init() {
   BENCH_RESULTS=$(mktemp "${BENCH_WORK:-${TMPDIR:-/tmp}}/bench-results.XXXXXX")
   export BENCH_RESULTS
   echo "bench: load $(bench_load), $(nproc) cores, $(date -u +%FT%TZ)"
+}
+
+# bench_etcdmedic OUT [go build args…]: see the header.
+bench_etcdmedic() {
+  local out=$1
+  shift
+  if [[ -n "${ETCDMEDIC_BIN:-}" ]]; then
+    echo "$ETCDMEDIC_BIN"
+    return
+  fi
+  go build "$@" -o "$out" ./cmd/etcdmedic >&2
+  echo "$out"
 }
 
 # bench_load: the three load averages.
