@@ -13,7 +13,6 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 	berrors "go.etcd.io/bbolt/errors"
-	"go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/server/v3/etcdserver/api/membership"
 	"go.etcd.io/etcd/server/v3/etcdserver/api/snap"
 	"go.etcd.io/etcd/server/v3/storage/datadir"
@@ -21,7 +20,6 @@ import (
 	"go.etcd.io/etcd/server/v3/storage/schema"
 	"go.etcd.io/etcd/server/v3/storage/wal"
 	"go.uber.org/zap"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/etcdmedic/etcdmedic/cluster"
 	"github.com/etcdmedic/etcdmedic/internal/fault"
@@ -179,68 +177,6 @@ func ReadDataDir(dir string) *DataDirState {
 
 func (d *DataDirState) problem(format string, args ...any) {
 	d.Problems = append(d.Problems, fmt.Sprintf(format, args...))
-}
-
-// readWAL replays the WAL from its newest snapshot record in read mode, which
-// takes no lock and never zeroes a torn tail (wal.Open would do both).
-func (d *DataDirState) readWAL(walDir string) {
-	lg := zap.NewNop()
-	d.checkWALTail(walDir)
-	snaps, err := wal.ValidSnapshotEntries(lg, walDir)
-	if err != nil {
-		d.problem("WAL unreadable: %v", err)
-		return
-	}
-	start := snaps[len(snaps)-1]
-	d.WALSnapIndex = start.GetIndex()
-	w, err := wal.OpenForRead(lg, walDir, start)
-	if err != nil {
-		d.problem("WAL unreadable: %v", err)
-		return
-	}
-	defer w.Close()
-	meta, hs, ents, err := w.ReadAll()
-	if err != nil {
-		d.problem("WAL unreadable: %v", err)
-	}
-	if meta != nil {
-		var md etcdserverpb.Metadata
-		if uerr := proto.Unmarshal(meta, &md); uerr != nil {
-			d.problem("WAL metadata: %v", uerr)
-		} else {
-			d.MemberID = cluster.FormatID(md.GetNodeID())
-			d.ClusterID = cluster.FormatID(md.GetClusterID())
-		}
-	}
-	if hs != nil {
-		d.WALCommit, d.WALTerm = hs.GetCommit(), hs.GetTerm()
-	}
-	d.WALLastIndex, d.WALLastTerm = start.GetIndex(), start.GetTerm()
-	if n := len(ents); n > 0 {
-		d.WALLastIndex, d.WALLastTerm = ents[n-1].GetIndex(), ents[n-1].GetTerm()
-	}
-}
-
-// checkWALTail reports a last segment shorter than etcd preallocates it: a
-// read-mode replay stops quietly at a cut-off tail, so without this a
-// truncated WAL would only look older than it is.
-func (d *DataDirState) checkWALTail(walDir string) {
-	entries, err := os.ReadDir(walDir)
-	if err != nil {
-		return
-	}
-	var last os.DirEntry
-	for _, e := range entries {
-		if strings.HasSuffix(e.Name(), ".wal") {
-			last = e
-		}
-	}
-	if last == nil {
-		return
-	}
-	if info, err := last.Info(); err == nil && info.Size() < wal.SegmentSizeBytes {
-		d.problem("WAL truncated: its last segment %s is %d bytes, etcd preallocates %d", last.Name(), info.Size(), wal.SegmentSizeBytes)
-	}
 }
 
 // readSnapFile reads the newest *.snap file with snap.Read: the Snapshotter's

@@ -23,7 +23,7 @@ import (
 
 // sums is the sha256 and mode of every file under the dirs, and the set of
 // names: a reader that created a lock file would show as well.
-func sums(t *testing.T, dirs ...string) map[string]string {
+func sums(t testing.TB, dirs ...string) map[string]string {
 	t.Helper()
 	out := map[string]string{}
 	for _, dir := range dirs {
@@ -58,7 +58,7 @@ func sums(t *testing.T, dirs ...string) map[string]string {
 	return out
 }
 
-func sameSums(t *testing.T, before, after map[string]string) {
+func sameSums(t testing.TB, before, after map[string]string) {
 	t.Helper()
 	for p, s := range before {
 		if after[p] != s {
