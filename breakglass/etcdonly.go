@@ -54,25 +54,43 @@ func EtcdOnly(l *Layout, j *Journal) ([]Move, error) {
 	}
 	for i := range moves {
 		mv := &moves[i]
-		q, err := quarantine(l, l.abs(mv.From), mv.SHA256, mv.Link)
-		if q.dst != "" {
-			mv.To = l.Rel(q.dst)
-		}
-		uid, gid := q.owner.UID, q.owner.GID
-		e := Entry{Action: ActQuarantine, Path: mv.From, To: mv.To, SHA256: mv.SHA256, LinkTarget: q.link, Result: ResultOK}
-		if q.dst != "" {
+		// The move is journaled before it is made (quarantine calls back
+		// once it knows where the copy goes): killed after the manifest
+		// left, undo still finds it; killed before, undo finds it in place.
+		var intent *Entry
+		entry := func(q moved) Entry {
+			e := Entry{Action: ActQuarantine, Path: mv.From, To: l.Rel(q.dst), SHA256: mv.SHA256, LinkTarget: q.link, Result: ResultOK}
+			uid, gid := q.owner.UID, q.owner.GID
 			e.UID, e.GID = &uid, &gid
 			if q.link == "" {
 				e.Mode = fmt.Sprintf("%04o", q.mode)
 			}
+			return e
+		}
+		q, err := quarantine(l, l.abs(mv.From), mv.SHA256, mv.Link, func(q moved) error {
+			e, err := j.Append(entry(q))
+			intent = &e
+			return err
+		})
+		if q.dst != "" {
+			mv.To = l.Rel(q.dst)
 		}
 		if err != nil {
-			e.Result, e.Detail, mv.Error = ResultFailed, err.Error(), err.Error()
-		}
-		if _, jerr := j.Append(e); jerr != nil {
-			return moves, errors.Join(err, jerr)
-		}
-		if err != nil {
+			var jerr error
+			if intent != nil && intent.Seq != 0 {
+				// The journaled move did not happen: taken back, so undo
+				// and apiserver do not count it as quarantined.
+				_, jerr = j.Append(Entry{Action: ActUndo, Ref: intent.Seq, Result: ResultOK, Path: mv.From, Detail: "the move failed: " + err.Error()})
+			}
+			e := Entry{Action: ActQuarantine, Path: mv.From, To: mv.To, SHA256: mv.SHA256, LinkTarget: q.link, Result: ResultFailed, Detail: err.Error()}
+			if q.dst != "" {
+				e = entry(q)
+				e.Result, e.Detail = ResultFailed, err.Error()
+			}
+			mv.Error = err.Error()
+			if _, aerr := j.Append(e); aerr != nil || jerr != nil {
+				return moves, errors.Join(err, jerr, aerr)
+			}
 			return moves, fmt.Errorf("quarantine %s: %w", mv.From, err)
 		}
 		mv.Done = true

@@ -40,7 +40,10 @@ func ownerOf(fi os.FileInfo) atomicfile.Owner {
 // other file of the same name is kept and the new one gets a time suffix.
 // When anything fails after the copy was made and src is still there, the
 // copy is removed again: a copy that no ok entry names would never be undone.
-func quarantine(l *Layout, src, sum, wantLink string) (moved, error) {
+// journal is called once the destination is known and before anything is
+// written: a kill after src is removed must find the move in the journal
+// (undo takes a manifest still in place as already restored).
+func quarantine(l *Layout, src, sum, wantLink string, journal func(moved) error) (moved, error) {
 	var mv moved
 	// Right before touching anything: the directories may have changed
 	// since the layout was resolved.
@@ -92,6 +95,9 @@ func quarantine(l *Layout, src, sum, wantLink string) (moved, error) {
 	_, existed := os.Lstat(dst)
 	created := errors.Is(existed, os.ErrNotExist)
 	owner := ownerOf(st)
+	if err := journal(moved{dst: dst, link: mv.link, mode: mv.mode, owner: mv.owner}); err != nil {
+		return mv, err
+	}
 	err = atomicfile.WriteWith(dst, atomicfile.Options{Perm: mv.mode, Owner: &owner}, func(w io.Writer) error {
 		_, err := w.Write(data)
 		return err
