@@ -3,6 +3,7 @@ package breakglass
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/dustin/go-humanize"
@@ -160,10 +161,12 @@ func (v *ProbesView) Table(io *iostreams.IOStreams) error {
 	if err := t.Render(); err != nil {
 		return err
 	}
+	// The finding health judged: the same doctor reports.
+	finding := strings.ToUpper(r.Finding[:1]) + r.Finding[1:]
 	if r.Enough {
-		fmt.Fprintln(io.Out, r.Finding+".")
+		fmt.Fprintln(io.Out, finding+".")
 	} else {
-		fmt.Fprintf(io.Out, "%s: %s.\n", r.Finding, r.Check.Explanation)
+		fmt.Fprintf(io.Out, "%s: %s.\n", finding, r.Check.Explanation)
 	}
 	if r.Edit != nil {
 		fmt.Fprintf(io.Out, "Written (journal #%d); the original is %s.\n", r.Edit.Seq, r.Edit.Backup)

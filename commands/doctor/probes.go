@@ -4,19 +4,10 @@ import (
 	"errors"
 	"io/fs"
 	"path/filepath"
-	"time"
 
 	bg "github.com/etcdmedic/etcdmedic/breakglass"
 	"github.com/etcdmedic/etcdmedic/cluster"
 	"github.com/etcdmedic/etcdmedic/health"
-)
-
-// doctor reads less of the data dir than `breakglass probes` (256 MiB or
-// 3 s): it runs beside a serving member, often mid-incident, on a disk that
-// may be the bottleneck. A rate from 64 MiB is still the disk's.
-const (
-	probeSampleBytes = 64 << 20
-	probeSampleTime  = time.Second
 )
 
 // localProbes measures the etcd static pod of the manifest this run read
@@ -36,7 +27,9 @@ func localProbes(manifest string, t health.Thresholds) (*health.ProbeFacts, erro
 	if err != nil {
 		return nil, err
 	}
-	r, _, err := bg.Probes(l, bg.ProbesOptions{Thresholds: t, SampleBytes: probeSampleBytes, SampleTime: probeSampleTime})
+	// The same measurement as breakglass probes (at most 256 MiB or 3 s of
+	// the DB, its cached pages dropped): one method, one finding.
+	r, _, err := bg.Probes(l, bg.ProbesOptions{Thresholds: t})
 	if errors.Is(err, bg.ErrNoManifests) {
 		return nil, nil
 	}
