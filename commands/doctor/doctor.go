@@ -21,6 +21,7 @@ type Options struct {
 	IO            *iostreams.IOStreams
 	OpenCluster   func() (*cluster.Cluster, error)
 	ClusterConfig func() (*cluster.Config, error)
+	Getenv        func(string) string
 	Format        func() output.Format
 
 	Preset      string
@@ -46,7 +47,7 @@ func NewDoctorOptions() *Options {
 
 func NewCmdDoctor(f *cmdutil.Factory, runF func(context.Context, *Options) error) *cobra.Command {
 	opts := NewDoctorOptions()
-	opts.IO, opts.OpenCluster, opts.ClusterConfig, opts.Format, opts.Global = f.IOStreams, f.OpenCluster, f.ClusterConfig, f.Format, f.Global
+	opts.IO, opts.OpenCluster, opts.ClusterConfig, opts.Getenv, opts.Format, opts.Global = f.IOStreams, f.OpenCluster, f.ClusterConfig, f.Getenv, f.Format, f.Global
 	cmd := &cobra.Command{
 		Use:   "doctor",
 		Short: "Diagnose the cluster: an ordered checklist of findings, each with the command to run next",
@@ -172,7 +173,7 @@ func Run(ctx context.Context, opts *Options) error {
 	// On a node whose etcd manifest was read, the local static pod's probe
 	// budget is judged beside the cluster, measured while Diagnose waits
 	// out its window.
-	probe := startProbe(c.Config.Local, opts.thresholds)
+	probe := startProbe(c.Config.Local, opts.root(), opts.thresholds)
 	if opts.Watch == 0 {
 		r := health.Diagnose(ctx, c, hopts)
 		probe.addTo(r)
@@ -185,6 +186,14 @@ func Run(ctx context.Context, opts *Options) error {
 		return exitFor(r)
 	}
 	return watch(ctx, opts, c, hopts, probe)
+}
+
+// root is where discovery read the node's files ($ETCDMEDIC_ROOT).
+func (o *Options) root() string {
+	if o.Getenv == nil {
+		return ""
+	}
+	return o.Getenv(cluster.RootEnv)
 }
 
 // exitFor: the report is printed; its worst severity is the outcome.

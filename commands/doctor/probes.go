@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io/fs"
 	"path/filepath"
+	"strings"
 
 	bg "github.com/etcdmedic/etcdmedic/breakglass"
 	"github.com/etcdmedic/etcdmedic/cluster"
@@ -11,10 +12,11 @@ import (
 )
 
 // localProbes measures the etcd static pod of the manifest this run read
-// (the one `breakglass probes` edits) for health to judge. It returns nil,
-// nil when the manifest is not a static pod in a manifest directory (k3s's
-// config file, a manifest that is gone): there is no probe to judge.
-func localProbes(manifest string, t health.Thresholds) (*health.ProbeFacts, error) {
+// (the one `breakglass probes` edits) for health to judge. root is
+// $ETCDMEDIC_ROOT (discovery read the node's files under it; "" is /). It
+// returns nil, nil when the manifest is not a static pod in a manifest
+// directory (k3s's config file): there is no probe to judge.
+func localProbes(manifest, root string, t health.Thresholds) (*health.ProbeFacts, error) {
 	if manifest == "" || filepath.Ext(manifest) != ".yaml" && filepath.Ext(manifest) != ".yml" {
 		return nil, nil
 	}
@@ -22,8 +24,22 @@ func localProbes(manifest string, t health.Thresholds) (*health.ProbeFacts, erro
 	if err != nil {
 		return nil, err
 	}
+	// The manifest's paths (its data dir) are the node's: under the root
+	// when the manifest is, as discovery read them.
 	dir := filepath.Dir(abs)
-	l, err := bg.ResolveLayout(bg.LayoutOptions{ManifestDir: dir})
+	if root == "" {
+		root = "/"
+	}
+	if r, err := filepath.Abs(root); err == nil {
+		root = r
+	}
+	nodeDir := dir
+	if rel, err := filepath.Rel(root, dir); err == nil && !strings.HasPrefix(rel, "..") {
+		nodeDir = filepath.Join("/", rel)
+	} else {
+		root = "/"
+	}
+	l, err := bg.ResolveLayout(bg.LayoutOptions{Root: root, ManifestDir: nodeDir})
 	if err != nil {
 		return nil, err
 	}
@@ -36,15 +52,18 @@ func localProbes(manifest string, t health.Thresholds) (*health.ProbeFacts, erro
 	if err != nil {
 		return nil, err
 	}
-	facts := r.Facts(relaxCommand(dir))
+	facts := r.Facts(relaxCommand(root, nodeDir))
 	return &facts, nil
 }
 
 // relaxCommand is `breakglass probes --relax` finding the same manifest:
-// with --manifest-dir when it is not kubeadm's (the kubelet's config could
-// name another).
-func relaxCommand(dir string) string {
+// with --root and --manifest-dir when they are not kubeadm's (the kubelet's
+// config could name another directory).
+func relaxCommand(root, dir string) string {
 	argv := []string{"etcdmedic", "breakglass", "probes", "--relax"}
+	if root != "/" {
+		argv = append(argv, "--root", root)
+	}
 	if dir != bg.DefaultStaticPodPath {
 		argv = append(argv, "--manifest-dir", dir)
 	}
@@ -54,8 +73,8 @@ func relaxCommand(dir string) string {
 // probeFinding is the local probe budget judged beside a cluster run (nil:
 // nothing to judge). A manifest whose data dir is not on this machine (one
 // copied from a node, given with --manifest) has no start time here.
-func probeFinding(manifest string, t health.Thresholds) *health.Finding {
-	facts, err := localProbes(manifest, t)
+func probeFinding(manifest, root string, t health.Thresholds) *health.Finding {
+	facts, err := localProbes(manifest, root, t)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		return nil
@@ -77,7 +96,7 @@ type pendingProbe struct {
 
 // startProbe measures the local member's probe budget in the background
 // (nil local: not a node with a manifest, nothing to judge).
-func startProbe(local *cluster.LocalMember, t health.Thresholds) *pendingProbe {
+func startProbe(local *cluster.LocalMember, root string, t health.Thresholds) *pendingProbe {
 	p := &pendingProbe{done: make(chan struct{})}
 	if local == nil {
 		close(p.done)
@@ -85,7 +104,7 @@ func startProbe(local *cluster.LocalMember, t health.Thresholds) *pendingProbe {
 	}
 	go func() {
 		defer close(p.done)
-		p.f = probeFinding(local.Manifest, t)
+		p.f = probeFinding(local.Manifest, root, t)
 	}()
 	return p
 }

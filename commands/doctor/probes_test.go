@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/etcdmedic/etcdmedic/cluster"
 	"github.com/etcdmedic/etcdmedic/commands/clitest"
 	"github.com/etcdmedic/etcdmedic/health"
 	"github.com/etcdmedic/etcdmedic/playground"
@@ -106,5 +107,63 @@ func TestProbeBudgetProbesAndDoctorAgree(t *testing.T) {
 				t.Errorf("breakglass probes exit %d, want %d", bgCode, wantCode)
 			}
 		})
+	}
+}
+
+// Zero flags on a kubeadm node (a fixture tree under $ETCDMEDIC_ROOT):
+// discovery finds the manifest, its data dir under the root, the member to
+// read the growth rate from and kube-apiserver's manifest beside it; the
+// probe budget is judged as `breakglass probes --root` judges it, and its
+// advice carries --root.
+func TestDoctorNodeByDiscovery(t *testing.T) {
+	pg := playgroundtest.Start(t, playground.Options{Members: 1})
+	root := t.TempDir()
+	manifests := filepath.Join(root, "etc", "kubernetes", "manifests")
+	db := filepath.Join(root, "var", "lib", "etcd", "member", "snap", "db")
+	for _, d := range []string{manifests, filepath.Dir(db)} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f, err := os.Create(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Truncate(200 << 30); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	m := probesManifest(t, manifests, "/var/lib/etcd", pg.Endpoints()[0],
+		"    livenessProbe: {httpGet: {path: /livez, port: 2381}, initialDelaySeconds: 0, periodSeconds: 1, failureThreshold: 1}\n")
+	data, _ := os.ReadFile(m)
+	if err := os.WriteFile(m, []byte(strings.Replace(string(data), "--auto-compaction-retention=1h", "--auto-compaction-mode=revision, --auto-compaction-retention=1000", 1)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	apiServerManifest(t, manifests, "--etcd-compaction-interval=0")
+	env := playgroundtest.Env(cluster.RootEnv, root)
+
+	res := clitest.Run(t, env, "doctor", "--node", "--window", "1s", "-o", "json")
+	r := nodeReport(t, res)
+	c := find(r, health.CompactionID)
+	if len(c) != 1 || c[0].Severity != health.OK || !strings.Contains(c[0].Observed, "etcd revision 1000") ||
+		!strings.Contains(c[0].Observed, "apiserver compaction off") || !strings.Contains(c[0].Observed, "rev/s") {
+		t.Errorf("compaction by discovery: %+v; want ok from etcd's revision retention, the apiserver's =0 and a growth rate", c)
+	}
+	if fs := find(r, "node.fdatasync"); len(fs) != 1 || fs[0].Severity == health.Unknown {
+		t.Errorf("the data dir under the root was not probed: %+v", fs)
+	}
+	p := find(r, health.ProbeBudgetID)
+	if len(p) != 1 || p[0].Severity != health.Warn || p[0].Member != "/etc/kubernetes/manifests/etcd.yaml" || p[0].Advice != "etcdmedic breakglass probes --relax --root "+root {
+		t.Fatalf("probe budget by discovery: %+v; want a warning with probes --relax --root", p)
+	}
+	res = clitest.Run(t, nil, "breakglass", "probes", "--root", root, "-o", "json")
+	var v struct {
+		Check health.Finding `json:"check"`
+	}
+	if err := json.Unmarshal([]byte(res.Stdout), &v); err != nil {
+		t.Fatal(err)
+	}
+	if v.Check.Severity != p[0].Severity || v.Check.Member != p[0].Member || v.Check.ID != p[0].ID {
+		t.Errorf("breakglass probes --root: %+v; doctor: %+v", v.Check, p[0])
 	}
 }
