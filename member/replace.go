@@ -198,7 +198,20 @@ func replaceStep(ctx context.Context, c *cluster.Cluster, o ReplaceOptions, j *J
 		if st := statusOf(snap, id); st == nil || !st.IsLeader() {
 			return label(j.OldName, j.Old) + " does not lead", nil
 		}
-		m, err := MoveLeader(ctx, c, snap, MoveOptions{Not: map[uint64]bool{id: true}, MaxLag: o.Thresholds.FollowerLagWarn, AgreeTimeout: o.AgreeTimeout})
+		// NEW is preferred when it is caught up: it stays longest. In a
+		// rolling replacement of every member, a move to any other voter
+		// hands leadership to one that is replaced next and must move again,
+		// and every move makes etcd drop the proposals that reach the
+		// leader while it transfers (clients see "raft proposal dropped" or
+		// a timeout).
+		newID, _ := parseID(j.NewID)
+		prefer := func(st *cluster.MemberStatus) float64 {
+			if st.Member.ID == newID {
+				return 1e6
+			}
+			return 0
+		}
+		m, err := MoveLeader(ctx, c, snap, MoveOptions{Not: map[uint64]bool{id: true}, MaxLag: o.Thresholds.FollowerLagWarn, Prefer: prefer, AgreeTimeout: o.AgreeTimeout})
 		if err != nil {
 			return "", err
 		}

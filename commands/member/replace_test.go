@@ -18,7 +18,7 @@ import (
 	"github.com/etcdmedic/etcdmedic/playground/playgroundtest"
 )
 
-func readJournal(t *testing.T, path string) *member.Journal {
+func readJournal(t testing.TB, path string) *member.Journal {
 	t.Helper()
 	j, found, err := member.LoadJournal(path)
 	if err != nil {
