@@ -1,7 +1,6 @@
 package member_test
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -13,94 +12,106 @@ import (
 	"time"
 
 	"github.com/etcdmedic/etcdmedic/commands/clitest"
+	"github.com/etcdmedic/etcdmedic/member"
 	"github.com/etcdmedic/etcdmedic/playground"
 	"github.com/etcdmedic/etcdmedic/playground/playgroundtest"
 )
+
+// catchUpRounds counts BenchmarkLearnerCatchUpVsEtcdctl's rounds across
+// -count runs, so that which tool goes first alternates.
+var catchUpRounds int
 
 // BenchmarkLearnerCatchUpVsEtcdctl times, on one 3-member playground with a
 // BENCH_MEMBER_DB_MB (default 500) database, a learner's way from added to
 // promoted: with etcdmedic (member add, start from its printed flags,
 // member promote --wait) and by hand with the etcd 3.7 release's etcdctl
 // (member add --learner, start from its ETCD_INITIAL_CLUSTER, member promote
-// polled every 100 ms). Each round removes the new member again. It reports
-// both times and their ratio (the target: etcdmedic ≤ 1.1 × etcdctl + 1 s).
-// It runs only with -bench.
+// polled every 100 ms). Each round removes the new member again; which tool
+// goes first alternates from round to round. It reports both times and
+// their ratio (the target: etcdmedic ≤ 1.1 × etcdctl + 1 s). Run it with
+// scripts/bench-member.sh.
 func BenchmarkLearnerCatchUpVsEtcdctl(b *testing.B) {
-	mb := 500
-	if v, err := strconv.Atoi(os.Getenv("BENCH_MEMBER_DB_MB")); err == nil && v > 0 {
-		mb = v
-	}
 	var etcdctl string
 	for v, rb := range playgroundtest.ReleaseBinaries(b) {
 		if strings.HasPrefix(v, "v3.7.") {
 			etcdctl = rb.Etcdctl
 		}
 	}
-	c := playgroundtest.Start(b, playground.Options{Members: 3, QuotaBytes: int64(mb+512) << 20})
-	cli := playgroundtest.Client(b, c)
-	value := strings.Repeat("v", 1<<20)
-	for i := 0; i < mb; i++ {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		_, err := cli.Put(ctx, fmt.Sprintf("/bench/%05d", i), value)
-		cancel()
-		if err != nil {
-			b.Fatal(err)
-		}
-	}
+	c := benchCluster(b, benchMB())
 	eps := endpoints(c)
+	b.ResetTimer()
 	var ours, theirs time.Duration
 	for i := 0; i < b.N; i++ {
-		name := fmt.Sprintf("b%d", i)
-		clientURL, peerURL := newURLs(b, c)
-		start := time.Now()
-		res := clitest.Run(b, nil, "member", "add", name, "--peer-urls", peerURL, "--yes", "-o", "json", "--endpoints", eps)
-		var added struct {
-			ID    string `json:"id"`
-			Start struct {
-				Flags []string `json:"flags"`
-			} `json:"start"`
-		}
-		if err := json.Unmarshal([]byte(res.Stdout), &added); err != nil || res.Code != 0 {
-			b.Fatalf("add: exit %d %v", res.Code, err)
-		}
-		m, err := c.StartJoining(clientURL, added.Start.Flags)
-		if err != nil {
-			b.Fatal(err)
-		}
-		if res := clitest.Run(b, nil, "member", "promote", added.ID, "--wait", "30m", "--yes", "--endpoints", eps); res.Code != 0 {
-			b.Fatalf("promote: exit %d\n%s", res.Code, res.Stderr)
-		}
-		ours += time.Since(start)
-		benchRemove(b, eps, added.ID, m)
-
-		name = fmt.Sprintf("e%d", i)
-		clientURL, peerURL = newURLs(b, c)
-		start = time.Now()
-		out, err := exec.Command(etcdctl, "--endpoints", eps, "member", "add", name, "--learner", "--peer-urls", peerURL).CombinedOutput()
-		if err != nil {
-			b.Fatalf("etcdctl member add: %v\n%s", err, out)
-		}
-		id := regexp.MustCompile(`Member ([0-9a-f]+) added`).FindSubmatch(out)
-		initial := regexp.MustCompile(`ETCD_INITIAL_CLUSTER="([^"]*)"`).FindSubmatch(out)
-		if id == nil || initial == nil {
-			b.Fatalf("etcdctl member add said:\n%s", out)
-		}
-		m, err = c.StartJoining(clientURL, []string{"--name=" + name, "--initial-cluster=" + string(initial[1]), "--initial-cluster-state=existing", "--initial-advertise-peer-urls=" + peerURL})
-		if err != nil {
-			b.Fatal(err)
-		}
-		for {
-			if err := exec.Command(etcdctl, "--endpoints", eps, "member", "promote", string(id[1])).Run(); err == nil {
-				break
+		etcdmedicFirst := catchUpRounds%2 == 0
+		catchUpRounds++
+		for k := 0; k < 2; k++ {
+			if (k == 0) == etcdmedicFirst {
+				ours += catchUpWithEtcdmedic(b, c, eps, fmt.Sprintf("b%d", catchUpRounds))
+			} else {
+				theirs += catchUpWithEtcdctl(b, c, eps, etcdctl, fmt.Sprintf("e%d", catchUpRounds))
 			}
-			time.Sleep(100 * time.Millisecond) // the by-hand poll interval
 		}
-		theirs += time.Since(start)
-		benchRemove(b, eps, string(id[1]), m)
 	}
 	b.ReportMetric(ours.Seconds()/float64(b.N), "etcdmedic-s/op")
 	b.ReportMetric(theirs.Seconds()/float64(b.N), "etcdctl-s/op")
 	b.ReportMetric(ours.Seconds()/theirs.Seconds(), "ratio")
+	b.ReportMetric(load1(), "load1")
+}
+
+func catchUpWithEtcdmedic(b *testing.B, c *playground.Cluster, eps, name string) time.Duration {
+	clientURL, peerURL := newURLs(b, c)
+	start := time.Now()
+	res := clitest.Run(b, nil, "member", "add", name, "--peer-urls", peerURL, "--yes", "-o", "json", "--endpoints", eps)
+	var added struct {
+		ID    string `json:"id"`
+		Start struct {
+			Flags []string `json:"flags"`
+		} `json:"start"`
+	}
+	if err := json.Unmarshal([]byte(res.Stdout), &added); err != nil || res.Code != 0 {
+		b.Fatalf("add: exit %d %v\n%s", res.Code, err, res.Stderr)
+	}
+	addTook := time.Since(start)
+	m, err := c.StartJoining(clientURL, added.Start.Flags)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if res := clitest.Run(b, nil, "member", "promote", added.ID, "--wait", "30m", "--yes", "--endpoints", eps); res.Code != 0 {
+		b.Fatalf("promote: exit %d\n%s", res.Code, res.Stderr)
+	}
+	took := time.Since(start)
+	fmt.Fprintf(os.Stderr, "bench: etcdmedic %s: add %.2fs, start + promote --wait %.2fs, total %.2fs\n", name, addTook.Seconds(), (took - addTook).Seconds(), took.Seconds())
+	benchRemove(b, eps, added.ID, m)
+	return took
+}
+
+func catchUpWithEtcdctl(b *testing.B, c *playground.Cluster, eps, etcdctl, name string) time.Duration {
+	clientURL, peerURL := newURLs(b, c)
+	start := time.Now()
+	out, err := exec.Command(etcdctl, "--endpoints", eps, "member", "add", name, "--learner", "--peer-urls", peerURL).CombinedOutput()
+	if err != nil {
+		b.Fatalf("etcdctl member add: %v\n%s", err, out)
+	}
+	id := regexp.MustCompile(`Member ([0-9a-f]+) added`).FindSubmatch(out)
+	initial := regexp.MustCompile(`ETCD_INITIAL_CLUSTER="([^"]*)"`).FindSubmatch(out)
+	if id == nil || initial == nil {
+		b.Fatalf("etcdctl member add said:\n%s", out)
+	}
+	addTook := time.Since(start)
+	m, err := c.StartJoining(clientURL, []string{"--name=" + name, "--initial-cluster=" + string(initial[1]), "--initial-cluster-state=existing", "--initial-advertise-peer-urls=" + peerURL})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for {
+		if err := exec.Command(etcdctl, "--endpoints", eps, "member", "promote", string(id[1])).Run(); err == nil {
+			break
+		}
+		time.Sleep(100 * time.Millisecond) // the by-hand poll interval
+	}
+	took := time.Since(start)
+	fmt.Fprintf(os.Stderr, "bench: etcdctl %s: add %.2fs, start + promote polled %.2fs, total %.2fs\n", name, addTook.Seconds(), (took - addTook).Seconds(), took.Seconds())
+	benchRemove(b, eps, string(id[1]), m)
+	return took
 }
 
 // benchRemove removes the round's member and waits for its process to end.
@@ -112,4 +123,59 @@ func benchRemove(b *testing.B, eps, id string, m *playground.Member) {
 	if err := m.Stop(); err != nil {
 		b.Fatal(err)
 	}
+}
+
+// BenchmarkReplaceAllThreeMembers replaces m1, m2 and m3 of a 3-member
+// playground holding BENCH_MEMBER_DB_MB (default 500) in turn with
+// `member replace`, driven as an operator would (NEW started from the
+// journal's flags, OLD stopped with SIGTERM when asked). Inside the same
+// run it measures each replacement's phases from its journal: the catch-up
+// (NEW started → promoted, which includes promote's gate and etcd's own
+// sync), the gates (the first gate, and the final gate with HashKV), and the
+// rest (add, leader move, waiting for OLD to stop, remove). The target:
+// wall ≤ 1.2 × (Σ catch-ups + Σ gates).
+func BenchmarkReplaceAllThreeMembers(b *testing.B) {
+	var wall, catchUp, gates time.Duration
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		c := benchCluster(b, benchMB())
+		current := map[string]string{}
+		for _, m := range c.Members() {
+			current[m.Name] = m.ClientURL
+		}
+		b.StartTimer()
+		start := time.Now()
+		for k, old := range []string{"m1", "m2", "m3"} {
+			var eps []string
+			for _, u := range current {
+				eps = append(eps, u)
+			}
+			r := driveReplace(b, c, old, fmt.Sprintf("n%d", k+1), strings.Join(eps, ","))
+			if r.Res.Code != 0 {
+				b.Fatalf("replace %s: exit %d\n%s", old, r.Res.Code, r.Res.Stderr)
+			}
+			cu := r.At[member.StepPromote].Sub(r.Started)
+			g := r.took(member.StepGate) + r.took(member.StepVerify)
+			catchUp += cu
+			gates += g
+			fmt.Fprintf(os.Stderr, "bench: %s; catch-up %.1fs, gates %.1fs, rest %.1fs\n", r.timeline(), cu.Seconds(), g.Seconds(), (r.Ended.Sub(r.Began) - cu - g).Seconds())
+			delete(current, old)
+			current[r.Name] = r.ClientURL
+		}
+		wall += time.Since(start)
+		b.StopTimer()
+	}
+	n := float64(b.N)
+	b.ReportMetric(wall.Seconds()/n, "wall-s/op")
+	b.ReportMetric(catchUp.Seconds()/n, "catchup-s/op")
+	b.ReportMetric(gates.Seconds()/n, "gates-s/op")
+	b.ReportMetric(wall.Seconds()/(catchUp+gates).Seconds(), "ratio")
+	b.ReportMetric(load1(), "load1")
+}
+
+// load1 is the 1-minute load average as the run ends (0 when unreadable).
+func load1() float64 {
+	data, _ := os.ReadFile("/proc/loadavg")
+	f, _ := strconv.ParseFloat(strings.Fields(string(data) + " 0")[0], 64)
+	return f
 }

@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# bench-member.sh — issue 15's two benchmarks, on a 3-member playground
+# holding BENCH_MEMBER_DB_MB (default 500) MiB, in one run:
+#   BenchmarkLearnerCatchUpVsEtcdctl  a learner from added to promoted:
+#       etcdmedic (member add, start, member promote --wait) against etcdctl
+#       3.7 by hand (member add --learner, start, member promote every 100 ms),
+#       alternating which goes first; target etcdmedic ≤ 1.1 × etcdctl + 1 s.
+#   BenchmarkReplaceAllThreeMembers   member replace of m1, m2, m3 in turn,
+#       each phase measured inside the run; target wall ≤ 1.2 × (Σ catch-ups + Σ gates).
+# Each benchmark call is one round (-benchtime=1x); CATCHUP_COUNT (default 3)
+# and REPLACE_COUNT (default 2) rounds. The seeded data dirs are cached under
+# ~/.cache/etcdmedic/bench-member/<MB>MB (the first run seeds them: minutes).
+# Needs the etcd release binaries of scripts/build-etcd.sh. Runs under the
+# shared benchmark lock. Prints every round, then medians (min–max) and the
+# verdicts.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/benchlib.sh
+bench_lock "$@"
+echo "bench-member: load $(bench_load), $(nproc) cores, $(date -u +%FT%TZ), ${BENCH_MEMBER_DB_MB:-500} MiB"
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+go test -c -o "$work/member.test" ./commands/member/
+run() { # NAME COUNT
+  "$work/member.test" -test.run '^$' -test.bench "^$1\$" -test.benchtime 1x -test.count "$2" -test.timeout 60m | tee -a "$work/out"
+}
+run BenchmarkLearnerCatchUpVsEtcdctl "${CATCHUP_COUNT:-3}"
+run BenchmarkReplaceAllThreeMembers "${REPLACE_COUNT:-2}"
+python3 - "$work/out" <<'PY'
+import re, statistics, sys
+rows = {}
+for line in open(sys.argv[1]):
+    m = re.match(r'(Benchmark\w+)(-\d+)?\s+\d+\s+\d+ ns/op\s+(.*)', line)
+    if not m:
+        continue
+    vals = dict((u, float(v)) for v, u in re.findall(r'([\d.]+) (\S+)', m.group(3)))
+    rows.setdefault(m.group(1), []).append(vals)
+def med(name, key):
+    xs = [r[key] for r in rows.get(name, []) if key in r]
+    return statistics.median(xs), min(xs), max(xs), len(xs)
+for name, keys in (("BenchmarkLearnerCatchUpVsEtcdctl", ("etcdmedic-s/op", "etcdctl-s/op", "ratio", "load1")),
+                   ("BenchmarkReplaceAllThreeMembers", ("wall-s/op", "catchup-s/op", "gates-s/op", "ratio", "load1"))):
+    if name not in rows:
+        continue
+    print(name)
+    for k in keys:
+        m, lo, hi, n = med(name, k)
+        print(f"  {k:15s} median {m:8.2f}  (min {lo:.2f} – max {hi:.2f}, {n} rounds)")
+if "BenchmarkLearnerCatchUpVsEtcdctl" in rows:
+    ours, _, _, _ = med("BenchmarkLearnerCatchUpVsEtcdctl", "etcdmedic-s/op")
+    theirs, _, _, _ = med("BenchmarkLearnerCatchUpVsEtcdctl", "etcdctl-s/op")
+    ok = ours <= 1.1 * theirs + 1
+    print(f"catch-up: etcdmedic {ours:.2f}s vs etcdctl {theirs:.2f}s = {ours/theirs:.3f}x; target ≤ 1.1x + 1 s ({1.1*theirs+1:.2f}s): {'met' if ok else 'MISSED'}")
+if "BenchmarkReplaceAllThreeMembers" in rows:
+    r, _, _, _ = med("BenchmarkReplaceAllThreeMembers", "ratio")
+    print(f"replace all three: wall / (catch-ups + gates) median {r:.3f}; target ≤ 1.2: {'met' if r <= 1.2 else 'MISSED'}")
+PY
+echo "bench-member: load $(bench_load) at the end"
