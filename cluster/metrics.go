@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"fmt"
@@ -8,7 +9,6 @@ import (
 	"math"
 	"net/http"
 	"sort"
-	"strings"
 	"time"
 
 	dto "github.com/prometheus/client_model/go"
@@ -65,12 +65,28 @@ func ParseMetricsFamilies(body []byte, at time.Time, families []string) (*Metric
 	if families == nil {
 		return ParseMetrics(bytes.NewReader(body), at)
 	}
+	only := familySet(families)
+	kept, err := filterFamilies(bytes.NewReader(body), only)
+	if err != nil {
+		return nil, fmt.Errorf("parse metrics: %w", err)
+	}
+	return parseOnly(kept, at, only)
+}
+
+// familySet is the families to parse: those asked for and the process start
+// time, which every delta needs to tell a restart.
+func familySet(families []string) map[string]bool {
 	only := make(map[string]bool, len(families)+1)
 	for _, f := range families {
 		only[f] = true
 	}
-	only[metricsProcessStart] = true // restart detection, for every delta
-	s, err := ParseMetrics(bytes.NewReader(filterFamilies(body, only)), at)
+	only[metricsProcessStart] = true
+	return only
+}
+
+// parseOnly parses lines filterFamilies kept.
+func parseOnly(kept []byte, at time.Time, only map[string]bool) (*MetricsSample, error) {
+	s, err := ParseMetrics(bytes.NewReader(kept), at)
 	if err != nil {
 		return nil, err
 	}
@@ -84,75 +100,98 @@ func ParseMetricsFamilies(body []byte, at time.Time, families []string) (*Metric
 // taken as part of NAME only when NAME was declared a histogram or summary,
 // as the text format defines it; client_golang refuses to register a metric
 // whose name collides with such a suffix, so no other family is pulled in.
-func filterFamilies(body []byte, keep map[string]bool) []byte {
+// It reads r line by line and holds only what it keeps (a few KiB of a
+// scrape of a few hundred), allocating nothing for a dropped line.
+func filterFamilies(r io.Reader, keep map[string]bool) ([]byte, error) {
 	out := make([]byte, 0, 16<<10)
 	composite := map[string]bool{} // kept families typed histogram or summary
-	for len(body) > 0 {
-		var line []byte
-		if i := bytes.IndexByte(body, '\n'); i >= 0 {
-			line, body = body[:i+1], body[i+1:]
-		} else {
-			line, body = body, nil
+	br := bufio.NewReaderSize(r, 64<<10)
+	var long []byte // a line longer than the reader's buffer, gathered
+	for {
+		line, err := br.ReadSlice('\n')
+		if err == bufio.ErrBufferFull {
+			long = append(long, line...)
+			continue
+		}
+		if long != nil {
+			line, long = append(long, line...), nil
 		}
 		if name, typ, comment := lineFamily(line); comment {
-			if keep[name] {
+			if keep[string(name)] {
 				out = append(out, line...)
-				if typ == "histogram" || typ == "summary" {
-					composite[name] = true
+				if t := string(typ); t == "histogram" || t == "summary" {
+					composite[string(name)] = true
 				}
 			}
-		} else if name != "" && (keep[name] || composite[trimSampleSuffix(name)]) {
+		} else if len(name) > 0 && (keep[string(name)] || composite[string(trimSampleSuffix(name))]) {
 			out = append(out, line...)
+		}
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, err
 		}
 	}
 	if n := len(out); n > 0 && out[n-1] != '\n' {
 		out = append(out, '\n')
 	}
-	return out
+	return out, nil
 }
 
 // lineFamily names the metric a line is about: the family of a # HELP or
 // # TYPE line (comment=true; typ is the declared type of a TYPE line), or the
 // sample name of a sample line, bare or quoted ({"name",…}). Other comments
-// and blank lines have no name.
-func lineFamily(line []byte) (name, typ string, comment bool) {
+// and blank lines have no name. The results alias line.
+func lineFamily(line []byte) (name, typ []byte, comment bool) {
 	line = bytes.TrimLeft(line, " \t")
 	if len(line) == 0 {
-		return "", "", false
+		return nil, nil, false
 	}
-	if line[0] == '#' {
-		f := bytes.Fields(line[1:])
-		if len(f) < 2 || (string(f[0]) != "HELP" && string(f[0]) != "TYPE") {
-			return "", "", true
+	switch line[0] {
+	case '#':
+		kw, rest := nextToken(line[1:])
+		if string(kw) != "HELP" && string(kw) != "TYPE" {
+			return nil, nil, true
 		}
-		if string(f[0]) == "TYPE" && len(f) >= 3 {
-			typ = string(f[2])
+		name, rest = nextToken(rest)
+		if string(kw) == "TYPE" {
+			typ, _ = nextToken(rest)
 		}
-		return strings.Trim(string(f[1]), `"`), typ, true
-	}
-	if line[0] == '{' {
+		return bytes.Trim(name, `"`), typ, true
+	case '{':
 		if rest, ok := bytes.CutPrefix(line[1:], []byte(`"`)); ok {
 			if i := bytes.IndexByte(rest, '"'); i > 0 {
-				return string(rest[:i]), "", false
+				return rest[:i], nil, false
 			}
 		}
-		return "", "", false
+		return nil, nil, false
 	}
 	end := bytes.IndexAny(line, "{ \t\r\n")
 	if end < 0 {
 		end = len(line)
 	}
-	return string(line[:end]), "", false
+	return line[:end], nil, false
+}
+
+// nextToken splits off the next blank-separated token.
+func nextToken(b []byte) (tok, rest []byte) {
+	b = bytes.TrimLeft(b, " \t")
+	end := bytes.IndexAny(b, " \t\r\n")
+	if end < 0 {
+		return b, nil
+	}
+	return b[:end], b[end:]
 }
 
 // trimSampleSuffix is the family a histogram or summary sample belongs to.
-func trimSampleSuffix(name string) string {
+func trimSampleSuffix(name []byte) []byte {
 	for _, suf := range [...]string{"_bucket", "_sum", "_count"} {
-		if base, ok := strings.CutSuffix(name, suf); ok {
+		if base, ok := bytes.CutSuffix(name, []byte(suf)); ok {
 			return base
 		}
 	}
-	return ""
+	return nil
 }
 
 // ScrapeMetrics GETs url (e.g. "https://127.0.0.1:2379/metrics") with the
@@ -172,6 +211,11 @@ func ScrapeMetricsFamilies(ctx context.Context, hc *http.Client, url string, fam
 	// Without this, promhttp may negotiate protobuf or OpenMetrics, which
 	// the text parser cannot read.
 	req.Header.Set("Accept", "text/plain;version=0.0.4")
+	// Not gzip (Go's transport asks for it unless told otherwise): etcd
+	// would compress a few hundred KiB on every scrape and we would inflate
+	// it, CPU on both ends — a struggling member's is what this tool spares —
+	// to save a millisecond of transfer between control-plane nodes.
+	req.Header.Set("Accept-Encoding", "identity")
 	resp, err := hc.Do(req)
 	if err != nil {
 		return nil, fmt.Errorf("scrape %s: %w", url, err)
@@ -180,18 +224,31 @@ func ScrapeMetricsFamilies(ctx context.Context, hc *http.Client, url string, fam
 	if resp.StatusCode != http.StatusOK {
 		return nil, fmt.Errorf("scrape %s: %s", url, resp.Status)
 	}
-	// Taken by reading one byte past the limit: a body cut off at a line
-	// boundary would otherwise parse cleanly with metrics silently missing.
-	body, err := io.ReadAll(io.LimitReader(resp.Body, metricsMaxBody+1))
+	// Read one byte past the limit: a body cut off at a line boundary would
+	// otherwise parse cleanly with metrics silently missing.
+	lr := &io.LimitedReader{R: resp.Body, N: metricsMaxBody + 1}
+	var body []byte
+	var only map[string]bool
+	if families == nil {
+		body, err = io.ReadAll(lr)
+	} else {
+		only = familySet(families)
+		body, err = filterFamilies(lr, only)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("scrape %s: %w", url, err)
 	}
-	if len(body) > metricsMaxBody {
+	if lr.N <= 0 {
 		return nil, fmt.Errorf("scrape %s: response larger than %d MiB", url, metricsMaxBody>>20)
 	}
 	// Stamped after the body arrived: that is when the counters were read.
 	at := time.Now()
-	s, err := ParseMetricsFamilies(body, at, families)
+	var s *MetricsSample
+	if only != nil {
+		s, err = parseOnly(body, at, only)
+	} else {
+		s, err = ParseMetrics(bytes.NewReader(body), at)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("scrape %s: %w", url, err)
 	}

@@ -1,6 +1,10 @@
 package cluster
 
 import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
@@ -163,5 +167,56 @@ func BenchmarkParseMetrics(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// A filtered scrape reads the body as it streams: it asks for no compression
+// (gzip costs the member CPU on every scrape), keeps a line longer than its
+// read buffer whole, still refuses an oversized body, and parses what it kept.
+func TestMetricsScrapeFiltered(t *testing.T) {
+	fixture, err := os.ReadFile(filepath.Join("testdata", "metrics", "etcd-3.7.3-after-load.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	long := strings.Repeat("v", 100<<10) // longer than the 64 KiB read buffer
+	mux := http.NewServeMux()
+	mux.HandleFunc("/metrics", func(w http.ResponseWriter, r *http.Request) {
+		if got := r.Header.Get("Accept-Encoding"); got != "identity" {
+			http.Error(w, "Accept-Encoding "+got, http.StatusNotAcceptable)
+			return
+		}
+		w.Write(fixture)
+		fmt.Fprintf(w, "# TYPE long_label gauge\nlong_label{v=%q} 6\n", long)
+	})
+	mux.HandleFunc("/huge", func(w http.ResponseWriter, r *http.Request) {
+		line := []byte("dropped_family 1\n")
+		for range metricsMaxBody/len(line) + 2 {
+			if _, err := w.Write(line); err != nil {
+				return
+			}
+		}
+	})
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	ctx := context.Background()
+
+	s, err := ScrapeMetricsFamilies(ctx, srv.Client(), srv.URL+"/metrics", []string{metricsTestWAL, "long_label"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, ok := s.HistogramQuantile(metricsTestWAL, 0.99); !ok || !metricsNear(v, 0.008+0.008*1.9/3) {
+		t.Errorf("scraped p99 = %v, %v", v, ok)
+	}
+	if v, ok := s.LabelValue("long_label", "v"); !ok || v != long {
+		t.Errorf("the 100 KiB label came back %d bytes long (ok %v)", len(v), ok)
+	}
+	if !s.Has(metricsProcessStart) {
+		t.Errorf("the process start time, which restart detection needs, was not kept")
+	}
+	if len(s.families) != 3 {
+		t.Errorf("%d families parsed, want 3", len(s.families))
+	}
+	if _, err := ScrapeMetricsFamilies(ctx, srv.Client(), srv.URL+"/huge", []string{metricsTestWAL}); err == nil || !strings.Contains(err.Error(), "larger than") {
+		t.Errorf("oversized body, every line dropped: err = %v", err)
 	}
 }
