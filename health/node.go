@@ -29,8 +29,10 @@ type NodeOptions struct {
 	// Flags are the etcd command line's flags (from the static-pod manifest),
 	// nil when no manifest was found.
 	Flags map[string]string
-	// Manifest names where Flags came from, for the findings.
-	Manifest string
+	// Manifest names where Flags came from, for the findings; ManifestErr
+	// says why none could be read (unreadable, not a Pod).
+	Manifest    string
+	ManifestErr error
 	// APIServerFlags are kube-apiserver's flags, nil when unknown
 	// (APIServerErr says why), read from APIServerManifest.
 	APIServerFlags    map[string]string
@@ -84,7 +86,7 @@ func DiagnoseNode(ctx context.Context, o NodeOptions) *Report {
 	d.checkFreeSpace(o)
 	d.checkCerts(o)
 	wg.Wait()
-	d.checkCompaction(CompactionInput{EtcdFlags: o.Flags, EtcdSource: o.Manifest, APIServerFlags: o.APIServerFlags,
+	d.checkCompaction(CompactionInput{EtcdFlags: o.Flags, EtcdSource: o.Manifest, EtcdErr: o.ManifestErr, APIServerFlags: o.APIServerFlags,
 		APIServerManifest: o.APIServerManifest, APIServerErr: o.APIServerErr, Growth: growth, GrowthErr: growthErr})
 	switch {
 	case o.Probes != nil:
@@ -198,7 +200,11 @@ func (d *judge) checkCerts(o NodeOptions) {
 		add(p)
 	}
 	if len(files) == 0 {
-		d.add(Finding{ID: "node.certExpiry", Severity: Unknown, Observed: "no certificate files known", Short: "no certificates known",
+		observed := "no certificate files known"
+		if o.ManifestErr != nil {
+			observed += ": " + o.ManifestErr.Error()
+		}
+		d.add(Finding{ID: "node.certExpiry", Severity: Unknown, Observed: observed, Short: "no certificates known",
 			Explanation: "no manifest names certificate files (or etcd serves plain HTTP), so expiry cannot be checked",
 			Advice:      "give the manifest: etcdmedic doctor --node --manifest /etc/kubernetes/manifests/etcd.yaml"})
 		return

@@ -30,6 +30,7 @@ type CompactionInput struct {
 	// EtcdSource where they came from.
 	EtcdFlags  map[string]string
 	EtcdSource string
+	EtcdErr    error
 	// APIServerFlags are kube-apiserver's (nil: unknown, APIServerErr says
 	// why), from APIServerManifest.
 	APIServerFlags    map[string]string
@@ -145,7 +146,10 @@ func JudgeCompaction(in CompactionInput, t Thresholds) Finding {
 		f.Severity, f.Observed, f.Short, f.Explanation = Unknown, observed, "compaction unknown", why
 		return f
 	}
-	if in.EtcdFlags == nil {
+	switch {
+	case in.EtcdFlags == nil && in.EtcdErr != nil:
+		return unknown(in.EtcdErr.Error(), "etcd's manifest or config file could not be read, so the compaction settings are unknown")
+	case in.EtcdFlags == nil:
 		return unknown("no etcd manifest or config", "no etcd manifest or config file was read, so the compaction settings are unknown")
 	}
 	etcd, err := etcdCompactor(in.EtcdFlags, in.EtcdSource)

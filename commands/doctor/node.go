@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/spf13/pflag"
 	corev1 "k8s.io/api/core/v1"
@@ -32,8 +33,14 @@ func runNode(ctx context.Context, opts *Options) error {
 		no.ExtraCerts = append(no.ExtraCerts, opts.Global.CACert, opts.Global.Cert)
 	}
 	local, err := localMember(opts)
-	if err != nil {
+	var usage *cmdutil.FlagError
+	switch {
+	case errors.As(err, &usage):
 		return err
+	case err != nil:
+		// An unreadable manifest or config (not root, a broken file): its
+		// checks are unknown with the reason, the others still run.
+		no.ManifestErr = err
 	}
 	if local != nil {
 		no.Flags, no.Manifest = local.Flags, local.Manifest
@@ -76,8 +83,14 @@ func localMember(opts *Options) (*cluster.LocalMember, error) {
 	}
 	if opts.ClusterConfig != nil {
 		cfg, err := opts.ClusterConfig()
-		if err != nil {
+		switch {
+		// A layout found but unreadable ("kubeadm discovery: ..."): the
+		// node's files, judged unknown. Any other configuration error (a
+		// bad ETCDCTL_* value) is the user's to fix: exit 64.
+		case err != nil && strings.Contains(err.Error(), " discovery: "):
 			return nil, err
+		case err != nil:
+			return nil, cmdutil.UsageError(err)
 		}
 		if cfg.Local != nil {
 			return cfg.Local, nil
@@ -88,7 +101,7 @@ func localMember(opts *Options) (*cluster.LocalMember, error) {
 	case errors.Is(err, fs.ErrNotExist):
 		return nil, nil
 	case err != nil:
-		return nil, cmdutil.UsageError(err)
+		return nil, err
 	}
 	return local, nil
 }

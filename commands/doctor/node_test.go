@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/etcdmedic/etcdmedic/cluster"
 	"github.com/etcdmedic/etcdmedic/commands/clitest"
 	"github.com/etcdmedic/etcdmedic/health"
 	"github.com/etcdmedic/etcdmedic/playground"
@@ -222,5 +223,31 @@ func TestDoctorNodeCompactionAgainstRevisionGrowth(t *testing.T) {
 	f, _ = compaction()
 	if f.Severity != health.OK || !strings.Contains(f.Observed, "apiserver every 5m0s (default) keeps up to") {
 		t.Errorf("kube-apiserver's default interval: %s %q; want ok with the history it keeps", f.Severity, f.Observed)
+	}
+}
+
+// A manifest that discovery finds but cannot read: the checks that need it
+// are unknown with the reason, the others run; not a usage error.
+func TestDoctorNodeUnreadableManifest(t *testing.T) {
+	root := t.TempDir()
+	manifests := filepath.Join(root, "etc", "kubernetes", "manifests")
+	if err := os.MkdirAll(manifests, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(manifests, "etcd.yaml"), []byte("kind: ConfigMap\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	res := clitest.Run(t, playgroundtest.Env(cluster.RootEnv, root), "doctor", "--node", "--data-dir", t.TempDir(), "--window", "100ms", "-o", "json")
+	r := nodeReport(t, res)
+	for _, id := range []string{"node.autoCompaction", "node.certExpiry"} {
+		if fs := find(r, id); len(fs) != 1 || fs[0].Severity != health.Unknown || !strings.Contains(fs[0].Observed, "not a Pod manifest") {
+			t.Errorf("%s: %+v; want unknown naming what is wrong with the manifest", id, fs)
+		}
+	}
+	if fs := find(r, "node.fdatasync"); len(fs) != 1 || fs[0].Severity == health.Unknown {
+		t.Errorf("the data dir given was not probed: %+v", fs)
+	}
+	if res.Code == 64 || res.Code == 0 {
+		t.Errorf("exit %d: want the findings' outcome, not a usage error", res.Code)
 	}
 }
