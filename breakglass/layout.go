@@ -38,6 +38,9 @@ type Layout struct {
 	StateDir      string // journal and purge archives
 	// StaticPodPathSource says where ManifestDir came from, for plan.
 	StaticPodPathSource string
+	// Distribution is whose layout ManifestDir is: kubeadm, rke2 or
+	// openshift (see layout_distro.go).
+	Distribution string
 }
 
 // LayoutOptions override the discovered paths; paths are inside the root.
@@ -50,7 +53,8 @@ type LayoutOptions struct {
 }
 
 // ResolveLayout finds the static-pod directory the way the kubelet does: its
-// config file's staticPodPath, else kubeadm's default.
+// config file's staticPodPath, else kubeadm's (and OpenShift's) directory,
+// else RKE2's; a k3s server has none, which is an error.
 func ResolveLayout(o LayoutOptions) (*Layout, error) {
 	l, err := resolveLayout(o)
 	// A root that is not a directory, an unreadable kubelet config, a
@@ -94,7 +98,9 @@ func resolveLayout(o LayoutOptions) (*Layout, error) {
 		case p != "":
 			l.ManifestDir, l.StaticPodPathSource = under(p), "kubelet config "+kc
 		default:
-			l.ManifestDir, l.StaticPodPathSource = under(DefaultStaticPodPath), "default"
+			if l.ManifestDir, l.StaticPodPathSource, err = findStaticPodDir(abs); err != nil {
+				return nil, err
+			}
 		}
 	}
 	l.QuarantineDir = under(firstNonEmpty(o.QuarantineDir, DefaultQuarantine))
@@ -112,6 +118,7 @@ func resolveLayout(o LayoutOptions) (*Layout, error) {
 	if err := l.checkApart(); err != nil {
 		return nil, err
 	}
+	l.Distribution = distroOf(abs, l.ManifestDir)
 	return l, nil
 }
 

@@ -36,6 +36,7 @@ type PlanReport struct {
 	Root             string         `json:"root"`
 	ManifestDir      string         `json:"manifestDir"`
 	ManifestDirFrom  string         `json:"manifestDirSource"`
+	Distribution     string         `json:"distribution"`
 	QuarantineDir    string         `json:"quarantineDir"`
 	Journal          string         `json:"journal"`
 	Manifests        []ManifestInfo `json:"manifests"`
@@ -66,7 +67,7 @@ func Plan(l *Layout, j *Journal, command CommandLine) (*PlanReport, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &PlanReport{Root: l.Root, ManifestDir: l.Rel(l.ManifestDir), ManifestDirFrom: l.StaticPodPathSource,
+	r := &PlanReport{Root: l.Root, ManifestDir: l.Rel(l.ManifestDir), ManifestDirFrom: l.StaticPodPathSource, Distribution: l.Distribution,
 		QuarantineDir: l.Rel(l.QuarantineDir), Journal: l.Rel(j.Path()), JournalEntries: len(entries)}
 	others, bg := 0, false
 	for _, m := range ms {
@@ -75,7 +76,7 @@ func Plan(l *Layout, j *Journal, command CommandLine) (*PlanReport, error) {
 		case m.IsBreakGlass():
 			bg = true
 		case m.Component == Etcd:
-			if dd := containerFlags(&m.Pod.Spec.Containers[0]).Get("data-dir"); dd != "" {
+			if dd := l.etcdDataDir(m); dd != "" {
 				r.EtcdDataDir = dd
 				if real, err := l.Resolve(dd); err == nil {
 					r.EtcdDataDirBytes = dirSize(real)
@@ -105,7 +106,7 @@ func Plan(l *Layout, j *Journal, command CommandLine) (*PlanReport, error) {
 		return false
 	}
 	r.Steps = []PlanStep{
-		{Title: "Stop every control-plane component but etcd (manifests moved out, journaled)", Command: command("breakglass", "etcd-only"), State: state(others == 0)},
+		{Title: "Stop every control-plane component but etcd (manifests moved out, journaled)", Command: command("breakglass", "etcd-only"), State: state(others == 0), Detail: distroCaveat(l.Distribution)},
 		{Title: "Start a kube-apiserver bound to 127.0.0.1, throttled, no webhooks, no watch cache", Command: command("breakglass", "apiserver", "--localhost"), State: state(bg)},
 		{Title: "Purge stale pods straight from etcd (--dry-run first, then --yes)", Command: command("breakglass", "purge-pods", "--dry-run"), State: state(did(ActPurge))},
 		{Title: "Compact and defragment, one member at a time", Command: command("defrag", "--compact"), State: StatePending, Detail: "check with '" + command("status") + "' (fragmentation)"},

@@ -70,6 +70,18 @@ func discover(cfg *Config, in Inputs, explicitManifest bool, root string) error 
 	return nil
 }
 
+// EtcdManifestFlags reads an etcd static-pod manifest as discovery does
+// (kubeadm's flags, the script OpenShift's pod runs, the --config-file RKE2's
+// names) and returns etcd's settings; the file paths among them (data-dir,
+// certificates) are where they are on the node, under root.
+func EtcdManifestFlags(path, root string) (map[string]string, error) {
+	local, _, err := readStaticPod(path, root)
+	if err != nil {
+		return nil, err
+	}
+	return local.Flags, nil
+}
+
 func apply(cfg *Config, d *discovered) {
 	src := d.source
 	cfg.Local = d.local

@@ -17,6 +17,18 @@ const (
 	k3sDataDir = "/var/lib/rancher/k3s"
 )
 
+// K3sServer says whether root holds a k3s server's state (<data-dir>/server,
+// the data-dir from k3s's config file or its default): a node whose
+// control plane runs inside the k3s process, with no static pods.
+func K3sServer(root string) (bool, error) {
+	data, err := rancherDataDir(root, k3sConfig, k3sDataDir)
+	if err != nil {
+		return false, err
+	}
+	st, err := os.Stat(filepath.Join(data, "server"))
+	return err == nil && st.IsDir(), nil
+}
+
 func findK3s(root string) (*discovered, error) {
 	data, err := rancherDataDir(root, k3sConfig, k3sDataDir)
 	if err != nil {

@@ -22,7 +22,7 @@ func findRKE2(root string) (*discovered, error) {
 	if err != nil {
 		return nil, err
 	}
-	manifest := filepath.Join(data, "agent", "pod-manifests", "etcd.yaml")
+	manifest := filepath.Join(rke2PodManifests(data), "etcd.yaml")
 	local, _, err := readStaticPod(manifest, root)
 	if errors.Is(err, fs.ErrNotExist) && !fileExists(manifest) {
 		return nil, nil
@@ -34,6 +34,22 @@ func findRKE2(root string) (*discovered, error) {
 	rancherCerts(d, filepath.Join(data, "server", "tls", "etcd"))
 	return d, nil
 }
+
+// RKE2StaticPodDir is the directory RKE2's kubelet runs static pods from,
+// under root: <data-dir>/agent/pod-manifests, the data-dir from RKE2's
+// config file or its default. RKE2 writes etcd.yaml, kube-apiserver.yaml,
+// kube-controller-manager.yaml, kube-scheduler.yaml, kube-proxy.yaml and
+// cloud-controller-manager.yaml there (pkg/executor/staticpod, each named
+// after its command).
+func RKE2StaticPodDir(root string) (string, error) {
+	data, err := rancherDataDir(root, rke2Config, rke2DataDir)
+	if err != nil {
+		return "", err
+	}
+	return rke2PodManifests(data), nil
+}
+
+func rke2PodManifests(data string) string { return filepath.Join(data, "agent", "pod-manifests") }
 
 // rancherCerts fills the CA and the client pair k3s itself dials etcd with
 // (client.crt), or the apiserver's (server-client.crt) when that is all

@@ -37,6 +37,17 @@ func readStaticPod(path, root string) (*LocalMember, *corev1.Pod, error) {
 		return nil, nil, fmt.Errorf("%s has no etcd container", path)
 	}
 	flags := ParseFlags(etcdArgv(etcd))
+	// etcd takes every flag from ETCD_<FLAG> too, a flag winning over its
+	// variable: OpenShift sets the data dir only as ETCD_DATA_DIR.
+	for _, e := range etcd.Env {
+		name, ok := strings.CutPrefix(e.Name, "ETCD_")
+		if !ok || e.ValueFrom != nil || strings.Contains(e.Value, "$(") {
+			continue
+		}
+		if k := strings.ToLower(strings.ReplaceAll(name, "_", "-")); flags[k] == "" {
+			flags[k] = e.Value
+		}
+	}
 	toHost := func(p string) string { return hostPath(root, containerToHost(&pod, etcd, p)) }
 	if cf := flags["config-file"]; cf != "" {
 		fromFile, err := readEtcdConfigFile(toHost(cf))

@@ -79,7 +79,7 @@ func RunPlan(ctx context.Context, opts *PlanOptions) error {
 func (r planView) Table(io *iostreams.IOStreams) error {
 	out := io.Out
 	p := io.Palette()
-	fmt.Fprintf(out, "static-pod directory %s (from %s)\n", r.ManifestDir, r.ManifestDirFrom)
+	fmt.Fprintf(out, "static-pod directory %s (%s layout, from %s)\n", r.ManifestDir, r.Distribution, r.ManifestDirFrom)
 	t := output.NewTable(out, io.IsStdoutTTY(), "WHERE", "FILE", "COMPONENT", "SHA256")
 	for _, m := range r.Manifests {
 		c := m.Component

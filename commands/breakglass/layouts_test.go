@@ -1,0 +1,86 @@
+package breakglass_test
+
+import (
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/etcdmedic/etcdmedic/commands/clitest"
+)
+
+// layoutRoot copies one of cluster's committed node trees under a temp root.
+func layoutRoot(t *testing.T, name string) string {
+	t.Helper()
+	src := filepath.Join("../../cluster/testdata/layouts", name)
+	root := t.TempDir()
+	err := filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(src, p)
+		if d.IsDir() {
+			return os.MkdirAll(filepath.Join(root, rel), 0o755)
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(filepath.Join(root, rel), b, 0o600)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return root
+}
+
+// With no flag but --root, plan, etcd-only and undo work on RKE2's and
+// OpenShift's static-pod directories, and say which layout they found.
+func TestRunbookOnDistributionLayouts(t *testing.T) {
+	for _, tc := range []struct{ name, dir, kept string }{
+		{"rke2", "/var/lib/rancher/rke2/agent/pod-manifests", "etcd.yaml"},
+		{"openshift", "/etc/kubernetes/manifests", "etcd-pod.yaml"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			root := layoutRoot(t, tc.name)
+			before := snapshotFiles(t, root)
+			r := clitest.Run(t, noEtcd, "breakglass", "plan", "--root", root)
+			if r.Code != 0 || !strings.Contains(r.Stdout, "static-pod directory "+tc.dir+" ("+tc.name+" layout") {
+				t.Fatalf("plan: exit %d\n%s%s", r.Code, r.Stdout, r.Stderr)
+			}
+			r = clitest.Run(t, noEtcd, "breakglass", "etcd-only", "--root", root, "--yes")
+			if r.Code != 0 {
+				t.Fatalf("etcd-only: exit %d\n%s%s", r.Code, r.Stdout, r.Stderr)
+			}
+			left, err := os.ReadDir(filepath.Join(root, tc.dir))
+			if err != nil || len(left) != 1 || left[0].Name() != tc.kept {
+				t.Fatalf("after etcd-only %s holds %v (%v), want only %s", tc.dir, left, err, tc.kept)
+			}
+			r = clitest.Run(t, noEtcd, "breakglass", "undo", "--root", root, "--yes")
+			after := snapshotFiles(t, root)
+			for p := range after {
+				if strings.Contains(p, "/var/lib/etcdmedic/") {
+					delete(after, p) // the journal
+				}
+			}
+			if r.Code != 0 || !same(before, after) {
+				t.Fatalf("undo: exit %d, files back byte-identical: %v\n%s%s", r.Code, same(before, after), r.Stdout, r.Stderr)
+			}
+		})
+	}
+}
+
+// k3s has no static pods: one line that says so, exit 64, nothing written.
+func TestRunbookOnK3sSaysThereAreNoStaticPods(t *testing.T) {
+	root := layoutRoot(t, "k3s")
+	before := snapshotFiles(t, root)
+	for _, args := range [][]string{{"plan"}, {"etcd-only", "--yes"}} {
+		r := clitest.Run(t, noEtcd, append(append([]string{"breakglass"}, args...), "--root", root)...)
+		lines := strings.Split(strings.TrimSpace(r.Stderr), "\n")
+		// The error is one line; the second is the usage hint every exit 64 carries.
+		if r.Code != 64 || len(lines) > 2 || !strings.HasPrefix(lines[0], "Error: k3s runs etcd") || !same(before, snapshotFiles(t, root)) {
+			t.Errorf("breakglass %s on k3s: exit %d, stderr:\n%s", args[0], r.Code, r.Stderr)
+		}
+	}
+}
