@@ -44,7 +44,7 @@ func (r *runner) gate(ctx context.Context) gateResult {
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() { defer wg.Done(); reads = health.ReadEach(ctx, r.c, ms) }()
-	g.snap = r.c.Probe(ctx, ms, cluster.ProbeOptions{SkipMetrics: !r.o.RefuseSlowDisk && !r.checkInflight})
+	g.snap = r.c.Probe(ctx, ms, cluster.ProbeOptions{SkipMetrics: !r.o.RefuseSlowDisk && !r.checkInflight, Families: health.MetricFamilies()})
 	wg.Wait()
 	g.findings = health.Assess(g.snap, health.SampleOptions{Thresholds: r.thresholds(), Reads: reads, LifetimeLatency: r.o.RefuseSlowDisk})
 	for _, st := range g.snap.Members {
