@@ -6,10 +6,6 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/expr-lang/expr"
-	"github.com/expr-lang/expr/file"
-	"github.com/expr-lang/expr/vm"
-
 	"github.com/etcdmedic/etcdmedic/cluster"
 )
 
@@ -48,7 +44,7 @@ func RulePreset(name string) (string, error) {
 // that dbSizeInUse / dbSize is not integer division.
 type Rule struct {
 	Source  string
-	program *vm.Program
+	program func(*RuleVars) bool
 }
 
 // RuleVars are the values a rule sees for one member.
@@ -70,13 +66,9 @@ func CompileRule(src string) (*Rule, error) {
 	if strings.TrimSpace(src) == "" {
 		src = "true"
 	}
-	p, err := expr.Compile(src, expr.Env(RuleVars{}), expr.AsBool())
+	p, err := compileRuleExpr(src)
 	if err != nil {
-		var fe *file.Error
-		if errors.As(err, &fe) {
-			return nil, fmt.Errorf("%w %q: %s at column %d (variables: dbSize, dbSizeInUse, dbSizeFree, dbQuota, dbQuotaUsage, fragmentation, isLeader)", ErrInvalidRule, src, fe.Message, fe.Column+1)
-		}
-		return nil, fmt.Errorf("%w %q: %v", ErrInvalidRule, src, err)
+		return nil, fmt.Errorf("%w %q: %v (variables: dbSize, dbSizeInUse, dbSizeFree, dbQuota, dbQuotaUsage, fragmentation, isLeader)", ErrInvalidRule, src, err)
 	}
 	return &Rule{Source: src, program: p}, nil
 }
@@ -94,11 +86,7 @@ func VarsOf(st *cluster.MemberStatus) RuleVars {
 
 // Eval runs the rule on one member's variables.
 func (r *Rule) Eval(v RuleVars) (bool, error) {
-	out, err := expr.Run(r.program, v)
-	if err != nil {
-		return false, fmt.Errorf("evaluate rule %q: %w", r.Source, err)
-	}
-	return out.(bool), nil
+	return r.program(&v), nil
 }
 
 // Explain renders the variables a rule saw, for the plan's reasons.
