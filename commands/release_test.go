@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -18,9 +19,16 @@ import (
 )
 
 // releaseSizeLimit is what the stripped linux/amd64 release binary may
-// weigh. Issue 19 asked for 25 MB; see the per-module figures in
-// docs/release.md (what is in the binary and what each step saves).
-const releaseSizeLimit = 48 << 20
+// weigh: 30 MB. Issue 19 asked for 25 MB; docs/release.md has the
+// per-module figures (s3:// and k8s.io/api alone are 10 MB) and what each
+// step saved. While snapshot drill still links the embedded etcd server
+// (and with it x/net/trace, whose html/template turns off the linker's
+// method elimination), the binary is 46 MB and embeddedLimit applies.
+const (
+	releaseSizeLimit = 30_000_000
+	embeddedLimit    = 47_000_000
+	etcdEmbed        = "go.etcd.io/etcd/server/v3/embed"
+)
 
 // goreleaserBuild is goreleaser.yaml's one build.
 type goreleaserBuild struct {
@@ -93,10 +101,19 @@ func TestReleaseBuild(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		limit := int64(releaseSizeLimit)
+		out, err := exec.Command("go", "list", "-deps", "-tags", strings.Join(b.Tags, ","), "."+string(filepath.Separator)+filepath.Join("..", b.Main)).Output()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if slices.Contains(strings.Fields(string(out)), etcdEmbed) {
+			limit = embeddedLimit
+			t.Logf("the release build still links %s (snapshot drill): limit %.1f MB until it does not", etcdEmbed, float64(limit)/1e6)
+		}
 		t.Logf("release binary (linux/amd64, -tags %s, stripped): %.1f MB (%d bytes); limit %.1f MB",
-			strings.Join(b.Tags, ","), float64(st.Size())/1e6, st.Size(), float64(releaseSizeLimit)/1e6)
-		if st.Size() > releaseSizeLimit {
-			t.Fatalf("release binary is %.1f MB, over the %.1f MB limit", float64(st.Size())/1e6, float64(releaseSizeLimit)/1e6)
+			strings.Join(b.Tags, ","), float64(st.Size())/1e6, st.Size(), float64(limit)/1e6)
+		if st.Size() > limit {
+			t.Fatalf("release binary is %.1f MB, over the %.1f MB limit", float64(st.Size())/1e6, float64(limit)/1e6)
 		}
 	})
 
