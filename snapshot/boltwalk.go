@@ -31,7 +31,10 @@ const (
 // reads the consistent index and term from the meta bucket. Where etcdutl
 // unmarshals each revision's KeyValue, copying its value, only to learn the
 // user key, this reads field 1 of the protobuf in place.
-func walkBolt(tx *bolt.Tx, mode walkMode) (st dbStatus, err error) {
+//
+// trim, when set, is called every trimEvery keys of the key bucket: the
+// caller drops the mapping's pages touched so far (see trimMapped).
+func walkBolt(tx *bolt.Tx, mode walkMode, trim func()) (st dbStatus, err error) {
 	var problems []string
 	for e := range tx.Check() {
 		problems = append(problems, e.Error())
@@ -54,6 +57,7 @@ func walkBolt(tx *bolt.Tx, mode walkMode) (st dbStatus, err error) {
 
 	h := crc32.New(crc32.MakeTable(crc32.Castagnoli))
 	live := map[string]struct{}{}
+	seen := 0
 	c := tx.Cursor()
 	for name, _ := c.First(); name != nil; name, _ = c.Next() {
 		b := tx.Bucket(name)
@@ -79,7 +83,10 @@ func walkBolt(tx *bolt.Tx, mode walkMode) (st dbStatus, err error) {
 				return fmt.Errorf("cannot parse revision key %q", k)
 			}
 			st.Revision = mvcc.BytesToRev(k).Main
-			userKey, err := kvKey(v)
+			if seen++; trim != nil && seen%trimEvery == 0 {
+				trim()
+			}
+			userKey, err := kvKey(v, mode == walkStructure)
 			if err != nil {
 				return fmt.Errorf("cannot unmarshal value of revision key %q: %w", k, err)
 			}
@@ -101,9 +108,14 @@ func walkBolt(tx *bolt.Tx, mode walkMode) (st dbStatus, err error) {
 	return st, nil
 }
 
+// trimEvery is how many revisions walkBolt reads between trims.
+const trimEvery = 64
+
 // kvKey returns field 1 (key) of a serialized mvccpb.KeyValue without
-// decoding the rest.
-func kvKey(b []byte) ([]byte, error) {
+// decoding the rest. first stops at the first field 1: etcd writes it
+// first, and the rest of a large value is then never touched (the walk of
+// a save, whose bytes etcd's sha256 vouched for, needs no more).
+func kvKey(b []byte, first bool) ([]byte, error) {
 	var key []byte
 	for len(b) > 0 {
 		num, typ, n := protowire.ConsumeTag(b)
@@ -117,6 +129,9 @@ func kvKey(b []byte) ([]byte, error) {
 				return nil, protowire.ParseError(n)
 			}
 			key, b = v, b[n:] // the last occurrence wins, as in proto.Unmarshal
+			if first {
+				return key, nil
+			}
 			continue
 		}
 		n = protowire.ConsumeFieldValue(num, typ, b)

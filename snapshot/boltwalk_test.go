@@ -128,13 +128,15 @@ func TestKVKey(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		got, err := kvKey(b)
-		if err != nil || !bytes.Equal(got, kv.Key) {
-			t.Errorf("kvKey(%x) = %q, %v; want %q", b, got, err, kv.Key)
+		for _, first := range []bool{false, true} {
+			got, err := kvKey(b, first)
+			if err != nil || !bytes.Equal(got, kv.Key) {
+				t.Errorf("kvKey(%x, first=%v) = %q, %v; want %q", b, first, got, err, kv.Key)
+			}
 		}
 	}
 	b, _ := proto.Marshal(&mvccpb.KeyValue{Key: []byte("truncated"), Value: []byte("value")})
-	if _, err := kvKey(b[:len(b)-2]); err == nil {
+	if _, err := kvKey(b[:len(b)-2], false); err == nil {
 		t.Error("kvKey accepted a truncated message")
 	}
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,10 +12,10 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 	etcdutl "go.etcd.io/etcd/etcdutl/v3/snapshot"
-	"go.etcd.io/etcd/server/v3/embed"
 	"go.uber.org/zap"
 
 	"github.com/etcdmedic/etcdmedic/internal/fault"
+	"github.com/etcdmedic/etcdmedic/playground"
 )
 
 // DrillOptions configure a restore drill.
@@ -28,7 +27,11 @@ type DrillOptions struct {
 	TempDir string
 	// StartTimeout bounds the restored member's start. Default 2 min.
 	StartTimeout time.Duration
-	Now          func() time.Time
+	// EtcdBinary runs the restored member with this etcd release binary
+	// instead of the etcd server linked into this binary (playground's
+	// member child); a build without it (-tags slim) runs the etcd on PATH.
+	EtcdBinary string
+	Now        func() time.Time
 }
 
 // DrillResult is what a drill found. JSON field names are a contract.
@@ -49,7 +52,10 @@ type DrillResult struct {
 	DownloadSeconds float64 `json:"downloadSeconds"`
 	RestoreSeconds  float64 `json:"restoreSeconds"`
 	StartSeconds    float64 `json:"startSeconds"`
-	TotalSeconds    float64 `json:"totalSeconds"`
+	// CompareSeconds is the count of live keys and the HashKV on the
+	// restored member.
+	CompareSeconds float64 `json:"compareSeconds"`
+	TotalSeconds   float64 `json:"totalSeconds"`
 	// Matched: the member started, served, and every figure matched.
 	Matched  bool      `json:"matched"`
 	Problems []string  `json:"problems"`
@@ -62,8 +68,8 @@ type DrillResult struct {
 var ErrDrillMismatch = fault.New(fault.Failed, "restore drill failed")
 
 // Drill proves a snapshot restores: it verifies the snapshot, restores it
-// into a throwaway data dir, starts an embedded etcd member on loopback
-// ports on it, compares revision, live key count and HashKV with what the
+// into a throwaway data dir, starts an etcd member on it on loopback ports
+// (a playground member: a child process), compares revision, live key count and HashKV with what the
 // metadata recorded, stops the member and removes everything.
 func Drill(ctx context.Context, o DrillOptions) (*DrillResult, error) {
 	start := time.Now()
@@ -95,13 +101,16 @@ func Drill(ctx context.Context, o DrillOptions) (*DrillResult, error) {
 	}
 	res.ExpectedRevision, res.ExpectedKeys, res.ExpectedHashKV = meta.Revision, meta.TotalKeys, meta.HashKV
 
-	ports, err := freeLoopbackPorts(2)
+	// The member runs as a playground member (a child process: this
+	// binary's linked etcd server, or an etcd binary), whose ports go
+	// client, peer from a base: restored for that peer URL, in its data dir.
+	base, err := freePortPair()
 	if err != nil {
 		return res, err
 	}
-	peer := fmt.Sprintf("http://127.0.0.1:%d", ports[0])
-	client := fmt.Sprintf("http://127.0.0.1:%d", ports[1])
-	dataDir := filepath.Join(work, "data")
+	peer := fmt.Sprintf("http://127.0.0.1:%d", base+1)
+	pgDir := filepath.Join(work, "member")
+	dataDir := filepath.Join(pgDir, drillMember, "data")
 	t := time.Now()
 	err = drillRestore(ctx, local, dataDir, peer, work)
 	res.RestoreSeconds = time.Since(t).Seconds()
@@ -111,14 +120,20 @@ func Drill(ctx context.Context, o DrillOptions) (*DrillResult, error) {
 	}
 
 	t = time.Now()
-	e, err := startDrillMember(ctx, dataDir, work, peer, client, o.StartTimeout)
+	pg, err := startDrillMember(ctx, pgDir, base, meta, o)
 	res.StartSeconds = time.Since(t).Seconds()
+	if fault.Kind(err) == fault.Invalid {
+		return res, err // no etcd to run: a usage error, not a failed drill
+	}
 	if err != nil {
 		res.Problems = append(res.Problems, "the restored member did not start: "+oneLine(err.Error()))
 		return finishDrill(res, start, o)
 	}
-	defer e.Close()
-	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{client}, DialTimeout: 10 * time.Second, Logger: nopLogger()})
+	defer pg.Stop()
+	client := pg.Endpoints()[0]
+	t = time.Now()
+	defer func() { res.CompareSeconds = time.Since(t).Seconds() }()
+	cli, err := pg.Client()
 	if err != nil {
 		res.Problems = append(res.Problems, "no client for the restored member: "+err.Error())
 		return finishDrill(res, start, o)
@@ -189,7 +204,7 @@ func drillSource(ctx context.Context, o DrillOptions, res *DrillResult) (local s
 			return "", f.meta, r.URLOf(name), fmt.Errorf("%w: %s: give --identity to drill it", ErrEncrypted, r.URLOf(name))
 		}
 		if len(f.problems) > 0 {
-			res.Verify = &VerifyResult{File: r.URLOf(name), Problems: f.problems, Warnings: []string{}, Metadata: "mismatch"}
+			res.Verify = &VerifyResult{File: r.URLOf(name), Problems: f.problems, Warnings: []string{}, Recipients: []string{}, Metadata: "mismatch"}
 			return "", f.meta, r.URLOf(name), fmt.Errorf("%w: %s: %s", ErrCorrupt, r.URLOf(name), f.problems[0])
 		}
 		return f.path, f.meta, r.URLOf(name), nil
@@ -222,7 +237,7 @@ func drillSource(ctx context.Context, o DrillOptions, res *DrillResult) (local s
 	}
 	// The bytes must be the ones saved: one read against the recorded sha256.
 	if err := Recheck(ctx, path); err != nil {
-		res.Verify = &VerifyResult{File: path, Problems: []string{oneLine(err.Error())}, Warnings: []string{}, Metadata: "mismatch"}
+		res.Verify = &VerifyResult{File: path, Problems: []string{oneLine(err.Error())}, Warnings: []string{}, Recipients: []string{}, Metadata: "mismatch"}
 		return path, m, path, fmt.Errorf("%w: %s: %s", ErrCorrupt, path, oneLine(err.Error()))
 	}
 	return path, m, path, nil
@@ -256,8 +271,8 @@ func drillRestore(ctx context.Context, local, dataDir, peer, work string) error 
 		defer os.Remove(db)
 	}
 	return etcdutl.NewV3(zap.NewNop()).Restore(etcdutl.RestoreConfig{
-		SnapshotPath: db, Name: "drill", OutputDataDir: dataDir,
-		PeerURLs: []string{peer}, InitialCluster: "drill=" + peer, InitialClusterToken: "etcdmedic-drill",
+		SnapshotPath: db, Name: drillMember, OutputDataDir: dataDir,
+		PeerURLs: []string{peer}, InitialCluster: drillMember + "=" + peer, InitialClusterToken: drillToken,
 	})
 }
 
@@ -270,58 +285,47 @@ func newestVerified(es []Entry) (Entry, bool) {
 	return Entry{}, false
 }
 
-// startDrillMember starts the embedded member and waits until it serves.
-func startDrillMember(ctx context.Context, dataDir, work, peer, client string, timeout time.Duration) (*embed.Etcd, error) {
-	cfg := embed.NewConfig()
-	cfg.Name, cfg.Dir = "drill", dataDir
-	pu, _ := url.Parse(peer)
-	cu, _ := url.Parse(client)
-	cfg.ListenPeerUrls, cfg.AdvertisePeerUrls = []url.URL{*pu}, []url.URL{*pu}
-	cfg.ListenClientUrls, cfg.AdvertiseClientUrls = []url.URL{*cu}, []url.URL{*cu}
-	cfg.InitialCluster = "drill=" + peer
-	cfg.InitialClusterToken = "etcdmedic-drill"
-	cfg.Logger, cfg.LogLevel = "zap", "error"
-	cfg.LogOutputs = []string{filepath.Join(work, "etcd.log")}
-	// Nothing else may reach it: no metrics listener, no auto-compaction.
-	cfg.ListenMetricsUrls = nil
-	e, err := embed.StartEtcd(cfg)
-	if err != nil {
-		return nil, err
+// drillMember is the restored member's name (the playground's first).
+const drillMember = "m1"
+
+// startDrillMember starts a one-member playground on the restored data dir
+// and waits until it has a leader. The playground writes a config for a new
+// cluster; etcd ignores the initial-cluster settings for a data dir that
+// holds a member, and the restore made it one with this name and peer URL.
+func startDrillMember(ctx context.Context, dir string, base int, meta *Metadata, o DrillOptions) (*playground.Cluster, error) {
+	cfg := map[string]any{
+		// etcd's defaults, as the reference start has them (the
+		// playground's calmer ones would delay the election).
+		"heartbeat-interval": 100, "election-timeout": 1000,
+		"log-level": "error",
 	}
-	t := time.NewTimer(timeout)
-	defer t.Stop()
-	select {
-	case <-e.Server.ReadyNotify():
-		return e, nil
-	case err := <-e.Err():
-		e.Close()
-		return nil, err
-	case <-t.C:
-		e.Close()
-		return nil, fmt.Errorf("not ready within %s (see the log of a rerun with --temp-dir)", timeout)
-	case <-ctx.Done():
-		e.Close()
-		return nil, ctx.Err()
+	// A database near the default quota would start with a NOSPACE alarm.
+	if q := 2 * meta.DBSize; q > 2<<30 {
+		cfg["quota-backend-bytes"] = q
 	}
+	sctx, cancel := context.WithTimeout(ctx, o.StartTimeout)
+	defer cancel()
+	return playground.Start(sctx, playground.Options{Members: 1, Dir: dir, BasePort: base, EtcdBinary: o.EtcdBinary,
+		Token: drillToken, Config: cfg, StartTimeout: o.StartTimeout})
 }
 
-func freeLoopbackPorts(n int) ([]int, error) {
-	var ls []net.Listener
-	defer func() {
-		for _, l := range ls {
-			l.Close()
-		}
-	}()
-	var ports []int
-	for i := 0; i < n; i++ {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
+// drillToken is the restored cluster's token (restore and start agree).
+const drillToken = "etcdmedic-drill"
+
+// freePortPair finds a free loopback port whose successor is free too.
+func freePortPair() (int, error) {
+	for i := 0; i < 100; i++ {
+		a, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
-			return nil, err
+			return 0, err
 		}
-		ls = append(ls, l)
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+		p := a.Addr().(*net.TCPAddr).Port
+		b, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p+1))
+		a.Close()
+		if err == nil {
+			b.Close()
+			return p, nil
+		}
 	}
-	return ports, nil
+	return 0, errors.New("no two adjacent free loopback ports")
 }
-
-func nopLogger() *zap.Logger { return zap.NewNop() }

@@ -57,7 +57,11 @@ type upload struct {
 // startUpload writes the upload's intent (the key it uploads to: the next
 // run aborts by it if this one is killed) and starts the upload; direct
 // uploads go to name, the others to a temporary key of their own.
-func (r *Remote) startUpload(ctx context.Context, name string, direct bool, ps uploadSpec, rev int64) (*upload, error) {
+//
+// src, for a direct upload, is a file that holds every byte written to the
+// upload at the offset it is written (the spool): stored as streamed
+// (neither compressed nor encrypted), the parts are read back from it.
+func (r *Remote) startUpload(ctx context.Context, name string, direct bool, ps uploadSpec, rev int64, src io.ReaderAt) (*upload, error) {
 	host, _ := os.Hostname()
 	var rb [8]byte
 	rand.Read(rb[:])
@@ -71,7 +75,10 @@ func (r *Remote) startUpload(ctx context.Context, name string, direct bool, ps u
 	}
 	var bottom io.Writer
 	if direct {
-		mp, err := startS3Multipart(ctx, r.S3(), r.bucketName(), r.Key(name), ps.partSize, ps.md(rev))
+		if ps.compress || len(ps.recipients) > 0 {
+			src = nil
+		}
+		mp, err := startS3Multipart(ctx, r.S3(), r.bucketName(), r.Key(name), ps.partSize, ps.md(rev), src)
 		if err != nil {
 			r.Bucket.Delete(context.WithoutCancel(ctx), r.Key(u.intent))
 			return nil, r.classify(fmt.Errorf("start upload to %s", r.URLOf(name)), err)
@@ -126,12 +133,24 @@ func (r *Remote) uploadFile(ctx context.Context, path, name string, ps uploadSpe
 		return nil, err
 	}
 	defer f.Close()
-	u, err := r.startUpload(ctx, name, true, ps, rev)
+	u, err := r.startUpload(ctx, name, true, ps, rev, f)
 	if err != nil {
 		return nil, err
 	}
+	if u.mp.src != nil {
+		// The parts are the file's: nothing passes through the pipeline.
+		fi, err := f.Stat()
+		if err == nil {
+			err = u.mp.advance(fi.Size())
+		}
+		if err != nil {
+			u.abort()
+			return nil, err
+		}
+		u.stored.n = fi.Size()
+	}
 	// Fresh buffers: the async writer keeps what it was handed.
-	for {
+	for u.mp.src == nil {
 		b := make([]byte, 1<<20)
 		n, rerr := io.ReadFull(ctxReader{ctx, f}, b)
 		if n > 0 {

@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"io"
 	"sync"
 	"time"
 
@@ -49,6 +50,13 @@ type s3Multipart struct {
 	id          string
 	partSize    int
 
+	// src, when set, holds every byte written, at the offset it was
+	// written (the spool of an uncompressed, unencrypted save): parts are
+	// read back from it (the page cache) instead of buffered in memory.
+	src     io.ReaderAt
+	pending int64 // bytes written since the last part (src mode)
+	sem     chan struct{}
+
 	ctx    context.Context
 	cancel context.CancelFunc
 	free   chan []byte // buffers not in flight
@@ -70,7 +78,7 @@ func unsignedPayload(o *s3.Options) {
 	o.RequestChecksumCalculation = aws.RequestChecksumCalculationWhenRequired
 }
 
-func startS3Multipart(ctx context.Context, c *s3.Client, bucket, key string, partSize int, md map[string]string) (*s3Multipart, error) {
+func startS3Multipart(ctx context.Context, c *s3.Client, bucket, key string, partSize int, md map[string]string, src io.ReaderAt) (*s3Multipart, error) {
 	out, err := c.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{
 		Bucket: aws.String(bucket), Key: aws.String(key), Metadata: md,
 		ContentType: aws.String("application/octet-stream"), ChecksumAlgorithm: types.ChecksumAlgorithmSha256,
@@ -79,7 +87,7 @@ func startS3Multipart(ctx context.Context, c *s3.Client, bucket, key string, par
 		return nil, err
 	}
 	u := &s3Multipart{c: c, bucket: bucket, key: key, id: aws.ToString(out.UploadId), partSize: partSize,
-		free: make(chan []byte, s3Concurrency+1)}
+		free: make(chan []byte, s3Concurrency+1), src: src, sem: make(chan struct{}, s3Concurrency+1)}
 	u.ctx, u.cancel = context.WithCancel(ctx)
 	for i := 0; i < s3Concurrency+1; i++ {
 		u.free <- nil // allocated on first use: a small snapshot needs one
@@ -102,6 +110,9 @@ func (u *s3Multipart) fail(err error) {
 }
 
 func (u *s3Multipart) Write(p []byte) (int, error) {
+	if u.src != nil {
+		return len(p), u.advance(int64(len(p)))
+	}
 	written := 0
 	for len(p) > 0 {
 		if err := u.failed(); err != nil {
@@ -140,27 +151,75 @@ func (u *s3Multipart) send() {
 		defer u.wg.Done()
 		defer func() { u.free <- b }()
 		sum := sha256.Sum256(b)
-		b64 := base64.StdEncoding.EncodeToString(sum[:])
-		out, err := u.c.UploadPart(u.ctx, &s3.UploadPartInput{
-			Bucket: aws.String(u.bucket), Key: aws.String(u.key), UploadId: aws.String(u.id),
-			PartNumber: aws.Int32(num), Body: bytes.NewReader(b), ContentLength: aws.Int64(int64(len(b))),
-			ChecksumAlgorithm: types.ChecksumAlgorithmSha256, ChecksumSHA256: aws.String(b64),
-		}, unsignedPayload)
-		if err != nil {
-			u.fail(fmt.Errorf("upload part %d: %w", num, err))
+		u.uploadPart(num, bytes.NewReader(b), int64(len(b)), sum[:])
+	}()
+}
+
+// advance counts n more bytes of src as written, sending each part it
+// completes (src mode).
+func (u *s3Multipart) advance(n int64) error {
+	if err := u.failed(); err != nil {
+		return err
+	}
+	u.pending += n
+	for u.pending >= int64(u.partSize) {
+		u.sendSection(int64(u.partSize))
+	}
+	return nil
+}
+
+// sendSection uploads the next size bytes of src as the next part, in the
+// background, once fewer than the allowed parts are in flight.
+func (u *s3Multipart) sendSection(size int64) {
+	u.pending -= size
+	u.sem <- struct{}{}
+	u.mu.Lock()
+	num := int32(len(u.parts) + 1)
+	off := u.n
+	u.parts = append(u.parts, types.CompletedPart{PartNumber: aws.Int32(num)})
+	u.sums = append(u.sums, nil)
+	u.sizes = append(u.sizes, size)
+	u.n += size
+	u.mu.Unlock()
+	u.wg.Add(1)
+	go func() {
+		defer u.wg.Done()
+		defer func() { <-u.sem }()
+		h := sha256.New()
+		if _, err := io.CopyBuffer(h, io.NewSectionReader(u.src, off, size), make([]byte, 256<<10)); err != nil {
+			u.fail(fmt.Errorf("read part %d back: %w", num, err))
 			u.cancel()
 			return
 		}
-		u.mu.Lock()
-		u.parts[num-1].ETag, u.parts[num-1].ChecksumSHA256 = out.ETag, aws.String(b64)
-		u.sums[num-1] = sum[:]
-		u.mu.Unlock()
+		u.uploadPart(num, io.NewSectionReader(u.src, off, size), size, h.Sum(nil))
 	}()
+}
+
+// uploadPart sends one part with its sha256 and records what the server said.
+func (u *s3Multipart) uploadPart(num int32, body io.ReadSeeker, size int64, sum []byte) {
+	b64 := base64.StdEncoding.EncodeToString(sum)
+	out, err := u.c.UploadPart(u.ctx, &s3.UploadPartInput{
+		Bucket: aws.String(u.bucket), Key: aws.String(u.key), UploadId: aws.String(u.id),
+		PartNumber: aws.Int32(num), Body: body, ContentLength: aws.Int64(size),
+		ChecksumAlgorithm: types.ChecksumAlgorithmSha256, ChecksumSHA256: aws.String(b64),
+	}, unsignedPayload)
+	if err != nil {
+		u.fail(fmt.Errorf("upload part %d: %w", num, err))
+		u.cancel()
+		return
+	}
+	u.mu.Lock()
+	u.parts[num-1].ETag, u.parts[num-1].ChecksumSHA256 = out.ETag, aws.String(b64)
+	u.sums[num-1] = sum
+	u.mu.Unlock()
 }
 
 // flush uploads the last part and waits for every part.
 func (u *s3Multipart) flush() error {
-	if u.buf != nil && (len(u.buf) > 0 || len(u.parts) == 0) {
+	if u.src != nil && (u.pending > 0 || len(u.parts) == 0) {
+		u.sendSection(u.pending)
+	}
+	if u.src == nil && u.buf != nil && (len(u.buf) > 0 || len(u.parts) == 0) {
 		u.send()
 	}
 	u.wg.Wait()

@@ -36,8 +36,14 @@ func readStatus(path string, mode walkMode) (st dbStatus, err error) {
 		return st, err
 	}
 	defer db.Close()
+	var trim func()
+	if fi, err := os.Stat(path); err == nil {
+		stop, now := trimMapped(db, fi.Size())
+		defer stop()
+		trim = now
+	}
 	err = db.View(func(tx *bolt.Tx) error {
-		st, err = walkBolt(tx, mode)
+		st, err = walkBolt(tx, mode, trim)
 		return err
 	})
 	return st, err

@@ -179,14 +179,14 @@ func SaveRemote(ctx context.Context, c *cluster.Cluster, opts RemoteSaveOptions)
 			if err != nil {
 				return nil, err
 			}
-			if up, err = r.startUpload(ctx, n, true, ps, r0); err != nil {
+			if up, err = r.startUpload(ctx, n, true, ps, r0, spool.File); err != nil {
 				return nil, err
 			}
 			guess, guessedAt = r0, at
 			return up, nil
 		}}
 	} else {
-		if up, err = r.startUpload(ctx, "", false, ps, 0); err != nil {
+		if up, err = r.startUpload(ctx, "", false, ps, 0, nil); err != nil {
 			return nil, err
 		}
 		w = io.MultiWriter(spool, up)

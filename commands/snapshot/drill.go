@@ -3,6 +3,7 @@ package snapshot
 import (
 	"context"
 	"fmt"
+	"os"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -25,6 +26,7 @@ type DrillOptions struct {
 	TempDir      string
 	MetricsFile  string
 	StartTimeout time.Duration
+	EtcdBinary   string
 	Now          func() time.Time
 }
 
@@ -42,7 +44,9 @@ func NewCmdDrill(f *cmdutil.Factory, runF func(context.Context, *DrillOptions) e
 		Long: `Take the newest verified snapshot at a destination URL or in a directory (or the one
 named), download it (decrypting it with --identity) while checking its size and sha256
 against its metadata, restore it into a temporary data dir (etcdutl's restore, which
-checks etcd's appended sha256), start an embedded etcd member on it on free loopback ports, and
+checks etcd's appended sha256), start an etcd member on it on free loopback ports (a
+child process running the etcd server built into etcdmedic, or --etcd-binary; a slim
+build without the server runs the etcd on PATH), and
 compare the member's revision, live key count and HashKV with what the snapshot's
 metadata recorded. The member is then stopped and everything removed. No cluster is
 contacted.
@@ -68,6 +72,11 @@ of the recipients; 64 usage error, no such destination or snapshot.`,
 			if opts.StartTimeout <= 0 {
 				return cmdutil.UsageError(fmt.Errorf("--start-timeout must be positive, got %s", opts.StartTimeout))
 			}
+			if opts.EtcdBinary != "" {
+				if fi, err := os.Stat(opts.EtcdBinary); err != nil || fi.IsDir() || fi.Mode()&0o111 == 0 {
+					return cmdutil.UsageError(fmt.Errorf("--etcd-binary %s is not an executable file", opts.EtcdBinary))
+				}
+			}
 			if runF != nil {
 				return runF(cmd.Context(), opts)
 			}
@@ -79,6 +88,7 @@ of the recipients; 64 usage error, no such destination or snapshot.`,
 	fs.StringVar(&opts.TempDir, "temp-dir", "", "where the download and the throwaway member live (default: the system temp dir)")
 	fs.StringVar(&opts.MetricsFile, "metrics-file", "", "write a Prometheus textfile (atomically) with the drill's outcome")
 	fs.DurationVar(&opts.StartTimeout, "start-timeout", opts.StartTimeout, "how long the restored member may take to start")
+	fs.StringVar(&opts.EtcdBinary, "etcd-binary", "", "run the restored member with this etcd binary (default: the etcd server built in; in a slim build, etcd on PATH)")
 	return cmd
 }
 
@@ -93,7 +103,7 @@ func RunDrill(ctx context.Context, opts *DrillOptions) error {
 		}
 	}
 	res, err := snap.Drill(ctx, snap.DrillOptions{Source: opts.Source, Fetch: snap.FetchOptions{Identities: ids},
-		TempDir: opts.TempDir, StartTimeout: opts.StartTimeout, Now: opts.Now})
+		TempDir: opts.TempDir, StartTimeout: opts.StartTimeout, EtcdBinary: opts.EtcdBinary, Now: opts.Now})
 	err = classify(err)
 	if opts.MetricsFile != "" {
 		if res != nil && res.Finished.IsZero() {
@@ -138,8 +148,8 @@ func renderDrill(io *iostreams.IOStreams, r *snap.DrillResult) {
 	if r.StartSeconds > 0 {
 		fmt.Fprintf(io.Out, "  revision %d (metadata %d), %d keys (metadata %d), HashKV %08x (source %08x)\n",
 			r.Revision, r.ExpectedRevision, r.TotalKeys, r.ExpectedKeys, r.HashKV, r.ExpectedHashKV)
-		fmt.Fprintf(io.Out, "  download and verify %s, restore %s, start %s, total %s\n", humanize.Seconds(r.DownloadSeconds),
-			humanize.Seconds(r.RestoreSeconds), humanize.Seconds(r.StartSeconds), humanize.Seconds(r.TotalSeconds))
+		fmt.Fprintf(io.Out, "  download and verify %s, restore %s, start %s, compare %s, total %s\n", humanize.Seconds(r.DownloadSeconds),
+			humanize.Seconds(r.RestoreSeconds), humanize.Seconds(r.StartSeconds), humanize.Seconds(r.CompareSeconds), humanize.Seconds(r.TotalSeconds))
 	}
 	for _, pr := range r.Problems {
 		fmt.Fprintf(io.Out, "  %s %s\n", p.Bad.Render("!"), pr)

@@ -1,11 +1,14 @@
 package snapshot_test
 
 import (
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/etcdmedic/etcdmedic/commands/clitest"
 	"github.com/etcdmedic/etcdmedic/playground"
 	"github.com/etcdmedic/etcdmedic/playground/playgroundtest"
 )
@@ -55,4 +58,64 @@ func readMetric(t *testing.T, p, name string) string {
 		}
 	}
 	return ""
+}
+
+// TestDrillSlimBuild: the drill's member is a playground member, so a build
+// without the etcd server (-tags slim) links none from snapshot (the embed
+// package was the drill's) and drills with the etcd on PATH or
+// --etcd-binary; without either it says so (exit 64). The full build's
+// --etcd-binary runs that binary too.
+func TestDrillSlimBuild(t *testing.T) {
+	out, err := exec.Command("go", "list", "-deps", "-tags", "slim", "github.com/etcdmedic/etcdmedic/cmd/etcdmedic").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list: %v\n%s", err, out)
+	}
+	for _, p := range strings.Fields(string(out)) {
+		if p == "go.etcd.io/etcd/server/v3/embed" {
+			t.Fatal("the slim build links go.etcd.io/etcd/server/v3/embed")
+		}
+	}
+	bin := filepath.Join(t.TempDir(), "etcdmedic")
+	if out, err := exec.Command("go", "build", "-tags", "slim", "-o", bin, "github.com/etcdmedic/etcdmedic/cmd/etcdmedic").CombinedOutput(); err != nil {
+		t.Fatalf("go build -tags slim: %v\n%s", err, out)
+	}
+	bins := playgroundtest.ReleaseBinaries(t)
+	etcd := bins[latest(bins, "v3.7")].Etcd
+
+	c := playgroundtest.Start(t, playground.Options{Members: 1})
+	playgroundtest.Seed(t, c, playground.SeedOptions{Pods: 50, ConfigMaps: 5})
+	dir := t.TempDir()
+	saved := save(t, env(c), dir)
+
+	run := func(path string, args ...string) (int, string) {
+		cmd := exec.Command(bin, append([]string{"snapshot", "drill", dir, "-o", "json", "--temp-dir", t.TempDir()}, args...)...)
+		cmd.Env = append(os.Environ(), "PATH="+path)
+		var stdout, stderr strings.Builder
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		err := cmd.Run()
+		code := 0
+		if ee, ok := err.(*exec.ExitError); ok {
+			code = ee.ExitCode()
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		return code, stdout.String() + stderr.String()
+	}
+	if code, out := run(t.TempDir()); code != 64 || !strings.Contains(out, "--etcd-binary") {
+		t.Fatalf("slim drill without etcd: exit %d, want 64 naming --etcd-binary:\n%s", code, out)
+	}
+	for _, args := range [][]string{{"--etcd-binary", etcd}, nil} {
+		code, out := run(filepath.Dir(etcd)+":"+os.Getenv("PATH"), args...)
+		if code != 0 || !strings.Contains(out, `"matched": true`) || !strings.Contains(out, fmt.Sprintf(`"revision": %d`, saved.Save.Metadata.Revision)) {
+			t.Fatalf("slim drill %v: exit %d:\n%s", args, code, out)
+		}
+	}
+	// The full build with --etcd-binary: that binary runs the member.
+	dr, _ := drill(t, 0, dir, "--etcd-binary", etcd)
+	if !dr.Matched || dr.Revision != saved.Save.Metadata.Revision {
+		t.Fatalf("drill --etcd-binary: %+v", dr)
+	}
+	if r := clitest.Run(t, nil, "snapshot", "drill", dir, "--etcd-binary", filepath.Join(dir, "no-such-etcd")); r.Code != 64 {
+		t.Fatalf("drill --etcd-binary missing: exit %d, want 64", r.Code)
+	}
 }
