@@ -219,6 +219,11 @@ func (d *judge) peerLatency(m cluster.Member, before, after *cluster.MetricsSamp
 		d.add(d.member(m, Finding{ID: id, Severity: OK, Observed: "n/a", Threshold: "warn > " + ms(warn), Explanation: why}))
 		return
 	}
+	if before != nil && !before.Has(metric) {
+		// etcd creates a peer's histogram at its first probe: one born during
+		// the window holds only the window's round trips.
+		before = nil
+	}
 	d.latency(m, before, after, id, metric, warn, 0, explain, advice)
 }
 
