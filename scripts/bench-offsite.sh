@@ -62,6 +62,7 @@ size=$(dbsize)
 echo "database: $((size / 1000 / 1000)) MB, MinIO $("$minio" --version | head -1)"
 
 now() { date +%s.%N; }
+span() { sort -g | awk 'NR == 1 {a = $1} {b = $1} END {print a "–" b}'; }
 median() { sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2}'; }
 timed() { sync; local t0; t0=$(now); "$@" >/dev/null 2>&1; echo "$(now) - $t0" | bc -l; }
 local_s=(); s3_s=(); rss=(); lrss=(); up_s=(); drill_s=(); ref_s=()
@@ -76,8 +77,9 @@ for r in $(seq "$BENCH_OFFSITE_ROUNDS"); do
     sync; local t0; t0=$(now)
     /usr/bin/time -f %M -o "$work/rss" "$em" snapshot save --to "$url" --endpoints "$ep" -o json >"$work/s3.json" 2>/dev/null
     s3_s+=("$(echo "$(now) - $t0" | bc -l)"); rss+=("$(cat "$work/rss")")
-    # The stream and upload alone, without the bolt check and the server-side copy.
+    # The stream (with the upload beside it) alone, and how the object got its name.
     up_s+=("$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["save"]["streamSeconds"])' "$work/s3.json")")
+    how=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["save"]["upload"])' "$work/s3.json")
   }
   if (( r % 2 )); then save_local; save_s3; else save_s3; save_local; fi
   f=$(ls "$work/r$r/local"/etcd-*.db)
@@ -95,18 +97,24 @@ for r in $(seq "$BENCH_OFFSITE_ROUNDS"); do
     ref_s+=("$(echo "$(now) - $t0" | bc -l)")
     rm -rf "$work/r$r/ref"
   }
-  do_drill() { drill_s+=("$(timed "$em" snapshot drill "$url" --temp-dir "$work")"); }
+  do_drill() {
+    sync; local t0; t0=$(now)
+    "$em" snapshot drill "$url" --temp-dir "$work" -o json >"$work/drill.json" 2>/dev/null
+    drill_s+=("$(echo "$(now) - $t0" | bc -l)")
+    phases=$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print("download+verify %.2fs, restore %.2fs, start %.2fs, compare %.2fs" % (d["downloadSeconds"], d["restoreSeconds"], d["startSeconds"], d["compareSeconds"]))' "$work/drill.json")
+  }
   if (( r % 2 )); then ref "$(port)" "$(port)"; do_drill; else do_drill; ref "$(port)" "$(port)"; fi
   "$em" snapshot drill "$url" --temp-dir "$work" >/dev/null || { echo "bench-offsite: drill failed" >&2; exit 1; }
-  echo "round $r: save DIR ${local_s[-1]}s (peak RSS ${lrss[-1]} KiB), save --to s3 ${s3_s[-1]}s (stream+upload ${up_s[-1]}s, peak RSS ${rss[-1]} KiB); restore+start ${ref_s[-1]}s, drill ${drill_s[-1]}s"
+  echo "round $r: save DIR ${local_s[-1]}s (peak RSS ${lrss[-1]} KiB), save --to s3 ${s3_s[-1]}s ($how; stream ${up_s[-1]}s, peak RSS ${rss[-1]} KiB); restore+start ${ref_s[-1]}s, drill ${drill_s[-1]}s ($phases); load $(cut -d' ' -f1-3 /proc/loadavg)"
   rm -rf "$work/r$r"
 done
 ls=$(printf '%s\n' "${local_s[@]}" | median); ss=$(printf '%s\n' "${s3_s[@]}" | median)
 pr=$(printf '%s\n' "${rss[@]}" | sort -g | tail -1)
 rs=$(printf '%s\n' "${ref_s[@]}" | median); ds=$(printf '%s\n' "${drill_s[@]}" | median)
 echo
-echo "save (median of $BENCH_OFFSITE_ROUNDS): DIR ${ls}s, --to s3:// ${ss}s; throughput ratio s3/local = $(echo "scale=3; $ls / $ss" | bc -l)   (target ≥ 0.8)"
+echo "save (median of $BENCH_OFFSITE_ROUNDS): DIR ${ls}s ($(printf '%s\n' "${local_s[@]}" | span)), --to s3:// ${ss}s ($(printf '%s\n' "${s3_s[@]}" | span)); throughput ratio s3/local = $(echo "scale=3; $ls / $ss" | bc -l)   (target ≥ 0.8)"
 us=$(printf '%s\n' "${up_s[@]}" | median); lr=$(printf '%s\n' "${lrss[@]}" | sort -g | tail -1)
-echo "      stream+upload alone ${us}s (the rest: bolt check of the spool, server-side copy to the final name)"
-echo "peak RSS of save --to s3://: $((pr / 1024)) MiB   (target ≤ 100); of save DIR: $((lr / 1024)) MiB (both include bolt's mmap of the file it checks)"
-echo "drill ${ds}s vs etcdutl restore + etcd start ${rs}s: ratio $(echo "scale=3; $ds / $rs" | bc -l)   (target ≤ 1.5; the drill also downloads and verifies)"
+echo "      stream (upload beside it) ${us}s (the rest: the last parts, bolt's check of the spool, ListParts, .meta.json, complete)"
+echo "peak RSS of save --to s3://: $((pr / 1024)) MiB   (target ≤ 100); of save DIR: $((lr / 1024)) MiB (both include the binary's own pages, ~50 MiB)"
+echo "drill ${ds}s ($(printf '%s\n' "${drill_s[@]}" | span)) vs etcdutl restore + etcd start ${rs}s ($(printf '%s\n' "${ref_s[@]}" | span)): ratio $(echo "scale=3; $ds / $rs" | bc -l)   (target ≤ 1.5; the drill also downloads and verifies, and compares key count and HashKV)"
+echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
