@@ -92,7 +92,7 @@ func catchUpWithEtcdctl(b *testing.B, c *playground.Cluster, eps, etcdctl, name 
 	if err != nil {
 		b.Fatalf("etcdctl member add: %v\n%s", err, out)
 	}
-	id := regexp.MustCompile(`Member ([0-9a-f]+) added`).FindSubmatch(out)
+	id := regexp.MustCompile(`Member\s+([0-9a-f]+) added`).FindSubmatch(out)
 	initial := regexp.MustCompile(`ETCD_INITIAL_CLUSTER="([^"]*)"`).FindSubmatch(out)
 	if id == nil || initial == nil {
 		b.Fatalf("etcdctl member add said:\n%s", out)
