@@ -141,16 +141,27 @@ func Drill(ctx context.Context, o DrillOptions) (*DrillResult, error) {
 	defer cli.Close()
 	qctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
+	// The count and the HashKV (a read of every revision) run side by side.
+	type hashed struct {
+		resp *clientv3.HashKVResponse
+		err  error
+	}
+	hc := make(chan hashed, 1)
+	go func() {
+		hr, err := cli.HashKV(qctx, client, meta.Revision)
+		hc <- hashed{hr, err}
+	}()
 	gr, err := cli.Get(qctx, "", clientv3.WithPrefix(), clientv3.WithCountOnly(), clientv3.WithSerializable())
+	h := <-hc
 	if err != nil {
 		res.Problems = append(res.Problems, "the restored member does not serve reads: "+err.Error())
 		return finishDrill(res, start, o)
 	}
 	res.Revision, res.TotalKeys = gr.Header.Revision, gr.Count
-	if hr, err := cli.HashKV(qctx, client, meta.Revision); err != nil {
-		res.Problems = append(res.Problems, "HashKV failed: "+err.Error())
+	if h.err != nil {
+		res.Problems = append(res.Problems, "HashKV failed: "+h.err.Error())
 	} else {
-		res.HashKV = hr.Hash
+		res.HashKV = h.resp.Hash
 	}
 	if res.Revision != res.ExpectedRevision {
 		res.Problems = append(res.Problems, fmt.Sprintf("revision is %d, metadata says %d", res.Revision, res.ExpectedRevision))
