@@ -10,7 +10,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/etcdmedic/etcdmedic/cluster"
@@ -20,7 +19,8 @@ import (
 // scripts/bench-*.sh prints (scripts/benchlib.sh): the CPU the members spent
 // meanwhile (their own process_cpu_seconds_total, summed, before and after:
 // 10 ms resolution), the tool's CPU, its peak private and file-backed RSS
-// (sampled from /proc every 2 ms) and its exact peak RSS, and the load.
+// (sampled from /proc every 2 ms) and its exact peak RSS, and the load. The
+// tool's CPU includes /usr/bin/time's (about a millisecond).
 type usage struct {
 	wall         time.Duration // from start to exit, the scrapes around it left out
 	etcdCPU      float64       // seconds, when etcdCPUKnown (every member's /metrics read)
@@ -41,9 +41,21 @@ func (u usage) String() string {
 		etcd, u.toolCPU.Seconds(), float64(u.anonKB)/1024, float64(u.fileKB)/1024, float64(u.maxRSSKB)/1024, u.load)
 }
 
-// runMeasured runs cmd to its end, measuring it as usage says.
+// runMeasured runs cmd to its end, measuring it as usage says. It runs as a
+// child of /usr/bin/time, whose %M is the child's own peak RSS: a process
+// forked from this one starts with this one's high-water mark (exec keeps the
+// old mm's peak), so the rusage Go hands back would read this benchmark's
+// RSS, not the tool's.
 func runMeasured(cmd *exec.Cmd, metrics []string) (usage, error) {
 	var u usage
+	rssFile, err := os.CreateTemp("", "bench-maxrss")
+	if err != nil {
+		return u, err
+	}
+	rssFile.Close()
+	defer os.Remove(rssFile.Name())
+	cmd.Args = append([]string{"/usr/bin/time", "-o", rssFile.Name(), "-f", "%M"}, cmd.Args...)
+	cmd.Path = "/usr/bin/time"
 	before, ok1 := membersCPU(metrics)
 	start := time.Now()
 	if err := cmd.Start(); err != nil {
@@ -56,14 +68,17 @@ func runMeasured(cmd *exec.Cmd, metrics []string) (usage, error) {
 		defer wg.Done()
 		sampleRSS(cmd.Process.Pid, stop, &u)
 	}()
-	err := cmd.Wait()
+	err = cmd.Wait()
 	u.wall = time.Since(start)
 	close(stop)
 	wg.Wait()
 	after, ok2 := membersCPU(metrics)
 	u.etcdCPU, u.etcdCPUKnown = after-before, ok1 && ok2
-	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
-		u.maxRSSKB = ru.Maxrss
+	if b, rerr := os.ReadFile(rssFile.Name()); rerr == nil {
+		f := strings.Fields(string(b))
+		if len(f) > 0 {
+			u.maxRSSKB, _ = strconv.ParseInt(f[len(f)-1], 10, 64)
+		}
 	}
 	u.toolCPU = cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
 	if b, rerr := os.ReadFile("/proc/loadavg"); rerr == nil {
@@ -72,16 +87,24 @@ func runMeasured(cmd *exec.Cmd, metrics []string) (usage, error) {
 	return u, err
 }
 
-// sampleRSS keeps the highest RssAnon and RssFile of pid until stop closes.
+// sampleRSS keeps the highest RssAnon and RssFile of the tool, the child of
+// /usr/bin/time (pid), until stop closes.
 func sampleRSS(pid int, stop <-chan struct{}, u *usage) {
 	t := time.NewTicker(2 * time.Millisecond)
 	defer t.Stop()
-	path := fmt.Sprintf("/proc/%d/status", pid)
+	path := ""
 	for {
 		select {
 		case <-stop:
 			return
 		case <-t.C:
+		}
+		if path == "" {
+			kids, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", pid, pid))
+			if err != nil || len(strings.Fields(string(kids))) == 0 {
+				continue
+			}
+			path = "/proc/" + strings.Fields(string(kids))[0] + "/status"
 		}
 		f, err := os.Open(path)
 		if err != nil {
