@@ -4,11 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"sync/atomic"
 	"time"
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
-	"go.etcd.io/etcd/api/v3/mvccpb"
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 )
@@ -43,14 +46,43 @@ type Pager struct {
 
 	sc       *Scoper // limited-range paging, once streaming is off
 	st       *stream
-	pending  []*mvccpb.KeyValue // the part of a chunk not yet handed out
-	streamed bool               // the stream delivered its last chunk
+	pending  *chunk // the chunk being handed out, if any
+	streamed bool   // the stream delivered its last chunk
 	done     bool
 }
 
+// stream is one RangeStream read in this goroutine, chunk by chunk, as
+// wire bytes (see chunk). clientv3's GetStream reads ahead in a goroutine
+// of its own into a channel: with the chunk being handed out, the one
+// queued and the one being decoded, three decoded chunks (each a few MB of
+// KeyValues) were alive at once. Here one raw chunk and one decoded page
+// are; what arrives meanwhile waits in gRPC's flow-control window.
 type stream struct {
-	ch     clientv3.GetStreamChan
+	rs     pb.KV_RangeStreamClient
 	cancel context.CancelFunc
+}
+
+// rangeStreamCall is the request and the per-call options (the client's
+// message size limits, wait-for-ready) clientv3 would send for GetStream,
+// which it keeps to itself: a KV on a recording KVClient hands both over
+// without sending anything.
+func rangeStreamCall(cli *clientv3.Client, key string, opts []clientv3.OpOption) (*pb.RangeRequest, []grpc.CallOption) {
+	rec := &recorder{}
+	_, _ = clientv3.NewKVFromKVClient(rec, cli).GetStream(context.Background(), key, opts...)
+	return rec.req, rec.opts
+}
+
+type recorder struct {
+	pb.KVClient // nil: only RangeStream is called
+	req         *pb.RangeRequest
+	opts        []grpc.CallOption
+}
+
+var errRecorded = errors.New("recorded")
+
+func (r *recorder) RangeStream(_ context.Context, in *pb.RangeRequest, opts ...grpc.CallOption) (pb.KV_RangeStreamClient, error) {
+	r.req, r.opts = in, opts
+	return nil, errRecorded
 }
 
 // NewPager pages through [cursor, rangeEnd) within the prefix base; opts are
@@ -63,8 +95,8 @@ func NewPager(cli *clientv3.Client, base, rangeEnd, cursor string, pageSize int6
 // It returns nil and no error once the whole range has been read.
 func (p *Pager) Next(ctx context.Context) (*clientv3.GetResponse, error) {
 	for !p.done {
-		if len(p.pending) > 0 {
-			return p.take(), nil
+		if p.pending != nil {
+			return p.take()
 		}
 		if p.streamed {
 			p.done = true
@@ -95,22 +127,25 @@ func (p *Pager) Done() bool { return p.done }
 func (p *Pager) Close() {
 	if p.st != nil {
 		p.st.cancel()
-		ch := p.st.ch
-		go func() {
-			for range ch { // let the client's receiving goroutine finish
-			}
-		}()
 		p.st = nil
 	}
 }
 
 // take hands out up to PageSize keys of the current chunk.
-func (p *Pager) take() *clientv3.GetResponse {
-	n := min(int64(len(p.pending)), max(p.PageSize, 1))
-	kvs := p.pending[:n:n]
-	p.pending = p.pending[n:]
-	p.done = p.streamed && len(p.pending) == 0
-	return &clientv3.GetResponse{Header: &pb.ResponseHeader{Revision: p.Rev}, Kvs: kvs, More: !p.done, Count: int64(len(kvs))}
+func (p *Pager) take() (*clientv3.GetResponse, error) {
+	kvs, err := p.pending.next(max(p.PageSize, 1))
+	if err != nil {
+		p.Close()
+		return nil, err
+	}
+	if n := len(kvs); n > 0 {
+		p.cursor = string(kvs[n-1].Key) + "\x00"
+	}
+	if p.pending.kvs == 0 {
+		p.pending = nil
+	}
+	p.done = p.streamed && p.pending == nil
+	return &clientv3.GetResponse{Header: &pb.ResponseHeader{Revision: p.Rev}, Kvs: kvs, More: !p.done, Count: int64(len(kvs))}, nil
 }
 
 // receive waits at most the page timeout for the stream's next chunk,
@@ -128,43 +163,51 @@ func (p *Pager) receive(ctx context.Context) error {
 		p.Rev = resp.Header.Revision
 	}
 	if p.st == nil {
+		req, callOpts := rangeStreamCall(p.cli, p.cursor, append([]clientv3.OpOption{clientv3.WithRange(p.rangeEnd), clientv3.WithRev(p.Rev)}, p.opts...))
 		sctx, cancel := context.WithCancel(ctx)
-		opts := append([]clientv3.OpOption{clientv3.WithRange(p.rangeEnd), clientv3.WithRev(p.Rev)}, p.opts...)
-		ch, err := p.cli.GetStream(sctx, p.cursor, opts...)
+		// The client's connection carries its credentials, token and
+		// interceptors; only the read-ahead goroutine is left out.
+		rs, err := pb.NewKVClient(p.cli.ActiveConnection()).RangeStream(sctx, req, append(callOpts, grpc.ForceCodecV2(rawCodec{}))...)
 		if err != nil {
 			cancel()
 			return err
 		}
-		p.st = &stream{ch: ch, cancel: cancel}
+		p.st = &stream{rs: rs, cancel: cancel}
 	}
-	t := time.NewTimer(p.timeout)
-	defer t.Stop()
-	select {
-	case r, ok := <-p.st.ch:
-		if !ok { // closed without its last chunk: the stream was cut
-			p.Close()
-			return status.Error(codes.Unavailable, "range stream ended early")
-		}
-		if err := r.Err(); err != nil {
-			p.Close()
-			return err
-		}
-		if n := len(r.Kvs); n > 0 {
-			p.pending = r.Kvs
-			p.cursor = string(r.Kvs[n-1].Key) + "\x00"
-		}
-		if r.Header != nil { // only the last chunk carries a header
-			p.streamed = true
-			p.Close()
-		}
-		return nil
-	case <-t.C:
+	var late atomic.Bool
+	cancel := p.st.cancel
+	t := time.AfterFunc(p.timeout, func() { late.Store(true); cancel() })
+	var raw []byte
+	err := p.st.rs.RecvMsg(&raw)
+	t.Stop()
+	err = rpctypes.Error(err) // etcd's errors as clientv3 returns them (ErrCompacted...)
+	switch {
+	case late.Load():
 		p.Close()
 		return fmt.Errorf("no page within %s: %w", p.timeout, context.DeadlineExceeded)
-	case <-ctx.Done():
+	case ctx.Err() != nil:
 		p.Close()
 		return ctx.Err()
+	case errors.Is(err, io.EOF): // ended without its last chunk: the stream was cut
+		p.Close()
+		return status.Error(codes.Unavailable, "range stream ended early")
+	case err != nil:
+		p.Close()
+		return err
 	}
+	c, err := parseChunk(raw)
+	if err != nil {
+		p.Close()
+		return err
+	}
+	if c.kvs > 0 {
+		p.pending = c
+	}
+	if c.last { // only the last chunk carries a header
+		p.streamed = true
+		p.Close()
+	}
+	return nil
 }
 
 // fallsBack says whether a stream error means "page instead".
