@@ -36,9 +36,9 @@
 # Not part of `go test ./...` (the smoke run is). Runs under the shared lock
 # /tmp/etcdmedic-bench.lock (BENCH_LOCK=0: not).
 set -euo pipefail
+. "$(dirname "$0")/benchlib.sh"
+bench_lock "$@" # before the cd: it runs "$0" again
 cd "$(dirname "$0")/.."
-. scripts/benchlib.sh
-bench_lock "$@"
 
 LAYOUTS=${BENCH_LAYOUTS:-longtail}
 SIZES=${BENCH_SIZES:-300000}
