@@ -196,9 +196,20 @@ func extractBinary(t *testing.T, img v1.Image, dst string) string {
 
 // statusAgainstPlayground runs the extracted binary as a user would: a
 // one-member playground in the background, status against its endpoint.
+// The image's binary is the slim release build, so its playground runs the
+// etcd on PATH: the release etcd scripts/build-etcd.sh caches.
 func statusAgainstPlayground(t *testing.T, bin string) {
-	pg := exec.Command(bin, "playground", "--members", "1")
-	pg.Env = append(os.Environ(), "HOME="+t.TempDir())
+	cache := os.Getenv("ETCDMEDIC_CACHE")
+	if cache == "" {
+		home, _ := os.UserHomeDir()
+		cache = filepath.Join(home, ".cache", "etcdmedic")
+	}
+	etcds, _ := filepath.Glob(filepath.Join(cache, "etcd", "v3.7.*", "bin", "etcd"))
+	if len(etcds) == 0 {
+		t.Fatalf("no etcd v3.7 release binary under %s: run scripts/build-etcd.sh", cache)
+	}
+	pg := exec.Command(bin, "playground", "--members", "1", "--base-port", "0")
+	pg.Env = append(os.Environ(), "HOME="+t.TempDir(), "PATH="+filepath.Dir(etcds[len(etcds)-1])+string(os.PathListSeparator)+os.Getenv("PATH"))
 	stdout, err := pg.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -231,6 +242,7 @@ func statusAgainstPlayground(t *testing.T, bin string) {
 	select {
 	case ep = <-endpoints:
 	case err := <-done:
+		done <- err // for the cleanup
 		t.Fatalf("playground exited before printing its endpoints: %v", err)
 	case <-time.After(2 * time.Minute):
 		t.Fatal("playground printed no endpoints within 2 minutes")
