@@ -256,6 +256,13 @@ func (c *Cluster) ready(ctx context.Context) error {
 		if !m.Running() {
 			continue
 		}
+		// Not listening yet: say so now. A gRPC client dialled too early
+		// waits out its reconnect backoff (1 s) before it tries again.
+		conn, err := net.DialTimeout("tcp", strings.TrimPrefix(strings.TrimPrefix(m.ClientURL, "https://"), "http://"), time.Second)
+		if err != nil {
+			return fmt.Errorf("%s: %w", m.Name, err)
+		}
+		conn.Close()
 		cli, err := c.Client(m.ClientURL)
 		if err != nil {
 			return err
