@@ -209,17 +209,19 @@ func read(ctx context.Context, cli *clientv3.Client, o Options) (*Report, error)
 //	/calico/ipam/v2/...                           → prefix /calico
 func Classify(key string) (resource, namespace, prefix string) {
 	const registry = "/registry/"
+	// Slicing, not strings.Split: this runs once per key, a million times
+	// on a large keyspace, and must not allocate.
 	if rest, ok := strings.CutPrefix(key, registry); ok {
-		parts := strings.Split(rest, "/")
-		resource = parts[0]
-		parts = parts[1:]
-		// Resources of API groups live under their group name.
-		if strings.Contains(resource, ".") && len(parts) > 0 {
-			resource += "/" + parts[0]
-			parts = parts[1:]
+		resource, rest, _ = cutSegment(rest)
+		// Resources of API groups live under their group name, services
+		// under specs/ and endpoints/.
+		if strings.Contains(resource, ".") || resource == "services" {
+			if seg, after, ok := cutSegment(rest); ok || seg != "" {
+				resource, rest = key[len(registry):len(registry)+len(resource)+1+len(seg)], after
+			}
 		}
-		if len(parts) >= 2 {
-			namespace = parts[0]
+		if seg, _, ok := cutSegment(rest); ok {
+			namespace = seg
 		}
 		return resource, namespace, ""
 	}
@@ -233,6 +235,15 @@ func Classify(key string) (resource, namespace, prefix string) {
 		return "", "", key[:i]
 	}
 	return "", "", "(no prefix)"
+}
+
+// cutSegment splits s at its first '/': the segment before it, the rest
+// after it, and whether there was one.
+func cutSegment(s string) (seg, rest string, found bool) {
+	if i := strings.IndexByte(s, '/'); i >= 0 {
+		return s[:i], s[i+1:], true
+	}
+	return s, "", false
 }
 
 type counter struct{ keys, bytes int64 }
