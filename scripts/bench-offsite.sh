@@ -65,7 +65,7 @@ now() { date +%s.%N; }
 span() { sort -g | awk 'NR == 1 {a = $1} {b = $1} END {print a "–" b}'; }
 median() { sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2}'; }
 timed() { sync; local t0; t0=$(now); "$@" >/dev/null 2>&1; echo "$(now) - $t0" | bc -l; }
-local_s=(); s3_s=(); rss=(); lrss=(); up_s=(); drill_s=(); ref_s=()
+put_s=(); local_s=(); s3_s=(); rss=(); lrss=(); up_s=(); drill_s=(); ref_s=()
 for r in $(seq "$BENCH_OFFSITE_ROUNDS"); do
   mkdir -p "$work/r$r/local"
   save_local() {
@@ -83,6 +83,10 @@ for r in $(seq "$BENCH_OFFSITE_ROUNDS"); do
   }
   if (( r % 2 )); then save_local; save_s3; else save_s3; save_local; fi
   f=$(ls "$work/r$r/local"/etcd-*.db)
+  # Control: the same bytes into the same MinIO in one PUT by curl (no etcd,
+  # no checks): what the server ingests at all on this machine right now.
+  put_s+=("$(timed curl -sf -T "$f" --aws-sigv4 "aws:amz:us-east-1:s3" --user "$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY" "http://127.0.0.1:$mport/bench/control/r$r.db")")
+  curl -sf -X DELETE --aws-sigv4 "aws:amz:us-east-1:s3" --user "$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY" "http://127.0.0.1:$mport/bench/control/r$r.db" >/dev/null || true
   # Reference for the drill: etcdutl restore + an etcd start until it serves.
   ref() {
     sync; local t0 p; t0=$(now)
@@ -105,7 +109,7 @@ for r in $(seq "$BENCH_OFFSITE_ROUNDS"); do
   }
   if (( r % 2 )); then ref "$(port)" "$(port)"; do_drill; else do_drill; ref "$(port)" "$(port)"; fi
   "$em" snapshot drill "$url" --temp-dir "$work" >/dev/null || { echo "bench-offsite: drill failed" >&2; exit 1; }
-  echo "round $r: save DIR ${local_s[-1]}s (peak RSS ${lrss[-1]} KiB), save --to s3 ${s3_s[-1]}s ($how; stream ${up_s[-1]}s, peak RSS ${rss[-1]} KiB); restore+start ${ref_s[-1]}s, drill ${drill_s[-1]}s ($phases); load $(cut -d' ' -f1-3 /proc/loadavg)"
+  echo "round $r: save DIR ${local_s[-1]}s (peak RSS ${lrss[-1]} KiB), save --to s3 ${s3_s[-1]}s ($how; stream ${up_s[-1]}s, peak RSS ${rss[-1]} KiB); curl PUT ${put_s[-1]}s; restore+start ${ref_s[-1]}s, drill ${drill_s[-1]}s ($phases); load $(cut -d' ' -f1-3 /proc/loadavg)"
   rm -rf "$work/r$r"
 done
 ls=$(printf '%s\n' "${local_s[@]}" | median); ss=$(printf '%s\n' "${s3_s[@]}" | median)
@@ -113,6 +117,8 @@ pr=$(printf '%s\n' "${rss[@]}" | sort -g | tail -1)
 rs=$(printf '%s\n' "${ref_s[@]}" | median); ds=$(printf '%s\n' "${drill_s[@]}" | median)
 echo
 echo "save (median of $BENCH_OFFSITE_ROUNDS): DIR ${ls}s ($(printf '%s\n' "${local_s[@]}" | span)), --to s3:// ${ss}s ($(printf '%s\n' "${s3_s[@]}" | span)); throughput ratio s3/local = $(echo "scale=3; $ls / $ss" | bc -l)   (target ≥ 0.8)"
+ps=$(printf '%s\n' "${put_s[@]}" | median)
+echo "      control: one curl PUT of the same file into the same MinIO ${ps}s ($(printf '%s\n' "${put_s[@]}" | span)): save DIR / PUT = $(echo "scale=3; $ls / $ps" | bc -l), the most any upload can reach"
 us=$(printf '%s\n' "${up_s[@]}" | median); lr=$(printf '%s\n' "${lrss[@]}" | sort -g | tail -1)
 echo "      stream (upload beside it) ${us}s (the rest: the last parts, bolt's check of the spool, ListParts, .meta.json, complete)"
 echo "peak RSS of save --to s3://: $((pr / 1024)) MiB   (target ≤ 100); of save DIR: $((lr / 1024)) MiB (both include the binary's own pages, ~50 MiB)"
