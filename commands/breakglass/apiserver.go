@@ -126,6 +126,7 @@ func RunAPIServer(ctx context.Context, opts *APIServerOptions) error {
 			Manifest: string(data), Port: bg.SecurePort(src), caFile: firstNonEmpty(bg.APIServerFlags(src).Get("client-ca-file"), "/etc/kubernetes/pki/ca.crt")}
 	}
 	s := step.Step[*APIServerResult]{
+		Exclusive: l.Exclusive,
 		Plan: func(context.Context) (step.Plan[*APIServerResult], error) {
 			// Refused now, before asking, rather than after a "y"; a dry
 			// run still shows the manifest, and says it would be refused.

@@ -19,7 +19,9 @@ import (
 
 func TestMain(m *testing.M) {
 	playground.RunMemberIfRequested()
-	os.Exit(m.Run())
+	code := m.Run()
+	playgroundtest.RemoveBinary()
+	os.Exit(code)
 }
 
 func fixtureRoot(t *testing.T) string {

@@ -81,6 +81,7 @@ func RunDefragOffline(ctx context.Context, opts *DefragOfflineOptions) error {
 	}
 	next := nextStep{layout: opts.Layout}
 	s := step.Step[*DefragOfflineView]{
+		Exclusive: l.Exclusive,
 		Plan: func(context.Context) (step.Plan[*DefragOfflineView], error) {
 			r, err := bg.PlanDefragOffline(l, dataDir)
 			if err != nil {

@@ -80,6 +80,7 @@ func RunEtcdOnly(ctx context.Context, opts *EtcdOnlyOptions) error {
 	}
 	next := nextStep{layout: opts.Layout, conn: opts.Connection}
 	s := step.Step[*EtcdOnlyResult]{
+		Exclusive: l.Exclusive,
 		Plan: func(context.Context) (step.Plan[*EtcdOnlyResult], error) {
 			moves, keep, err := bg.EtcdOnlyPlan(l)
 			if err != nil {

@@ -116,6 +116,7 @@ func RunForceNewCluster(ctx context.Context, opts *ForceNewOptions) error {
 	// start it until it is back in its node.
 	o.Offline = l.Root != "/" && !bg.ReadDataDir(dd).Locked
 	s := step.Step[*ForceNewView]{
+		Exclusive: l.Exclusive,
 		Plan: func(ctx context.Context) (step.Plan[*ForceNewView], error) {
 			r, _, err := bg.PlanForceNewCluster(ctx, l, j, o)
 			if err != nil {
@@ -157,6 +158,7 @@ func RunForceNewCluster(ctx context.Context, opts *ForceNewOptions) error {
 
 func runRemoveFlag(ctx context.Context, opts *ForceNewOptions, l *bg.Layout, j *bg.Journal, next nextStep) error {
 	s := step.Step[*ForceNewView]{
+		Exclusive: l.Exclusive,
 		Plan: func(context.Context) (step.Plan[*ForceNewView], error) {
 			r, err := bg.PlanRemoveForceFlag(l, j)
 			if err != nil {

@@ -107,6 +107,7 @@ func RunProbes(ctx context.Context, opts *ProbesOptions) error {
 		return nil
 	}
 	s := step.Step[*ProbesView]{
+		Exclusive: l.Exclusive,
 		Plan: func(context.Context) (step.Plan[*ProbesView], error) {
 			r, _, err := bg.Probes(l, o)
 			if err != nil {

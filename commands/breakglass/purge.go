@@ -167,6 +167,7 @@ func RunPurge(ctx context.Context, opts *PurgeOptions) error {
 	prog := newProgress(opts.IO)
 	po.Progress = prog.report
 	s := step.Step[*PurgeResult]{
+		Exclusive: l.Exclusive,
 		// With --yes the one read that fills the archive is also the
 		// report: reading everything twice would double the load on a
 		// struggling etcd.

@@ -120,6 +120,7 @@ func RunRamp(ctx context.Context, opts *RampOptions) error {
 	}
 	ro := bg.RampOptions{To: opts.To, ToMutating: opts.ToMutating, Steps: opts.Steps, Interval: opts.Interval}
 	s := step.Step[*RampResult]{
+		Exclusive: l.Exclusive,
 		Plan: func(ctx context.Context) (step.Plan[*RampResult], error) {
 			dry := ro
 			dry.DryRun = true

@@ -65,6 +65,7 @@ func RunUndo(ctx context.Context, opts *UndoOptions) error {
 		return err
 	}
 	s := step.Step[*UndoResult]{
+		Exclusive: l.Exclusive,
 		Plan: func(ctx context.Context) (step.Plan[*UndoResult], error) {
 			steps, err := bg.Undo(ctx, l, j, bg.UndoOptions{RestorePods: opts.Pods, DryRun: true})
 			if err != nil {

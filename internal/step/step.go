@@ -54,6 +54,12 @@ type Step[R Result] struct {
 	// equals the work's (a purge reads every pod to plan); the result then
 	// says what was found and done.
 	Direct bool
+	// Exclusive, when set, is held from the plan to the end of Apply by
+	// every run that may change things (not --dry-run): two runs changing
+	// the same thing (one node's manifests) must not interleave, and what a
+	// run planned and showed is what it applies. Its error (a refusal) is
+	// returned as is.
+	Exclusive func() (release func(), err error)
 }
 
 // Options are the caller's flags.
@@ -67,6 +73,14 @@ type Options struct {
 // Run walks the protocol and returns the result shown last: the applied
 // result, or the preview when nothing was applied.
 func Run[R Result](ctx context.Context, o Options, s Step[R]) (R, error) {
+	if s.Exclusive != nil && !o.DryRun {
+		release, err := s.Exclusive()
+		if err != nil {
+			var zero R
+			return zero, err
+		}
+		defer release()
+	}
 	if s.Direct && o.Yes && !o.DryRun {
 		return apply(ctx, o, s)
 	}
