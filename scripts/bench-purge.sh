@@ -20,7 +20,7 @@
 #      per-request     one Delete RPC per key (first 5,000 matching keys)
 #    It fails unless exactly the matching pods go, every decoy survives, the
 #    modified pod survives and the archive restores the rest, and if the CLI's
-#    peak RSS exceeds 150 MB. Targets: ours/ref128 >= 0.8; ours/single >= 2.
+#    peak RSS exceeds 150 MB. Target (issue 14): ours/ref128 >= 2 (the plain paged delete).
 #
 #   scripts/bench-purge.sh                                  # both parts
 #   BENCH_PURGE=0 BENCH_KEYS=100000 scripts/bench-purge.sh  # the scan only, 100k keys
