@@ -65,6 +65,10 @@ var smokeRuns = map[string]smokeRun{
 		env:  []string{"BENCH_MEMBER_DB_MB=16", "CATCHUP_COUNT=1", "REPLACE_COUNT=1"},
 		want: []string{"catch-up:", "replace all three:"},
 	},
+	"bench-breakglass.sh": {
+		env:  []string{"BENCH_SURVIVORS_MB=16", "BENCH_DEFRAG_OFFLINE_MB=16", "BENCH_SURVIVORS_ROUNDS=1", "BENCH_DEFRAG_OFFLINE_ROUNDS=1"},
+		want: []string{"load average"},
+	},
 	"bench-node-fsync.sh": {
 		want: []string{"p99"},
 	},
