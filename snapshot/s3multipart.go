@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"sync"
 	"time"
@@ -53,9 +54,10 @@ type s3Multipart struct {
 	// src, when set, holds every byte written, at the offset it was
 	// written (the spool of an uncompressed, unencrypted save): parts are
 	// read back from it (the page cache) instead of buffered in memory.
-	src     io.ReaderAt
-	pending int64 // bytes written since the last part (src mode)
-	sem     chan struct{}
+	src      io.ReaderAt
+	pending  int64     // bytes written since the last part (src mode)
+	partHash hash.Hash // their sha256, when they were written (not advanced over)
+	sem      chan struct{}
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -111,7 +113,26 @@ func (u *s3Multipart) fail(err error) {
 
 func (u *s3Multipart) Write(p []byte) (int, error) {
 	if u.src != nil {
-		return len(p), u.advance(int64(len(p)))
+		// The bytes pass here once: the part's sha256 is taken from them,
+		// and only the upload reads the part back.
+		if err := u.failed(); err != nil {
+			return 0, err
+		}
+		n := len(p)
+		for len(p) > 0 {
+			if u.partHash == nil {
+				u.partHash = sha256.New()
+			}
+			take := min(int64(len(p)), int64(u.partSize)-u.pending)
+			u.partHash.Write(p[:take])
+			p = p[take:]
+			u.pending += take
+			if u.pending == int64(u.partSize) {
+				u.sendSection(u.pending, u.partHash.Sum(nil))
+				u.partHash = nil
+			}
+		}
+		return n, nil
 	}
 	written := 0
 	for len(p) > 0 {
@@ -163,14 +184,15 @@ func (u *s3Multipart) advance(n int64) error {
 	}
 	u.pending += n
 	for u.pending >= int64(u.partSize) {
-		u.sendSection(int64(u.partSize))
+		u.sendSection(int64(u.partSize), nil)
 	}
 	return nil
 }
 
 // sendSection uploads the next size bytes of src as the next part, in the
-// background, once fewer than the allowed parts are in flight.
-func (u *s3Multipart) sendSection(size int64) {
+// background, once fewer than the allowed parts are in flight; sum is its
+// sha256 when the bytes were seen, else it is read back for it first.
+func (u *s3Multipart) sendSection(size int64, sum []byte) {
 	u.pending -= size
 	u.sem <- struct{}{}
 	u.mu.Lock()
@@ -185,13 +207,16 @@ func (u *s3Multipart) sendSection(size int64) {
 	go func() {
 		defer u.wg.Done()
 		defer func() { <-u.sem }()
-		h := sha256.New()
-		if _, err := io.CopyBuffer(h, io.NewSectionReader(u.src, off, size), make([]byte, 256<<10)); err != nil {
-			u.fail(fmt.Errorf("read part %d back: %w", num, err))
-			u.cancel()
-			return
+		if sum == nil {
+			h := sha256.New()
+			if _, err := io.CopyBuffer(h, io.NewSectionReader(u.src, off, size), make([]byte, 256<<10)); err != nil {
+				u.fail(fmt.Errorf("read part %d back: %w", num, err))
+				u.cancel()
+				return
+			}
+			sum = h.Sum(nil)
 		}
-		u.uploadPart(num, io.NewSectionReader(u.src, off, size), size, h.Sum(nil))
+		u.uploadPart(num, io.NewSectionReader(u.src, off, size), size, sum)
 	}()
 }
 
@@ -217,7 +242,11 @@ func (u *s3Multipart) uploadPart(num int32, body io.ReadSeeker, size int64, sum 
 // flush uploads the last part and waits for every part.
 func (u *s3Multipart) flush() error {
 	if u.src != nil && (u.pending > 0 || len(u.parts) == 0) {
-		u.sendSection(u.pending)
+		var sum []byte
+		if u.partHash != nil {
+			sum = u.partHash.Sum(nil)
+		}
+		u.sendSection(u.pending, sum)
 	}
 	if u.src == nil && u.buf != nil && (len(u.buf) > 0 || len(u.parts) == 0) {
 		u.send()
