@@ -23,7 +23,8 @@
 #   fewlarge  the same resources in 8 large namespaces
 #   flat      top-level non-Kubernetes keys, no hierarchy
 # Targets: keys-only wall <= 1.1x etcdctl's, etcd CPU <= 1.5x, peak RSS
-# <= 48 MB at every size; with values wall <= 1.1x and RSS <= 0.1x etcdctl's;
+# <= 48 MB at every size (the private part judged beside it: the file-backed
+# part is the binary's pages, as many as `etcdmedic version` maps); with values wall <= 1.1x and RSS <= 0.1x etcdctl's;
 # wall(largest size) <= 11 x wall(smallest) when the sizes differ tenfold.
 # The last table has one line per layout, size and mode. It fails if an
 # inventory does not count exactly the keys seeded.
@@ -209,7 +210,9 @@ for layout, keys, name in sorted(runs, key=lambda k: (k[0], k[1], k[2])):
     wr, cr = w / rw, (c / rc if rc > 0 else float("nan"))
     vs = [f"wall<=1.1x {verdict(wr <= 1.1)}"]
     if name == "inventory-keys-only":
-        vs += [f"etcd cpu<=1.5x {verdict(cr <= 1.5)}", f"rss<=48MB {verdict(m <= 48)}"]
+        # Private memory is what the command allocates; file-backed is the
+        # binary's own pages (etcdmedic version has as many).
+        vs += [f"etcd cpu<=1.5x {verdict(cr <= 1.5)}", f"rss<=48MB {verdict(m <= 48)} (private {verdict(med(k, 'anon') <= 48)})"]
     else:
         vs += [f"rss<=0.1x {verdict(m <= 0.1 * rm)} ({m / rm:.2f}x; anon {med(k, 'anon') / med(rk, 'anon'):.2f}x)"]
     s = smallest[layout]
