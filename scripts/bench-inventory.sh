@@ -33,6 +33,7 @@
 #   BENCH_LAYOUTS="longtail fewlarge flat" BENCH_SIZES="100000 1000000" BENCH_ROUNDS=3 scripts/bench-inventory.sh
 #   BENCH_MODES=keys-only BENCH_ETCD_VERSION=v3.6.16 scripts/bench-inventory.sh   # etcd without RangeStream
 #   BENCH_SIZES=3000 BENCH_ROUNDS=1 BENCH_LOCK=0 scripts/bench-inventory.sh      # the smoke run
+#   BENCH_INVENTORY_ARGS="--page-size 10000" scripts/bench-inventory.sh          # flags added to every inventory
 #
 # Not part of `go test ./...` (the smoke run is). Runs under the shared lock
 # /tmp/etcdmedic-bench.lock (BENCH_LOCK=0: not).
@@ -135,6 +136,8 @@ for layout in $LAYOUTS; do
     bench_init
     ctl=("$BIN/etcdctl" --endpoints "$ep" --command-timeout 30m)
     inv=("$work/etcdmedic" inventory -o json --endpoints "$ep" --command-timeout 1m)
+    # shellcheck disable=SC2206 # extra flags, split on purpose
+    inv+=(${BENCH_INVENTORY_ARGS:-})
     for r in $(seq "$ROUNDS"); do
       for mode in $MODES; do
         case $mode in
