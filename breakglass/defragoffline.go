@@ -5,8 +5,10 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
+	"syscall"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -15,6 +17,7 @@ import (
 	"go.etcd.io/etcd/server/v3/storage/datadir"
 	"go.etcd.io/etcd/server/v3/storage/schema"
 
+	"github.com/etcdmedic/etcdmedic/internal/atomicfile"
 	"github.com/etcdmedic/etcdmedic/internal/fault"
 )
 
@@ -33,6 +36,7 @@ type BoltInfo struct {
 	SizeBytes       int64  `json:"sizeBytes"`
 	InUseBytes      int64  `json:"inUseBytes"`
 	ConsistentIndex uint64 `json:"consistentIndex"`
+	pageSize        int
 }
 
 // ReadBoltInfo opens the bolt file read-only with a short lock timeout and
@@ -53,6 +57,7 @@ func ReadBoltInfo(path string) (BoltInfo, error) {
 		return bi, fault.Mark(fmt.Errorf("bolt file %s: %w", path, err), fault.Invalid)
 	}
 	defer db.Close()
+	bi.pageSize = db.Info().PageSize
 	s := db.Stats()
 	err = db.View(func(tx *bolt.Tx) error {
 		// The file may be longer than its last page (bolt grows it ahead);
@@ -78,8 +83,13 @@ type DefragOfflineReport struct {
 	// FragmentedPercent is the share of the file not in use.
 	FragmentedPercent float64 `json:"fragmentedPercent"`
 	BackupDir         string  `json:"backupDir"`
-	// NeedBytes: the backup (the whole file) plus defrag's temp file (the
-	// bytes in use), checked against the free space before anything.
+	// BackupMode is how the file as it was is kept: "hardlink" when the
+	// state dir is on the db's filesystem (etcd's defrag renames a new
+	// file over the db, so a hard link keeps the old inode whole, at no
+	// cost), else "copy" (a full copy with its sha256).
+	BackupMode string `json:"backupMode"`
+	// NeedBytes: defrag's temp file (the bytes in use) plus, for a copy,
+	// the whole file, checked against the free space before anything.
 	NeedBytes int64     `json:"needBytes"`
 	Done      bool      `json:"done"`
 	After     *BoltInfo `json:"after,omitempty"`
@@ -104,11 +114,135 @@ func PlanDefragOffline(l *Layout, dataDir string) (*DefragOfflineReport, error) 
 		return nil, err
 	}
 	r := &DefragOfflineReport{DataDir: l.Rel(abs), DB: l.Rel(db), Before: bi,
-		BackupDir: l.Rel(newBackupDir(l.StateDir, "defrag-offline")), NeedBytes: bi.SizeBytes + bi.InUseBytes}
+		BackupDir: l.Rel(newBackupDir(l.StateDir, "defrag-offline")), BackupMode: "copy", NeedBytes: bi.SizeBytes + bi.InUseBytes}
+	if sameFilesystem(existingParent(l.StateDir), filepath.Dir(db)) {
+		r.BackupMode, r.NeedBytes = "hardlink", bi.InUseBytes
+	}
 	if bi.SizeBytes > 0 {
 		r.FragmentedPercent = 100 * float64(bi.SizeBytes-bi.InUseBytes) / float64(bi.SizeBytes)
 	}
-	return r, CheckSpace(SpaceNeed{Dir: l.StateDir, Bytes: bi.SizeBytes}, SpaceNeed{Dir: filepath.Dir(db), Bytes: bi.InUseBytes})
+	needs := []SpaceNeed{{Dir: filepath.Dir(db), Bytes: bi.InUseBytes}}
+	if r.BackupMode == "copy" {
+		needs = append(needs, SpaceNeed{Dir: l.StateDir, Bytes: bi.SizeBytes})
+	}
+	return r, CheckSpace(needs...)
+}
+
+func sameFilesystem(a, b string) bool {
+	sa, erra := os.Stat(a)
+	sb, errb := os.Stat(b)
+	if erra != nil || errb != nil {
+		return false
+	}
+	da, oka := sa.Sys().(*syscall.Stat_t)
+	db, okb := sb.Sys().(*syscall.Stat_t)
+	return oka && okb && da.Dev == db.Dev
+}
+
+// fileIdentity names an inode: "dev:ino:size". etcd's defrag commits one
+// empty transaction to the old file before it copies (a meta page and the
+// mtime change, the size does not), so that is what undo checks a hard-link
+// backup against; a copy has its sha256.
+func fileIdentity(path string) (string, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return "", err
+	}
+	s, ok := st.Sys().(*syscall.Stat_t)
+	if !ok {
+		return "", errors.New("no inode")
+	}
+	return fmt.Sprintf("%d:%d:%d", s.Dev, s.Ino, st.Size()), nil
+}
+
+// metaPagesFile keeps, beside a hard-link backup, the bolt file's two meta
+// pages as they were: etcd's defrag commits one empty transaction to the
+// old file first, which rewrites one of them (txid and checksum, nothing
+// else), so undo patches them back for a byte-identical file.
+const metaPagesFile = "db.meta-pages"
+
+// keepOriginalDB keeps the bolt file as it is into dir: a hard link (plus
+// its meta pages) when the plan found one filesystem, falling back to a
+// copy when linking fails, else a copy with its sha256. It returns the mode
+// used, the hard link's identity ("" for a copy) and the sha256 of the copy
+// or of the meta pages.
+func keepOriginalDB(db, dir, mode string, pageSize int) (string, string, string, error) {
+	if mode == "hardlink" && pageSize > 0 {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return "", "", "", err
+		}
+		meta := make([]byte, 2*pageSize)
+		f, err := os.Open(db)
+		if err != nil {
+			return "", "", "", err
+		}
+		_, err = io.ReadFull(f, meta)
+		f.Close()
+		if err != nil {
+			return "", "", "", fmt.Errorf("meta pages of %s: %w", db, err)
+		}
+		if err := atomicfile.WriteFile(filepath.Join(dir, metaPagesFile), meta, 0o600); err != nil {
+			return "", "", "", err
+		}
+		dst := filepath.Join(dir, filepath.Base(db))
+		if err := os.Link(db, dst); err == nil {
+			id, err := fileIdentity(dst)
+			if err == nil {
+				err = atomicfile.SyncDir(dir)
+			}
+			return "hardlink", id, digest(meta), err
+		}
+		st, err := os.Stat(db)
+		if err != nil {
+			return "", "", "", err
+		}
+		if err := CheckSpace(SpaceNeed{Dir: dir, Bytes: st.Size()}); err != nil {
+			return "", "", "", err
+		}
+	}
+	backup, err := BackupFiles(db, dir)
+	if err != nil {
+		return "", "", "", err
+	}
+	return "copy", "", backup.Files[filepath.Base(db)], nil
+}
+
+// restoreHardlinkBackup writes the hard-link backup over db (atomically,
+// with db's mode and owner), its first pages replaced by the meta pages
+// kept before the defrag: the file as it was, byte for byte.
+func restoreHardlinkBackup(backup, metaPath, wantMeta, db string) error {
+	meta, err := os.ReadFile(metaPath)
+	if err != nil {
+		return err
+	}
+	if digest(meta) != wantMeta {
+		return fmt.Errorf("%s does not match the journal's sha256", metaPath)
+	}
+	in, err := os.Open(backup)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	st, err := os.Stat(db)
+	if err != nil {
+		return err
+	}
+	bst, err := in.Stat()
+	if err != nil {
+		return err
+	}
+	o := atomicfile.Options{Perm: st.Mode().Perm()}
+	if s, ok := st.Sys().(*syscall.Stat_t); ok && os.Geteuid() == 0 {
+		o.Owner = &atomicfile.Owner{UID: int(s.Uid), GID: int(s.Gid)}
+	}
+	n := int64(len(meta))
+	return atomicfile.WriteWith(db, o, func(w io.Writer) error {
+		if _, err := w.Write(meta); err != nil {
+			return err
+		}
+		_, err := io.Copy(w, io.NewSectionReader(in, n, bst.Size()-n))
+		return err
+	})
 }
 
 // DefragOffline backs the bolt file up (checksummed, into the state dir),
@@ -119,16 +253,20 @@ func DefragOffline(l *Layout, j *Journal, dataDir string) (*DefragOfflineReport,
 		return nil, err
 	}
 	db := l.abs(r.DB)
-	backup, err := BackupFiles(db, l.abs(r.BackupDir))
+	mode, id, sum, err := keepOriginalDB(db, l.abs(r.BackupDir), r.BackupMode, r.Before.pageSize)
 	if err != nil {
 		return nil, fmt.Errorf("back up %s: %w", r.DB, err)
 	}
-	r.BackupSHA256 = backup.Files[filepath.Base(db)]
+	r.BackupMode = mode
+	e := Entry{Action: ActDefragOffline, Path: r.DB, To: r.BackupDir, Result: ResultOK, Inode: id, SHA256: sum,
+		Detail: fmt.Sprintf("%d bytes, %d in use; backup: %s", r.Before.SizeBytes, r.Before.InUseBytes, mode)}
+	if mode == "copy" {
+		r.BackupSHA256 = sum
+	}
 	// Journaled before the defrag: etcd's defrag renames its temp file over
 	// the db, so a kill leaves the old or the new file, and undo finds the
 	// backup either way.
-	e, err := j.Append(Entry{Action: ActDefragOffline, Path: r.DB, To: r.BackupDir, SHA256: r.BackupSHA256, Result: ResultOK,
-		Detail: fmt.Sprintf("%d bytes, %d in use", r.Before.SizeBytes, r.Before.InUseBytes)})
+	e, err = j.Append(e)
 	if err != nil {
 		return r, err
 	}
@@ -172,15 +310,30 @@ func defragData(dir string) (err error) {
 func undoDefragOffline(_ context.Context, l *Layout, e Entry) (string, error) {
 	db := l.abs(e.Path)
 	backup := filepath.Join(l.abs(e.To), filepath.Base(db))
-	sum, err := FileSHA256(backup)
-	if err != nil {
-		return "", err
-	}
-	if sum != e.SHA256 {
-		return "", fmt.Errorf("backup %s does not match the journal's sha256", backup)
-	}
-	if cur, err := FileSHA256(db); err == nil && cur == sum {
-		return "the backup is in place already", nil
+	if e.Inode != "" {
+		// A hard link: the same inode, untouched since (size), and the
+		// db is not that inode again.
+		id, err := fileIdentity(backup)
+		if err != nil {
+			return "", err
+		}
+		if id != e.Inode {
+			return "", fmt.Errorf("backup %s is not the file the journal kept (%s, journaled %s)", backup, id, e.Inode)
+		}
+		if cur, err := fileIdentity(db); err == nil && cur == id {
+			return "the backup is in place already", nil
+		}
+	} else {
+		sum, err := FileSHA256(backup)
+		if err != nil {
+			return "", err
+		}
+		if sum != e.SHA256 {
+			return "", fmt.Errorf("backup %s does not match the journal's sha256", backup)
+		}
+		if cur, err := FileSHA256(db); err == nil && cur == sum {
+			return "the backup is in place already", nil
+		}
 	}
 	now, err := ReadBoltInfo(db)
 	if err != nil {
@@ -200,7 +353,11 @@ func undoDefragOffline(_ context.Context, l *Layout, e Entry) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if _, _, err := copyLike(backup, db, st); err != nil {
+	if e.Inode != "" {
+		if err := restoreHardlinkBackup(backup, filepath.Join(l.abs(e.To), metaPagesFile), e.SHA256, db); err != nil {
+			return "", err
+		}
+	} else if _, _, err := copyLike(backup, db, st); err != nil {
 		return "", err
 	}
 	return fmt.Sprintf("bolt file back from %s (%d bytes); the backup is kept", e.To, then.SizeBytes), nil

@@ -63,6 +63,9 @@ type Entry struct {
 	Revision      int64  `json:"revision,omitempty"`
 	Deleted       int    `json:"deleted,omitempty"`
 	Changed       int    `json:"changed,omitempty"`
+	// Defrag-offline: the backup is a hard link to the old file, this
+	// inode ("dev:ino:size"), instead of a copy with a SHA256.
+	Inode string `json:"inode,omitempty"`
 	// Undo.
 	Ref    int    `json:"ref,omitempty"`
 	Detail string `json:"detail,omitempty"`

@@ -76,7 +76,7 @@ func fillKeys(tb testing.TB, cli *clientv3.Client, ep string, mb int64, n, keys 
 				}
 				i := atomic.AddInt64(next, 1)
 				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-				_, err := cli.Put(ctx, fmt.Sprintf("/registry/pods/ns-%02d/pod-%06d", i%20, i%int64(keys)), string(value))
+				_, err := cli.Put(ctx, fmt.Sprintf("/registry/pods/ns-%02d/pod-%06d", (i%int64(keys))%20, i%int64(keys)), string(value))
 				cancel()
 				if err != nil {
 					errc <- err
