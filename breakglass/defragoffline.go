@@ -276,6 +276,17 @@ func DefragOffline(l *Layout, j *Journal, dataDir string) (*DefragOfflineReport,
 	etcdutl.FlockTimeout = 2 * time.Second
 	start := time.Now()
 	if err := defragData(filepath.Join(db, "../../..")); err != nil { // db is <data dir>/member/snap/db
+		if mode == "hardlink" {
+			// Not renamed over: the link is the live file itself, no
+			// backup; etcd would write through it once started.
+			if cur, ierr := fileIdentity(db); ierr == nil && cur == id {
+				_ = os.Remove(filepath.Join(l.abs(r.BackupDir), filepath.Base(db)))
+				_ = os.Remove(filepath.Join(l.abs(r.BackupDir), metaPagesFile))
+				if _, jerr := j.Append(Entry{Action: ActUndo, Ref: e.Seq, Result: ResultOK, Path: r.DB, Detail: "the defrag did not happen: nothing to put back"}); jerr != nil {
+					err = errors.Join(err, jerr)
+				}
+			}
+		}
 		if _, jerr := j.Append(Entry{Action: ActDefragOffline, Path: r.DB, Result: ResultFailed, Detail: err.Error()}); jerr != nil {
 			err = errors.Join(err, jerr)
 		}
