@@ -34,7 +34,8 @@ etcdutl="$BENCH_SNAPSHOT_BIN/etcdutl"
 work="$(mktemp -d)"
 etcd_pid=""
 cleanup() {
-  [[ -n "$etcd_pid" ]] && kill "$etcd_pid" 2>/dev/null && wait "$etcd_pid" 2>/dev/null
+  # `|| true`: under set -e the killed etcd's status (143) would become the script's
+  if [[ -n "$etcd_pid" ]]; then kill "$etcd_pid" 2>/dev/null || true; wait "$etcd_pid" 2>/dev/null || true; fi
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -87,11 +88,14 @@ ctl_save=(); em_save=(); ctl_status=(); em_verify=()
 # Each timed step starts after a sync, so no tool pays for the previous one's
 # dirty pages, and the order of the tools flips every round.
 timed() { sync; local t0; t0=$(now); python3 "$work/rss.py" "$@" >/dev/null 2>&1; echo "$(now) - $t0" | bc -l; }
+# etcd's own CPU seconds (the member's process_cpu_seconds_total), read
+# around each save: what the tool costs the server it reads from.
+ecpu() { curl -fsS "$ep/metrics" | awk '/^process_cpu_seconds_total /{print $2}'; }
 rssof() { local a f; read -r a f <"$work/rss.py.out"; echo "anon $((a / 1024)) MiB, file $((f / 1024)) MiB"; }
 for r in $(seq "$BENCH_SNAPSHOT_ROUNDS"); do
   mkdir -p "$work/r$r/ctl" "$work/r$r/em"
-  save_ctl() { ctl_save+=("$(timed "$etcdctl" --endpoints "$ep" snapshot save "$work/r$r/ctl/s.db")"); ctl_rss=$(rssof); }
-  save_em() { em_save+=("$(timed "$em" snapshot save "$work/r$r/em" --endpoints "$ep")"); em_rss=$(rssof); }
+  save_ctl() { local c0; c0=$(ecpu); ctl_save+=("$(timed "$etcdctl" --endpoints "$ep" snapshot save "$work/r$r/ctl/s.db")"); ctl_rss="$(rssof), etcd cpu $(echo "$(ecpu) - $c0" | bc -l)s"; }
+  save_em() { local c0; c0=$(ecpu); em_save+=("$(timed "$em" snapshot save "$work/r$r/em" --endpoints "$ep")"); em_rss="$(rssof), etcd cpu $(echo "$(ecpu) - $c0" | bc -l)s"; }
   if (( r % 2 )); then save_ctl; save_em; else save_em; save_ctl; fi
   f=$(ls "$work/r$r/em"/etcd-*.db)
   [[ -s "$work/r$r/ctl/s.db" ]] || { echo "bench-snapshot: etcdctl wrote no snapshot" >&2; exit 1; }

@@ -54,11 +54,11 @@ var smokeRuns = map[string]smokeRun{
 	},
 	"bench-snapshot.sh": {
 		env:  []string{"BENCH_SNAPSHOT_MB=24", "BENCH_SNAPSHOT_ROUNDS=1"},
-		want: []string{"etcd cpu", "rss anon", "file", "load"},
+		want: []string{"etcd cpu", "anon ", "file ", "load", "throughput ratio", "time ratio"},
 	},
 	"bench-offsite.sh": {
 		env:     []string{"BENCH_OFFSITE_MB=24", "BENCH_OFFSITE_ROUNDS=1"},
-		want:    []string{"rss anon", "file", "load"},
+		want:    []string{"peak RSS of save --to s3://", "throughput ratio", "drill", "load average"},
 		timeout: 60 * time.Minute, // the first run builds MinIO
 	},
 	"bench-member.sh": {
@@ -70,7 +70,8 @@ var smokeRuns = map[string]smokeRun{
 		want: []string{"load average"},
 	},
 	"bench-node-fsync.sh": {
-		want: []string{"p99"},
+		env:  []string{"BENCH_ASSERT=0"},
+		want: []string{"p99", "side by side: mean p99 ratio"},
 	},
 }
 
