@@ -97,6 +97,11 @@ func TestPlanAndEtcdOnlyOnDistributionLayouts(t *testing.T) {
 			if r.Distribution != tc.distro || r.EtcdDataDir != tc.dataDir || r.EtcdDataDirBytes != dataBytes {
 				t.Errorf("plan: distribution %q, etcd data dir %q (%d bytes); want %q, %q (%d bytes)", r.Distribution, r.EtcdDataDir, r.EtcdDataDirBytes, tc.distro, tc.dataDir, dataBytes)
 			}
+			// The offline steps (survivors, probes, force-new-cluster,
+			// defrag-offline) find the same data dir the plan names.
+			if dd, err := EtcdDataDir(l); err != nil || dd != filepath.Join(root, tc.dataDir) {
+				t.Errorf("EtcdDataDir = %q, %v; want %q", dd, err, filepath.Join(root, tc.dataDir))
+			}
 			etcdOnly := stepByCommand(t, r, "breakglass etcd-only")
 			if etcdOnly.State == StateDone || !strings.Contains(etcdOnly.Detail, tc.caveat) {
 				t.Errorf("etcd-only step %+v: want pending, with the %s caveat", etcdOnly, tc.caveat)

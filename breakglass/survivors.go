@@ -271,7 +271,9 @@ func EtcdDataDir(l *Layout) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	dd := containerFlags(&m.Pod.Spec.Containers[0]).Get("data-dir")
+	// As discovery reads it: RKE2 names it in etcd's --config-file,
+	// OpenShift in ETCD_DATA_DIR, kubeadm on the command line.
+	dd := l.etcdDataDir(m)
 	if dd == "" {
 		dd = DefaultEtcdDataDir
 	}
