@@ -31,12 +31,14 @@ func NewCmdDefragOffline(f *cmdutil.Factory, runF func(context.Context, *DefragO
 defragmented offline, with etcd stopped: etcdutl's defrag on its data dir (the
 copy of the live data into a temp file beside the db, renamed over it).
 
-First, changing nothing: the file's size and bytes in use, and the free space for a
-backup of the whole file (into the state dir) plus the defrag's temp file (the bytes
-in use). Refused (exit 4) on a dir whose bolt file a running etcd holds (its file
-lock, not waited on) or without that space. Then the file is copied into
-<state-dir>/backups/defrag-offline-<time>/ with its sha256 (SHA256SUMS, read back to
-verify), journaled, and defragmented; before and after sizes are shown.
+First, changing nothing: the file's size and bytes in use, and the free space the
+defrag's temp file needs (the bytes in use; plus the whole file when the backup must
+be a copy). Refused (exit 4) on a dir whose bolt file a running etcd holds (its file
+lock, not waited on) or without that space. Then the file as it was is kept in
+<state-dir>/backups/defrag-offline-<time>/ — as a hard link plus its two meta pages
+when the state dir is on the db's filesystem (the defrag renames a new file over the
+db, so the old one stays whole), else as a copy with its sha256 (SHA256SUMS, read back
+to verify) — journaled, and defragmented; before and after sizes are shown.
 
 --data-dir is the node path of the data dir (under --root); by default the
 --data-dir of the etcd static-pod manifest. 'breakglass undo' puts the backup back
@@ -113,7 +115,7 @@ func (v *DefragOfflineView) Table(io *iostreams.IOStreams) error {
 	fmt.Fprintf(io.Out, "%s: %s, %s in use (%.0f%% free pages).\n", r.DB, humanize.IBytes(uint64(r.Before.SizeBytes)), humanize.IBytes(uint64(r.Before.InUseBytes)), r.FragmentedPercent)
 	if !r.Done {
 		if r.JournalSeq != 0 {
-			fmt.Fprintf(io.Out, "Backed up to %s (sha256 %s); the defrag did not finish.\n", r.BackupDir, r.BackupSHA256)
+			fmt.Fprintf(io.Out, "Backed up to %s (%s); the defrag did not finish.\n", r.BackupDir, backupKind(r.BackupMode, r.BackupSHA256))
 		} else {
 			fmt.Fprintf(io.Out, "Would back it up to %s (needs %s free) and defragment it.\n", r.BackupDir, humanize.IBytes(uint64(r.NeedBytes)))
 		}
@@ -121,7 +123,16 @@ func (v *DefragOfflineView) Table(io *iostreams.IOStreams) error {
 		return nil
 	}
 	fmt.Fprintf(io.Out, "Defragmented in %.1fs: %s -> %s (%.0f%% smaller).\n", r.TookSeconds, humanize.IBytes(uint64(r.Before.SizeBytes)), humanize.IBytes(uint64(r.After.SizeBytes)), r.ShrunkPercent)
-	fmt.Fprintf(io.Out, "Backup: %s (sha256 %s), kept until you remove it.\n", r.BackupDir, r.BackupSHA256)
+	fmt.Fprintf(io.Out, "Backup: %s (%s), kept until you remove it.\n", r.BackupDir, backupKind(r.BackupMode, r.BackupSHA256))
 	printNext(io, "start the member", v.Undo)
 	return nil
+}
+
+// backupKind says how the file as it was is kept: a hard link (same
+// filesystem: no digest was taken, nothing was copied) or a checked copy.
+func backupKind(mode, sha256 string) string {
+	if mode == "hardlink" {
+		return "hard link to the file as it was, and its meta pages"
+	}
+	return "copy, sha256 " + sha256
 }

@@ -43,4 +43,10 @@ func TestDefragOfflineCLI(t *testing.T) {
 	if r.Code != 0 || json.Unmarshal([]byte(r.Stdout), &v) != nil || !v.Done || v.After == nil || !strings.HasPrefix(v.BackupDir, state) || !strings.Contains(v.Undo, "--state-dir "+state) {
 		t.Fatalf("defrag-offline --yes: exit %d, %s", r.Code, r.Stdout)
 	}
+	// The table says how the file as it was is kept: the state dir is on the
+	// db's filesystem here, so a hard link (no digest was taken).
+	r = clitest.Run(t, noEtcd, append(args, "--yes")...)
+	if r.Code != 0 || !strings.Contains(r.Stdout, "Backup: ") || !strings.Contains(r.Stdout, "hard link") || strings.Contains(r.Stdout, "sha256 )") {
+		t.Fatalf("defrag-offline table: exit %d\n%s", r.Code, r.Stdout)
+	}
 }
