@@ -5,10 +5,13 @@ import (
 	"testing"
 
 	"github.com/etcdmedic/etcdmedic/playground"
+	"github.com/etcdmedic/etcdmedic/playground/playgroundtest"
 )
 
 func TestMain(m *testing.M) {
 	playground.RunMemberIfRequested()
 	runJournalChildIfRequested()
-	os.Exit(m.Run())
+	code := m.Run()
+	playgroundtest.RemoveBinary() // the SIGKILL tests' built etcdmedic
+	os.Exit(code)
 }
