@@ -370,7 +370,12 @@ type survivorsFigures struct {
 // checks both read the same.
 func runSurvivorsBench(tb testing.TB, set survivorSet, rounds int) survivorsFigures {
 	tb.Helper()
-	bin := playgroundtest.Binary(tb)
+	// ETCDMEDIC_BIN: the binary to measure (scripts/bench-breakglass.sh
+	// passes the release build, what users run); else the test build.
+	bin := os.Getenv("ETCDMEDIC_BIN")
+	if bin == "" {
+		bin = playgroundtest.Binary(tb)
+	}
 	before := sums(tb, set.Dirs...)
 	var f survivorsFigures
 	args := []string{"breakglass", "survivors", "-o", "json"}
