@@ -56,45 +56,14 @@ SEEDS=$CACHE/bench
 work=$(mktemp -d "${TMPDIR:-/tmp}/bench-inventory.XXXXXX")
 export BENCH_WORK=$work
 etcd_pid=
-stop_etcd() {
-  if [ -n "$etcd_pid" ]; then
-    kill "$etcd_pid" 2>/dev/null || true
-    wait "$etcd_pid" 2>/dev/null || true
-    etcd_pid=
-  fi
-}
 cleanup() {
-  stop_etcd
+  bench_stop_etcd
   rm -rf "$work"
 }
 trap cleanup EXIT
 
-go build -o "$work/etcdmedic" ./cmd/etcdmedic
+em=$(bench_release_etcdmedic "$work/etcdmedic")
 go build -o "$work/benchseed" ./scripts/benchseed
-
-# Free ports from the kernel, as the playground picks them.
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-
-# start_etcd DIR [FLAGS...]: one member on DIR; sets ep and etcd_pid.
-start_etcd() {
-  local dir=$1 cport pport
-  shift
-  cport=$(port) pport=$(port)
-  ep=http://127.0.0.1:$cport
-  "$BIN/etcd" --name bench --data-dir "$dir" --listen-client-urls "$ep" --advertise-client-urls "$ep" \
-    --listen-peer-urls "http://127.0.0.1:$pport" --initial-advertise-peer-urls "http://127.0.0.1:$pport" \
-    --initial-cluster "bench=http://127.0.0.1:$pport" --quota-backend-bytes $((16 << 30)) \
-    --log-level error "$@" >>"$work/etcd.log" 2>&1 &
-  etcd_pid=$!
-  for _ in $(seq 300); do
-    "$BIN/etcdctl" --endpoints "$ep" endpoint health >/dev/null 2>&1 && return 0
-    kill -0 "$etcd_pid" 2>/dev/null || break
-    sleep 0.1
-  done
-  echo "etcd did not start on $dir:" >&2
-  tail -20 "$work/etcd.log" >&2
-  exit 1
-}
 
 # data_dir LAYOUT KEYS: a fresh copy of the seeded data dir in $work/data,
 # seeding (without fsync, then stopped and cached) on the first use.
@@ -105,10 +74,10 @@ data_dir() {
   if [ ! -d "$cached" ]; then
     [ "$layout" = longtail ] && pods=-pods
     start=$(date +%s)
-    start_etcd "$work/data" --unsafe-no-fsync
+    bench_start_etcd "$work/data" --unsafe-no-fsync
     seeded=$("$work/benchseed" -endpoint "$ep" -keys "$keys" -value-size "$VALUE" -layout "$layout" $pods)
     [ "$seeded" = "$keys" ] || { echo "benchseed wrote $seeded keys, want $keys" >&2; exit 1; }
-    stop_etcd
+    bench_stop_etcd
     mkdir -p "$SEEDS"
     cp -a "$work/data" "$cached.tmp.$$" && mv "$cached.tmp.$$" "$cached"
     echo "seeded $seeded keys ($layout) of $VALUE bytes in $(($(date +%s) - start)) s; cached in $cached"
@@ -131,11 +100,11 @@ for layout in $LAYOUTS; do
     echo
     echo "== $layout, $keys keys of $VALUE bytes, etcd $VER"
     data_dir "$layout" "$keys"
-    start_etcd "$work/data"
+    bench_start_etcd "$work/data"
     export BENCH_ETCD_METRICS=$ep/metrics
     bench_init
     ctl=("$BIN/etcdctl" --endpoints "$ep" --command-timeout 30m)
-    inv=("$work/etcdmedic" inventory -o json --endpoints "$ep" --command-timeout 1m)
+    inv=("$em" inventory -o json --endpoints "$ep" --command-timeout 1m)
     # shellcheck disable=SC2206 # extra flags, split on purpose
     inv+=(${BENCH_INVENTORY_ARGS:-})
     for r in $(seq "$ROUNDS"); do
@@ -173,7 +142,7 @@ for layout in $LAYOUTS; do
       fi
     done
     sed "s/^/$layout\t$keys\t/" "$BENCH_RESULTS" >>"$table"
-    stop_etcd
+    bench_stop_etcd
     rm -rf "$work/data"
   done
 done

@@ -43,54 +43,27 @@ if [ "${BENCH_SCAN:-1}" = 1 ]; then
   work=$(mktemp -d "${TMPDIR:-/tmp}/bench-purge.XXXXXX")
   export BENCH_WORK=$work
   etcd_pid=
-  stop_etcd() {
-    if [ -n "$etcd_pid" ]; then
-      kill "$etcd_pid" 2>/dev/null || true
-      wait "$etcd_pid" 2>/dev/null || true
-      etcd_pid=
-    fi
-  }
-  trap 'stop_etcd; rm -rf "$work"' EXIT
-  go build -o "$work/etcdmedic" ./cmd/etcdmedic
+  trap 'bench_stop_etcd; rm -rf "$work"' EXIT
+  em=$(bench_release_etcdmedic "$work/etcdmedic")
   go build -o "$work/benchseed" ./scripts/benchseed
-  port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-  start_etcd() {
-    local dir=$1 cport pport
-    shift
-    cport=$(port) pport=$(port)
-    ep=http://127.0.0.1:$cport
-    "$BIN/etcd" --name bench --data-dir "$dir" --listen-client-urls "$ep" --advertise-client-urls "$ep" \
-      --listen-peer-urls "http://127.0.0.1:$pport" --initial-advertise-peer-urls "http://127.0.0.1:$pport" \
-      --initial-cluster "bench=http://127.0.0.1:$pport" --quota-backend-bytes $((16 << 30)) \
-      --log-level error "$@" >>"$work/etcd.log" 2>&1 &
-    etcd_pid=$!
-    for _ in $(seq 300); do
-      "$BIN/etcdctl" --endpoints "$ep" endpoint health >/dev/null 2>&1 && return 0
-      kill -0 "$etcd_pid" 2>/dev/null || break
-      sleep 0.1
-    done
-    echo "etcd did not start on $dir:" >&2
-    tail -20 "$work/etcd.log" >&2
-    exit 1
-  }
   # The data dir bench-inventory.sh caches for the same layout and size.
   cached=$CACHE/bench/inventory-longtail-$KEYS-x1000-$VER
   if [ ! -d "$cached" ]; then
-    start_etcd "$work/data" --unsafe-no-fsync
+    bench_start_etcd "$work/data" --unsafe-no-fsync
     seeded=$("$work/benchseed" -endpoint "$ep" -keys "$KEYS" -value-size 1000 -layout longtail -pods)
     [ "$seeded" = "$KEYS" ] || { echo "benchseed wrote $seeded keys, want $KEYS" >&2; exit 1; }
-    stop_etcd
+    bench_stop_etcd
     mkdir -p "$CACHE/bench"
     cp -a "$work/data" "$cached.tmp.$$" && mv "$cached.tmp.$$" "$cached"
     rm -rf "$work/data"
   fi
   cp -a "$cached" "$work/data"
-  start_etcd "$work/data"
+  bench_start_etcd "$work/data"
   export BENCH_ETCD_METRICS=$ep/metrics
   echo "== purge-pods scan: longtail, $KEYS keys, etcd $VER"
   bench_init
   ctl=("$BIN/etcdctl" --endpoints "$ep" --command-timeout 30m get /registry/pods/ --prefix)
-  scan=("$work/etcdmedic" breakglass purge-pods --dry-run -o json --endpoints "$ep" --command-timeout 1m --state-dir "$work/state")
+  scan=("$em" breakglass purge-pods --dry-run -o json --endpoints "$ep" --command-timeout 1m --state-dir "$work/state")
   for r in $(seq "$ROUNDS"); do
     if ((r % 2)); then
       BENCH_STDOUT=$work/scan.json bench_run purge-scan "${scan[@]}"
@@ -113,7 +86,7 @@ EOF
   bench_ratio purge-scan pods-keys-only 1.5 etcd_cpu
   bench_ratio purge-scan pods-values - etcd_cpu
   bench_ratio purge-scan pods-values - wall
-  stop_etcd
+  bench_stop_etcd
 fi
 
 if [ "${BENCH_PURGE:-1}" = 1 ]; then

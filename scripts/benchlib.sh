@@ -73,6 +73,42 @@ bench_etcdmedic() {
   echo "$out"
 }
 
+# bench_release_etcdmedic OUT: bench_etcdmedic built as goreleaser.yaml
+# builds the release (slim, stripped): the binary users run, whose own pages
+# count in its RSS (the 98 MB test build maps about 50 MB of itself).
+bench_release_etcdmedic() { bench_etcdmedic "$1" -trimpath -tags slim,grpcnotrace -ldflags '-s -w'; }
+
+# bench_start_etcd DIR [FLAGS…]: one etcd member ($BIN/etcd, logging to
+# $BENCH_WORK/etcd.log) on DIR, on free ports, waited for with $BIN/etcdctl;
+# sets ep and etcd_pid. bench_stop_etcd stops it (safe when none runs).
+bench_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+bench_start_etcd() {
+  local dir=$1 cport pport
+  shift
+  cport=$(bench_port) pport=$(bench_port)
+  ep=http://127.0.0.1:$cport
+  "$BIN/etcd" --name bench --data-dir "$dir" --listen-client-urls "$ep" --advertise-client-urls "$ep" \
+    --listen-peer-urls "http://127.0.0.1:$pport" --initial-advertise-peer-urls "http://127.0.0.1:$pport" \
+    --initial-cluster "bench=http://127.0.0.1:$pport" --quota-backend-bytes $((16 << 30)) \
+    --log-level error "$@" >>"$BENCH_WORK/etcd.log" 2>&1 &
+  etcd_pid=$!
+  for _ in $(seq 300); do
+    "$BIN/etcdctl" --endpoints "$ep" endpoint health >/dev/null 2>&1 && return 0
+    kill -0 "$etcd_pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  echo "etcd did not start on $dir:" >&2
+  tail -20 "$BENCH_WORK/etcd.log" >&2
+  exit 1
+}
+bench_stop_etcd() {
+  if [ -n "${etcd_pid:-}" ]; then
+    kill "$etcd_pid" 2>/dev/null || true
+    wait "$etcd_pid" 2>/dev/null || true
+    etcd_pid=
+  fi
+}
+
 # bench_load: the three load averages.
 bench_load() { cut -d' ' -f1-3 /proc/loadavg; }
 
