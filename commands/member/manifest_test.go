@@ -3,7 +3,6 @@ package member_test
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -46,7 +45,7 @@ func TestAddManifestDiffStartsTheMemberUnderANodeAgent(t *testing.T) {
 		initial = append(initial, m.Name+"="+m.PeerURL)
 	}
 	clientPort, peerPort := portOf(t, m1.ClientURL), portOf(t, m1.PeerURL)
-	metricsPort := freePort(t)
+	metricsPort := playgroundtest.FreePort(t)
 
 	here := filepath.Join(t.TempDir(), "node-a", "manifests")
 	if err := os.MkdirAll(here, 0o755); err != nil {
@@ -219,16 +218,6 @@ func portOf(t *testing.T, raw string) int {
 		t.Fatal(err)
 	}
 	return p
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
 
 func tail(s string, n int) string {

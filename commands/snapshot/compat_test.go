@@ -41,7 +41,7 @@ func TestRestoreCompatibility(t *testing.T) {
 			}
 			want := dump(t, cli, out.Save.Metadata.Revision)
 			dataDir := filepath.Join(t.TempDir(), "restored")
-			peer := fmt.Sprintf("http://127.0.0.1:%d", freePort(t))
+			peer := fmt.Sprintf("http://127.0.0.1:%d", playgroundtest.FreePort(t))
 			if r := clitest.Run(t, nil, "snapshot", "restore", out.Save.Path, "--data-dir", dataDir, "--name", "r1",
 				"--initial-cluster", "r1="+peer, "--initial-advertise-peer-urls", peer); r.Code != 0 {
 				t.Fatalf("restore exit %d", r.Code)
@@ -61,7 +61,7 @@ func TestRestoreCompatibility(t *testing.T) {
 				}
 				// A peer URL of its own: the restored member of version v
 				// still runs on the first one.
-				peer := fmt.Sprintf("http://127.0.0.1:%d", freePort(t))
+				peer := fmt.Sprintf("http://127.0.0.1:%d", playgroundtest.FreePort(t))
 				dd := filepath.Join(t.TempDir(), "restored")
 				r := clitest.Run(t, nil, "snapshot", "restore", out.Save.Path, "--data-dir", dd, "--name", "r1",
 					"--initial-cluster", "r1="+peer, "--initial-advertise-peer-urls", peer)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -78,21 +77,11 @@ func dump(t *testing.T, cli *clientv3.Client, rev int64) map[string]string {
 	return out
 }
 
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 // startEtcd runs a real etcd binary on a restored data dir and returns a
 // client to it; the process is killed when the test ends.
 func startEtcd(t *testing.T, bin, dataDir, name, peerURL string) *clientv3.Client {
 	t.Helper()
-	clientURL := fmt.Sprintf("http://127.0.0.1:%d", freePort(t))
+	clientURL := fmt.Sprintf("http://127.0.0.1:%d", playgroundtest.FreePort(t))
 	u := peerURL
 	cmd := exec.Command(bin, "--name", name, "--data-dir", dataDir,
 		"--listen-client-urls", clientURL, "--advertise-client-urls", clientURL,
@@ -179,7 +168,7 @@ func clientv3WithRev(rev int64) []clientv3.OpOption {
 // and returns its log.
 func startEtcdExpectExit(t *testing.T, bin, dataDir, name, peerURL string) string {
 	t.Helper()
-	clientURL := fmt.Sprintf("http://127.0.0.1:%d", freePort(t))
+	clientURL := fmt.Sprintf("http://127.0.0.1:%d", playgroundtest.FreePort(t))
 	cmd := exec.Command(bin, "--name", name, "--data-dir", dataDir,
 		"--listen-client-urls", clientURL, "--advertise-client-urls", clientURL,
 		"--listen-peer-urls", peerURL, "--initial-advertise-peer-urls", peerURL,

@@ -14,6 +14,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/etcdmedic/etcdmedic/playground/playgroundtest"
 )
 
 // minioVersion is what scripts/build-minio.sh builds by default.
@@ -61,7 +63,7 @@ type minio struct {
 
 func startMinio(t *testing.T) *minio {
 	t.Helper()
-	m := &minio{t: t, bin: minioBinary(t), dir: t.TempDir(), port: freePort(t)}
+	m := &minio{t: t, bin: minioBinary(t), dir: t.TempDir(), port: playgroundtest.FreePort(t)}
 	m.start()
 	t.Cleanup(m.kill)
 	// The tool finds credentials where AWS tools do; nothing from this
@@ -78,7 +80,7 @@ func startMinio(t *testing.T) *minio {
 func (m *minio) start() {
 	t := m.t
 	t.Helper()
-	console := freePort(t)
+	console := playgroundtest.FreePort(t)
 	m.cmd = exec.Command(m.bin, "server", "--quiet", "--address", fmt.Sprintf("127.0.0.1:%d", m.port),
 		"--console-address", fmt.Sprintf("127.0.0.1:%d", console), filepath.Join(m.dir, "data"))
 	m.cmd.Env = []string{"HOME=" + m.dir, "MINIO_ROOT_USER=" + minioUser, "MINIO_ROOT_PASSWORD=" + minioSecret,

@@ -216,7 +216,7 @@ func remoteRoundTrip(t *testing.T, u string, checkObjects func(name string)) {
 	t.Logf("drill: restore %.2fs, start %.2fs", dr.RestoreSeconds, dr.StartSeconds)
 
 	dataDir := filepath.Join(t.TempDir(), "data")
-	peer := fmt.Sprintf("http://127.0.0.1:%d", freePort(t))
+	peer := fmt.Sprintf("http://127.0.0.1:%d", playgroundtest.FreePort(t))
 	rr := clitest.Run(t, nil, "snapshot", "restore", withName(u, name), "--data-dir", dataDir, "--name", "r1",
 		"--initial-advertise-peer-urls", peer)
 	if rr.Code != 0 {

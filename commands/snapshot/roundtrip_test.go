@@ -96,7 +96,7 @@ func TestSaveVerifyRestoreRoundTrip(t *testing.T) {
 
 			want := dump(t, cli, md.Revision)
 			dataDir := filepath.Join(t.TempDir(), "restored")
-			peer := fmt.Sprintf("http://127.0.0.1:%d", freePort(t))
+			peer := fmt.Sprintf("http://127.0.0.1:%d", playgroundtest.FreePort(t))
 			r = clitest.Run(t, nil, "snapshot", "restore", out.Save.Path, "--data-dir", dataDir, "--name", "r1",
 				"--initial-cluster", "r1="+peer, "--initial-advertise-peer-urls", peer)
 			if r.Code != 0 {
