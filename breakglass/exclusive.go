@@ -45,7 +45,9 @@ func (l *Layout) Exclusive() (release func(), err error) {
 	if errors.Is(err, syscall.EWOULDBLOCK) {
 		who := lockHolder(f)
 		f.Close()
-		return nil, fault.Mark(fmt.Errorf("another etcdmedic breakglass run (%s) is changing this node (it holds a lock on %s): let it finish, then see 'etcdmedic breakglass journal'", who, l.Rel(dir)), fault.Refused)
+		// No command to run next: one printed here could not carry the
+		// caller's --root/--state-dir; the journal's path says where to look.
+		return nil, fault.Mark(fmt.Errorf("another etcdmedic breakglass run (%s) is changing this node (it holds a lock on %s): let it finish, then read what it did in %s", who, l.Rel(dir), l.JournalPath()), fault.Refused)
 	}
 	if err != nil {
 		f.Close()

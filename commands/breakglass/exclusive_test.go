@@ -37,7 +37,7 @@ func TestChangingRunsRefuseWhileAnotherHoldsTheNode(t *testing.T) {
 		{"breakglass", "probes", "--root", root, "--relax", "--yes", "--expected-start", "10m"},
 	} {
 		r := clitest.Run(t, noEtcd, args...)
-		if r.Code != 4 || !strings.Contains(r.Stderr, "another etcdmedic breakglass run (pid ") || !strings.Contains(r.Stderr, "flock") || strings.Count(strings.TrimSpace(r.Stderr), "\n") != 0 {
+		if r.Code != 4 || !strings.Contains(r.Stderr, "another etcdmedic breakglass run (pid ") || !strings.Contains(r.Stderr, "flock") || !strings.Contains(r.Stderr, "var/lib/etcdmedic/breakglass/journal.jsonl") || strings.Count(strings.TrimSpace(r.Stderr), "\n") != 0 {
 			t.Fatalf("%v while locked: exit %d, stderr %q; want 4 and one line naming the lock", args[1], r.Code, r.Stderr)
 		}
 	}

@@ -1,7 +1,6 @@
 package breakglass_test
 
 import (
-	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,23 +14,7 @@ func layoutRoot(t *testing.T, name string) string {
 	t.Helper()
 	src := filepath.Join("../../cluster/testdata/layouts", name)
 	root := t.TempDir()
-	err := filepath.WalkDir(src, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(src, p)
-		if d.IsDir() {
-			return os.MkdirAll(filepath.Join(root, rel), 0o755)
-		}
-		b, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		return os.WriteFile(filepath.Join(root, rel), b, 0o600)
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	copyTree(t, src, root)
 	return root
 }
 
