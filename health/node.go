@@ -204,9 +204,17 @@ func (d *judge) checkCerts(o NodeOptions) {
 		if o.ManifestErr != nil {
 			observed += ": " + o.ManifestErr.Error()
 		}
-		d.add(Finding{ID: "node.certExpiry", Severity: Unknown, Observed: observed, Short: "no certificates known",
+		f := Finding{ID: "node.certExpiry", Severity: Unknown, Observed: observed, Short: "no certificates known",
 			Explanation: "no manifest names certificate files (or etcd serves plain HTTP), so expiry cannot be checked",
-			Advice:      "give the manifest: etcdmedic doctor --node --manifest /etc/kubernetes/manifests/etcd.yaml"})
+			Advice:      "give the manifest: etcdmedic doctor --node --manifest /etc/kubernetes/manifests/etcd.yaml"}
+		if o.Manifest != "" && o.ManifestErr == nil {
+			// The manifest was read and names none: etcd serves plain HTTP.
+			// Pointing at a manifest again would not help.
+			f.Observed = "no certificate files in " + o.Manifest
+			f.Explanation = "etcd's manifest names no certificate files (plain HTTP), so there is no expiry to check"
+			f.Advice = ""
+		}
+		d.add(f)
 		return
 	}
 	for _, p := range files {

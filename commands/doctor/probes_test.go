@@ -106,6 +106,30 @@ func TestProbeBudgetProbesAndDoctorAgree(t *testing.T) {
 			if wantCode := map[health.Severity]int{health.OK: 0, health.Warn: 1}[c.want]; bgCode != wantCode {
 				t.Errorf("breakglass probes exit %d, want %d", bgCode, wantCode)
 			}
+			// A plain-HTTP manifest names no certificates: unknown, and no
+			// advice to give the manifest that was given.
+			res := clitest.Run(t, nil, "doctor", "--node", "--manifest", manifest, "--window", "1s", "-o", "json")
+			if certs := find(nodeReport(t, res), "node.certExpiry"); len(certs) != 1 || certs[0].Severity != health.Unknown || certs[0].Advice != "" {
+				t.Errorf("certificates of a plain-HTTP manifest: %+v; want one unknown finding without advice", certs)
+			}
+			if c.want == health.OK {
+				return
+			}
+			// The advice, run as doctor printed it, relaxes that manifest and
+			// doctor then finds the budget enough. Added: --yes (without a
+			// terminal a changing step asks for it) and --state-dir (doctor has
+			// none, so its advice journals to the node's default, which this
+			// machine's /var/lib must not get).
+			words := strings.Fields(node.Advice)
+			if words[0] != "etcdmedic" {
+				t.Fatalf("advice %q is not an etcdmedic command", node.Advice)
+			}
+			if res := clitest.Run(t, nil, append(words[1:], "--yes", "--state-dir", state)...); res.Code != 0 {
+				t.Fatalf("%s --yes: exit %d\n%s%s", node.Advice, res.Code, res.Stdout, res.Stderr)
+			}
+			if after, _ := probeFinding("doctor", "--node", "--manifest", manifest, "--window", "1s", "-o", "json"); after.Severity != health.OK {
+				t.Errorf("after the advice ran: %s %s; want ok", after.Severity, after.Observed)
+			}
 		})
 	}
 }
