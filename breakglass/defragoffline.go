@@ -15,9 +15,9 @@ import (
 	berrors "go.etcd.io/bbolt/errors"
 	"go.etcd.io/etcd/etcdutl/v3/etcdutl"
 	"go.etcd.io/etcd/server/v3/storage/datadir"
-	"go.etcd.io/etcd/server/v3/storage/schema"
 
 	"github.com/etcdmedic/etcdmedic/internal/atomicfile"
+	"github.com/etcdmedic/etcdmedic/internal/etcdschema"
 	"github.com/etcdmedic/etcdmedic/internal/fault"
 )
 
@@ -63,11 +63,11 @@ func ReadBoltInfo(path string) (BoltInfo, error) {
 		// The file may be longer than its last page (bolt grows it ahead);
 		// in use is up to the last page, less the free ones, as etcd counts.
 		bi.InUseBytes = tx.Size() - int64(s.FreePageN+s.PendingPageN)*int64(db.Info().PageSize)
-		b := tx.Bucket(schema.Meta.Name())
+		b := tx.Bucket(etcdschema.MetaBucket)
 		if b == nil {
 			return errors.New("no meta bucket: not an etcd bolt file")
 		}
-		if v := b.Get(schema.MetaConsistentIndexKeyName); len(v) == 8 {
+		if v := b.Get(etcdschema.ConsistentIndexKey); len(v) == 8 {
 			bi.ConsistentIndex = binary.BigEndian.Uint64(v)
 		}
 		return nil

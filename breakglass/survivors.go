@@ -13,15 +13,13 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 	berrors "go.etcd.io/bbolt/errors"
-	"go.etcd.io/etcd/server/v3/etcdserver/api/membership"
 	"go.etcd.io/etcd/server/v3/etcdserver/api/snap"
 	"go.etcd.io/etcd/server/v3/storage/datadir"
-	"go.etcd.io/etcd/server/v3/storage/mvcc"
-	"go.etcd.io/etcd/server/v3/storage/schema"
 	"go.etcd.io/etcd/server/v3/storage/wal"
 	"go.uber.org/zap"
 
 	"github.com/etcdmedic/etcdmedic/cluster"
+	"github.com/etcdmedic/etcdmedic/internal/etcdschema"
 	"github.com/etcdmedic/etcdmedic/internal/fault"
 )
 
@@ -225,24 +223,24 @@ func (d *DataDirState) readBolt(path string) {
 	}
 	defer db.Close()
 	err = db.View(func(tx *bolt.Tx) error {
-		if b := tx.Bucket(schema.Meta.Name()); b != nil {
-			if v := b.Get(schema.MetaConsistentIndexKeyName); len(v) == 8 {
+		if b := tx.Bucket(etcdschema.MetaBucket); b != nil {
+			if v := b.Get(etcdschema.ConsistentIndexKey); len(v) == 8 {
 				d.ConsistentIndex = binary.BigEndian.Uint64(v)
 			}
-			if v := b.Get(schema.MetaTermKeyName); len(v) == 8 {
+			if v := b.Get(etcdschema.TermKey); len(v) == 8 {
 				d.BoltTerm = binary.BigEndian.Uint64(v)
 			}
 		} else {
 			return errors.New("no meta bucket: not an etcd bolt file")
 		}
-		if b := tx.Bucket(schema.Key.Name()); b != nil {
-			if k, _ := b.Cursor().Last(); len(k) >= 17 {
-				d.Revision = mvcc.BytesToRev(k).Main
+		if b := tx.Bucket(etcdschema.KeyBucket); b != nil {
+			if k, _ := b.Cursor().Last(); len(k) >= etcdschema.RevisionKeyLen {
+				d.Revision = etcdschema.MainRevision(k)
 			}
 		}
-		if b := tx.Bucket(schema.Members.Name()); b != nil {
+		if b := tx.Bucket(etcdschema.MembersBucket); b != nil {
 			_ = b.ForEach(func(k, v []byte) error {
-				var m membership.Member
+				var m etcdschema.Member
 				if json.Unmarshal(v, &m) == nil {
 					id := cluster.FormatID(uint64(m.ID))
 					d.Members = append(d.Members, m.Name+"="+id)

@@ -7,9 +7,8 @@ import (
 	"hash/crc32"
 	"strings"
 
+	"github.com/etcdmedic/etcdmedic/internal/etcdschema"
 	bolt "go.etcd.io/bbolt"
-	"go.etcd.io/etcd/server/v3/storage/mvcc"
-	"go.etcd.io/etcd/server/v3/storage/schema"
 	"google.golang.org/protobuf/encoding/protowire"
 )
 
@@ -43,14 +42,14 @@ func walkBolt(tx *bolt.Tx, mode walkMode, trim func()) (st dbStatus, err error) 
 		return st, fmt.Errorf("bolt consistency check found %d problems: %s", len(problems), strings.Join(problems, "; "))
 	}
 	st.TotalSize = tx.Size()
-	if v := schema.ReadStorageVersionFromSnapshot(tx); v != nil {
+	if v := etcdschema.StorageVersion(tx); v != nil {
 		st.Version = v.String()
 	}
-	if meta := tx.Bucket(schema.Meta.Name()); meta != nil {
-		if v := meta.Get(schema.MetaConsistentIndexKeyName); len(v) == 8 {
+	if meta := tx.Bucket(etcdschema.MetaBucket); meta != nil {
+		if v := meta.Get(etcdschema.ConsistentIndexKey); len(v) == 8 {
 			st.ConsistentIndex = binary.BigEndian.Uint64(v)
 		}
-		if v := meta.Get(schema.MetaTermKeyName); len(v) == 8 {
+		if v := meta.Get(etcdschema.TermKey); len(v) == 8 {
 			st.Term = binary.BigEndian.Uint64(v)
 		}
 	}
@@ -64,7 +63,7 @@ func walkBolt(tx *bolt.Tx, mode walkMode, trim func()) (st dbStatus, err error) 
 		if b == nil {
 			return st, fmt.Errorf("nil bucket: %q", name)
 		}
-		isKeyBucket := bytes.Equal(name, schema.Key.Name())
+		isKeyBucket := bytes.Equal(name, etcdschema.KeyBucket)
 		if mode == walkStructure && !isKeyBucket {
 			continue
 		}
@@ -79,10 +78,10 @@ func walkBolt(tx *bolt.Tx, mode walkMode, trim func()) (st dbStatus, err error) 
 			if !isKeyBucket {
 				return nil
 			}
-			if len(k) < 17 {
+			if len(k) < etcdschema.RevisionKeyLen {
 				return fmt.Errorf("cannot parse revision key %q", k)
 			}
-			st.Revision = mvcc.BytesToRev(k).Main
+			st.Revision = etcdschema.MainRevision(k)
 			if seen++; trim != nil && seen%trimEvery == 0 {
 				trim()
 			}
@@ -90,7 +89,7 @@ func walkBolt(tx *bolt.Tx, mode walkMode, trim func()) (st dbStatus, err error) 
 			if err != nil {
 				return fmt.Errorf("cannot unmarshal value of revision key %q: %w", k, err)
 			}
-			if mvcc.IsTombstone(k) {
+			if etcdschema.IsTombstone(k) {
 				delete(live, string(userKey))
 			} else {
 				live[string(userKey)] = struct{}{}

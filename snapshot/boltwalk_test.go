@@ -99,8 +99,8 @@ func TestWalkMatchesEtcdutlStatus(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if full.Status != want {
-				t.Errorf("full walk %+v, etcdutl %+v", full.Status, want)
+			if full.etcdStatus != etcdStatus(want) {
+				t.Errorf("full walk %+v, etcdutl %+v", full.etcdStatus, want)
 			}
 			if full.ConsistentIndex == 0 || full.Term == 0 {
 				t.Errorf("consistent index %d, term %d: want both set", full.ConsistentIndex, full.Term)
@@ -110,7 +110,7 @@ func TestWalkMatchesEtcdutlStatus(t *testing.T) {
 				t.Fatal(err)
 			}
 			want.Hash = 0
-			if structure.Status != want || structure.ConsistentIndex != full.ConsistentIndex || structure.Term != full.Term {
+			if structure.etcdStatus != etcdStatus(want) || structure.ConsistentIndex != full.ConsistentIndex || structure.Term != full.Term {
 				t.Errorf("structure walk %+v, want %+v without the hash", structure, want)
 			}
 		})

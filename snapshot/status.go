@@ -8,12 +8,21 @@ import (
 	"runtime/debug"
 
 	bolt "go.etcd.io/bbolt"
-	etcdutl "go.etcd.io/etcd/etcdutl/v3/snapshot"
 )
+
+// etcdStatus is what etcdutl snapshot status reports (its Status type,
+// field for field and with the same JSON names, so the two compare equal).
+type etcdStatus struct {
+	Hash      uint32 `json:"hash"`
+	Revision  int64  `json:"revision"`
+	TotalKey  int    `json:"totalKey"`
+	TotalSize int64  `json:"totalSize"`
+	Version   string `json:"version"`
+}
 
 // dbStatus is what a full read of the bolt file says.
 type dbStatus struct {
-	etcdutl.Status
+	etcdStatus
 	ConsistentIndex uint64
 	Term            uint64
 }
