@@ -280,3 +280,24 @@ func Resolve(preset string, overrides []string) (Thresholds, error) {
 	}
 	return t, nil
 }
+
+// CarryArgs are the --preset and --set flags a printed next step needs to be
+// judged as this run judged: the preset when it is not the default, and the
+// overrides whose key starts with one of prefixes (all when none is given).
+func CarryArgs(preset string, overrides []string, prefixes ...string) []string {
+	var args []string
+	if preset != "" && preset != DefaultPreset {
+		args = append(args, "--preset", preset)
+	}
+	for _, kv := range overrides {
+		key, _, _ := strings.Cut(kv, "=")
+		keep := len(prefixes) == 0
+		for _, p := range prefixes {
+			keep = keep || strings.HasPrefix(strings.TrimSpace(key), p)
+		}
+		if keep {
+			args = append(args, "--set", kv)
+		}
+	}
+	return args
+}

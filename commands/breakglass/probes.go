@@ -24,10 +24,14 @@ type ProbesOptions struct {
 	Confirmation
 	Relax         bool
 	ExpectedStart time.Duration
+	// Preset and Overrides choose the thresholds the budget is judged by,
+	// as doctor's (probes.margin), so the two agree.
+	Preset    string
+	Overrides []string
 }
 
 func NewCmdProbes(f *cmdutil.Factory, runF func(context.Context, *ProbesOptions) error) *cobra.Command {
-	opts := &ProbesOptions{IO: f.IOStreams, Format: f.Format}
+	opts := &ProbesOptions{IO: f.IOStreams, Format: f.Format, Preset: health.DefaultPreset}
 	cmd := &cobra.Command{
 		Use:   "probes [--relax]",
 		Short: "Size the etcd static pod's startup probe to the time this member needs to start",
@@ -55,6 +59,9 @@ Exit codes: 0 the budget suffices (or --relax done, or --dry-run); 1 it does not
 			if err := durationIn("expected-start", opts.ExpectedStart, 0, 24*time.Hour); err != nil {
 				return err
 			}
+			if _, err := health.Resolve(opts.Preset, opts.Overrides); err != nil {
+				return cmdutil.UsageError(err)
+			}
 			if runF != nil {
 				return runF(cmd.Context(), opts)
 			}
@@ -65,6 +72,9 @@ Exit codes: 0 the budget suffices (or --relax done, or --dry-run); 1 it does not
 	opts.Confirmation.register(cmd, "with --relax: only show the new startup probe")
 	cmd.Flags().BoolVar(&opts.Relax, "relax", false, "write a startup probe whose budget is at least twice the expected start (journaled, undoable)")
 	cmd.Flags().DurationVar(&opts.ExpectedStart, "expected-start", 0, "the expected start time instead of measuring the read rate (0: measure)")
+	cmd.Flags().StringVar(&opts.Preset, "preset", opts.Preset, "threshold preset, as doctor's: "+strings.Join(health.PresetNames(), ", "))
+	cmd.Flags().StringArrayVar(&opts.Overrides, "set", opts.Overrides, "override one threshold, key=value, as doctor's (e.g. probes.margin=2x; repeatable)")
+	_ = cmd.RegisterFlagCompletionFunc("preset", cobra.FixedCompletions(health.PresetNames(), cobra.ShellCompDirectiveNoFileComp))
 	return cmd
 }
 
@@ -88,7 +98,12 @@ func RunProbes(ctx context.Context, opts *ProbesOptions) error {
 	if opts.ExpectedStart > 0 {
 		relax = append(relax, "--expected-start", opts.ExpectedStart.String())
 	}
-	o := bg.ProbesOptions{ExpectedStart: opts.ExpectedStart, Relax: next.command(relax...)}
+	relax = append(relax, health.CarryArgs(opts.Preset, opts.Overrides, "probes.")...)
+	t, err := health.Resolve(opts.Preset, opts.Overrides)
+	if err != nil {
+		return cmdutil.UsageError(err)
+	}
+	o := bg.ProbesOptions{ExpectedStart: opts.ExpectedStart, Relax: next.command(relax...), Thresholds: t}
 	if !opts.Relax {
 		r, _, err := bg.Probes(l, o)
 		if err != nil {

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	bg "github.com/etcdmedic/etcdmedic/breakglass"
@@ -90,5 +91,60 @@ func TestProbesRelaxOnAKubeadmFixtureAndUndo(t *testing.T) {
 	r = clitest.Run(t, noEtcd, "breakglass", "undo", "--root", root, "--yes")
 	if r.Code != 0 || !same(before, snapshotFiles(t, manifests)) {
 		t.Fatalf("undo: exit %d, manifests byte-identical: %v", r.Code, same(before, snapshotFiles(t, manifests)))
+	}
+}
+
+// probes judges with doctor's thresholds: --set probes.margin=3x turns a
+// budget that fits the start once (90 s for 60 s) into a warning, the
+// advice carries the --set (run as printed it writes a budget of 3× the
+// start, which the same judgement then finds enough), and a bad preset or
+// value is a usage error before anything is read.
+func TestProbesJudgeWithDoctorsThresholds(t *testing.T) {
+	root := fixtureRoot(t)
+	db := filepath.Join(root, "var/lib/etcd/member/snap/db")
+	if err := os.MkdirAll(filepath.Dir(db), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(db, make([]byte, 1<<20), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	manifests := filepath.Join(root, "etc/kubernetes/manifests")
+	before := snapshotFiles(t, manifests)
+	decode := func(r clitest.Result) probesJSON {
+		t.Helper()
+		var v probesJSON
+		if err := json.Unmarshal([]byte(r.Stdout), &v); err != nil {
+			t.Fatalf("%v: %s", err, r.Stdout)
+		}
+		return v
+	}
+	probes := func(extra ...string) (clitest.Result, probesJSON) {
+		t.Helper()
+		r := clitest.Run(t, noEtcd, append([]string{"breakglass", "probes", "--root", root, "--expected-start", "1m", "-o", "json"}, extra...)...)
+		return r, decode(r)
+	}
+	if r, v := probes(); r.Code != 0 || !v.Enough {
+		t.Fatalf("60 s start in a 90 s liveness budget, default margin: exit %d %+v; want enough", r.Code, v)
+	}
+	r, v := probes("--set", "probes.margin=3x")
+	want := "etcdmedic breakglass probes --relax --expected-start 1m0s --set probes.margin=3x --root " + root
+	if r.Code != 1 || v.Enough || v.Check.Severity != "warn" || v.Next != want || v.Check.Advice != want {
+		t.Fatalf("margin 3x: exit %d %+v; want 1, warn and advice %q", r.Code, v, want)
+	}
+	words := strings.Fields(v.Next)
+	if r := clitest.Run(t, noEtcd, append(words[1:], "--yes")...); r.Code != 0 {
+		t.Fatalf("%s --yes: exit %d\n%s%s", v.Next, r.Code, r.Stdout, r.Stderr)
+	}
+	if r, v := probes("--set", "probes.margin=3x"); r.Code != 0 || !v.Enough || v.Startup.BudgetSeconds < 180 {
+		t.Fatalf("after the advice ran: exit %d %+v; want enough with a startup budget ≥ 180 s", r.Code, v)
+	}
+	if r := clitest.Run(t, noEtcd, "breakglass", "undo", "--root", root, "--yes"); r.Code != 0 || !same(before, snapshotFiles(t, manifests)) {
+		t.Fatalf("undo: exit %d", r.Code)
+	}
+	for _, bad := range [][]string{{"--set", "probes.margin=0"}, {"--set", "nosuch.key=1"}, {"--preset", "nope"}} {
+		r := clitest.Run(t, noEtcd, append([]string{"breakglass", "probes", "--root", root}, bad...)...)
+		if r.Code != 64 || strings.Count(strings.TrimSpace(r.Stderr), "\n") > 1 {
+			t.Errorf("%v: exit %d, stderr %q; want 64 with a one-line error", bad, r.Code, r.Stderr)
+		}
 	}
 }

@@ -173,7 +173,7 @@ func Run(ctx context.Context, opts *Options) error {
 	// On a node whose etcd manifest was read, the local static pod's probe
 	// budget is judged beside the cluster, measured while Diagnose waits
 	// out its window.
-	probe := startProbe(c.Config.Local, opts.root(), opts.thresholds)
+	probe := startProbe(c.Config.Local, opts.root(), opts.thresholds, health.CarryArgs(opts.Preset, opts.Overrides, "probes."))
 	if opts.Watch == 0 {
 		r := health.Diagnose(ctx, c, hopts)
 		probe.addTo(r)

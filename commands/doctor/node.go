@@ -50,7 +50,7 @@ func runNode(ctx context.Context, opts *Options) error {
 		// kubeadm and RKE2 keep the apiserver's manifest beside etcd's.
 		no.APIServerManifest = filepath.Join(filepath.Dir(local.Manifest), "kube-apiserver.yaml")
 		no.APIServerFlags, no.APIServerErr = readAPIServerFlags(no.APIServerManifest)
-		no.Probes, no.ProbesErr = localProbes(local.Manifest, opts.root(), opts.thresholds)
+		no.Probes, no.ProbesErr = localProbes(local.Manifest, opts.root(), opts.thresholds, health.CarryArgs(opts.Preset, opts.Overrides, "probes."))
 	}
 	if c, err := opts.OpenCluster(); err == nil {
 		defer c.Close()

@@ -16,7 +16,7 @@ import (
 // $ETCDMEDIC_ROOT (discovery read the node's files under it; "" is /). It
 // returns nil, nil when the manifest is not a static pod in a manifest
 // directory (k3s's config file): there is no probe to judge.
-func localProbes(manifest, root string, t health.Thresholds) (*health.ProbeFacts, error) {
+func localProbes(manifest, root string, t health.Thresholds, judge []string) (*health.ProbeFacts, error) {
 	if manifest == "" || filepath.Ext(manifest) != ".yaml" && filepath.Ext(manifest) != ".yml" {
 		return nil, nil
 	}
@@ -52,15 +52,16 @@ func localProbes(manifest, root string, t health.Thresholds) (*health.ProbeFacts
 	if err != nil {
 		return nil, err
 	}
-	facts := r.Facts(relaxCommand(root, nodeDir))
+	facts := r.Facts(relaxCommand(root, nodeDir, judge))
 	return &facts, nil
 }
 
 // relaxCommand is `breakglass probes --relax` finding the same manifest:
 // with --root and --manifest-dir when they are not kubeadm's (the kubelet's
-// config could name another directory).
-func relaxCommand(root, dir string) string {
-	argv := []string{"etcdmedic", "breakglass", "probes", "--relax"}
+// config could name another directory), and judging as this run does
+// (judge: its --preset/--set for probes).
+func relaxCommand(root, dir string, judge []string) string {
+	argv := append([]string{"etcdmedic", "breakglass", "probes", "--relax"}, judge...)
 	if root != "/" {
 		argv = append(argv, "--root", root)
 	}
@@ -73,8 +74,8 @@ func relaxCommand(root, dir string) string {
 // probeFinding is the local probe budget judged beside a cluster run (nil:
 // nothing to judge). A manifest whose data dir is not on this machine (one
 // copied from a node, given with --manifest) has no start time here.
-func probeFinding(manifest, root string, t health.Thresholds) *health.Finding {
-	facts, err := localProbes(manifest, root, t)
+func probeFinding(manifest, root string, t health.Thresholds, judge []string) *health.Finding {
+	facts, err := localProbes(manifest, root, t, judge)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		return nil
@@ -96,7 +97,7 @@ type pendingProbe struct {
 
 // startProbe measures the local member's probe budget in the background
 // (nil local: not a node with a manifest, nothing to judge).
-func startProbe(local *cluster.LocalMember, root string, t health.Thresholds) *pendingProbe {
+func startProbe(local *cluster.LocalMember, root string, t health.Thresholds, judge []string) *pendingProbe {
 	p := &pendingProbe{done: make(chan struct{})}
 	if local == nil {
 		close(p.done)
@@ -104,7 +105,7 @@ func startProbe(local *cluster.LocalMember, root string, t health.Thresholds) *p
 	}
 	go func() {
 		defer close(p.done)
-		p.f = probeFinding(local.Manifest, root, t)
+		p.f = probeFinding(local.Manifest, root, t, judge)
 	}()
 	return p
 }

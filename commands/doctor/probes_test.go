@@ -115,6 +115,12 @@ func TestProbeBudgetProbesAndDoctorAgree(t *testing.T) {
 			if c.want == health.OK {
 				return
 			}
+			// A margin of doctor's is carried into the advice, so the relax
+			// it prints is judged as doctor judges.
+			margin, _ := probeFinding("doctor", "--node", "--manifest", manifest, "--window", "1s", "--set", "probes.margin=1.5x", "-o", "json")
+			if !strings.HasPrefix(margin.Advice, "etcdmedic breakglass probes --relax --set probes.margin=1.5x --manifest-dir "+manifests) {
+				t.Errorf("advice with --set probes.margin=1.5x: %q; want the --set carried", margin.Advice)
+			}
 			// The advice, run as doctor printed it, relaxes that manifest and
 			// doctor then finds the budget enough. Added: --yes (without a
 			// terminal a changing step asks for it) and --state-dir (doctor has
