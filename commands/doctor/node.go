@@ -47,9 +47,16 @@ func runNode(ctx context.Context, opts *Options) error {
 		if no.DataDir == "" {
 			no.DataDir = local.Flags["data-dir"]
 		}
-		// kubeadm and RKE2 keep the apiserver's manifest beside etcd's.
-		no.APIServerManifest = filepath.Join(filepath.Dir(local.Manifest), "kube-apiserver.yaml")
-		no.APIServerFlags, no.APIServerErr = readAPIServerFlags(no.APIServerManifest)
+		switch k3s, _ := cluster.K3sServer(opts.root()); {
+		case local.Manifest == "" && k3s:
+			// k3s runs the apiserver in its own process: its flags are the
+			// kube-apiserver-arg entries of k3s's config files.
+			no.APIServerFlags, no.APIServerManifest, no.APIServerErr = cluster.K3sAPIServerFlags(opts.root())
+		case local.Manifest != "":
+			// kubeadm, RKE2 and OpenShift keep the apiserver's manifest beside etcd's.
+			no.APIServerManifest = filepath.Join(filepath.Dir(local.Manifest), "kube-apiserver.yaml")
+			no.APIServerFlags, no.APIServerErr = readAPIServerFlags(no.APIServerManifest)
+		}
 		no.Probes, no.ProbesErr = localProbes(local.Manifest, opts.root(), opts.thresholds, health.CarryArgs(opts.Preset, opts.Overrides, "probes."))
 	}
 	if c, err := opts.OpenCluster(); err == nil {

@@ -1,6 +1,7 @@
 package status_test
 
 import (
+	"encoding/json"
 	"io/fs"
 	"net/url"
 	"os"
@@ -88,6 +89,9 @@ func TestStatusZeroFlagsOnEachDistributionLayout(t *testing.T) {
 					t.Fatalf("-v does not say %q:\n%s", want, res.Stderr)
 				}
 			}
+			if tc.layout == "k3s" {
+				k3sCompactionFromItsConfig(t, root)
+			}
 		})
 	}
 }
@@ -124,4 +128,42 @@ func firstKey(m map[string]string) string {
 		return k
 	}
 	return ""
+}
+
+// k3s runs kube-apiserver in its own process: doctor --node judges the
+// apiserver's compaction from k3s's config (its default every 5m when the
+// config says nothing, else the kube-apiserver-arg given), not "unknown".
+func k3sCompactionFromItsConfig(t *testing.T, root string) {
+	t.Helper()
+	env := playgroundtest.Env("ETCDMEDIC_ROOT", root)
+	compaction := func() (severity, observed string) {
+		t.Helper()
+		res := clitest.Run(t, env, "doctor", "--node", "--window", "1s", "-o", "json")
+		var r struct {
+			Findings []struct{ ID, Severity, Observed string }
+		}
+		if err := json.Unmarshal([]byte(res.Stdout), &r); err != nil {
+			t.Fatalf("doctor --node -o json: %v\n%s", err, res.Stdout)
+		}
+		for _, f := range r.Findings {
+			if f.ID == "node.autoCompaction" {
+				return f.Severity, f.Observed
+			}
+		}
+		t.Fatalf("no node.autoCompaction finding:\n%s", res.Stdout)
+		return "", ""
+	}
+	if sev, obs := compaction(); sev == "unknown" || !strings.Contains(obs, "apiserver every 5m0s (default)") {
+		t.Errorf("k3s without kube-apiserver-arg: %s %q; want judged by the apiserver's 5m default", sev, obs)
+	}
+	cfg := filepath.Join(root, "etc/rancher/k3s/config.yaml")
+	if err := os.MkdirAll(filepath.Dir(cfg), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(cfg, []byte("kube-apiserver-arg:\n  - etcd-compaction-interval=10m\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if sev, obs := compaction(); sev == "unknown" || !strings.Contains(obs, "apiserver every 10m0s") {
+		t.Errorf("k3s with etcd-compaction-interval=10m: %s %q; want it read from %s", sev, obs, cfg)
+	}
 }
