@@ -66,6 +66,15 @@ func generateAPIServer(orig *Manifest, o APIServerOptions) ([]byte, error) {
 		return nil, fmt.Errorf("%s: no kube-apiserver container", orig.Path)
 	}
 	c := &pod.Spec.Containers[idx]
+	if script := shellScript(c); script != "" {
+		// OpenShift's: bash -ec "exec watch-termination ... hyperkube
+		// kube-apiserver --openshift-config=...". Flags appended to the
+		// container would reach bash as positional parameters, not
+		// kube-apiserver, and its config file sets the bind address and etcd
+		// servers itself: a manifest written here would look right and bind
+		// where the original does.
+		return nil, fmt.Errorf("%s: kube-apiserver runs inside a shell script (%s), whose flags etcdmedic cannot set safely: pass --from with a manifest whose container runs kube-apiserver directly", orig.Path, firstWords(script, 4))
+	}
 	args := NewContainerArgs(c.Command, c.Args)
 	etcd := o.EtcdServers
 	if etcd == "" {
@@ -279,4 +288,35 @@ func without(list []string, drop ...string) []string {
 		}
 	}
 	return out
+}
+
+// shellScript is the script a container runs through a shell (sh or bash
+// with -c among its first options), "" when it runs its program directly.
+func shellScript(c *corev1.Container) string {
+	argv := append(append([]string(nil), c.Command...), c.Args...)
+	if len(argv) < 3 {
+		return ""
+	}
+	switch filepath.Base(argv[0]) {
+	case "sh", "bash", "dash", "ash":
+	default:
+		return ""
+	}
+	for i, a := range argv[1:] {
+		if !strings.HasPrefix(a, "-") {
+			return ""
+		}
+		if strings.Contains(a, "c") && !strings.HasPrefix(a, "--") && i+2 < len(argv) {
+			return argv[i+2]
+		}
+	}
+	return ""
+}
+
+func firstWords(s string, n int) string {
+	w := strings.Fields(s)
+	if len(w) > n {
+		return strings.Join(w[:n], " ") + " ..."
+	}
+	return strings.Join(w, " ")
 }
