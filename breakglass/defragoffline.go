@@ -13,10 +13,10 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 	berrors "go.etcd.io/bbolt/errors"
-	"go.etcd.io/etcd/etcdutl/v3/etcdutl"
 	"go.etcd.io/etcd/server/v3/storage/datadir"
 
 	"github.com/etcdmedic/etcdmedic/internal/atomicfile"
+	"github.com/etcdmedic/etcdmedic/internal/etcdbin"
 	"github.com/etcdmedic/etcdmedic/internal/etcdschema"
 	"github.com/etcdmedic/etcdmedic/internal/fault"
 )
@@ -98,6 +98,9 @@ type DefragOfflineReport struct {
 	BackupSHA256  string  `json:"backupSha256,omitempty"`
 	TookSeconds   float64 `json:"tookSeconds,omitempty"`
 	JournalSeq    int     `json:"journalSeq,omitempty"`
+	// Etcdutl is the etcdutl binary that defragments (absent: the library
+	// linked into the full build).
+	Etcdutl *etcdbin.Tool `json:"etcdutl,omitempty"`
 }
 
 // PlanDefragOffline checks a stopped member's data dir (a node path under
@@ -246,12 +249,24 @@ func restoreHardlinkBackup(backup, metaPath, wantMeta, db string) error {
 }
 
 // DefragOffline backs the bolt file up (checksummed, into the state dir),
-// journals it, then runs etcdutl's defrag on the data dir.
+// journals it, then runs etcdutl's defrag on the data dir: the library in
+// the full build, the etcdutl beside this binary or on PATH in the release
+// build.
 func DefragOffline(l *Layout, j *Journal, dataDir string) (*DefragOfflineReport, error) {
+	return DefragOfflineWith(context.Background(), l, j, dataDir, DefragOfflineOptions{})
+}
+
+// DefragOfflineWith is DefragOffline with the etcdutl and deadline of o.
+func DefragOfflineWith(ctx context.Context, l *Layout, j *Journal, dataDir string, o DefragOfflineOptions) (*DefragOfflineReport, error) {
+	bin, err := FindDefragTool(o.EtcdutlBinary)
+	if err != nil {
+		return nil, err
+	}
 	r, err := PlanDefragOffline(l, dataDir)
 	if err != nil {
 		return nil, err
 	}
+	r.Etcdutl = DescribeDefragTool(ctx, bin)
 	db := l.abs(r.DB)
 	mode, id, sum, err := keepOriginalDB(db, l.abs(r.BackupDir), r.BackupMode, r.Before.pageSize)
 	if err != nil {
@@ -271,11 +286,8 @@ func DefragOffline(l *Layout, j *Journal, dataDir string) (*DefragOfflineReport,
 		return r, err
 	}
 	r.JournalSeq = e.Seq
-	// The lock was free a moment ago; a member started since is not
-	// waited on for long.
-	etcdutl.FlockTimeout = 2 * time.Second
 	start := time.Now()
-	if err := defragData(filepath.Join(db, "../../..")); err != nil { // db is <data dir>/member/snap/db
+	if err := runDefrag(ctx, r.Etcdutl, filepath.Join(db, "../../.."), o.Timeout); err != nil { // db is <data dir>/member/snap/db
 		if mode == "hardlink" {
 			// Not renamed over: the link is the live file itself, no
 			// backup; etcd would write through it once started.
@@ -302,17 +314,6 @@ func DefragOffline(l *Layout, j *Journal, dataDir string) (*DefragOfflineReport,
 		r.ShrunkPercent = 100 * float64(r.Before.SizeBytes-after.SizeBytes) / float64(r.Before.SizeBytes)
 	}
 	return r, nil
-}
-
-// defragData is etcdutl defrag --data-dir; its backend panics when it cannot
-// take the lock in time, which must not take the journal down with it.
-func defragData(dir string) (err error) {
-	defer func() {
-		if p := recover(); p != nil {
-			err = fmt.Errorf("%v", p)
-		}
-	}()
-	return etcdutl.DefragData(dir)
 }
 
 // undoDefragOffline puts the backup back if etcd has applied nothing since

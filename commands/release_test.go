@@ -69,8 +69,9 @@ func readGoreleaserBuild(t *testing.T) goreleaserBuild {
 
 // TestReleaseBuild builds etcdmedic exactly as goreleaser.yaml does (its
 // env, flags, tags and ldflags, the templates filled in) and checks the
-// binary users download: version stamped, size, and a playground that runs
-// the etcd on PATH.
+// binary users download: version stamped, size, no etcd server packages,
+// a playground that runs the etcd on PATH, and restore and defrag-offline
+// that run etcd's etcdutl.
 func TestReleaseBuild(t *testing.T) {
 	b := readGoreleaserBuild(t)
 	if strings.Join(b.Goos, ",") != "linux,darwin" || strings.Join(b.Goarch, ",") != "amd64,arm64" {
@@ -113,6 +114,7 @@ func TestReleaseBuild(t *testing.T) {
 			t.Fatal(err)
 		}
 		deps := strings.Fields(string(out))
+		checkNoServerPackages(t, deps)
 		for _, p := range notInRelease {
 			if slices.Contains(deps, p) {
 				t.Errorf("the release build links %s", p)
@@ -160,10 +162,13 @@ func TestReleaseBuild(t *testing.T) {
 		cmd := exec.Command(bin, "playground", "--members", "1")
 		cmd.Env = append(os.Environ(), "PATH="+t.TempDir())
 		out, err := cmd.CombinedOutput()
-		if code := exitCode(err); code != 64 || !strings.Contains(string(out), "no etcd is on PATH: pass --etcd-binary") {
+		if code := exitCode(err); code != 64 || !strings.Contains(string(out), "runs etcd's own etcd for playground members: none next to "+bin+" or on PATH; pass --etcd-binary") {
 			t.Fatalf("exit %d, want 64 and the reason:\n%s", code, out)
 		}
 	})
+
+	t.Run("restore runs etcd's etcdutl", func(t *testing.T) { testReleaseRestore(t, bin) })
+	t.Run("defrag-offline runs etcd's etcdutl", func(t *testing.T) { testReleaseDefragOffline(t, bin) })
 
 	t.Run("playground runs the etcd on PATH", func(t *testing.T) {
 		rb, ok := playgroundtest.ReleaseBinaries(t)["v3.7.3"]

@@ -17,7 +17,6 @@ import (
 	breakglasscmd "github.com/etcdmedic/etcdmedic/commands/breakglass"
 	"github.com/etcdmedic/etcdmedic/commands/cmdutil"
 	defragcmd "github.com/etcdmedic/etcdmedic/commands/defrag"
-	docscmd "github.com/etcdmedic/etcdmedic/commands/docs"
 	doctorcmd "github.com/etcdmedic/etcdmedic/commands/doctor"
 	exportercmd "github.com/etcdmedic/etcdmedic/commands/exporter"
 	inventorycmd "github.com/etcdmedic/etcdmedic/commands/inventory"
@@ -84,7 +83,8 @@ come from /etc/kubernetes/manifests/etcd.yaml.`,
 	add("maint", snapshotcmd.NewCmdSnapshot(f))
 	add("maint", breakglasscmd.NewCmdBreakglass(f))
 	add("maint", membercmd.NewCmdMember(f))
-	add("tools", playgroundcmd.NewCmdPlayground(f, Execute), versioncmd.NewCmdVersion(f), docscmd.NewCmdDocs(f, root))
+	add("tools", playgroundcmd.NewCmdPlayground(f, Execute), versioncmd.NewCmdVersion(f))
+	add("tools", fullBuildCommands(f, root)...)
 	cmdutil.MakeGroups(root)
 	root.SetCompletionCommandGroupID("tools")
 	root.SetHelpCommandGroupID("tools")

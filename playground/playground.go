@@ -13,7 +13,6 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -23,7 +22,7 @@ import (
 	"go.uber.org/zap"
 	"sigs.k8s.io/yaml"
 
-	"github.com/etcdmedic/etcdmedic/internal/fault"
+	"github.com/etcdmedic/etcdmedic/internal/etcdbin"
 )
 
 // Options configure a playground cluster.
@@ -76,11 +75,12 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 	if opts.Token == "" {
 		opts.Token = "etcdmedic-playground"
 	}
-	if opts.EtcdBinary == "" && memberRunner == nil {
-		// A build without the etcd server (-tags slim) runs the etcd on PATH.
-		bin, err := exec.LookPath("etcd")
+	if opts.EtcdBinary != "" || memberRunner == nil {
+		// A build without the etcd server (-tags slim) runs etcd's own:
+		// beside this binary (the release archive ships it), else on PATH.
+		bin, err := etcdbin.Find(etcdbin.Need{Name: "etcd", Flag: "--etcd-binary", For: "playground members"}, opts.EtcdBinary)
 		if err != nil {
-			return nil, fault.New(fault.Invalid, "playground: this etcdmedic has no etcd built in (slim build) and no etcd is on PATH: pass --etcd-binary")
+			return nil, fmt.Errorf("playground: %w", err)
 		}
 		opts.EtcdBinary = bin
 	}

@@ -11,8 +11,6 @@ import (
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
-	etcdutl "go.etcd.io/etcd/etcdutl/v3/snapshot"
-	"go.uber.org/zap"
 
 	"github.com/etcdmedic/etcdmedic/internal/fault"
 	"github.com/etcdmedic/etcdmedic/playground"
@@ -31,7 +29,10 @@ type DrillOptions struct {
 	// instead of the etcd server linked into this binary (playground's
 	// member child); a build without it (-tags slim) runs the etcd on PATH.
 	EtcdBinary string
-	Now        func() time.Time
+	// EtcdutlBinary restores with this etcdutl instead of etcdutl's library;
+	// the release build (-tags slim) runs the etcdutl beside it or on PATH.
+	EtcdutlBinary string
+	Now           func() time.Time
 }
 
 // DrillResult is what a drill found. JSON field names are a contract.
@@ -79,6 +80,11 @@ func Drill(ctx context.Context, o DrillOptions) (*DrillResult, error) {
 	if o.StartTimeout <= 0 {
 		o.StartTimeout = 2 * time.Minute
 	}
+	// Before any download: no etcdutl to restore with is a usage error.
+	etcdutlBin, err := FindRestoreTool(o.EtcdutlBinary)
+	if err != nil {
+		return nil, err
+	}
 	work, err := os.MkdirTemp(o.TempDir, tempPrefix+"drill-")
 	if err != nil {
 		return nil, err
@@ -112,7 +118,7 @@ func Drill(ctx context.Context, o DrillOptions) (*DrillResult, error) {
 	pgDir := filepath.Join(work, "member")
 	dataDir := filepath.Join(pgDir, drillMember, "data")
 	t := time.Now()
-	err = drillRestore(ctx, local, dataDir, peer, work)
+	err = drillRestore(ctx, etcdutlBin, local, dataDir, peer, work)
 	res.RestoreSeconds = time.Since(t).Seconds()
 	if err != nil {
 		res.Problems = append(res.Problems, "restore failed: "+oneLine(err.Error()))
@@ -259,7 +265,7 @@ func drillSource(ctx context.Context, o DrillOptions, res *DrillResult) (local s
 // verify's bolt walk first: the object's sha256 was compared with its
 // metadata as it was read, and the running member answering with the
 // recorded revision, key count and HashKV says more than the walk could.
-func drillRestore(ctx context.Context, local, dataDir, peer, work string) error {
+func drillRestore(ctx context.Context, etcdutlBin, local, dataDir, peer, work string) error {
 	db := local
 	if IsCompressed(local) {
 		db = filepath.Join(work, "drill.db")
@@ -281,7 +287,7 @@ func drillRestore(ctx context.Context, local, dataDir, peer, work string) error 
 		}
 		defer os.Remove(db)
 	}
-	return etcdutl.NewV3(zap.NewNop()).Restore(etcdutl.RestoreConfig{
+	return runRestore(ctx, etcdutlBin, restoreConfig{
 		SnapshotPath: db, Name: drillMember, OutputDataDir: dataDir,
 		PeerURLs: []string{peer}, InitialCluster: drillMember + "=" + peer, InitialClusterToken: drillToken,
 	})

@@ -11,9 +11,8 @@ import (
 	"strings"
 
 	"github.com/coreos/go-semver/semver"
-	etcdutl "go.etcd.io/etcd/etcdutl/v3/snapshot"
-	"go.uber.org/zap"
 
+	"github.com/etcdmedic/etcdmedic/internal/etcdbin"
 	"github.com/etcdmedic/etcdmedic/internal/fault"
 )
 
@@ -42,6 +41,10 @@ type RestoreOptions struct {
 	RevisionBump  uint64
 	MarkCompacted bool
 	TempDir       string
+	// EtcdutlBinary runs this etcdutl for the restore instead of etcdutl's
+	// library; the release build (-tags slim), which links none, runs the
+	// etcdutl beside it or on PATH when empty (FindRestoreTool).
+	EtcdutlBinary string
 }
 
 // Defaults fills what etcdutl would default.
@@ -124,16 +127,25 @@ type RestoreResult struct {
 	MarkCompacted    bool          `json:"markCompacted"`
 	// Warnings say what may keep the restored data dir from starting.
 	Warnings []string `json:"warnings"`
+	// Etcdutl is the etcdutl binary that restored (absent: the library
+	// linked into the full build).
+	Etcdutl *etcdbin.Tool `json:"etcdutl,omitempty"`
 }
 
 // Restore verifies the snapshot and writes a new member data dir from it with
-// etcdutl's restore (new cluster and member IDs, the given membership).
+// etcdutl's restore (new cluster and member IDs, the given membership): its
+// library in the full build, an etcdutl binary in the release build or
+// with EtcdutlBinary.
 func Restore(ctx context.Context, o RestoreOptions) (*RestoreResult, error) {
 	o.Defaults()
 	if err := o.Validate(); err != nil {
 		return nil, err
 	}
 	if err := CheckEmpty(o.DataDir); err != nil {
+		return nil, err
+	}
+	bin, err := FindRestoreTool(o.EtcdutlBinary)
+	if err != nil {
 		return nil, err
 	}
 	vr, dbPath, err := Verify(ctx, o.File, VerifyOptions{TempDir: o.TempDir, KeepDecompressed: true})
@@ -156,7 +168,8 @@ func Restore(ctx context.Context, o RestoreOptions) (*RestoreResult, error) {
 	} else {
 		defer os.Remove(dbPath)
 	}
-	err = etcdutl.NewV3(zap.NewNop()).Restore(etcdutl.RestoreConfig{
+	res.Etcdutl = describeRestoreTool(ctx, bin)
+	err = runRestore(ctx, bin, restoreConfig{
 		SnapshotPath:        dbPath,
 		Name:                o.Name,
 		OutputDataDir:       o.DataDir,
@@ -238,6 +251,9 @@ func RestorePlan(o RestoreOptions, self string) ([]PlanStep, error) {
 			argv = append(argv, "--mark-compacted")
 		} else {
 			argv = append(argv, "--mark-compacted=false")
+		}
+		if o.EtcdutlBinary != "" {
+			argv = append(argv, "--etcdutl-binary", o.EtcdutlBinary)
 		}
 		steps = append(steps, PlanStep{Name: n, PeerURLs: members[n], Argv: argv, Command: shellJoin(argv)})
 	}

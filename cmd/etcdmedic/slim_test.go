@@ -44,7 +44,7 @@ func TestSlimBuildRunsTheEtcdOnPath(t *testing.T) {
 	cmd := exec.Command(bin, "playground", "--members", "1")
 	cmd.Env = append(os.Environ(), "PATH="+empty)
 	out, err := cmd.CombinedOutput()
-	if code := exitCode(err); code != 64 || !strings.Contains(string(out), "no etcd is on PATH: pass --etcd-binary") {
+	if code := exitCode(err); code != 64 || !strings.Contains(string(out), "or on PATH; pass --etcd-binary") {
 		t.Fatalf("slim playground without etcd: exit %d, output:\n%s", code, out)
 	}
 

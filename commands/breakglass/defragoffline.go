@@ -3,12 +3,15 @@ package breakglass
 import (
 	"context"
 	"fmt"
+	"log/slog"
+	"time"
 
 	"github.com/dustin/go-humanize"
 	"github.com/spf13/cobra"
 
 	bg "github.com/etcdmedic/etcdmedic/breakglass"
 	"github.com/etcdmedic/etcdmedic/commands/cmdutil"
+	"github.com/etcdmedic/etcdmedic/internal/etcdbin"
 	"github.com/etcdmedic/etcdmedic/internal/iostreams"
 	"github.com/etcdmedic/etcdmedic/internal/output"
 	"github.com/etcdmedic/etcdmedic/internal/step"
@@ -19,11 +22,15 @@ type DefragOfflineOptions struct {
 	Format func() output.Format
 	Layout LayoutFlags
 	Confirmation
-	DataDir string
+	DataDir       string
+	EtcdutlBinary string
+	Timeout       time.Duration
+	Logger        func() *slog.Logger
 }
 
 func NewCmdDefragOffline(f *cmdutil.Factory, runF func(context.Context, *DefragOfflineOptions) error) *cobra.Command {
-	opts := &DefragOfflineOptions{IO: f.IOStreams, Format: f.Format}
+	opts := &DefragOfflineOptions{IO: f.IOStreams, Format: f.Format, Timeout: bg.DefaultDefragTimeout,
+		Logger: func() *slog.Logger { return f.Logger }}
 	cmd := &cobra.Command{
 		Use:   "defrag-offline [--data-dir DIR]",
 		Short: "Defragment a stopped member's bolt file (etcdutl's defrag), backed up first",
@@ -43,12 +50,20 @@ to verify) — journaled, and defragmented; before and after sizes are shown.
 --data-dir is the node path of the data dir (under --root); by default the
 --data-dir of the etcd static-pod manifest. 'breakglass undo' puts the backup back
 as long as etcd has applied nothing to the file since; the backup is kept until you
-remove it.`,
+remove it.
+
+The release build runs etcd's own etcdutl ('etcdutl defrag --data-dir DIR', killed
+after --timeout): --etcdutl-binary, else the etcdutl beside etcdmedic (the release
+archive and image ship it), else on PATH; none is a usage error (exit 64). The full
+build uses etcdutl's code built in, or --etcdutl-binary when given.`,
 		Example: `  etcdmedic breakglass defrag-offline --dry-run
   etcdmedic breakglass defrag-offline --data-dir /var/lib/etcd --yes
   etcdmedic breakglass defrag-offline --root /mnt/cp-2 --yes`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if opts.Timeout <= 0 {
+				return cmdutil.UsageError(fmt.Errorf("--timeout must be positive, got %s", opts.Timeout))
+			}
 			if runF != nil {
 				return runF(cmd.Context(), opts)
 			}
@@ -59,6 +74,9 @@ remove it.`,
 	opts.Confirmation.register(cmd, "only check and show what would be done")
 	cmd.Flags().StringVar(&opts.DataDir, "data-dir", "", "the stopped member's data dir, as on the node (default: the etcd manifest's --data-dir)")
 	_ = cmd.MarkFlagDirname("data-dir")
+	cmd.Flags().StringVar(&opts.EtcdutlBinary, "etcdutl-binary", "", "defragment with this etcdutl binary (default: etcdutl's code built in; in the release build, the etcdutl beside etcdmedic, else on PATH)")
+	_ = cmd.MarkFlagFilename("etcdutl-binary")
+	cmd.Flags().DurationVar(&opts.Timeout, "timeout", opts.Timeout, "how long an etcdutl binary may defragment before it is killed (the file as it was stays)")
 	return cmd
 }
 
@@ -81,6 +99,18 @@ func RunDefragOffline(ctx context.Context, opts *DefragOfflineOptions) error {
 		}
 		dataDir = l.Rel(dd)
 	}
+	// Before anything is planned or asked: no etcdutl is a usage error.
+	bin, err := bg.FindDefragTool(opts.EtcdutlBinary)
+	if err != nil {
+		return err
+	}
+	var tool *etcdbin.Tool
+	if bin != "" {
+		tool = bg.DescribeDefragTool(ctx, bin)
+		if opts.Logger != nil {
+			opts.Logger().Info("defrag-offline runs etcd's etcdutl", "path", tool.Path, "version", tool.Version)
+		}
+	}
 	next := nextStep{layout: opts.Layout}
 	s := step.Step[*DefragOfflineView]{
 		Exclusive: l.Exclusive,
@@ -89,6 +119,7 @@ func RunDefragOffline(ctx context.Context, opts *DefragOfflineOptions) error {
 			if err != nil {
 				return step.Plan[*DefragOfflineView]{}, err
 			}
+			r.Etcdutl = tool
 			return step.Plan[*DefragOfflineView]{
 				Question: fmt.Sprintf("Back up and defragment %s (%s)?", r.DB, humanize.IBytes(uint64(r.Before.SizeBytes))),
 				Preview:  &DefragOfflineView{DefragOfflineReport: r},
@@ -98,8 +129,8 @@ func RunDefragOffline(ctx context.Context, opts *DefragOfflineOptions) error {
 				},
 			}, nil
 		},
-		Apply: func(context.Context) (*DefragOfflineView, error) {
-			r, err := bg.DefragOffline(l, j, dataDir)
+		Apply: func(ctx context.Context) (*DefragOfflineView, error) {
+			r, err := bg.DefragOfflineWith(ctx, l, j, dataDir, bg.DefragOfflineOptions{EtcdutlBinary: bin, Timeout: opts.Timeout})
 			if r == nil {
 				return nil, err
 			}

@@ -27,7 +27,9 @@ type DrillOptions struct {
 	MetricsFile  string
 	StartTimeout time.Duration
 	EtcdBinary   string
-	Now          func() time.Time
+	// EtcdutlBinary restores with this etcdutl (see the restore command).
+	EtcdutlBinary string
+	Now           func() time.Time
 }
 
 // NewDrillOptions holds drill's defaults.
@@ -45,8 +47,9 @@ func NewCmdDrill(f *cmdutil.Factory, runF func(context.Context, *DrillOptions) e
 named), download it (decrypting it with --identity) while checking its size and sha256
 against its metadata, restore it into a temporary data dir (etcdutl's restore, which
 checks etcd's appended sha256), start an etcd member on it on free loopback ports (a
-child process running the etcd server built into etcdmedic, or --etcd-binary; a slim
-build without the server runs the etcd on PATH), and
+child process running the etcd server built into etcdmedic, or --etcd-binary; the
+release build, without the server, runs the etcd beside etcdmedic, else on PATH, and
+restores with etcd's own etcdutl found the same way or --etcdutl-binary), and
 compare the member's revision, live key count and HashKV with what the snapshot's
 metadata recorded. The member is then stopped and everything removed. No cluster is
 contacted.
@@ -88,6 +91,8 @@ of the recipients; 64 usage error, no such destination or snapshot.`,
 	fs.StringVar(&opts.TempDir, "temp-dir", "", "where the download and the throwaway member live (default: the system temp dir)")
 	fs.StringVar(&opts.MetricsFile, "metrics-file", "", "write a Prometheus textfile (atomically) with the drill's outcome")
 	fs.DurationVar(&opts.StartTimeout, "start-timeout", opts.StartTimeout, "how long the restored member may take to start")
+	fs.StringVar(&opts.EtcdutlBinary, "etcdutl-binary", "", "restore with this etcdutl binary (default: etcdutl's code built in; in the release build, the etcdutl beside etcdmedic, else on PATH)")
+	_ = cmd.MarkFlagFilename("etcdutl-binary")
 	fs.StringVar(&opts.EtcdBinary, "etcd-binary", "", "run the restored member with this etcd binary (default: the etcd server built in; in a slim build, etcd on PATH)")
 	return cmd
 }
@@ -103,7 +108,8 @@ func RunDrill(ctx context.Context, opts *DrillOptions) error {
 		}
 	}
 	res, err := snap.Drill(ctx, snap.DrillOptions{Source: opts.Source, Fetch: snap.FetchOptions{Identities: ids},
-		TempDir: opts.TempDir, StartTimeout: opts.StartTimeout, EtcdBinary: opts.EtcdBinary, Now: opts.Now})
+		TempDir: opts.TempDir, StartTimeout: opts.StartTimeout, EtcdBinary: opts.EtcdBinary,
+		EtcdutlBinary: opts.EtcdutlBinary, Now: opts.Now})
 	err = classify(err)
 	if opts.MetricsFile != "" {
 		if res != nil && res.Finished.IsZero() {

@@ -101,7 +101,15 @@ func TestDrillSlimBuild(t *testing.T) {
 		}
 		return code, stdout.String() + stderr.String()
 	}
-	if code, out := run(t.TempDir()); code != 64 || !strings.Contains(out, "--etcd-binary") {
+	// The slim build restores with etcd's etcdutl and runs etcd's etcd.
+	if code, out := run(t.TempDir()); code != 64 || !strings.Contains(out, "--etcdutl-binary") {
+		t.Fatalf("slim drill without etcdutl: exit %d, want 64 naming --etcdutl-binary:\n%s", code, out)
+	}
+	utlOnly := t.TempDir()
+	if err := os.Symlink(bins[latest(bins, "v3.7")].Etcdutl, filepath.Join(utlOnly, "etcdutl")); err != nil {
+		t.Fatal(err)
+	}
+	if code, out := run(utlOnly); code != 64 || !strings.Contains(out, "--etcd-binary") {
 		t.Fatalf("slim drill without etcd: exit %d, want 64 naming --etcd-binary:\n%s", code, out)
 	}
 	for _, args := range [][]string{{"--etcd-binary", etcd}, nil} {

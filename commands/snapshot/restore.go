@@ -3,6 +3,7 @@ package snapshot
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -22,6 +23,7 @@ type RestoreOptions struct {
 
 	Restore snap.RestoreOptions
 	Plan    bool
+	Logger  func() *slog.Logger
 	// Identity is an age identity file for an encrypted object.
 	Identity string
 }
@@ -44,6 +46,7 @@ func NewRestoreOptions() *RestoreOptions {
 func NewCmdRestore(f *cmdutil.Factory, runF func(context.Context, *RestoreOptions) error) *cobra.Command {
 	opts := NewRestoreOptions()
 	opts.IO, opts.Format, opts.OpenCluster = f.IOStreams, f.Format, f.OpenCluster
+	opts.Logger = func() *slog.Logger { return f.Logger }
 	cmd := &cobra.Command{
 		Use:   "restore FILE|URL/NAME",
 		Short: "Restore a snapshot into a new member data dir (etcdutl's restore), or --plan it for every member",
@@ -65,6 +68,11 @@ marking the old revisions compacted, makes every watcher get "required revision 
 been compacted" and relist: a burst of LISTs, but a correct cache. A billion covers a
 week of 1500 writes/s between snapshot and restore (etcd's recovery guide). Use
 --bump-revision 0 only for a cluster that no watcher has ever seen.
+
+The release build runs etcd's own etcdutl for the restore ('etcdutl snapshot restore'
+with these flags): --etcdutl-binary, else the etcdutl beside etcdmedic (the release
+archive and image ship it), else on PATH; none is a usage error. The full build uses
+etcdutl's code built in, or --etcdutl-binary when given.
 
 Versions: a restored data dir starts under etcd v3.5, v3.6 and v3.7 servers, except that
 v3.6 refuses the database of a v3.7 server ("version "3.7.0" is not supported"): to go
@@ -120,6 +128,8 @@ failed; 4 the data dir is not empty; 64 bad flags or missing file.`,
 	fs.Uint64Var(&r.RevisionBump, "bump-revision", r.RevisionBump, "raise the revision by this much (see above); 0 keeps it")
 	fs.BoolVar(&r.MarkCompacted, "mark-compacted", r.MarkCompacted, "mark every revision up to the bumped one compacted, so watchers relist (needs --bump-revision)")
 	fs.StringVar(&r.TempDir, "temp-dir", r.TempDir, "where to decompress a .zst snapshot (default: the system temp dir)")
+	fs.StringVar(&r.EtcdutlBinary, "etcdutl-binary", "", "restore with this etcdutl binary (default: etcdutl's code built in; in the release build, the etcdutl beside etcdmedic, else on PATH)")
+	_ = cmd.MarkFlagFilename("etcdutl-binary")
 	fs.BoolVar(&opts.Plan, "plan", opts.Plan, "print the restore command for every member instead of restoring")
 	fs.StringVar(&opts.Identity, "identity", "", "age identity file to decrypt an encrypted snapshot (URL/NAME.age)")
 	_ = cmd.MarkFlagRequired("data-dir")
@@ -130,7 +140,16 @@ func RunRestore(ctx context.Context, opts *RestoreOptions) error {
 	if opts.Plan {
 		return runPlan(ctx, opts)
 	}
+	// Before any download: no etcdutl to restore with is a usage error.
+	bin, err := snap.FindRestoreTool(opts.Restore.EtcdutlBinary)
+	if err != nil {
+		return err
+	}
+	opts.Restore.EtcdutlBinary = bin
 	res, err := restoreAny(ctx, opts)
+	if res != nil && res.Etcdutl != nil && opts.Logger != nil {
+		opts.Logger().Info("restore ran etcd's etcdutl", "path", res.Etcdutl.Path, "version", res.Etcdutl.Version)
+	}
 	if err != nil {
 		if res != nil && res.Verify != nil && !res.Verify.OK() && !opts.Format().Machine() {
 			renderVerify(opts.IO, VerifyReport{Snapshots: []*snap.VerifyResult{res.Verify}})
