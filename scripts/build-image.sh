@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # Build etcdmedic's container image without a container daemon and without
 # pulling a base image: scripts/imagebuild (go-containerregistry, a module of
-# its own) builds a static binary (CGO_ENABLED=0) for each platform, puts it
-# in a from-scratch layer with Debian's CA bundle, passwd/group for the
-# non-root user 65532 and ENTRYPOINT ["etcdmedic"], and writes a multi-arch
-# OCI index.
+# its own) builds static binaries (CGO_ENABLED=0) for each platform: the
+# release etcdmedic and, beside it in /usr/local/bin (the image's PATH),
+# etcd's own etcd and etcdutl at the version go.mod pins, which the release
+# etcdmedic runs for playground, snapshot drill/restore and breakglass
+# defrag-offline. It puts them in a from-scratch layer with Debian's CA
+# bundle, passwd/group for the non-root user 65532 and
+# ENTRYPOINT ["etcdmedic"], and writes a multi-arch OCI index.
 #
 #   scripts/build-image.sh                    # VERSION from git describe, into dist/image
 #   scripts/build-image.sh v0.4.0 /tmp/img    # version, output directory
@@ -14,16 +17,21 @@
 #   etcdmedic-oci.tar           the same layout as one archive
 #                               (skopeo copy oci-archive:..., podman load -i)
 #   etcdmedic-linux-<arch>.docker.tar   per platform, for `docker load`
-#   bin/linux-<arch>/etcdmedic  the binaries in the image
+#   bin/linux-<arch>/           the binaries in the image (etcdmedic, etcd, etcdutl)
 # Push with any registry client, e.g.
 #   skopeo copy --all oci:dist/image/oci docker://ghcr.io/etcdmedic/etcdmedic:v0.4.0
 #
+# etcd and etcdutl are built once per etcd version, platform and Go
+# toolchain/go.mod/go.sum, from the Go module proxy, and cached under
+# ${ETCDMEDIC_CACHE:-$HOME/.cache/etcdmedic}/etcd-image/.
+#
 # Environment: PLATFORMS (default linux/amd64,linux/arm64), SOURCE_DATE_EPOCH
-# (default: the commit time, so two builds of one commit are identical).
+# (default: the commit time, so two builds of one commit are identical),
+# ETCDMEDIC_CACHE.
 # Exit status: 0 built, 1 failed, 64 usage error.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-case "${1:-}" in -h|--help) sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 64 ;; esac
+case "${1:-}" in -h|--help) sed -n '2,31p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 64 ;; esac
 
 VERSION=${1:-${VERSION:-$(git describe --tags --always --dirty 2>/dev/null || echo dev)}}
 OUT=${2:-dist/image}

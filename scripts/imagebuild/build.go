@@ -37,10 +37,10 @@ type result struct {
 // The user distroless images use: a fixed non-root ID that a pod's
 // runAsNonRoot can verify without a passwd lookup.
 const (
-	passwd  = "root:x:0:0:root:/root:/sbin/nologin\nnonroot:x:65532:65532:nonroot:/home/nonroot:/sbin/nologin\n"
-	group   = "root:x:0:\nnonroot:x:65532:\n"
-	uid     = 65532
-	binPath = "usr/local/bin/etcdmedic"
+	passwd = "root:x:0:0:root:/root:/sbin/nologin\nnonroot:x:65532:65532:nonroot:/home/nonroot:/sbin/nologin\n"
+	group  = "root:x:0:\nnonroot:x:65532:\n"
+	uid    = 65532
+	binDir = "usr/local/bin"
 )
 
 func build(o options) (*result, error) {
@@ -54,6 +54,10 @@ func build(o options) (*result, error) {
 	if err != nil {
 		return nil, fmt.Errorf("CA certificates (install Debian's ca-certificates): %w", err)
 	}
+	etcdVer, err := etcdVersion(o.repoRoot)
+	if err != nil {
+		return nil, err
+	}
 	res := &result{layout: filepath.Join(o.out, "oci"), archive: filepath.Join(o.out, "etcdmedic-oci.tar"), dockerTars: map[string]string{}}
 	idx := mutate.IndexMediaType(empty.Index, types.OCIImageIndex)
 	for _, p := range o.platforms {
@@ -61,11 +65,20 @@ func build(o options) (*result, error) {
 		if !ok {
 			return nil, fmt.Errorf("platform %q: want os/arch", p)
 		}
-		bin := filepath.Join(o.out, "bin", osName+"-"+arch, "etcdmedic")
-		if err := goBuild(o, osName, arch, bin); err != nil {
+		bins := filepath.Join(o.out, "bin", osName+"-"+arch)
+		if err := goBuild(o, osName, arch, filepath.Join(bins, "etcdmedic")); err != nil {
 			return nil, err
 		}
-		img, err := image(o, osName, arch, bin, ca)
+		etcdDir, err := etcdBinaries(o.repoRoot, etcdVer, osName, arch)
+		if err != nil {
+			return nil, err
+		}
+		for _, b := range imageBinaries[1:] {
+			if err := copyFile(filepath.Join(etcdDir, b.name), filepath.Join(bins, b.name)); err != nil {
+				return nil, err
+			}
+		}
+		img, err := image(o, osName, arch, bins, etcdVer, ca)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", p, err)
 		}
@@ -99,24 +112,35 @@ func build(o options) (*result, error) {
 // keeps them one list): the slim release binary.
 const releaseTags = "slim,grpcnotrace"
 
-// goBuild builds the static binary the release builds (goreleaser.yaml's
+// goBuild builds the etcdmedic binary the release builds (goreleaser.yaml's
 // flags, tags and ldflags), for one platform.
 func goBuild(o options, osName, arch, out string) error {
 	pkg := "github.com/etcdmedic/etcdmedic/internal/buildinfo"
 	ldflags := fmt.Sprintf("-s -w -X %s.Version=%s -X %s.Commit=%s -X %s.Date=%s",
 		pkg, o.version, pkg, o.commit, pkg, o.created.Format(time.RFC3339))
-	cmd := exec.Command("go", "build", "-trimpath", "-tags", releaseTags, "-ldflags", ldflags, "-o", out, "./cmd/etcdmedic")
-	cmd.Dir = o.repoRoot
+	return goBuildPkg(o.repoRoot, osName, arch, imageBinaries[0], ldflags, out)
+}
+
+// goBuildPkg builds one of imageBinaries in the main module: static
+// (CGO_ENABLED=0) and -trimpath, so the same inputs give the same bytes.
+func goBuildPkg(repoRoot, osName, arch string, b binary, ldflags, out string) error {
+	args := []string{"build", "-trimpath"}
+	if b.tags != "" {
+		args = append(args, "-tags", b.tags)
+	}
+	args = append(args, "-ldflags", ldflags, "-o", out, b.pkg)
+	cmd := exec.Command("go", args...)
+	cmd.Dir = repoRoot
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS="+osName, "GOARCH="+arch)
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("go build %s/%s: %w", osName, arch, err)
+		return fmt.Errorf("go build %s for %s/%s: %w", b.pkg, osName, arch, err)
 	}
 	return nil
 }
 
-func image(o options, osName, arch, bin string, ca []byte) (v1.Image, error) {
-	layerTar, err := rootfs(bin, ca, o.created)
+func image(o options, osName, arch, bins, etcdVer string, ca []byte) (v1.Image, error) {
+	layerTar, err := rootfs(bins, ca, o.created)
 	if err != nil {
 		return nil, err
 	}
@@ -150,6 +174,7 @@ func image(o options, osName, arch, bin string, ca []byte) (v1.Image, error) {
 		"org.opencontainers.image.source":      o.source,
 		"org.opencontainers.image.revision":    o.commit,
 		"org.opencontainers.image.created":     o.created.Format(time.RFC3339),
+		etcdVersionLabel:                       etcdVer,
 	}
 	img, err = mutate.ConfigFile(img, cf)
 	if err != nil {
@@ -158,14 +183,14 @@ func image(o options, osName, arch, bin string, ca []byte) (v1.Image, error) {
 	return mutate.CreatedAt(img, v1.Time{Time: o.created})
 }
 
-// rootfs is the whole filesystem: the binary, the CA bundle, a passwd and
+// etcdVersionLabel names the etcd release whose etcd and etcdutl the image
+// carries (goreleaser.yaml's image labels say the same).
+const etcdVersionLabel = "io.github.etcdmedic.etcd.version"
+
+// rootfs is the whole filesystem: the binaries, the CA bundle, a passwd and
 // group naming the non-root user, and writable-by-owner home and /tmp (the
 // chart mounts emptyDirs there under a read-only root filesystem).
-func rootfs(bin string, ca []byte, mtime time.Time) ([]byte, error) {
-	exe, err := os.ReadFile(bin)
-	if err != nil {
-		return nil, err
-	}
+func rootfs(bins string, ca []byte, mtime time.Time) ([]byte, error) {
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
 	dir := func(p string, mode int64, owner int) error {
@@ -191,7 +216,15 @@ func rootfs(bin string, ca []byte, mtime time.Time) ([]byte, error) {
 		func() error { return dir("usr", 0o755, 0) },
 		func() error { return dir("usr/local", 0o755, 0) },
 		func() error { return dir("usr/local/bin", 0o755, 0) },
-		func() error { return file(binPath, 0o755, exe) },
+	}
+	for _, b := range imageBinaries {
+		steps = append(steps, func() error {
+			exe, err := os.ReadFile(filepath.Join(bins, b.name))
+			if err != nil {
+				return err
+			}
+			return file(binDir+"/"+b.name, 0o755, exe)
+		})
 	}
 	for _, s := range steps {
 		if err := s(); err != nil {
@@ -202,6 +235,15 @@ func rootfs(bin string, ca []byte, mtime time.Time) ([]byte, error) {
 		return nil, err
 	}
 	return buf.Bytes(), nil
+}
+
+// copyFile copies an executable, replacing dst.
+func copyFile(src, dst string) error {
+	b, err := os.ReadFile(src)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(dst, b, 0o755)
 }
 
 // tarDir writes an OCI archive: the layout directory as one tar, which

@@ -24,7 +24,8 @@ func TestGoreleaserImageMatchesRecipe(t *testing.T) {
 			Hooks []string `json:"hooks"`
 		} `json:"before"`
 		Builds []struct {
-			ID string `json:"id"`
+			ID     string `json:"id"`
+			Binary string `json:"binary"`
 		} `json:"builds"`
 		Dockers []struct {
 			IDs        []string          `json:"ids"`
@@ -50,8 +51,13 @@ func TestGoreleaserImageMatchesRecipe(t *testing.T) {
 	if !slices.Equal(d.Platforms, []string{"linux/amd64", "linux/arm64"}) || !d.SBOM {
 		t.Errorf("platforms %v sbom %v", d.Platforms, d.SBOM)
 	}
-	if len(cfg.Builds) == 0 || !slices.Equal(d.IDs, []string{cfg.Builds[0].ID}) {
-		t.Errorf("ids %v do not name the build %+v", d.IDs, cfg.Builds)
+	// The image takes every build: etcdmedic, etcd and etcdutl.
+	var ids []string
+	for _, b := range cfg.Builds {
+		ids = append(ids, b.ID)
+	}
+	if len(ids) == 0 || !slices.Equal(d.IDs, ids) {
+		t.Errorf("ids %v do not name the builds %v", d.IDs, ids)
 	}
 	if !slices.Contains(d.Images, "ghcr.io/etcdmedic/etcdmedic") {
 		t.Errorf("images %v: the docs and the chart pull ghcr.io/etcdmedic/etcdmedic", d.Images)
@@ -60,6 +66,9 @@ func TestGoreleaserImageMatchesRecipe(t *testing.T) {
 		if d.Labels[k] == "" {
 			t.Errorf("label %s missing", k)
 		}
+	}
+	if got, want := d.Labels[etcdVersionLabel], pinnedEtcd(t); got != want {
+		t.Errorf("label %s = %q, want go.mod's etcd %s (the image build labels it so)", etcdVersionLabel, got, want)
 	}
 
 	df, err := os.ReadFile(filepath.Join("../..", d.Dockerfile))
@@ -72,13 +81,17 @@ func TestGoreleaserImageMatchesRecipe(t *testing.T) {
 			lines = append(lines, l)
 		}
 	}
-	for _, want := range []string{
+	want := []string{
 		"FROM scratch",
-		"COPY $TARGETPLATFORM/etcdmedic /" + binPath,
 		`USER 65532:65532`,
 		`ENTRYPOINT ["etcdmedic"]`,
 		"COPY dist-docs/ca-certificates.crt /etc/ssl/certs/ca-certificates.crt",
-	} {
+		"ENV PATH=/" + binDir + " SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt HOME=/home/nonroot",
+	}
+	for _, b := range imageBinaries {
+		want = append(want, "COPY $TARGETPLATFORM/"+b.name+" /"+binDir+"/"+b.name)
+	}
+	for _, want := range want {
 		if !slices.Contains(lines, want) {
 			t.Errorf("Dockerfile lacks %q", want)
 		}
@@ -108,22 +121,65 @@ func TestGoreleaserImageMatchesRecipe(t *testing.T) {
 	}
 }
 
-// The image carries the release binary: the same build tags as the
-// release archives.
-func TestGoreleaserBuildTags(t *testing.T) {
+// The image carries the release binaries: goreleaser builds each of
+// imageBinaries as build() does (package, tags, static, -trimpath, -s -w,
+// both image platforms) and puts every one in the archives too.
+func TestGoreleaserBuildsMatchImage(t *testing.T) {
 	raw, err := os.ReadFile("../../goreleaser.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
+	type build struct {
+		ID          string   `json:"id"`
+		Main        string   `json:"main"`
+		Binary      string   `json:"binary"`
+		NoMainCheck bool     `json:"no_main_check"`
+		Env         []string `json:"env"`
+		Goos        []string `json:"goos"`
+		Goarch      []string `json:"goarch"`
+		Flags       []string `json:"flags"`
+		Tags        []string `json:"tags"`
+		Ldflags     []string `json:"ldflags"`
+	}
 	var cfg struct {
-		Builds []struct {
-			Tags []string `json:"tags"`
-		} `json:"builds"`
+		Builds   []build `json:"builds"`
+		Archives []struct {
+			IDs []string `json:"ids"`
+		} `json:"archives"`
 	}
 	if err := yaml.Unmarshal(raw, &cfg); err != nil {
 		t.Fatal(err)
 	}
-	if len(cfg.Builds) != 1 || strings.Join(cfg.Builds[0].Tags, ",") != releaseTags {
-		t.Fatalf("goreleaser.yaml builds' tags %+v, the image builds with -tags %s", cfg.Builds, releaseTags)
+	if len(cfg.Builds) != len(imageBinaries) {
+		t.Fatalf("goreleaser.yaml has %d builds, the image %d binaries %v", len(cfg.Builds), len(imageBinaries), imageBinaries)
+	}
+	for i, want := range imageBinaries {
+		b := cfg.Builds[i]
+		if b.Binary != want.name || b.Main != want.pkg {
+			t.Errorf("build %d is %s from %s, the image's is %s from %s", i, b.Binary, b.Main, want.name, want.pkg)
+			continue
+		}
+		if got := strings.Join(b.Tags, ","); got != want.tags {
+			t.Errorf("%s: goreleaser builds with tags %q, the image with %q", b.Binary, got, want.tags)
+		}
+		if !slices.Contains(b.Env, "CGO_ENABLED=0") || !slices.Equal(b.Flags, []string{"-trimpath"}) || len(b.Ldflags) == 0 || b.Ldflags[0] != "-s -w" {
+			t.Errorf("%s: env %v flags %v ldflags %v, want CGO_ENABLED=0, -trimpath, -s -w as the image build", b.Binary, b.Env, b.Flags, b.Ldflags)
+		}
+		if !slices.Contains(b.Goos, "linux") || !slices.Equal(b.Goarch, []string{"amd64", "arm64"}) {
+			t.Errorf("%s: goos %v goarch %v miss an image platform", b.Binary, b.Goos, b.Goarch)
+		}
+		// goreleaser looks for func main in main as a directory; a package
+		// path of another module is no directory here.
+		if !strings.HasPrefix(b.Main, "./") && !b.NoMainCheck {
+			t.Errorf("%s: main %s is a package path, which needs no_main_check: true", b.Binary, b.Main)
+		}
+		for _, a := range cfg.Archives {
+			if !slices.Contains(a.IDs, b.ID) {
+				t.Errorf("archive %v leaves out build %s", a.IDs, b.ID)
+			}
+		}
+	}
+	if len(cfg.Archives) == 0 {
+		t.Error("no archives")
 	}
 }

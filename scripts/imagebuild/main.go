@@ -1,5 +1,6 @@
 // Command imagebuild builds etcdmedic's container image without a container
-// daemon or a base image: a static binary per platform, a from-scratch layer
+// daemon or a base image: static binaries per platform (etcdmedic, and etcd's
+// own etcd and etcdutl at go.mod's pin, cached), a from-scratch layer
 // with CA certificates and a non-root user, a multi-arch OCI index, written
 // as an OCI layout, an OCI archive of that layout, and one `docker load`
 // tarball per platform. scripts/build-image.sh runs it.
