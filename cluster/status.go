@@ -2,10 +2,13 @@ package cluster
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net/url"
 	"regexp"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -158,6 +161,8 @@ func (c *Cluster) ProbeMember(ctx context.Context, m Member, opts ProbeOptions) 
 		return st
 	}
 	var wg sync.WaitGroup
+	mctx, stopScrape := context.WithCancel(ctx)
+	defer stopScrape()
 	if !opts.SkipMetrics && m.MetricsURL != "" {
 		wg.Add(1)
 		go func() {
@@ -166,14 +171,26 @@ func (c *Cluster) ProbeMember(ctx context.Context, m Member, opts ProbeOptions) 
 			if opts.Families != nil {
 				fams = append(slices.Clip(opts.Families), statusFamilies...)
 			}
-			st.Metrics, st.MetricsErr = ScrapeMetricsFamilies(ctx, c.http, m.MetricsURL, fams)
+			st.Metrics, st.MetricsErr = ScrapeMetricsFamilies(mctx, c.http, m.MetricsURL, fams)
 			if st.MetricsErr != nil {
 				st.MetricsErr = c.Config.classify(m.MetricsURL, st.MetricsErr)
 			}
 		}()
 	}
 	st.Status, st.Err = c.StatusOf(ctx, m)
+	// A member that did not answer on its client address will not answer a
+	// scrape on that same listener either: waiting for it would make one
+	// hung member cost --command-timeout instead of --dial-timeout. A
+	// separate metrics listener (kubeadm's :2381) is still read: it can
+	// tell why the member hangs.
+	skipped := errors.Is(st.Err, ErrUnreachable) && sameListener(m.MetricsURL, m.Endpoint)
+	if skipped {
+		stopScrape()
+	}
 	wg.Wait()
+	if skipped && st.Metrics == nil {
+		st.MetricsErr = fmt.Errorf("%s: %w: not scraped: the member did not answer on this address", m.MetricsURL, ErrUnreachable)
+	}
 	st.Took = time.Since(start)
 	if st.OK() {
 		st.Alarms = parseAlarms(st.Status.GetErrors())
@@ -238,4 +255,22 @@ func quotaOf(st *pb.StatusResponse, metrics *MetricsSample) (int64, string) {
 		}
 	}
 	return DefaultQuotaBytes, QuotaFromDefault
+}
+
+// sameListener reports whether two endpoints (URLs, or host:port as
+// --endpoints may give them) name one host and port.
+func sameListener(a, b string) bool {
+	ha, hb := listenerOf(a), listenerOf(b)
+	return ha != "" && ha == hb
+}
+
+func listenerOf(endpoint string) string {
+	if !strings.Contains(endpoint, "://") {
+		return endpoint
+	}
+	u, err := url.Parse(endpoint)
+	if err != nil {
+		return ""
+	}
+	return u.Host
 }

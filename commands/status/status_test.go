@@ -154,6 +154,40 @@ func TestStatusWithHungMembers(t *testing.T) {
 	}
 }
 
+// A member hung on the listener that also serves its /metrics costs the
+// dial timeout, not the command timeout: the scrape of an address that did
+// not answer Status is not waited for, and the row says so.
+func TestStatusHungMemberCostsTheDialTimeout(t *testing.T) {
+	c := playgroundtest.Start(t, playground.Options{Members: 3})
+	const dial, command = time.Second, 10 * time.Second
+	hung := c.Member(0)
+	if err := hung.Pause(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { hung.Resume() })
+	res := clitest.Run(t, nil, "status", "-o", "json", "--endpoints", endpoints(c), "--dial-timeout", dial.String(), "--command-timeout", command.String())
+	if res.Code != 1 {
+		t.Fatalf("exit %d with one of three members hung, want 1", res.Code)
+	}
+	// Half the command timeout: the other members answer in milliseconds.
+	if res.Took >= command/2 {
+		t.Fatalf("status took %s with one member hung (--dial-timeout %s, --command-timeout %s): it waited for the scrape", res.Took, dial, command)
+	}
+	var raw struct {
+		Members []struct {
+			Name, MetricsError string
+		}
+	}
+	if err := json.Unmarshal([]byte(res.Stdout), &raw); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range raw.Members {
+		if (m.Name == hung.Name) != strings.Contains(m.MetricsError, "not scraped") {
+			t.Errorf("member %s: metrics error %q", m.Name, m.MetricsError)
+		}
+	}
+}
+
 func TestStatusTLS(t *testing.T) {
 	c := playgroundtest.Start(t, playground.Options{Members: 1, TLS: true})
 	tls := c.TLS()
