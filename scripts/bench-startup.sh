@@ -12,6 +12,9 @@
 #   <build>-version  etcdmedic version
 #   etcdctl-version  etcdctl version
 #   control-version  etcdctl version again
+#   etcdutl-version  etcdutl version (etcd's tool that links the etcd server
+#                    packages the release build leaves out: what their
+#                    initialisation costs a Go CLI's start)
 # measured by scripts/benchlib.sh (wall, CPU, the members' own
 # process_cpu_seconds_total before and after — status also reads every
 # member's /metrics, etcdctl does not — private and file-backed RSS, load).
@@ -33,8 +36,9 @@ bench_lock "$@"
 
 ROUNDS=${BENCH_ROUNDS:-20}
 CACHE="${ETCDMEDIC_CACHE:-$HOME/.cache/etcdmedic}/etcd/v3.7.3/bin"
-[ -x "$CACHE/etcdctl" ] && [ -x "$CACHE/etcd" ] || scripts/build-etcd.sh v3.7.3 >/dev/null
+[ -x "$CACHE/etcdctl" ] && [ -x "$CACHE/etcd" ] && [ -x "$CACHE/etcdutl" ] || scripts/build-etcd.sh v3.7.3 >/dev/null
 ctl=$CACHE/etcdctl
+utl=$CACHE/etcdutl
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/bench-startup.XXXXXX")
 export BENCH_WORK=$work
@@ -91,8 +95,8 @@ for r in $(seq "$ROUNDS"); do
   export BENCH_ETCD_METRICS
   if ((r % 2)); then status; ctl_status etcdctl; ctl_status control; else ctl_status etcdctl; ctl_status control; status; fi
   BENCH_ETCD_METRICS= # version talks to no member
-  if ((r % 2)); then version; bench_run etcdctl-version "$ctl" version; bench_run control-version "$ctl" version
-  else bench_run etcdctl-version "$ctl" version; bench_run control-version "$ctl" version; version; fi
+  if ((r % 2)); then version; bench_run etcdctl-version "$ctl" version; bench_run control-version "$ctl" version; bench_run etcdutl-version "$utl" version
+  else bench_run etcdutl-version "$utl" version; bench_run etcdctl-version "$ctl" version; bench_run control-version "$ctl" version; version; fi
 done
 bench_summary
 
@@ -106,6 +110,7 @@ init_ms() {
 }
 for b in "${builds[@]}"; do printf '  %-10s %6s ms\n' "${b%%=*}" "$(init_ms "${b#*=}" version)"; done
 printf '  %-10s %6s ms\n' etcdctl "$(init_ms "$ctl" version)"
+printf '  %-10s %6s ms\n' etcdutl "$(init_ms "$utl" version)"
 
 echo
 for b in "${builds[@]}"; do
@@ -120,3 +125,4 @@ for b in "${builds[@]}"; do
 done
 bench_ratio control-status etcdctl-status -
 bench_ratio control-version etcdctl-version -
+bench_ratio etcdutl-version etcdctl-version -
