@@ -271,6 +271,27 @@ func (m *Member) RestartWith(overrides map[string]any) error {
 }
 
 // LogTail returns the last n lines of the member's logs, for error messages.
+// exitCause is why a member that exited did, in one line for an error:
+// the last line its process wrote (the start error), else the last line of
+// etcd's own log; "" when neither says anything.
+func (m *Member) exitCause() string {
+	for _, p := range []string{m.processLogPath(), m.LogPath()} {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			continue
+		}
+		lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+		if last := strings.TrimSpace(lines[len(lines)-1]); last != "" {
+			last = strings.TrimPrefix(last, "playground member: ")
+			if len(last) > 400 {
+				last = last[:400] + "…"
+			}
+			return ": " + last
+		}
+	}
+	return ""
+}
+
 func (m *Member) LogTail(n int) string {
 	var buf bytes.Buffer
 	for _, p := range []string{m.processLogPath(), m.LogPath()} {

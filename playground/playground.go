@@ -23,6 +23,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/etcdmedic/etcdmedic/internal/etcdbin"
+	"github.com/etcdmedic/etcdmedic/internal/fault"
 )
 
 // Options configure a playground cluster.
@@ -85,6 +86,12 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 		opts.EtcdBinary = bin
 	}
 	c := &Cluster{opts: opts, dir: opts.Dir, token: opts.Token}
+	// Ports first: a taken one is the commonest failure (a playground already
+	// running), and nothing is created before it is known.
+	ports, err := c.ports(2 * opts.Members)
+	if err != nil {
+		return nil, err
+	}
 	if c.dir == "" {
 		d, err := os.MkdirTemp("", "etcdmedic-playground-")
 		if err != nil {
@@ -97,13 +104,10 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 	if opts.TLS {
 		files, err := generateTLS(filepath.Join(c.dir, "pki"))
 		if err != nil {
+			c.Stop()
 			return nil, fmt.Errorf("playground: generate certificates: %w", err)
 		}
 		c.tls = files
-	}
-	ports, err := c.ports(2 * opts.Members)
-	if err != nil {
-		return nil, err
 	}
 	for i := 0; i < opts.Members; i++ {
 		c.members = append(c.members, c.newMember(fmt.Sprintf("m%d", i+1), ports[2*i], ports[2*i+1]))
@@ -136,6 +140,11 @@ func (c *Cluster) ports(n int) ([]int, error) {
 		out := make([]int, n)
 		for i := range out {
 			out[i] = c.opts.BasePort + i
+			l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", out[i]))
+			if err != nil {
+				return nil, fault.New(fault.Invalid, fmt.Sprintf("playground: port %d is taken (another playground or etcd running?): pass another --base-port, or --base-port 0 for free ports", out[i]))
+			}
+			l.Close()
 		}
 		return out, nil
 	}
@@ -239,7 +248,7 @@ func (c *Cluster) WaitReady(ctx context.Context) error {
 		}
 		for _, m := range c.Members() {
 			if exited, why := m.exited(); exited {
-				return fmt.Errorf("playground: member %s exited: %s\n%s", m.Name, why, m.LogTail(20))
+				return fmt.Errorf("playground: member %s exited: %s%s", m.Name, why, m.exitCause())
 			}
 		}
 		select {

@@ -1,7 +1,9 @@
 package playground_test
 
 import (
+	"net"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -57,5 +59,31 @@ func TestDemo(t *testing.T) {
 func TestPlaygroundBadFlags(t *testing.T) {
 	if res := clitest.Run(t, nil, "playground", "--members", "0"); res.Code != 64 {
 		t.Fatalf("--members 0: exit %d, want 64", res.Code)
+	}
+}
+
+// A --base-port whose ports are taken (a playground already running) is a
+// one-line usage error naming the port, and nothing is created.
+func TestPlaygroundPortTaken(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	port := l.Addr().(*net.TCPAddr).Port
+	tmp := t.TempDir()
+	t.Setenv("TMPDIR", tmp)
+	res := clitest.Run(t, nil, "playground", "--base-port", strconv.Itoa(port))
+	var errLines []string
+	for _, line := range strings.Split(res.Stderr, "\n") {
+		if strings.HasPrefix(line, "Error: ") {
+			errLines = append(errLines, line)
+		}
+	}
+	if res.Code != 64 || len(errLines) != 1 || !strings.Contains(errLines[0], "port "+strconv.Itoa(port)+" is taken") || !strings.Contains(errLines[0], "--base-port 0") {
+		t.Fatalf("taken --base-port %d: exit %d, stderr:\n%s", port, res.Code, res.Stderr)
+	}
+	if left, _ := os.ReadDir(tmp); len(left) != 0 {
+		t.Fatalf("a refused playground left %v in TMPDIR", left)
 	}
 }
