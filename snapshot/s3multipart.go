@@ -74,10 +74,14 @@ type s3Multipart struct {
 }
 
 // unsignedPayload: the part's x-amz-checksum-sha256 (a signed header)
-// already binds the payload.
+// already binds the payload. No "Expect: 100-continue" either (the SDK's
+// default above 2 MiB): each part would wait a round trip for the server's
+// go-ahead before its body, and a refusal costs no more without it (the
+// parts are read back from the spool or a buffer, never from the stream).
 func unsignedPayload(o *s3.Options) {
 	o.APIOptions = append(o.APIOptions, v4.SwapComputePayloadSHA256ForUnsignedPayloadMiddleware)
 	o.RequestChecksumCalculation = aws.RequestChecksumCalculationWhenRequired
+	o.ContinueHeaderThresholdBytes = -1
 }
 
 func startS3Multipart(ctx context.Context, c *s3.Client, bucket, key string, partSize int, md map[string]string, src io.ReaderAt) (*s3Multipart, error) {

@@ -217,10 +217,21 @@ func SaveRemote(ctx context.Context, c *cluster.Cluster, opts RemoteSaveOptions)
 	var stErr error
 	checked := make(chan struct{})
 	go func() { defer close(checked); dbst, stErr = readStatus(spool.Name(), walkStructure) }()
+	// The source's HashKV at the revision the name was chosen by, asked
+	// meanwhile too (it reads the member's whole keyspace): used only if
+	// the check reads that revision.
+	var guessHashKV uint32
+	hashed := make(chan struct{})
+	if up != nil && up.direct {
+		go func() { defer close(hashed); guessHashKV = sourceHashKV(ctx, c, m, guess) }()
+	} else {
+		close(hashed)
+	}
 	if up != nil {
 		err = up.finish()
 	}
 	<-checked
+	<-hashed
 	if err != nil {
 		abort()
 		return nil, fmt.Errorf("snapshot from %s to %s: %w", m.Label(), r.Display, err)
@@ -256,7 +267,11 @@ func SaveRemote(ctx context.Context, c *cluster.Cluster, opts RemoteSaveOptions)
 	if len(recipients) > 0 {
 		meta.Encrypted, meta.Recipients = true, append([]string(nil), opts.EncryptTo...)
 	}
-	meta.HashKV = sourceHashKV(ctx, c, m, dbst.Revision)
+	if up != nil && up.direct {
+		meta.HashKV = guessHashKV
+	} else {
+		meta.HashKV = sourceHashKV(ctx, c, m, dbst.Revision)
+	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
