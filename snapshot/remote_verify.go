@@ -7,12 +7,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
 
 	"filippo.io/age"
+	"gocloud.dev/gcerrors"
 
 	"github.com/etcdmedic/etcdmedic/internal/fault"
 )
@@ -41,6 +43,7 @@ type fetched struct {
 	problems []string
 	// locked: encrypted, and no identity given.
 	locked bool
+	out    *os.File // the download, while it is written
 }
 
 func (f *fetched) remove() { os.RemoveAll(f.dir) }
@@ -56,10 +59,12 @@ func (r *Remote) fetch(ctx context.Context, name string, opts FetchOptions) (*fe
 	if err != nil {
 		return nil, err
 	}
-	if ok, err := r.Bucket.Exists(ctx, r.Key(name)); err != nil {
-		return nil, r.classify(errors.New("read "+r.URLOf(name)), err)
-	} else if !ok {
+	attrs, err := r.Bucket.Attributes(ctx, r.Key(name))
+	if gcerrors.Code(err) == gcerrors.NotFound {
 		return nil, fault.Mark(fmt.Errorf("%s does not exist", r.URLOf(name)), fault.Invalid)
+	}
+	if err != nil {
+		return nil, r.classify(errors.New("read "+r.URLOf(name)), err)
 	}
 	dir, err := os.MkdirTemp(opts.TempDir, tempPrefix+"fetch-")
 	if err != nil {
@@ -75,14 +80,25 @@ func (r *Remote) fetch(ctx context.Context, name string, opts FetchOptions) (*fe
 		return nil, err
 	}
 	defer out.Close()
+	f.out = out
 
 	h := sha256.New()
+	var n int64
+	if !encrypted {
+		// Stored as it is restored: hashed and written side by side, no
+		// copy through a pipe.
+		var err error
+		if n, err = r.downloadObject(ctx, name, attrs.Size, attrs.ETag, teeWriter{hash: h, file: out}); err != nil {
+			f.remove()
+			return nil, err
+		}
+		return f.check(n, h, name, encrypted)
+	}
 	pr, pw := io.Pipe()
 	copied := make(chan error, 1)
-	var n int64
 	go func() {
 		var err error
-		n, err = r.copyObject(ctx, name, io.MultiWriter(h, pw))
+		n, err = r.downloadObject(ctx, name, attrs.Size, attrs.ETag, io.MultiWriter(h, pw))
 		pw.CloseWithError(err)
 		copied <- err
 	}()
@@ -119,11 +135,18 @@ func (r *Remote) fetch(ctx context.Context, name string, opts FetchOptions) (*fe
 		f.remove()
 		return nil, err
 	}
-	if err := out.Close(); err != nil {
+	return f.check(n, h, name, encrypted)
+}
+
+// check closes the download, compares what was read (n bytes, hashed by
+// h) with the object's metadata, and writes the local copy's metadata.
+func (f *fetched) check(n int64, h hash.Hash, name string, encrypted bool) (*fetched, error) {
+	if err := f.out.Close(); err != nil {
 		f.remove()
 		return nil, err
 	}
 	sum := hex.EncodeToString(h.Sum(nil))
+	meta, has, local := f.meta, f.hasMeta, strings.TrimSuffix(name, extAge)
 	if has {
 		if n != meta.Size {
 			f.problems = append(f.problems, fmt.Sprintf("object size is %d, metadata says %d", n, meta.Size))

@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"filippo.io/age"
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -355,6 +356,18 @@ func TestRemoteFlippedByteFile(t *testing.T) {
 func remoteFlippedByte(t *testing.T, dest func(prefix string) string, corrupt func(key string)) {
 	c := playgroundtest.Start(t, playground.Options{Members: 1})
 	playgroundtest.Seed(t, c, playground.SeedOptions{Pods: 50})
+	// Over 16 MiB: the object is downloaded as several ranges at once
+	// (8 MiB each), and the flipped byte sits in one of them.
+	cli := playgroundtest.Client(t, c)
+	value := strings.Repeat("v", 1<<20)
+	for i := 0; i < 18; i++ {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		_, err := cli.Put(ctx, fmt.Sprintf("/big/%02d", i), value)
+		cancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
 	id, _ := age.GenerateX25519Identity()
 	idFile := filepath.Join(t.TempDir(), "id.key")
 	os.WriteFile(idFile, []byte(id.String()+"\n"), 0o600)
@@ -368,6 +381,12 @@ func remoteFlippedByte(t *testing.T, dest func(prefix string) string, corrupt fu
 			}
 			out, _ := saveRemote(t, env(c), args...)
 			name := path.Base(out.Save.Path)
+			if out.Save.Metadata.Size <= 16<<20 {
+				t.Fatalf("the object holds %d bytes, want over 16 MiB", out.Save.Metadata.Size)
+			}
+			if r := clitest.Run(t, nil, "snapshot", "verify", withName(u, name), "--identity", idFile); r.Code != 0 {
+				t.Fatalf("verify before the flip: exit %d: %s", r.Code, r.Stderr)
+			}
 			corrupt(prefix + "/" + name)
 			if r := clitest.Run(t, nil, "snapshot", "verify", withName(u, name), "--identity", idFile); r.Code != 2 {
 				t.Fatalf("verify of a flipped byte: exit %d, want 2", r.Code)
