@@ -3,6 +3,7 @@ package snapshot
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"hash/crc32"
 	"strings"
@@ -31,16 +32,33 @@ const (
 // unmarshals each revision's KeyValue, copying its value, only to learn the
 // user key, this reads field 1 of the protobuf in place.
 //
-// trim, when set, is called every trimEvery keys of the key bucket: the
+// trim, when set, is called every trimBytes of keys and values read: the
 // caller drops the mapping's pages touched so far (see trimMapped).
 func walkBolt(tx *bolt.Tx, mode walkMode, trim func()) (st dbStatus, err error) {
+	if err := checkBolt(tx); err != nil {
+		return st, err
+	}
+	return walkContent(tx, mode, trim, nil)
+}
+
+// checkBolt is bolt's consistency check, etcdutl's first step. It runs on
+// a goroutine of bbolt's own, where a fault on a damaged page pointer
+// cannot be recovered: only on content a hash vouched for, or that nothing
+// can vouch for (no hash appended), as etcdutl does.
+func checkBolt(tx *bolt.Tx) error {
 	var problems []string
 	for e := range tx.Check() {
 		problems = append(problems, e.Error())
 	}
 	if len(problems) > 0 {
-		return st, fmt.Errorf("bolt consistency check found %d problems: %s", len(problems), strings.Join(problems, "; "))
+		return fmt.Errorf("bolt consistency check found %d problems: %s", len(problems), strings.Join(problems, "; "))
 	}
+	return nil
+}
+
+// walkContent is walkBolt without the consistency check. abort, when set,
+// is asked every abortEvery revisions: true ends the walk with errAborted.
+func walkContent(tx *bolt.Tx, mode walkMode, trim func(), abort func() bool) (st dbStatus, err error) {
 	st.TotalSize = tx.Size()
 	if v := etcdschema.StorageVersion(tx); v != nil {
 		st.Version = v.String()
@@ -56,7 +74,7 @@ func walkBolt(tx *bolt.Tx, mode walkMode, trim func()) (st dbStatus, err error) 
 
 	h := crc32.New(crc32.MakeTable(crc32.Castagnoli))
 	live := map[string]struct{}{}
-	seen := 0
+	seen, read := 0, 0
 	c := tx.Cursor()
 	for name, _ := c.First(); name != nil; name, _ = c.Next() {
 		b := tx.Bucket(name)
@@ -75,6 +93,10 @@ func walkBolt(tx *bolt.Tx, mode walkMode, trim func()) (st dbStatus, err error) 
 				h.Write(k)
 				h.Write(v)
 			}
+			if read += len(k) + len(v); read >= trimBytes && trim != nil {
+				read = 0
+				trim()
+			}
 			if !isKeyBucket {
 				return nil
 			}
@@ -82,8 +104,8 @@ func walkBolt(tx *bolt.Tx, mode walkMode, trim func()) (st dbStatus, err error) 
 				return fmt.Errorf("cannot parse revision key %q", k)
 			}
 			st.Revision = etcdschema.MainRevision(k)
-			if seen++; trim != nil && seen%trimEvery == 0 {
-				trim()
+			if seen++; abort != nil && seen%abortEvery == 0 && abort() {
+				return errAborted
 			}
 			userKey, err := kvKey(v, mode == walkStructure)
 			if err != nil {
@@ -107,8 +129,16 @@ func walkBolt(tx *bolt.Tx, mode walkMode, trim func()) (st dbStatus, err error) 
 	return st, nil
 }
 
-// trimEvery is how many revisions walkBolt reads between trims.
-const trimEvery = 64
+// errAborted ends a walk whose result is no longer wanted.
+var errAborted = errors.New("bolt read aborted")
+
+// trimBytes is how much of the mapping walkBolt reads between trims: a
+// trim drops every page mapped so far, and the pages the walk is on fault
+// back in, so trimming per few keys costs more in faults than it saves.
+const trimBytes = 8 << 20
+
+// abortEvery is how many revisions walkContent reads between asking abort.
+const abortEvery = 256
 
 // kvKey returns field 1 (key) of a serialized mvccpb.KeyValue without
 // decoding the rest. first stops at the first field 1: etcd writes it

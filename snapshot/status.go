@@ -2,10 +2,12 @@ package snapshot
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"runtime/debug"
+	"sync"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -27,10 +29,59 @@ type dbStatus struct {
 	Term            uint64
 }
 
-// readStatus checks and reads a bolt database file (see walkBolt). bbolt
-// can panic on a damaged page rather than return an error; that is a
-// corrupted file, not a crash of this tool.
-func readStatus(path string, mode walkMode) (st dbStatus, err error) {
+// readStatus checks and reads a bolt database file (see walkBolt) whose
+// content a hash already vouched for. bbolt can panic on a damaged page
+// rather than return an error; that is a corrupted file, not a crash of
+// this tool.
+func readStatus(path string, mode walkMode) (dbStatus, error) {
+	return readBolt(path, mode, false, nil)
+}
+
+// vouch carries a hash's verdict, computed beside a bolt read, to it: ok
+// is set before done is closed.
+type vouch struct {
+	done chan struct{}
+	once sync.Once
+	ok   bool
+}
+
+func newVouch() *vouch { return &vouch{done: make(chan struct{})} }
+
+// give settles the verdict; only the first one counts; nil is a no-op.
+func (v *vouch) give(ok bool) {
+	if v == nil {
+		return
+	}
+	v.once.Do(func() { v.ok = ok; close(v.done) })
+}
+
+// refused reports a verdict already given against the content.
+func (v *vouch) refused() bool {
+	select {
+	case <-v.done:
+		return !v.ok
+	default:
+		return false
+	}
+}
+
+// errRefused is a read whose content the hash condemned: its figures mean nothing.
+var errRefused = errors.New("bolt read abandoned: the hash condemned the content")
+
+// readUntrusted reads a bolt database no hash has vouched for yet: it
+// proves every page pointer first (checkPointers), so bbolt's cursor cannot
+// leave the file or loop, then walks the content, on this goroutine, where
+// a fault is a recovered panic. With v (the hash runs meanwhile) bbolt's
+// consistency check runs only once v vouched for the content: it runs on a
+// goroutine of bbolt's own, where a fault, or a problem its free-page scan
+// finds, is a crash, not an error; a refused read ends early with
+// errRefused. With v nil (no hash will vouch: a file without etcd's
+// appended hash) the check runs first, as etcdutl's does.
+func readUntrusted(path string, mode walkMode, v *vouch) (dbStatus, error) {
+	return readBolt(path, mode, true, v)
+}
+
+func readBolt(path string, mode walkMode, prove bool, v *vouch) (st dbStatus, err error) {
 	if err := checkBounds(path); err != nil {
 		return st, err
 	}
@@ -45,17 +96,62 @@ func readStatus(path string, mode walkMode) (st dbStatus, err error) {
 		return st, err
 	}
 	defer db.Close()
-	var trim func()
-	if fi, err := os.Stat(path); err == nil {
-		stop, now := trimMapped(db, fi.Size())
-		defer stop()
-		trim = now
+	fi, err := os.Stat(path)
+	if err != nil {
+		return st, err
 	}
+	stop, trim := trimMapped(db, fi.Size())
+	defer stop()
 	err = db.View(func(tx *bolt.Tx) error {
-		st, err = walkBolt(tx, mode, trim)
-		return err
+		var walkErr error
+		var abort func() bool
+		if v != nil {
+			abort = v.refused
+		}
+		if prove {
+			walkErr = recovered(func() error { return checkPointers(tx, mapped(db, fi.Size()), db.Info().PageSize, abort) })
+		}
+		if v == nil {
+			if walkErr != nil {
+				return walkErr
+			}
+			st, walkErr = walkBolt(tx, mode, trim)
+			return walkErr
+		}
+		if walkErr == nil {
+			walkErr = recovered(func() (err error) {
+				st, err = walkContent(tx, mode, trim, abort)
+				return err
+			})
+		}
+		if testHookWalked != nil {
+			testHookWalked(walkErr)
+		}
+		<-v.done
+		if !v.ok {
+			return errRefused
+		}
+		// The check's verdict comes first, as in etcdutl's order.
+		if err := checkBolt(tx); err != nil {
+			return err
+		}
+		return walkErr
 	})
 	return st, err
+}
+
+// testHookWalked, set by a test, sees a read beside a hash once it waits
+// for the verdict (with what the walk found).
+var testHookWalked func(walkErr error)
+
+// recovered runs fn, a panic (a fault, under SetPanicOnFault) its error.
+func recovered(fn func() error) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("bolt database unreadable: %v", r)
+		}
+	}()
+	return fn()
 }
 
 const boltMagic = 0xED0CDAED

@@ -48,7 +48,9 @@ func NewCmdVerify(f *cmdutil.Factory, runF func(context.Context, *VerifyOptions)
     consistency check, revision, live keys, size, storage version, crc32 hash.
 
 A .zst file is decompressed to a temporary file (--temp-dir) and checked the same way.
-The bolt read is skipped when a hash already proved the content wrong.
+The bolt read runs beside the hash of the file; its figures count only when the hash
+vouches for the content, and bolt's own consistency check waits for that verdict (a
+file without etcd's hash: every page pointer is proven in bounds first).
 
 Exit codes: 0 every file is good; 1 good, but a check could not be made (no metadata, or
 no appended hash: a database copied from a data dir); 2 corrupted or truncated, or
