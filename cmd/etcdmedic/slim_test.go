@@ -52,7 +52,7 @@ func TestSlimBuildRunsTheEtcdOnPath(t *testing.T) {
 	if !ok {
 		t.Fatal("no etcd v3.7.3 release binary: run scripts/build-etcd.sh")
 	}
-	cmd = exec.Command(bin, "playground", "--demo")
+	cmd = exec.Command(bin, "playground", "--demo", "--base-port", "0")
 	cmd.Env = append(os.Environ(), "PATH="+filepath.Dir(rb.Etcd)+":"+os.Getenv("PATH"))
 	out, err = cmd.CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "endpoints:") {
