@@ -356,8 +356,8 @@ func TestRemoteFlippedByteFile(t *testing.T) {
 func remoteFlippedByte(t *testing.T, dest func(prefix string) string, corrupt func(key string)) {
 	c := playgroundtest.Start(t, playground.Options{Members: 1})
 	playgroundtest.Seed(t, c, playground.SeedOptions{Pods: 50})
-	// Over 16 MiB: the object is downloaded as several ranges at once
-	// (8 MiB each), and the flipped byte sits in one of them.
+	// Over 16 MiB: the object is many of the download's 1 MiB buffers and
+	// two of the upload's 8 MiB parts; the flipped byte is in the middle.
 	cli := playgroundtest.Client(t, c)
 	value := strings.Repeat("v", 1<<20)
 	for i := 0; i < 18; i++ {
