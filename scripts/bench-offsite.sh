@@ -40,14 +40,14 @@ ep="http://127.0.0.1:$cport"
   --listen-peer-urls "http://127.0.0.1:$pport" --initial-advertise-peer-urls "http://127.0.0.1:$pport" \
   --initial-cluster "b1=http://127.0.0.1:$pport" --quota-backend-bytes $((8 << 30)) \
   --log-level error >"$work/etcd.log" 2>&1 &
-pids+=($!)
+pids+=($!); etcd_pid=$!
 for _ in $(seq 100); do "$etcdctl" --endpoints "$ep" endpoint health >/dev/null 2>&1 && break; sleep 0.2; done
 
 export AWS_ACCESS_KEY_ID=bench-user AWS_SECRET_ACCESS_KEY=bench-secret-$RANDOM$RANDOM AWS_REGION=us-east-1
 mport=$(port); mcport=$(port)
 MINIO_ROOT_USER=$AWS_ACCESS_KEY_ID MINIO_ROOT_PASSWORD=$AWS_SECRET_ACCESS_KEY MINIO_BROWSER=off \
   "$minio" server --quiet --address "127.0.0.1:$mport" --console-address "127.0.0.1:$mcport" "$work/minio" >"$work/minio.log" 2>&1 &
-pids+=($!)
+pids+=($!); minio_pid=$!
 for _ in $(seq 300); do curl -sf "http://127.0.0.1:$mport/minio/health/cluster" >/dev/null && break; sleep 0.2; done
 curl -sf -X PUT --aws-sigv4 "aws:amz:us-east-1:s3" --user "$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY" "http://127.0.0.1:$mport/bench" >/dev/null
 url="s3://bench/etcd?endpoint=http://127.0.0.1:$mport&use_path_style=true&region=us-east-1"
@@ -62,21 +62,45 @@ size=$(dbsize)
 echo "database: $((size / 1000 / 1000)) MB, MinIO $("$minio" --version | head -1)"
 
 now() { date +%s.%N; }
+# CPU seconds (user + system) a process has used: with etcd, MinIO and the
+# save on the same 2 cores, what each costs says where the wall time goes.
+tck=$(getconf CLK_TCK)
+cpu_of() { awk -v t="$tck" '{printf "%.2f\n", ($14 + $15) / t}' "/proc/$1/stat"; }
+# Peak resident memory split into private (RssAnon + RssShmem) and file-backed
+# (RssFile: mostly the binary's own pages, shared with the page cache),
+# sampled every 20 ms while the /usr/bin/time whose pid is $1 runs its child.
+rss_split() {
+  local c="" a f pa=0 pf=0
+  # (kill -0 would not do: the finished time is a zombie until waited for.)
+  while [[ $(awk '{print $3}' "/proc/$1/stat" 2>/dev/null) =~ ^[RSD]$ ]]; do
+    [[ -n $c ]] || c=$(cat "/proc/$1/task/$1/children" 2>/dev/null | cut -d' ' -f1) || true
+    if [[ -n $c ]] && read -r a f < <(awk '/^RssAnon|^RssShmem/ {a += $2} /^RssFile/ {f = $2} END {print a + 0, f + 0}' "/proc/$c/status" 2>/dev/null); then
+      (( a > pa )) && pa=$a; (( f > pf )) && pf=$f
+    fi
+    sleep 0.02
+  done
+  echo "$((pa / 1024)) MiB private + $((pf / 1024)) MiB file-backed"
+}
+cpu_delta() { echo "scale=2; ($2 - $1) / 1" | bc -l; }
 span() { sort -g | awk 'NR == 1 {a = $1} {b = $1} END {print a "–" b}'; }
 median() { sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2}'; }
 timed() { sync; local t0; t0=$(now); "$@" >/dev/null 2>&1; echo "$(now) - $t0" | bc -l; }
-put_s=(); local_s=(); s3_s=(); rss=(); lrss=(); up_s=(); drill_s=(); ref_s=()
+splits=(); put_s=(); local_s=(); s3_s=(); rss=(); lrss=(); up_s=(); drill_s=(); ref_s=()
 for r in $(seq "$BENCH_OFFSITE_ROUNDS"); do
   mkdir -p "$work/r$r/local"
   save_local() {
-    sync; local t0; t0=$(now)
-    /usr/bin/time -f %M -o "$work/rss" "$em" snapshot save "$work/r$r/local" --endpoints "$ep" >/dev/null 2>&1
-    local_s+=("$(echo "$(now) - $t0" | bc -l)"); lrss+=("$(cat "$work/rss")")
+    sync; local t0 e0; t0=$(now); e0=$(cpu_of "$etcd_pid")
+    /usr/bin/time -f '%M %U %S' -o "$work/rss" "$em" snapshot save "$work/r$r/local" --endpoints "$ep" >/dev/null 2>&1
+    local_s+=("$(echo "$(now) - $t0" | bc -l)"); lrss+=("$(cut -d' ' -f1 "$work/rss")")
+    lcpu="etcd $(cpu_delta "$e0" "$(cpu_of "$etcd_pid")")s, etcdmedic $(awk '{print $2 + $3}' "$work/rss")s"
   }
   save_s3() {
-    sync; local t0; t0=$(now)
-    /usr/bin/time -f %M -o "$work/rss" "$em" snapshot save --to "$url" --endpoints "$ep" -o json >"$work/s3.json" 2>/dev/null
-    s3_s+=("$(echo "$(now) - $t0" | bc -l)"); rss+=("$(cat "$work/rss")")
+    sync; local t0 e0 m0; t0=$(now); e0=$(cpu_of "$etcd_pid"); m0=$(cpu_of "$minio_pid")
+    /usr/bin/time -f '%M %U %S' -o "$work/rss" "$em" snapshot save --to "$url" --endpoints "$ep" -o json >"$work/s3.json" 2>/dev/null &
+    split=$(rss_split $!); wait $!
+    splits+=("$split")
+    s3_s+=("$(echo "$(now) - $t0" | bc -l)"); rss+=("$(cut -d' ' -f1 "$work/rss")")
+    scpu="etcd $(cpu_delta "$e0" "$(cpu_of "$etcd_pid")")s, MinIO $(cpu_delta "$m0" "$(cpu_of "$minio_pid")")s, etcdmedic $(awk '{print $2 + $3}' "$work/rss")s"
     # The stream (with the upload beside it) alone, and how the object got its name.
     up_s+=("$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["save"]["streamSeconds"])' "$work/s3.json")")
     how=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["save"]["upload"])' "$work/s3.json")
@@ -85,7 +109,9 @@ for r in $(seq "$BENCH_OFFSITE_ROUNDS"); do
   f=$(ls "$work/r$r/local"/etcd-*.db)
   # Control: the same bytes into the same MinIO in one PUT by curl (no etcd,
   # no checks): what the server ingests at all on this machine right now.
+  m0=$(cpu_of "$minio_pid")
   put_s+=("$(timed curl -sf -T "$f" --aws-sigv4 "aws:amz:us-east-1:s3" --user "$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY" "http://127.0.0.1:$mport/bench/control/r$r.db")")
+  pcpu="MinIO $(cpu_delta "$m0" "$(cpu_of "$minio_pid")")s"
   curl -sf -X DELETE --aws-sigv4 "aws:amz:us-east-1:s3" --user "$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY" "http://127.0.0.1:$mport/bench/control/r$r.db" >/dev/null || true
   # Reference for the drill: etcdutl restore + an etcd start until it serves.
   ref() {
@@ -109,7 +135,7 @@ for r in $(seq "$BENCH_OFFSITE_ROUNDS"); do
   }
   if (( r % 2 )); then ref "$(port)" "$(port)"; do_drill; else do_drill; ref "$(port)" "$(port)"; fi
   "$em" snapshot drill "$url" --temp-dir "$work" >/dev/null || { echo "bench-offsite: drill failed" >&2; exit 1; }
-  echo "round $r: save DIR ${local_s[-1]}s (peak RSS ${lrss[-1]} KiB), save --to s3 ${s3_s[-1]}s ($how; stream ${up_s[-1]}s, peak RSS ${rss[-1]} KiB); curl PUT ${put_s[-1]}s; restore+start ${ref_s[-1]}s, drill ${drill_s[-1]}s ($phases); load $(cut -d' ' -f1-3 /proc/loadavg)"
+  echo "round $r: save DIR ${local_s[-1]}s (peak RSS ${lrss[-1]} KiB; CPU $lcpu), save --to s3 ${s3_s[-1]}s ($how; stream ${up_s[-1]}s, peak RSS ${rss[-1]} KiB: $split; CPU $scpu); curl PUT ${put_s[-1]}s (CPU $pcpu); restore+start ${ref_s[-1]}s, drill ${drill_s[-1]}s ($phases); load $(cut -d' ' -f1-3 /proc/loadavg)"
   rm -rf "$work/r$r"
 done
 ls=$(printf '%s\n' "${local_s[@]}" | median); ss=$(printf '%s\n' "${s3_s[@]}" | median)
@@ -121,6 +147,6 @@ ps=$(printf '%s\n' "${put_s[@]}" | median)
 echo "      control: one curl PUT of the same file into the same MinIO ${ps}s ($(printf '%s\n' "${put_s[@]}" | span)): save DIR / PUT = $(echo "scale=3; $ls / $ps" | bc -l), the most any upload can reach"
 us=$(printf '%s\n' "${up_s[@]}" | median); lr=$(printf '%s\n' "${lrss[@]}" | sort -g | tail -1)
 echo "      stream (upload beside it) ${us}s (the rest: the last parts, bolt's check of the spool, ListParts, .meta.json, complete)"
-echo "peak RSS of save --to s3://: $((pr / 1024)) MiB   (target ≤ 100); of save DIR: $((lr / 1024)) MiB (both include the binary's own pages, ~50 MiB)"
+echo "peak RSS of save --to s3://: $((pr / 1024)) MiB   (target ≤ 100; sampled per round: $(printf '%s; ' "${splits[@]}")); of save DIR: $((lr / 1024)) MiB (both include the binary's own pages, ~50 MiB)"
 echo "drill ${ds}s ($(printf '%s\n' "${drill_s[@]}" | span)) vs etcdutl restore + etcd start ${rs}s ($(printf '%s\n' "${ref_s[@]}" | span)): ratio $(echo "scale=3; $ds / $rs" | bc -l)   (target ≤ 1.5; the drill also downloads and verifies, and compares key count and HashKV)"
 echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
