@@ -95,6 +95,8 @@ func Promote(ctx context.Context, c *cluster.Cluster, ref string, o PromoteOptio
 	}
 	defer cli.Close()
 	rate := newRate()
+	retry := newBackoff()
+	var shown time.Time
 	for {
 		res.Attempts++
 		pctx, cancel := c.WithCommandTimeout(ctx)
@@ -106,11 +108,19 @@ func Promote(ctx context.Context, c *cluster.Cluster, ref string, o PromoteOptio
 		if !notInSync(err) && !retriable(err) {
 			return nil, fault.Mark(fmt.Errorf("promote %s: %w", m.Label(), err), fault.Failed)
 		}
-		p := learnerProgress(ctx, c, m, rate)
-		if o.OnProgress != nil {
-			o.OnProgress(p)
+		// The progress probe asks every member for its status: far dearer
+		// than the promote, so it runs once a second for the progress line
+		// and for the final message, not on every retry.
+		if o.OnProgress != nil && time.Since(shown) >= progressEvery {
+			o.OnProgress(learnerProgress(ctx, c, m, rate))
+			shown = time.Now()
 		}
 		if ctx.Err() != nil {
+			// How far it had come, asked past the interrupt (within the
+			// command timeout): the operator's next decision needs it.
+			pctx, cancel := c.WithCommandTimeout(context.WithoutCancel(ctx))
+			p := learnerProgress(pctx, c, m, rate)
+			cancel()
 			return nil, fault.Mark(fmt.Errorf("promote %s: interrupted while it is %s: %w", m.Label(), p, ctx.Err()), fault.Failed)
 		}
 		if time.Now().After(deadline) {
@@ -118,7 +128,7 @@ func Promote(ctx context.Context, c *cluster.Cluster, ref string, o PromoteOptio
 			if !notInSync(err) {
 				why = err.Error()
 			}
-			msg := fmt.Sprintf("promote %s: %s: %s", m.Label(), why, p)
+			msg := fmt.Sprintf("promote %s: %s: %s", m.Label(), why, learnerProgress(ctx, c, m, rate))
 			if o.Wait > 0 {
 				msg += fmt.Sprintf(" after waiting %s", o.Wait)
 			} else {
@@ -126,12 +136,42 @@ func Promote(ctx context.Context, c *cluster.Cluster, ref string, o PromoteOptio
 			}
 			return nil, fault.New(fault.Refused, msg)
 		}
-		time.Sleep(500 * time.Millisecond) // etcd decides "in sync" on the leader's next progress report
+		retry.sleep(ctx)
 	}
 	res.Waited = time.Since(start)
 	m.IsLearner = false
 	res.Member = m
 	return res, verifyVoter(ctx, c, m, o.Verify, res)
+}
+
+// progressEvery is how often a waiting promote refreshes the progress line.
+const progressEvery = time.Second
+
+// backoff paces the retries of promote and of its verification. etcd's
+// leader judges "in sync" from its own raft progress of the learner, which
+// moves the moment the learner acknowledges (the end of a snapshot, a batch
+// of entries), and the new voter serves once it has applied its own publish:
+// a retry soon after is what finds it. A refused promote or a failed read
+// costs one RPC, so the pace starts at 50 ms and slows to 200 ms (about the
+// pace of etcdctl run in a loop) for a learner that takes minutes.
+type backoff struct{ next time.Duration }
+
+const (
+	backoffFirst = 50 * time.Millisecond
+	backoffMax   = 200 * time.Millisecond
+)
+
+func newBackoff() *backoff { return &backoff{next: backoffFirst} }
+
+// sleep waits the next pause, or until ctx ends.
+func (b *backoff) sleep(ctx context.Context) {
+	t := time.NewTimer(b.next)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	}
+	b.next = min(2*b.next, backoffMax)
 }
 
 // ResolveJoining resolves ref like Resolve, but a name no member has yet
@@ -188,6 +228,7 @@ func alreadyVoter(err error) bool {
 // a voter and m serves a linearizable read.
 func verifyVoter(ctx context.Context, c *cluster.Cluster, m cluster.Member, timeout time.Duration, res *Promoted) error {
 	deadline := time.Now().Add(timeout)
+	retry := newBackoff()
 	var last error
 	for {
 		ms, err := c.Members(ctx)
@@ -212,7 +253,7 @@ func verifyVoter(ctx context.Context, c *cluster.Cluster, m cluster.Member, time
 		if time.Now().After(deadline) || ctx.Err() != nil {
 			return fault.Mark(fmt.Errorf("promote %s: verify: %w", m.Label(), last), fault.Failed)
 		}
-		time.Sleep(200 * time.Millisecond) // poll interval
+		retry.sleep(ctx)
 	}
 }
 
