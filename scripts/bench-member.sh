@@ -9,12 +9,15 @@
 #       every 100 ms): etcdmedic's promote verifies that, etcdctl's does not.
 #       etcdmedic-promoted is when within its round the promote itself
 #       succeeded (its waitedSeconds): the profile of promote's polls.
+#       Each round prints whether the leader sent a raft snapshot: at 500 MB
+#       it does (etcd 3.7 compacts its log after every 100 applied entries).
 #   BenchmarkLearnerSnapshotCatchUpVsEtcdctl  the same contenders, rounds and
 #       target, after 5300 small writes: the leader has compacted its raft log
-#       (etcd keeps 5000 entries after each in-memory snapshot), so every
-#       learner receives the whole database as a raft snapshot; each round
-#       prints the leader's etcd_network_snapshot_send_success before and
-#       after (a round without a snapshot fails).
+#       at any size (etcd keeps 5000 entries after each in-memory snapshot), so
+#       every learner receives the whole database as a raft snapshot and then
+#       5000 entries; each round prints the leader's
+#       etcd_network_snapshot_send_success before and after (a round without
+#       a snapshot fails) and the seconds the send took.
 #   BenchmarkReplaceAllThreeMembers   member replace of m1, m2, m3 in turn,
 #       each phase measured inside the run; target wall ≤ 1.2 × (Σ catch-ups + Σ gates).
 # Each benchmark call is one round (-benchtime=1x); CATCHUP_COUNT (default 3),

@@ -35,6 +35,7 @@ var catchUpRounds int
 func BenchmarkLearnerCatchUpVsEtcdctl(b *testing.B) {
 	etcdctl := releaseEtcdctl(b)
 	c := benchCluster(b, benchMB())
+	voters := c.Members()
 	eps := endpoints(c)
 	b.ResetTimer()
 	var ours, oursPromoted, theirs, theirsServing time.Duration
@@ -42,15 +43,23 @@ func BenchmarkLearnerCatchUpVsEtcdctl(b *testing.B) {
 		etcdmedicFirst := catchUpRounds%2 == 0
 		catchUpRounds++
 		for k := 0; k < 2; k++ {
+			// Whether the leader sent a raft snapshot, untimed: once its
+			// log is compacted (in 3.7 after every 100 applied entries,
+			// to 5000 behind) a new member gets one, whatever it is.
+			before := snapshotsSent(b, voters)
+			name := fmt.Sprintf("e%d", catchUpRounds)
 			if (k == 0) == etcdmedicFirst {
-				t, p := catchUpWithEtcdmedic(b, c, eps, fmt.Sprintf("b%d", catchUpRounds))
+				name = fmt.Sprintf("b%d", catchUpRounds)
+				t, p := catchUpWithEtcdmedic(b, c, eps, name)
 				ours += t
 				oursPromoted += p
 			} else {
-				p, sv := catchUpWithEtcdctl(b, c, eps, etcdctl, fmt.Sprintf("e%d", catchUpRounds))
+				p, sv := catchUpWithEtcdctl(b, c, eps, etcdctl, name)
 				theirs += p
 				theirsServing += sv
 			}
+			after := snapshotsSent(b, voters)
+			fmt.Fprintf(os.Stderr, "bench: %s: the leader sent %.0f raft snapshot(s) (etcd_network_snapshot_send_success %v -> %v)\n", name, after.count-before.count, before.count, after.count)
 		}
 	}
 	b.ReportMetric(ours.Seconds()/float64(b.N), "etcdmedic-s/op")

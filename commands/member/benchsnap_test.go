@@ -23,12 +23,16 @@ var snapCatchUpRounds int
 // raftLogFill is how many entries the snapshot benchmark writes before its
 // rounds. etcd 3.7 takes an in-memory raft snapshot every 100 applied
 // entries and then compacts its raft log to applied − SnapshotCatchUpEntries
-// (5000; server/etcdserver/server.go, compactRaftLog): with more than 5100
-// entries behind it, a leader no longer holds entry 1, and a member that
-// joins empty can only be sent the whole database as a raft snapshot — as in
-// any cluster that has run a while. The seeded playground alone has ~600
-// entries, so its learners catch up from log entries. (snapshot-count sets
-// only the disk snapshots in 3.7, so the members keep etcd's defaults.)
+// (5000; server/etcdserver/server.go, compactRaftLog), or to index 1 while
+// fewer are applied: either way a leader no longer holds entry 1, and a
+// member that joins empty can only be sent the whole database as a raft
+// snapshot — as in any cluster that has run a while. The 500 MB seed (~600
+// entries) crosses that already (BenchmarkLearnerCatchUpVsEtcdctl prints a
+// snapshot per round too); a small one (16 MB: fewer than 100 entries) does
+// not, and its learners catch up from log entries. The fill makes the
+// snapshot certain at every size and keeps 5000 entries for the learner to
+// apply after it, as a busy cluster would. (snapshot-count sets only the
+// disk snapshots in 3.7, so the members keep etcd's defaults.)
 const raftLogFill = 5300
 
 // BenchmarkLearnerSnapshotCatchUpVsEtcdctl is BenchmarkLearnerCatchUpVsEtcdctl
