@@ -64,6 +64,7 @@ em=$(bench_release_etcdmedic "$work/etcdmedic")
 go build -o "$work/benchseed" ./scripts/benchseed
 ctl=("$BIN/etcdctl" --command-timeout 30m)
 
+keys() { "${ctl[@]}" --endpoints "$ep" get "" --prefix --count-only -w fields | awk '/"Count"/ {print $3}'; }
 dbsize() { "${ctl[@]}" --endpoints "$ep" endpoint status -w json | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["Status"]["dbSize"])'; }
 
 # seed SHAPE: fill the running member ($ep) until its database has MB MB.
@@ -80,11 +81,13 @@ seed() {
     ;;
   32k)
     # 40 puts of 32 KiB a txn: under etcd's 1.5 MiB request limit.
-    head -c 24576 /dev/urandom | base64 -w0 >"$work/value" # exactly 32 KiB
+    local value
+    value=$(head -c 24576 /dev/urandom | base64 -w0) # exactly 32 KiB
     while (($(dbsize) < want)); do
       for _ in $(seq 10); do
-        { echo; for _ in $(seq 40); do printf 'put /bench/32k/%06d ' "$i"; cat "$work/value"; echo; i=$((i + 1)); done; echo; echo; } |
-          "${ctl[@]}" --endpoints "$ep" txn >/dev/null
+        # Written to a file, not piped: a pipeline's subshell would lose i.
+        { echo; for _ in $(seq 40); do printf 'put /bench/32k/%06d %s\n' "$i" "$value"; i=$((i + 1)); done; echo; echo; } >"$work/txn"
+        "${ctl[@]}" --endpoints "$ep" txn <"$work/txn" >/dev/null
       done
     done
     ;;
@@ -107,6 +110,7 @@ data_dir() {
     start=$(date +%s)
     bench_start_etcd "$work/data" --unsafe-no-fsync
     seed "$shape"
+    echo "seeded $(keys) keys"
     bench_stop_etcd
     mkdir -p "$SEEDS"
     cp -a "$work/data" "$cached.tmp.$$" && mv "$cached.tmp.$$" "$cached"
@@ -130,7 +134,7 @@ for shape in $SHAPES; do
   [ "$ROUNDS" -gt 0 ] || continue # seeding the cache only
   bench_start_etcd "$work/data"
   size=$(dbsize)
-  echo "== $shape: database $((size / 1000 / 1000)) MB, etcd $("$BIN/etcd" --version | head -1), $ROUNDS rounds"
+  echo "== $shape: database $((size / 1000 / 1000)) MB, $(keys) keys, etcd $("$BIN/etcd" --version | head -1), $ROUNDS rounds"
   bench_init
   for r in $(seq "$ROUNDS"); do
     out=$work/r$r

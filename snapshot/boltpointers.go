@@ -25,9 +25,10 @@ const (
 // no hash has vouched for yet, a damaged pointer would otherwise send the
 // cursor outside the file (a fault, recovered as a panic) or round a cycle
 // forever. It reads page headers and element tables, not the values.
-// data is the database's mapping, the file's size long; abort, when set,
-// is asked every 1024 pages: true ends the proof with errAborted.
-func checkPointers(tx *bolt.Tx, data []byte, pageSize int, abort func() bool) error {
+// data is the database's mapping, the file's size long. Every 64 pages
+// trim (when set) drops the mapped pages (one touch maps a whole run of the
+// page cache) and abort (when set) is asked: true ends it with errAborted.
+func checkPointers(tx *bolt.Tx, data []byte, pageSize int, trim func(), abort func() bool) error {
 	ps := uint64(pageSize)
 	npages := min(uint64(tx.Size()), uint64(len(data))) / ps
 	seen := make([]uint64, (npages+63)/64)
@@ -96,8 +97,13 @@ func checkPointers(tx *bolt.Tx, data []byte, pageSize int, abort func() bool) er
 		return nil
 	}
 	for n := 1; len(stack) > 0; n++ {
-		if abort != nil && n%1024 == 0 && abort() {
-			return errAborted
+		if n%64 == 0 {
+			if trim != nil {
+				trim()
+			}
+			if abort != nil && abort() {
+				return errAborted
+			}
 		}
 		id := stack[len(stack)-1]
 		stack = stack[:len(stack)-1]

@@ -10,7 +10,7 @@ import (
 )
 
 // trimInterval is how often the mapping is trimmed during a bolt read.
-const trimInterval = 5 * time.Millisecond
+const trimInterval = 2 * time.Millisecond
 
 // trimMapped keeps bbolt's read-only mapping of a database file from
 // growing the process's resident set while the check walks it: every
