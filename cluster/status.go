@@ -217,14 +217,16 @@ func (c *Cluster) StatusOf(ctx context.Context, m Member) (*pb.StatusResponse, e
 	return resp, nil
 }
 
-var alarmPattern = regexp.MustCompile(`memberID:\s*(\d+)\s+alarm:\s*([A-Z_]+)`)
+// Compiled on first use: a package-level regexp is compiled at start-up by
+// every command, which this one is not.
+var alarmPattern = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`memberID:\s*(\d+)\s+alarm:\s*([A-Z_]+)`) })
 
 // parseAlarms reads the alarms Status reports in its Errors field. AlarmList
 // would need quorum; Status is local, so this works when quorum is lost.
 func parseAlarms(errs []string) []Alarm {
 	var out []Alarm
 	for _, e := range errs {
-		m := alarmPattern.FindStringSubmatch(e)
+		m := alarmPattern().FindStringSubmatch(e)
 		if m == nil {
 			continue
 		}

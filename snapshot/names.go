@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -25,7 +26,11 @@ const (
 	tempSuffix = ".part"
 )
 
-var namePattern = regexp.MustCompile(`^etcd-([0-9a-f]{16})-([0-9]+)-([0-9]{8}T[0-9]{6}(?:\.[0-9]{3})?Z)(\.db|\.db\.zst)$`)
+// Compiled on first use: a package-level regexp is compiled at start-up by
+// every command, which this one is not.
+var namePattern = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`^etcd-([0-9a-f]{16})-([0-9]+)-([0-9]{8}T[0-9]{6}(?:\.[0-9]{3})?Z)(\.db|\.db\.zst)$`)
+})
 
 // FileName is the final name of a snapshot; at counts to the millisecond.
 func FileName(clusterID uint64, revision int64, at time.Time, compressed bool) string {
@@ -46,7 +51,7 @@ type Name struct {
 
 // ParseName recognises a file name this package gave; ok is false for any other file.
 func ParseName(base string) (Name, bool) {
-	m := namePattern.FindStringSubmatch(base)
+	m := namePattern().FindStringSubmatch(base)
 	if m == nil {
 		return Name{}, false
 	}

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -24,13 +25,15 @@ import (
 // snapshot takes a day.
 const staleUpload = 24 * time.Hour
 
-var uploadName = regexp.MustCompile(`^p([0-9]+)-[0-9a-f]{16}-(.*)\.part$`)
+// Compiled on first use: a package-level regexp is compiled at start-up by
+// every command, which this one is not.
+var uploadName = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^p([0-9]+)-[0-9a-f]{16}-(.*)\.part$`) })
 
 // leftBehind says whether an upload under uploadDir belongs to no running
 // save: on this host, its process is gone; from another host, it is older
 // than staleUpload.
 func leftBehind(base string, started, now time.Time) bool {
-	m := uploadName.FindStringSubmatch(base)
+	m := uploadName().FindStringSubmatch(base)
 	if m == nil {
 		return false // not a name this tool gives: never touched
 	}
@@ -147,7 +150,7 @@ func (r *Remote) intentTarget(ctx context.Context, intentKey string) string {
 		return fallback
 	}
 	name := strings.TrimSpace(string(b))
-	if tmp, ok := strings.CutPrefix(name, uploadDir); ok && uploadName.MatchString(tmp) {
+	if tmp, ok := strings.CutPrefix(name, uploadDir); ok && uploadName().MatchString(tmp) {
 		return name
 	}
 	if !strings.Contains(name, "/") && isSnapshotName(name) {

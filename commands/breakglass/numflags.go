@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/etcdmedic/etcdmedic/commands/cmdutil"
@@ -51,7 +52,9 @@ func durationIn(flag string, v, lo, hi time.Duration) error {
 	return nil
 }
 
-var days = regexp.MustCompile(`^[0-9]+(\.[0-9]+)?d$`)
+// Compiled on first use: a package-level regexp is compiled at start-up by
+// every command, which this one is not.
+var days = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[0-9]+(\.[0-9]+)?d$`) })
 
 // ParseAge reads a Go duration or a number of days ("7d", "1.5d"), at most
 // 100 years. Days are plain decimals: ParseFloat would also take NaN, Inf,
@@ -63,7 +66,7 @@ func ParseAge(s string) (time.Duration, error) {
 	bad := fmt.Errorf("--older-than %q: want a duration like 36h or 7d, at most %s", s, "36500d")
 	var v time.Duration
 	if d, ok := strings.CutSuffix(s, "d"); ok {
-		if !days.MatchString(s) {
+		if !days().MatchString(s) {
 			return 0, bad
 		}
 		n, err := strconv.ParseFloat(d, 64)

@@ -152,7 +152,11 @@ func (p *printer) reason(full string, width int) string {
 
 // comparison finds the rule's simple comparisons: a variable (or the
 // mixin's in-use ratio) against a number or a product of numbers.
-var comparison = regexp.MustCompile(`(dbSizeInUse\s*/\s*dbSize|dbSizeInUse|dbSizeFree|dbSize|dbQuotaUsage|dbQuota|fragmentation)\s*(>=|<=|>|<)\s*([0-9.]+(?:\s*\*\s*[0-9.]+)*)`)
+// Compiled on first use: a package-level regexp is compiled at start-up by
+// every command, which this one is not.
+var comparison = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`(dbSizeInUse\s*/\s*dbSize|dbSizeInUse|dbSizeFree|dbSize|dbQuotaUsage|dbQuota|fragmentation)\s*(>=|<=|>|<)\s*([0-9.]+(?:\s*\*\s*[0-9.]+)*)`)
+})
 
 // shortReason says in a few words why a member is or is not defragmented:
 // the rule's own comparisons with this member's values ("frag 59.5% ≥ 50%"),
@@ -167,7 +171,7 @@ func shortReason(full, rule string) string {
 		return strings.Replace(full, "no status now: ", "no status: ", 1)
 	}
 	var parts []string
-	for _, m := range comparison.FindAllStringSubmatch(rule, 3) {
+	for _, m := range comparison().FindAllStringSubmatch(rule, 3) {
 		threshold, ok := product(m[3])
 		if !ok {
 			continue

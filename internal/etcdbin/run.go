@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -22,7 +23,9 @@ type Tool struct {
 // versionTimeout bounds `etcdutl version` / `etcd --version`: they print and exit.
 const versionTimeout = 10 * time.Second
 
-var versionLine = regexp.MustCompile(`(?im)^\s*(?:etcdutl|etcd) version:\s*v?(\S+)`)
+// Compiled on first use: a package-level regexp is compiled at start-up by
+// every command, which this one is not.
+var versionLine = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`(?im)^\s*(?:etcdutl|etcd) version:\s*v?(\S+)`) })
 
 // Version runs `etcdutl version` (name "etcdutl") or `etcd --version`
 // (name "etcd") and returns the version it prints ("3.7.3").
@@ -37,7 +40,7 @@ func Version(ctx context.Context, name, bin string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("%s %s: %w", bin, arg, err)
 	}
-	m := versionLine.FindSubmatch(out)
+	m := versionLine().FindSubmatch(out)
 	if m == nil {
 		return "", fmt.Errorf("%s %s printed no version: %s", bin, arg, firstLine(out))
 	}
