@@ -4,6 +4,9 @@
 #   save --to s3:// (MinIO)  vs  save DIR             throughput, target ≥ 0.8×
 #   peak RSS of save --to s3://                        target ≤ 100 MB
 #   drill of that snapshot   vs  etcdutl snapshot restore + etcd start on it   target ≤ 1.5×
+# and the same steps by hand as controls: save DIR + one curl PUT of the file
+# (against save --to), one curl GET of the object + restore + start (against
+# the drill), each summed per round.
 #
 #   scripts/bench-offsite.sh                      # 520 MB, 3 rounds
 #   BENCH_OFFSITE_MB=1000 BENCH_OFFSITE_ROUNDS=5 scripts/bench-offsite.sh
@@ -89,7 +92,7 @@ cpu_delta() { echo "scale=2; ($2 - $1) / 1" | bc -l; }
 span() { sort -g | awk 'NR == 1 {a = $1} {b = $1} END {print a "–" b}'; }
 median() { sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2}'; }
 timed() { sync; local t0; t0=$(now); "$@" >/dev/null 2>&1; echo "$(now) - $t0" | bc -l; }
-splits=(); put_s=(); local_s=(); s3_s=(); rss=(); lrss=(); up_s=(); drill_s=(); ref_s=()
+splits=(); put_s=(); get_s=(); hand_s=(); hand_drill_s=(); local_s=(); s3_s=(); rss=(); lrss=(); up_s=(); drill_s=(); ref_s=()
 for r in $(seq "$BENCH_OFFSITE_ROUNDS"); do
   mkdir -p "$work/r$r/local"
   save_local() {
@@ -116,6 +119,11 @@ for r in $(seq "$BENCH_OFFSITE_ROUNDS"); do
   m0=$(cpu_of "$minio_pid")
   put_s+=("$(timed curl -sf -T "$f" --aws-sigv4 "aws:amz:us-east-1:s3" --user "$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY" "http://127.0.0.1:$mport/bench/control/r$r.db")")
   pcpu="MinIO $(cpu_delta "$m0" "$(cpu_of "$minio_pid")")s"
+  # The same steps by hand: the plain object back in one GET (what a drill
+  # by hand downloads before etcdutl restore).
+  get_s+=("$(timed curl -sf -o "$work/r$r/get.db" --aws-sigv4 "aws:amz:us-east-1:s3" --user "$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY" "http://127.0.0.1:$mport/bench/control/r$r.db")")
+  cmp -s "$f" "$work/r$r/get.db" || { echo "bench-offsite: the control GET returned other bytes" >&2; exit 1; }
+  rm -f "$work/r$r/get.db"
   curl -sf -X DELETE --aws-sigv4 "aws:amz:us-east-1:s3" --user "$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY" "http://127.0.0.1:$mport/bench/control/r$r.db" >/dev/null || true
   # Reference for the drill: etcdutl restore + an etcd start until it serves.
   ref() {
@@ -139,7 +147,9 @@ for r in $(seq "$BENCH_OFFSITE_ROUNDS"); do
   }
   if (( r % 2 )); then ref "$(port)" "$(port)"; do_drill; else do_drill; ref "$(port)" "$(port)"; fi
   "$em" snapshot drill "$url" --temp-dir "$work" --etcdutl-binary "$etcdutl" --etcd-binary "$BENCH_OFFSITE_BIN/etcd" >/dev/null || { echo "bench-offsite: drill failed" >&2; exit 1; }
-  echo "round $r: save DIR ${local_s[-1]}s (peak RSS ${lrss[-1]} KiB; CPU $lcpu), save --to s3 ${s3_s[-1]}s ($how; stream ${up_s[-1]}s, peak RSS ${rss[-1]} KiB: $split; CPU $scpu); curl PUT ${put_s[-1]}s (CPU $pcpu); restore+start ${ref_s[-1]}s, drill ${drill_s[-1]}s ($phases); load $(cut -d' ' -f1-3 /proc/loadavg)"
+  hand_s+=("$(echo "${local_s[-1]} + ${put_s[-1]}" | bc -l)")
+  hand_drill_s+=("$(echo "${get_s[-1]} + ${ref_s[-1]}" | bc -l)")
+  echo "round $r: save DIR ${local_s[-1]}s (peak RSS ${lrss[-1]} KiB; CPU $lcpu), save --to s3 ${s3_s[-1]}s ($how; stream ${up_s[-1]}s, peak RSS ${rss[-1]} KiB: $split; CPU $scpu); curl PUT ${put_s[-1]}s (CPU $pcpu), GET ${get_s[-1]}s; restore+start ${ref_s[-1]}s, drill ${drill_s[-1]}s ($phases); load $(cut -d' ' -f1-3 /proc/loadavg)"
   rm -rf "$work/r$r"
 done
 ls=$(printf '%s\n' "${local_s[@]}" | median); ss=$(printf '%s\n' "${s3_s[@]}" | median)
@@ -150,7 +160,11 @@ echo "save (median of $BENCH_OFFSITE_ROUNDS): DIR ${ls}s ($(printf '%s\n' "${loc
 ps=$(printf '%s\n' "${put_s[@]}" | median)
 echo "      control: one curl PUT of the same file into the same MinIO ${ps}s ($(printf '%s\n' "${put_s[@]}" | span)): save DIR / PUT = $(echo "scale=3; $ls / $ps" | bc -l), the most any upload can reach"
 us=$(printf '%s\n' "${up_s[@]}" | median); lr=$(printf '%s\n' "${lrss[@]}" | sort -g | tail -1)
+hs=$(printf '%s\n' "${hand_s[@]}" | median)
+echo "      by hand: save DIR, then curl PUT of the file ${hs}s ($(printf '%s\n' "${hand_s[@]}" | span)): throughput ratio s3/by-hand = $(echo "scale=3; $hs / $ss" | bc -l)   (proposed target ≥ 0.8: MinIO, etcd and etcdmedic share the machine's cores, which the local save does not pay for)"
 echo "      stream (upload beside it) ${us}s (the rest: the last parts, bolt's check of the spool, ListParts, .meta.json, complete)"
 echo "peak RSS of save --to s3://: $((pr / 1024)) MiB   (target ≤ 100; sampled per round: $(printf '%s; ' "${splits[@]}")); of save DIR: $((lr / 1024)) MiB (both include the release binary's own pages)"
 echo "drill ${ds}s ($(printf '%s\n' "${drill_s[@]}" | span)) vs etcdutl restore + etcd start ${rs}s ($(printf '%s\n' "${ref_s[@]}" | span)): ratio $(echo "scale=3; $ds / $rs" | bc -l)   (target ≤ 1.5; the drill also downloads and verifies, and compares key count and HashKV)"
+hd=$(printf '%s\n' "${hand_drill_s[@]}" | median)
+echo "      by hand: curl GET of the object + etcdutl restore + etcd start ${hd}s ($(printf '%s\n' "${hand_drill_s[@]}" | span)): ratio $(echo "scale=3; $ds / $hd" | bc -l)   (proposed target ≤ 1.5: the same download the drill makes)"
 echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
