@@ -156,7 +156,7 @@ func testReleaseRestore(t *testing.T, bin string) {
 		if r.RestoredRevision != r.Revision+1_000_000_000 {
 			t.Errorf("restored revision %d, snapshot's %d: want the default bump", r.RestoredRevision, r.Revision)
 		}
-		rcli := startRestored(t, rb.Etcd, dd, "r1", peer)
+		rcli := playgroundtest.ServeDataDir(t, rb.Etcd, dd, "r1", peer)
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		resp, err := rcli.Get(ctx, "/release/", clientv3.WithPrefix())
@@ -195,52 +195,6 @@ func testReleaseRestore(t *testing.T, bin string) {
 			t.Fatalf("exit %d, want 2 and etcdutl's reason:\n%s", code, out)
 		}
 	})
-}
-
-// startRestored runs etcd on a restored data dir until the test ends and
-// returns a client once it serves.
-func startRestored(t *testing.T, etcd, dataDir, name, peer string) *clientv3.Client {
-	t.Helper()
-	clientURL := fmt.Sprintf("http://127.0.0.1:%d", playgroundtest.FreePort(t))
-	cmd := exec.Command(etcd, "--name", name, "--data-dir", dataDir,
-		"--listen-client-urls", clientURL, "--advertise-client-urls", clientURL,
-		"--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
-		"--initial-cluster", name+"="+peer, "--log-level", "warn")
-	var log bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &log, &log
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		<-exited
-	})
-	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{clientURL}, DialTimeout: 5 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cli.Close() })
-	deadline := time.Now().Add(90 * time.Second)
-	for {
-		select {
-		case err := <-exited:
-			exited <- err
-			t.Fatalf("etcd exited on the restored data dir: %v\n%s", err, log.String())
-		default:
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		_, err := cli.Get(ctx, "probe")
-		cancel()
-		if err == nil {
-			return cli
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("etcd on the restored data dir not serving within 90s: %v", err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
 }
 
 // testReleaseDefragOffline: the release binary's defrag-offline (etcd's

@@ -46,7 +46,7 @@ func TestRestoreCompatibility(t *testing.T) {
 				"--initial-cluster", "r1="+peer, "--initial-advertise-peer-urls", peer); r.Code != 0 {
 				t.Fatalf("restore exit %d", r.Code)
 			}
-			rcli := startEtcd(t, b.Etcd, dataDir, "r1", peer)
+			rcli := playgroundtest.ServeDataDir(t, b.Etcd, dataDir, "r1", peer)
 			got := dump(t, rcli, 0)
 			delete(got, "health-probe")
 			equalMaps(t, got, want)
@@ -86,7 +86,7 @@ func TestRestoreCompatibility(t *testing.T) {
 					}
 					continue
 				}
-				ocli := startEtcd(t, bins[other].Etcd, dd, "r1", peer)
+				ocli := playgroundtest.ServeDataDir(t, bins[other].Etcd, dd, "r1", peer)
 				got := dump(t, ocli, 0)
 				delete(got, "health-probe")
 				equalMaps(t, got, want)

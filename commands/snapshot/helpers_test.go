@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -75,63 +74,6 @@ func dump(t *testing.T, cli *clientv3.Client, rev int64) map[string]string {
 		out[string(kv.Key)] = string(kv.Value)
 	}
 	return out
-}
-
-// startEtcd runs a real etcd binary on a restored data dir and returns a
-// client to it; the process is killed when the test ends.
-func startEtcd(t *testing.T, bin, dataDir, name, peerURL string) *clientv3.Client {
-	t.Helper()
-	clientURL := fmt.Sprintf("http://127.0.0.1:%d", playgroundtest.FreePort(t))
-	u := peerURL
-	cmd := exec.Command(bin, "--name", name, "--data-dir", dataDir,
-		"--listen-client-urls", clientURL, "--advertise-client-urls", clientURL,
-		"--listen-peer-urls", u, "--initial-advertise-peer-urls", u,
-		"--initial-cluster", name+"="+u, "--log-level", "warn")
-	logf, err := os.Create(filepath.Join(t.TempDir(), "etcd.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	// exited is closed once the process is reaped, so both the readiness
-	// loop and the cleanup can observe it.
-	exited := make(chan struct{})
-	var waitErr error
-	go func() { waitErr = cmd.Wait(); close(exited) }()
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		<-exited
-		if t.Failed() {
-			b, _ := os.ReadFile(logf.Name())
-			t.Logf("etcd %s log:\n%s", bin, tail(string(b), 3000))
-		}
-	})
-	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{clientURL}, DialTimeout: 5 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cli.Close() })
-	deadline := time.Now().Add(90 * time.Second)
-	for {
-		select {
-		case <-exited:
-			b, _ := os.ReadFile(logf.Name())
-			t.Fatalf("etcd %s exited on the restored data dir: %v\n%s", bin, waitErr, tail(string(b), 3000))
-		default:
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		_, err := cli.Get(ctx, "health-probe")
-		cancel()
-		if err == nil {
-			return cli
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("etcd on restored data dir not ready: %v", err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
 }
 
 func tail(s string, n int) string {

@@ -223,7 +223,7 @@ func remoteRoundTrip(t *testing.T, u string, checkObjects func(name string)) {
 	if rr.Code != 0 {
 		t.Fatalf("restore exit %d", rr.Code)
 	}
-	rcli := startEtcd(t, etcdBin, dataDir, "r1", peer)
+	rcli := playgroundtest.ServeDataDir(t, etcdBin, dataDir, "r1", peer)
 	equalMaps(t, dump(t, rcli, 0), dump(t, cli, md.Revision))
 	noSecret(t, sr, lr, vr, drr, rr)
 }

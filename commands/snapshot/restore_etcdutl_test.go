@@ -39,7 +39,7 @@ func TestRestoreWithEtcdutlBinary(t *testing.T) {
 	if res.Etcdutl == nil || res.Etcdutl.Path != b.Etcdutl || "v"+res.Etcdutl.Version != b.Version {
 		t.Fatalf("restored with %+v, want %s's etcdutl", res.Etcdutl, b.Version)
 	}
-	got := dump(t, startEtcd(t, b.Etcd, dataDir, "r1", peer), 0)
+	got := dump(t, playgroundtest.ServeDataDir(t, b.Etcd, dataDir, "r1", peer), 0)
 	delete(got, "health-probe")
 	equalMaps(t, got, want)
 

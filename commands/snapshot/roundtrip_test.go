@@ -102,7 +102,7 @@ func TestSaveVerifyRestoreRoundTrip(t *testing.T) {
 			if r.Code != 0 {
 				t.Fatalf("restore exit %d", r.Code)
 			}
-			rcli := startEtcd(t, bins[latest(bins, "v3.7")].Etcd, dataDir, "r1", peer)
+			rcli := playgroundtest.ServeDataDir(t, bins[latest(bins, "v3.7")].Etcd, dataDir, "r1", peer)
 			got := dump(t, rcli, 0)
 			delete(got, "health-probe")
 			equalMaps(t, got, want)
