@@ -58,12 +58,12 @@ var smokeRuns = map[string]smokeRun{
 	},
 	"bench-offsite.sh": {
 		env:     []string{"BENCH_OFFSITE_MB=24", "BENCH_OFFSITE_ROUNDS=1"},
-		want:    []string{"peak RSS of save --to s3://", "throughput ratio", "drill", "load average"},
+		want:    []string{"peak RSS of save --to s3://", "throughput ratio", "s3/by-hand", "drill", "curl GET of the object", "load average"},
 		timeout: 60 * time.Minute, // the first run builds MinIO
 	},
 	"bench-member.sh": {
 		env:  []string{"BENCH_MEMBER_DB_MB=16", "CATCHUP_COUNT=1", "REPLACE_COUNT=1"},
-		want: []string{"catch-up:", "replace all three:"},
+		want: []string{"catch-up:", "catch-up across a raft snapshot:", "replace all three:"},
 	},
 	"bench-breakglass.sh": {
 		env:  []string{"BENCH_SURVIVORS_MB=16", "BENCH_DEFRAG_OFFLINE_MB=16", "BENCH_SURVIVORS_ROUNDS=1", "BENCH_DEFRAG_OFFLINE_ROUNDS=1", "BENCH_ASSERT=0"},
