@@ -61,9 +61,48 @@ func (g *Gate) Err(what string) error {
 	return fault.Mark(fmt.Errorf("%s: refused by the gate (%s): %s", what, g.Refusal.Gate, g.Refusal.String()), fault.Refused)
 }
 
+// electionSettle bounds how long a gate refused for want of one leader is
+// judged again: a leader that died or stepped down is replaced within a few
+// election timeouts, and a change judged mid-election would be refused for
+// a state that lasts a second (or pass on a leader that is already gone).
+const electionSettle = 5 * time.Second
+
 // Judge samples every member (Status, one read each) and checks the gate on
-// the findings, with the member list's own findings first.
+// the findings, with the member list's own findings first. While the gate
+// refuses because no leader is agreed on, it looks again, up to
+// electionSettle.
 func Judge(ctx context.Context, c *cluster.Cluster, ms *cluster.Membership, gate health.Gate, t health.Thresholds) *Gate {
+	deadline := time.Now().Add(electionSettle)
+	for {
+		g := judgeOnce(ctx, c, ms, gate, t)
+		if !electing(g.Refusal) || time.Now().After(deadline) {
+			return g
+		}
+		select {
+		case <-ctx.Done():
+			return g
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
+}
+
+// electing: the refusal is what an election under way looks like: no
+// leader, members that disagree on it, or voters whose linearizable reads
+// time out (they still follow a leader that is gone until their election
+// timeout fires).
+func electing(r *health.Refusal) bool {
+	if r == nil {
+		return false
+	}
+	for _, f := range r.Findings {
+		if f.ID == "quorum.leader" || f.ID == "reads.linearizable" {
+			return true
+		}
+	}
+	return false
+}
+
+func judgeOnce(ctx context.Context, c *cluster.Cluster, ms *cluster.Membership, gate health.Gate, t health.Thresholds) *Gate {
 	reads := make(chan map[uint64]health.ReadResult, 1)
 	go func() { reads <- health.ReadEach(ctx, c, ms) }()
 	snap := c.Probe(ctx, ms, cluster.ProbeOptions{SkipMetrics: true})

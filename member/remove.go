@@ -87,7 +87,7 @@ func Remove(ctx context.Context, c *cluster.Cluster, ref string, o RemoveOptions
 		rctx, cancel := c.WithCommandTimeout(ctx)
 		_, err = cli.MemberRemove(rctx, m.ID)
 		cancel()
-		if err == nil || !retriable(err) || time.Now().After(deadline) || ctx.Err() != nil {
+		if err == nil || !(retriable(err) || electionLost(err)) || time.Now().After(deadline) || ctx.Err() != nil {
 			break
 		}
 		time.Sleep(500 * time.Millisecond) // etcd's connectivity window is seconds
@@ -101,6 +101,13 @@ func Remove(ctx context.Context, c *cluster.Cluster, ref string, o RemoveOptions
 	}
 	res.Remaining = len(stay)
 	return res, waitGone(ctx, c, stay, m, o.AgreeTimeout)
+}
+
+// electionLost: the request met an election (the leader it went to died or
+// stepped down). A removal is safe to ask again: if the first one was
+// applied after all, the next says the member is not found (removedAlready).
+func electionLost(err error) bool {
+	return contains(err, "no leader") || contains(err, "leader changed") || contains(err, "request timed out")
 }
 
 // removedAlready: an earlier attempt whose answer was lost succeeded.

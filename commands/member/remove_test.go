@@ -48,6 +48,38 @@ func TestRemoveDeadMember(t *testing.T) {
 	}
 }
 
+// The leader SIGKILLed and removed at once: the remove meets the election
+// (no leader yet, or the request lost with its leader) and waits it out
+// instead of refusing a cluster that is about to be healthy; it succeeds
+// and two voters remain. Each round kills the current leader.
+func TestRemoveDeadLeaderDuringTheElection(t *testing.T) {
+	for round := range 3 {
+		c := playgroundtest.Start(t, playground.Options{Members: 3})
+		eps := endpoints(c)
+		l := list(t, eps)
+		var leader *playground.Member
+		for _, m := range c.Members() {
+			if row(t, l, m.Name).ID == l.Leader {
+				leader = m
+			}
+		}
+		if leader == nil {
+			t.Fatalf("round %d: no leader in %+v", round, l)
+		}
+		if err := leader.Kill(); err != nil {
+			t.Fatal(err)
+		}
+		res := clitest.Run(t, nil, "member", "remove", leader.Name, "--yes", "-o", "json", "--endpoints", eps, "--command-timeout", "3s")
+		if res.Code != 0 {
+			t.Fatalf("round %d: remove the leader just killed: exit %d\n%s", round, res.Code, res.Stderr)
+		}
+		if after := list(t, eps); len(after.Members) != 2 || voters(after) != 2 || named(after, leader.Name) {
+			t.Fatalf("round %d: after removal %+v", round, after.Members)
+		}
+		c.Stop()
+	}
+}
+
 // A healthy member may not be removed while another is SIGSTOPped: exit 4
 // naming the paused one, and the membership is what it was.
 func TestRemoveHealthyRefusedWhileAnotherIsDown(t *testing.T) {
