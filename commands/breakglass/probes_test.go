@@ -27,27 +27,35 @@ type probesJSON struct {
 	} `json:"edit"`
 }
 
-func TestProbesRelaxOnAKubeadmFixtureAndUndo(t *testing.T) {
-	root := fixtureRoot(t)
+// probesFixture is the kubeadm node fixture with a bolt file of dbBytes
+// under its etcd data dir; it returns the root and the manifest directory.
+func probesFixture(t *testing.T, dbBytes int) (root, manifests string) {
+	t.Helper()
+	root = fixtureRoot(t)
 	db := filepath.Join(root, "var/lib/etcd/member/snap/db")
 	if err := os.MkdirAll(filepath.Dir(db), 0o700); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(db, make([]byte, 4<<20), 0o600); err != nil {
+	if err := os.WriteFile(db, make([]byte, dbBytes), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	manifests := filepath.Join(root, "etc/kubernetes/manifests")
+	return root, filepath.Join(root, "etc/kubernetes/manifests")
+}
+
+func decodeProbes(t *testing.T, r clitest.Result) probesJSON {
+	t.Helper()
+	var v probesJSON
+	if err := json.Unmarshal([]byte(r.Stdout), &v); err != nil {
+		t.Fatalf("%v: %s", err, r.Stdout)
+	}
+	return v
+}
+
+func TestProbesRelaxOnAKubeadmFixtureAndUndo(t *testing.T) {
+	root, manifests := probesFixture(t, 4<<20)
 	before := snapshotFiles(t, manifests)
 	manifest := filepath.Join(manifests, "etcd.yaml")
-
-	decode := func(r clitest.Result) probesJSON {
-		t.Helper()
-		var v probesJSON
-		if err := json.Unmarshal([]byte(r.Stdout), &v); err != nil {
-			t.Fatalf("%v: %s", err, r.Stdout)
-		}
-		return v
-	}
+	decode := func(r clitest.Result) probesJSON { t.Helper(); return decodeProbes(t, r) }
 	r := clitest.Run(t, noEtcd, "breakglass", "probes", "--root", root, "-o", "json")
 	v := decode(r)
 	if r.Code != 0 || !v.Enough || v.ReadBytesPerSecond <= 0 || v.Liveness.BudgetSeconds != 90 || v.Startup.Present {
@@ -100,28 +108,12 @@ func TestProbesRelaxOnAKubeadmFixtureAndUndo(t *testing.T) {
 // start, which the same judgement then finds enough), and a bad preset or
 // value is a usage error before anything is read.
 func TestProbesJudgeWithDoctorsThresholds(t *testing.T) {
-	root := fixtureRoot(t)
-	db := filepath.Join(root, "var/lib/etcd/member/snap/db")
-	if err := os.MkdirAll(filepath.Dir(db), 0o700); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(db, make([]byte, 1<<20), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	manifests := filepath.Join(root, "etc/kubernetes/manifests")
+	root, manifests := probesFixture(t, 1<<20)
 	before := snapshotFiles(t, manifests)
-	decode := func(r clitest.Result) probesJSON {
-		t.Helper()
-		var v probesJSON
-		if err := json.Unmarshal([]byte(r.Stdout), &v); err != nil {
-			t.Fatalf("%v: %s", err, r.Stdout)
-		}
-		return v
-	}
 	probes := func(extra ...string) (clitest.Result, probesJSON) {
 		t.Helper()
 		r := clitest.Run(t, noEtcd, append([]string{"breakglass", "probes", "--root", root, "--expected-start", "1m", "-o", "json"}, extra...)...)
-		return r, decode(r)
+		return r, decodeProbes(t, r)
 	}
 	if r, v := probes(); r.Code != 0 || !v.Enough {
 		t.Fatalf("60 s start in a 90 s liveness budget, default margin: exit %d %+v; want enough", r.Code, v)
