@@ -143,6 +143,14 @@ func testReleaseRestore(t *testing.T, bin string) {
 		}
 	})
 
+	t.Run("no such snapshot file: said before etcdutl is looked for", func(t *testing.T) {
+		missing := filepath.Join(t.TempDir(), "etcd-missing.db")
+		out, stderr, code := runBin(t, bin, t.TempDir(), "snapshot", "restore", missing, "--data-dir", filepath.Join(t.TempDir(), "d"))
+		if code != 64 || !strings.Contains(stderr, missing+": no such file or directory") || strings.Contains(stderr, "runs etcd's own etcdutl") {
+			t.Fatalf("exit %d, want 64 naming the missing file:\n%s%s", code, out, stderr)
+		}
+	})
+
 	t.Run("etcdutl beside the binary", func(t *testing.T) {
 		beside := copyBinBeside(t, bin, rb.Etcdutl)
 		dd, peer, out, code := restore(beside, t.TempDir())

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"os"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -139,6 +140,14 @@ failed; 4 the data dir is not empty; 64 bad flags or missing file.`,
 func RunRestore(ctx context.Context, opts *RestoreOptions) error {
 	if opts.Plan {
 		return runPlan(ctx, opts)
+	}
+	// A local file that is not there is the first thing to say, in either
+	// build (the full one would say it next, the release one would ask
+	// for etcdutl first).
+	if f := opts.Restore.File; !snap.IsURL(f) {
+		if _, err := os.Stat(f); err != nil {
+			return cmdutil.UsageError(err)
+		}
 	}
 	// Before any download: no etcdutl to restore with is a usage error.
 	bin, err := snap.FindRestoreTool(opts.Restore.EtcdutlBinary)
