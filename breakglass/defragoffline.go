@@ -266,7 +266,7 @@ func DefragOfflineWith(ctx context.Context, l *Layout, j *Journal, dataDir strin
 	if err != nil {
 		return nil, err
 	}
-	r.Etcdutl = DescribeDefragTool(ctx, bin)
+	r.Etcdutl = etcdbin.DescribeRun(ctx, "etcdutl", bin)
 	db := l.abs(r.DB)
 	mode, id, sum, err := keepOriginalDB(db, l.abs(r.BackupDir), r.BackupMode, r.Before.pageSize)
 	if err != nil {

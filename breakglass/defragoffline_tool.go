@@ -43,20 +43,7 @@ var etcdutlForDefrag = etcdbin.Need{Name: "etcdutl", Flag: "--etcdutl-binary", F
 // build) etcdutl beside this binary or on PATH, or an Invalid fault saying
 // what to do.
 func FindDefragTool(explicit string) (string, error) {
-	if explicit == "" && linkedDefrag {
-		return "", nil
-	}
-	return etcdbin.Find(etcdutlForDefrag, explicit)
-}
-
-// DescribeDefragTool is the etcdutl a defrag runs, for -v logs and JSON;
-// nil for the linked library.
-func DescribeDefragTool(ctx context.Context, bin string) *etcdbin.Tool {
-	if bin == "" {
-		return nil
-	}
-	t := etcdbin.Describe(ctx, "etcdutl", bin)
-	return &t
+	return etcdbin.FindUnlessLinked(etcdutlForDefrag, explicit, linkedDefrag)
 }
 
 // runDefrag defragments the data dir dir with the etcdutl binary tool, or

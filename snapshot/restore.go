@@ -168,7 +168,7 @@ func Restore(ctx context.Context, o RestoreOptions) (*RestoreResult, error) {
 	} else {
 		defer os.Remove(dbPath)
 	}
-	res.Etcdutl = describeRestoreTool(ctx, bin)
+	res.Etcdutl = etcdbin.DescribeRun(ctx, "etcdutl", bin)
 	err = runRestore(ctx, bin, restoreConfig{
 		SnapshotPath:        dbPath,
 		Name:                o.Name,

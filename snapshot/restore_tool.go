@@ -35,10 +35,7 @@ var etcdutlForRestore = etcdbin.Need{Name: "etcdutl", Flag: "--etcdutl-binary", 
 // slim) etcdutl beside this binary or on PATH, or an Invalid fault saying
 // what to do.
 func FindRestoreTool(explicit string) (string, error) {
-	if explicit == "" && linkedRestore {
-		return "", nil
-	}
-	return etcdbin.Find(etcdutlForRestore, explicit)
+	return etcdbin.FindUnlessLinked(etcdutlForRestore, explicit, linkedRestore)
 }
 
 // runRestore restores with the etcdutl binary bin, or with the linked
@@ -70,14 +67,4 @@ func restoreArgs(c restoreConfig) []string {
 		args = append(args, "--mark-compacted")
 	}
 	return args
-}
-
-// describeRestoreTool is the etcdutl a restore ran, for -v logs and JSON;
-// nil for the linked library.
-func describeRestoreTool(ctx context.Context, bin string) *etcdbin.Tool {
-	if bin == "" {
-		return nil
-	}
-	t := etcdbin.Describe(ctx, "etcdutl", bin)
-	return &t
 }

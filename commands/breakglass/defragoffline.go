@@ -106,7 +106,7 @@ func RunDefragOffline(ctx context.Context, opts *DefragOfflineOptions) error {
 	}
 	var tool *etcdbin.Tool
 	if bin != "" {
-		tool = bg.DescribeDefragTool(ctx, bin)
+		tool = etcdbin.DescribeRun(ctx, "etcdutl", bin)
 		if opts.Logger != nil {
 			opts.Logger().Info("defrag-offline runs etcd's etcdutl", "path", tool.Path, "version", tool.Version)
 		}

@@ -71,3 +71,13 @@ func isExecutable(p string) bool {
 	fi, err := os.Stat(p)
 	return err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0
 }
+
+// FindUnlessLinked is Find for work a build may link instead: "" (run the
+// linked code) when nothing is given explicitly and linked is true (the
+// full build), else Find's answer.
+func FindUnlessLinked(n Need, explicit string, linked bool) (string, error) {
+	if explicit == "" && linked {
+		return "", nil
+	}
+	return Find(n, explicit)
+}

@@ -53,6 +53,16 @@ func Describe(ctx context.Context, name, bin string) Tool {
 	return Tool{Path: bin, Version: v}
 }
 
+// DescribeRun is the binary FindUnlessLinked chose, described; nil for ""
+// (the linked code ran).
+func DescribeRun(ctx context.Context, name, bin string) *Tool {
+	if bin == "" {
+		return nil
+	}
+	t := Describe(ctx, name, bin)
+	return &t
+}
+
 // maxOutput is how much of a run's output is kept (its end: the error).
 const maxOutput = 64 << 10
 
