@@ -270,7 +270,6 @@ func (m *Member) RestartWith(overrides map[string]any) error {
 	return m.start()
 }
 
-// LogTail returns the last n lines of the member's logs, for error messages.
 // exitCause is why a member that exited did, in one line for an error:
 // the last line its process wrote (the start error), else the last line of
 // etcd's own log; "" when neither says anything.
@@ -292,6 +291,7 @@ func (m *Member) exitCause() string {
 	return ""
 }
 
+// LogTail returns the last n lines of the member's logs, for error messages.
 func (m *Member) LogTail(n int) string {
 	var buf bytes.Buffer
 	for _, p := range []string{m.processLogPath(), m.LogPath()} {
