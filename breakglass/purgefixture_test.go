@@ -10,7 +10,6 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
 
 	"github.com/etcdmedic/etcdmedic/internal/kube"
 	"github.com/etcdmedic/etcdmedic/playground"
@@ -46,7 +45,7 @@ func seedPurge(t testing.TB, cli *clientv3.Client, pods int) (all map[string]str
 		return &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "ns-00", Labels: map[string]string{"tier": "batch"},
 			CreationTimestamp: metav1.NewTime(purgeNow.Add(-20 * 24 * time.Hour))}, Status: corev1.PodStatus{Phase: corev1.PodSucceeded}}
 	}
-	enc := func(p runtime.Object) string {
+	enc := func(p kube.Object) string {
 		b, err := kube.Encode(p)
 		if err != nil {
 			t.Fatal(err)

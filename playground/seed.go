@@ -12,7 +12,6 @@ import (
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/etcdmedic/etcdmedic/internal/kube"
@@ -135,7 +134,7 @@ func Seed(ctx context.Context, cli *clientv3.Client, o SeedOptions) (SeedResult,
 		}()
 	}
 	var batch []kv
-	emit := func(key string, obj runtime.Object) error {
+	emit := func(key string, obj kube.Object) error {
 		val, err := kube.Encode(obj)
 		if err != nil {
 			return err
