@@ -12,6 +12,7 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
+	"github.com/etcdmedic/etcdmedic/internal/etcdbin"
 	"github.com/etcdmedic/etcdmedic/internal/fault"
 	"github.com/etcdmedic/etcdmedic/playground"
 )
@@ -61,6 +62,9 @@ type DrillResult struct {
 	Matched  bool      `json:"matched"`
 	Problems []string  `json:"problems"`
 	Finished time.Time `json:"finished"`
+	// Etcdutl is the etcdutl binary that restored, as in restore's output
+	// (absent: the full build's linked etcdutl code).
+	Etcdutl *etcdbin.Tool `json:"etcdutl,omitempty"`
 }
 
 // ErrDrillMismatch marks a drill whose restored member disagrees with the
@@ -120,6 +124,7 @@ func Drill(ctx context.Context, o DrillOptions) (*DrillResult, error) {
 	t := time.Now()
 	err = drillRestore(ctx, etcdutlBin, local, dataDir, peer, work)
 	res.RestoreSeconds = time.Since(t).Seconds()
+	res.Etcdutl = etcdbin.DescribeRun(ctx, "etcdutl", etcdutlBin)
 	if err != nil {
 		res.Problems = append(res.Problems, "restore failed: "+oneLine(err.Error()))
 		return finishDrill(res, start, o)

@@ -117,6 +117,10 @@ func TestDrillSlimBuild(t *testing.T) {
 		if code != 0 || !strings.Contains(out, `"matched": true`) || !strings.Contains(out, fmt.Sprintf(`"revision": %d`, saved.Save.Metadata.Revision)) {
 			t.Fatalf("slim drill %v: exit %d:\n%s", args, code, out)
 		}
+		// As restore does, the drill names the etcdutl that restored.
+		if want := fmt.Sprintf(`"path": %q`, filepath.Join(filepath.Dir(etcd), "etcdutl")); !strings.Contains(out, `"etcdutl": {`) || !strings.Contains(out, want) {
+			t.Fatalf("slim drill %v: no etcdutl %s in its output:\n%s", args, want, out)
+		}
 	}
 	// The full build with --etcd-binary: that binary runs the member.
 	dr, _ := drill(t, 0, dir, "--etcd-binary", etcd)
