@@ -82,6 +82,27 @@ bench_release_etcdmedic() { bench_etcdmedic "$1" -trimpath -tags slim,grpcnotrac
 # $BENCH_WORK/etcd.log) on DIR, on free ports, waited for with $BIN/etcdctl;
 # sets ep and etcd_pid. bench_stop_etcd stops it (safe when none runs).
 bench_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# bench_listens PID PORT: PID holds the listening TCP socket on 127.0.0.1:PORT.
+bench_listens() {
+  python3 - "$1" "$2" <<'PY'
+import os, sys
+pid, port = sys.argv[1], int(sys.argv[2])
+inodes = set()
+for fd in os.listdir(f"/proc/{pid}/fd"):
+    try:
+        link = os.readlink(f"/proc/{pid}/fd/{fd}")
+    except OSError:
+        continue
+    if link.startswith("socket:["):
+        inodes.add(link[8:-1])
+with open("/proc/net/tcp") as f:
+    for line in f.readlines()[1:]:
+        cols = line.split()
+        if int(cols[1].split(":")[1], 16) == port and cols[3] == "0A" and cols[9] in inodes:
+            sys.exit(0)
+sys.exit(1)
+PY
+}
 bench_start_etcd() {
   local dir=$1 cport pport
   shift
@@ -93,7 +114,9 @@ bench_start_etcd() {
     --log-level error "$@" >>"$BENCH_WORK/etcd.log" 2>&1 &
   etcd_pid=$!
   for _ in $(seq 300); do
-    "$BIN/etcdctl" --endpoints "$ep" endpoint health >/dev/null 2>&1 && return 0
+    # bench_port frees the port before etcd binds it: another bench may have
+    # taken it meanwhile, so the etcd that answers must be ours.
+    "$BIN/etcdctl" --endpoints "$ep" endpoint health >/dev/null 2>&1 && bench_listens "$etcd_pid" "$cport" && return 0
     kill -0 "$etcd_pid" 2>/dev/null || break
     sleep 0.1
   done
