@@ -93,12 +93,13 @@ func pointTo(t *testing.T, path string, root uint64, pageSize int, child uint64)
 	}
 }
 
-// A damaged page pointer that the bolt read meets while the hash is still
-// running (the verdict is held back until the read is waiting for it) is
-// an error of the read, not a fault, a hang or a crash, and the read
-// reports nothing once the verdict condemns the content. Verify, hash and
-// read racing as they do, calls the file corrupted, with etcd's appended
-// hash and without it.
+// A damaged page pointer or element that the bolt read meets while the
+// hash is still running (the verdict is held back until the read is
+// waiting for it) is an error of the read, not a fault, a hang or a crash
+// (bolt's check, which runs before the verdict on what the proof passed,
+// included), and the read reports nothing once the verdict condemns the
+// content. Verify, hash and read racing as they do, calls the file
+// corrupted, with etcd's appended hash and without it.
 func TestCorruptPointerMetBeforeTheHash(t *testing.T) {
 	good := realSnapshot(t)
 	root, pageSize := keyRoot(t, good)
@@ -106,23 +107,38 @@ func TestCorruptPointerMetBeforeTheHash(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	g := parsePages(t, good)
+	leaf := g.firstLeaf(t, root)
+	inl := g.inlineBucket(t)
+	ps := int64(pageSize)
+	el := func(page uint64, i int) int64 { return int64(page)*ps + 16 + int64(i)*16 }
 	cases := []struct {
-		name  string
-		child uint64
-		want  string
+		name   string
+		damage func(p string)
+		want   string
 	}{
 		// Past bbolt's mapping: a fault.
-		{"out of bounds", 1 << 40, "out of bounds"},
+		{"out of bounds", func(p string) { pointTo(t, p, root, pageSize, 1<<40) }, "out of bounds"},
 		// Between the end of the file and the end of bbolt's mapping.
-		{"past the end of the file", uint64(fi.Size())/uint64(pageSize) + 3, "out of bounds"},
+		{"past the end of the file", func(p string) { pointTo(t, p, root, pageSize, uint64(fi.Size())/uint64(pageSize)+3) }, "out of bounds"},
 		// bbolt's cursor would descend forever.
-		{"cycle", root, "reached twice"},
+		{"cycle", func(p string) { pointTo(t, p, root, pageSize, root) }, "reached twice"},
+		// A key offset outside its page: bbolt's check reads the key.
+		{"branch key outside its page", func(p string) { put32(t, p, el(root, 0), 1<<30) }, "branch element 0 out of its page"},
+		{"leaf key outside its page", func(p string) { put32(t, p, el(leaf, 0)+4, 1<<30) }, "leaf element 0 out of its page"},
+		{"more elements than the page holds", func(p string) { put16(t, p, int64(leaf)*ps+10, 0xffff) }, "do not fit"},
+		// bbolt's free-page rebuild panics, unrecovered, on these.
+		{"keys out of order", func(p string) { put32(t, p, el(leaf, 1)+8, 1) }, "not above the key before it"},
+		{"a page neither branch nor leaf", func(p string) { put16(t, p, int64(leaf)*ps+8, 0x04) }, "neither a branch's nor a leaf's"},
+		// An inline bucket's page lives in its parent's value.
+		{"inline bucket page not a leaf", func(p string) { put16(t, p, inl+8, 0x01) }, "not a leaf's"},
+		{"inline bucket elements past its value", func(p string) { put16(t, p, inl+10, 0x7fff) }, "do not fit"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			p := filepath.Join(t.TempDir(), "s.db")
 			copyTo(t, good, p)
-			pointTo(t, p, root, pageSize, tc.child)
+			tc.damage(p)
 
 			v := newVouch()
 			var walkErr error
@@ -169,6 +185,37 @@ func TestCorruptPointerMetBeforeTheHash(t *testing.T) {
 	}
 }
 
+// On a good snapshot bolt's check does not wait for the hash: it ends
+// while the verdict is still held back, and the figures are those of the
+// sequential read.
+func TestBoltCheckDoesNotWaitForTheHash(t *testing.T) {
+	p := realSnapshot(t)
+	want, err := readStatus(p, walkFull)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checked := make(chan error, 1)
+	testHookChecked = func(err error) { checked <- err }
+	defer func() { testHookChecked = nil }()
+	v := newVouch()
+	done := make(chan walkResult, 1)
+	go func() { st, err := readUntrusted(p, walkFull, v); done <- walkResult{st, err} }()
+	select {
+	case err := <-checked:
+		if err != nil {
+			t.Fatalf("bolt's check of a good snapshot: %v", err)
+		}
+	case r := <-done:
+		t.Fatalf("the read returned before the verdict: %+v", r)
+	case <-time.After(time.Minute):
+		t.Fatal("bolt's check did not end in a minute without the verdict: it waits for the hash")
+	}
+	v.give(true)
+	if r := <-done; r.err != nil || r.st != want {
+		t.Fatalf("read beside the hash: %+v, %v; want %+v", r.st, r.err, want)
+	}
+}
+
 // The pointer proof passes every real snapshot (a false alarm would fail
 // good backups), and the concurrent verify gives exactly the figures of the
 // sequential read.
@@ -192,6 +239,28 @@ func TestVerifyConcurrentMatchesSequential(t *testing.T) {
 	exp := fmt.Sprint(want.Revision, want.TotalKey, want.TotalSize, want.Version, want.Hash, want.ConsistentIndex, want.Term)
 	if got != exp {
 		t.Fatalf("verify says %s, the sequential read %s", got, exp)
+	}
+}
+
+func put16(t *testing.T, path string, off int64, v uint16) {
+	t.Helper()
+	writeAt(t, path, off, binary.LittleEndian.AppendUint16(nil, v))
+}
+
+func put32(t *testing.T, path string, off int64, v uint32) {
+	t.Helper()
+	writeAt(t, path, off, binary.LittleEndian.AppendUint32(nil, v))
+}
+
+func writeAt(t *testing.T, path string, off int64, b []byte) {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.WriteAt(b, off); err != nil {
+		t.Fatal(err)
 	}
 }
 

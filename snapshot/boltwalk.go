@@ -26,25 +26,10 @@ const (
 	walkStructure
 )
 
-// walkBolt reads an etcd bolt database the way etcdutl's snapshot status
-// does (bolt's consistency check first, then every bucket in order) and
-// reads the consistent index and term from the meta bucket. Where etcdutl
-// unmarshals each revision's KeyValue, copying its value, only to learn the
-// user key, this reads field 1 of the protobuf in place.
-//
-// trim, when set, is called every trimBytes of keys and values read: the
-// caller drops the mapping's pages touched so far (see trimMapped).
-func walkBolt(tx *bolt.Tx, mode walkMode, trim func()) (st dbStatus, err error) {
-	if err := checkBolt(tx); err != nil {
-		return st, err
-	}
-	return walkContent(tx, mode, trim, nil)
-}
-
 // checkBolt is bolt's consistency check, etcdutl's first step. It runs on
-// a goroutine of bbolt's own, where a fault on a damaged page pointer
-// cannot be recovered: only on content a hash vouched for, or that nothing
-// can vouch for (no hash appended), as etcdutl does.
+// a goroutine of bbolt's own, where a fault on a damaged page cannot be
+// recovered (nor a panic of its free-page rebuild): only on content a hash
+// vouched for or the pointer proof (checkPointers) passed.
 func checkBolt(tx *bolt.Tx) error {
 	var problems []string
 	for e := range tx.Check() {
@@ -56,8 +41,18 @@ func checkBolt(tx *bolt.Tx) error {
 	return nil
 }
 
-// walkContent is walkBolt without the consistency check. abort, when set,
-// is asked every abortEvery revisions: true ends the walk with errAborted.
+// walkContent reads an etcd bolt database the way etcdutl's snapshot
+// status does after bolt's consistency check (checkBolt, or the pointer
+// proof where it covers that check: the caller runs it beside this):
+// every bucket in order, and the consistent index and term from the meta
+// bucket. Where etcdutl unmarshals each revision's KeyValue, copying its
+// value, only to learn the user key, this reads field 1 of the protobuf
+// in place.
+//
+// trim, when set, is called every trimBytes of keys and values read: the
+// caller drops the mapping's pages touched so far (see trimMapped). abort,
+// when set, is asked every abortEvery revisions: true ends the walk with
+// errAborted.
 func walkContent(tx *bolt.Tx, mode walkMode, trim func(), abort func() bool) (st dbStatus, err error) {
 	st.TotalSize = tx.Size()
 	if v := etcdschema.StorageVersion(tx); v != nil {
@@ -132,7 +127,7 @@ func walkContent(tx *bolt.Tx, mode walkMode, trim func(), abort func() bool) (st
 // errAborted ends a walk whose result is no longer wanted.
 var errAborted = errors.New("bolt read aborted")
 
-// trimBytes is how much of the mapping walkBolt reads between trims: a
+// trimBytes is how much of the mapping walkContent reads between trims: a
 // trim drops every page mapped so far, and the pages the walk is on fault
 // back in, so trimming per few keys costs more in faults than it saves.
 const trimBytes = 8 << 20

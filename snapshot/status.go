@@ -29,7 +29,7 @@ type dbStatus struct {
 	Term            uint64
 }
 
-// readStatus checks and reads a bolt database file (see walkBolt) whose
+// readStatus checks and reads a bolt database file (see walkContent) whose
 // content a hash already vouched for. bbolt can panic on a damaged page
 // rather than return an error; that is a corrupted file, not a crash of
 // this tool.
@@ -71,12 +71,13 @@ var errRefused = errors.New("bolt read abandoned: the hash condemned the content
 // readUntrusted reads a bolt database no hash has vouched for yet: it
 // proves every page pointer first (checkPointers), so bbolt's cursor cannot
 // leave the file or loop, then walks the content, on this goroutine, where
-// a fault is a recovered panic. With v (the hash runs meanwhile) bbolt's
-// consistency check runs only once v vouched for the content: it runs on a
+// a fault is a recovered panic. bbolt's consistency check runs on a
 // goroutine of bbolt's own, where a fault, or a problem its free-page scan
-// finds, is a crash, not an error; a refused read ends early with
-// errRefused. With v nil (no hash will vouch: a file without etcd's
-// appended hash) the check runs first, as etcdutl's does.
+// finds, is a crash, not an error: it runs only on content the proof
+// passed (which covers what it reads), beside the walk and, with v, the
+// hash (which runs meanwhile); a read v refused returns errRefused, once
+// the check is done with the mapping. Its verdict is given first, as in
+// etcdutl's order.
 func readUntrusted(path string, mode walkMode, v *vouch) (dbStatus, error) {
 	return readBolt(path, mode, true, v)
 }
@@ -102,44 +103,54 @@ func readBolt(path string, mode walkMode, prove bool, v *vouch) (st dbStatus, er
 	}
 	stop, trim := trimMapped(db, fi.Size())
 	defer stop()
-	if !prove && v == nil {
+	if !prove {
 		return readVouched(db, mode, trim)
 	}
 	err = db.View(func(tx *bolt.Tx) error {
-		var walkErr error
 		var abort func() bool
 		if v != nil {
 			abort = v.refused
 		}
-		if prove {
-			walkErr = recovered(func() error {
-				return checkPointers(tx, mapped(db, fi.Size()), db.Info().PageSize, trim, abort)
-			})
-		}
-		if v == nil {
-			if walkErr != nil {
-				return walkErr
-			}
-			st, walkErr = walkBolt(tx, mode, trim)
-			return walkErr
-		}
+		walkErr := recovered(func() error {
+			return checkPointers(tx, mapped(db, fi.Size()), db.Info().PageSize, trim, abort)
+		})
+		// Proven, bolt's check cannot fault or panic on its goroutine
+		// whatever the hash will say: it runs beside the walk (and the
+		// hash) instead of after them, in a read transaction of its own
+		// on the same, read-only, database. Not proven, it never runs.
+		var checked chan error
 		if walkErr == nil {
+			checked = make(chan error, 1)
+			go func() {
+				err := db.View(checkBolt)
+				if testHookChecked != nil {
+					testHookChecked(err)
+				}
+				checked <- err
+			}()
 			walkErr = recovered(func() (err error) {
 				st, err = walkContent(tx, mode, trim, abort)
 				return err
 			})
 		}
-		trim()
-		if testHookWalked != nil {
-			testHookWalked(walkErr)
+		if v != nil {
+			trim()
+			if testHookWalked != nil {
+				testHookWalked(walkErr)
+			}
+			<-v.done
 		}
-		<-v.done
-		if !v.ok {
+		var checkErr error
+		if checked != nil {
+			// Waited for even when refused: it reads the mapping.
+			checkErr = <-checked
+		}
+		if v != nil && !v.ok {
 			return errRefused
 		}
 		// The check's verdict comes first, as in etcdutl's order.
-		if err := checkBolt(tx); err != nil {
-			return err
+		if checkErr != nil {
+			return checkErr
 		}
 		return walkErr
 	})
@@ -169,6 +180,10 @@ func readVouched(db *bolt.DB, mode walkMode, trim func()) (dbStatus, error) {
 // testHookWalked, set by a test, sees a read beside a hash once it waits
 // for the verdict (with what the walk found).
 var testHookWalked func(walkErr error)
+
+// testHookChecked, set by a test, sees bolt's check of an unvouched read
+// end (with its verdict), before the read looks at the hash's.
+var testHookChecked func(checkErr error)
 
 // recovered runs fn, a panic (a fault, under SetPanicOnFault) its error.
 func recovered(fn func() error) (err error) {
