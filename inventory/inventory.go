@@ -81,9 +81,6 @@ type KeySize struct {
 	Bytes int64  `json:"bytes"`
 }
 
-// pageBudget bounds the bytes one page may hold (the client allows 64 MiB).
-const pageBudget = 8 << 20
-
 // Read walks the keyspace page by page at one revision and aggregates as it goes.
 // Read inventories the cluster: through a client balanced over the voters,
 // or with Serializable from the one member that answered the member list
@@ -171,19 +168,11 @@ func read(ctx context.Context, cli *clientv3.Client, o Options) (*Report, error)
 		// Every page reads the first page's revision: a consistent picture
 		// even while the cluster keeps writing.
 		agg.pages++
-		var pageBytes int64
+		// Keys per page bound the request count; the pager bounds a page's
+		// bytes (keyscope.DefaultPageBytes) where values are large.
 		for _, kv := range resp.Kvs {
-			size := int64(len(kv.Key) + len(kv.Value))
-			pageBytes += size
 			// No copy of the key: add clones the little it keeps.
-			agg.add(unsafe.String(unsafe.SliceData(kv.Key), len(kv.Key)), size)
-		}
-		// Keys per page bound the request count, not its size: shrink pages of
-		// big values so that one page never holds more than pageBudget.
-		if pageBytes > pageBudget && pages.PageSize > 1 {
-			pages.PageSize = max(pages.PageSize/2, 1)
-		} else if pageBytes < pageBudget/4 && pages.PageSize < o.PageSize {
-			pages.PageSize = min(pages.PageSize*2, o.PageSize)
+			agg.add(unsafe.String(unsafe.SliceData(kv.Key), len(kv.Key)), int64(len(kv.Key)+len(kv.Value)))
 		}
 		if o.OnPage != nil {
 			o.OnPage(Progress{Pages: agg.pages, Keys: agg.keys, Bytes: agg.bytes})

@@ -1,6 +1,7 @@
 package keyscope
 
 import (
+	"errors"
 	"fmt"
 
 	"go.etcd.io/etcd/api/v3/mvccpb"
@@ -8,19 +9,22 @@ import (
 	gproto "google.golang.org/grpc/encoding/proto"
 	"google.golang.org/grpc/mem"
 	"google.golang.org/protobuf/encoding/protowire"
-	"google.golang.org/protobuf/proto"
 )
 
-// A RangeStream chunk is etcd's whole answer to one internal range: a few
-// MB on the wire (etcd aims at its --max-request-bytes), tens of thousands
-// of keys. Decoded at once, as the generated client does, every key is a
-// KeyValue struct plus copies of its bytes, twice to three times the wire
-// size, and all of it lives until the last page of the chunk is handed
-// out. The pager keeps the chunk as received and decodes one page at a
-// time instead.
+// A RangeStream chunk is etcd's whole answer to one internal range: one to
+// three MB on the wire (etcd aims at its --max-request-bytes), thousands of
+// keys. Decoded as the generated client does, it is copied twice more: once
+// into one contiguous message, once more key by key and value by value
+// (with values, 270 MB allocated to read 100 MB, and a garbage-collected
+// heap twice the size of what was alive at once). The pager keeps the
+// chunk in the buffers gRPC received it in and decodes one page at a time,
+// each key and value a slice of those buffers: the bytes are allocated
+// once, by the read from the socket.
 
 // rawCodec sends requests as protobuf and hands a received message over as
-// its wire bytes (*[]byte), for chunk to read.
+// the receive buffers it arrived in (*[][]byte), which it keeps from gRPC's
+// buffer pool: the key-values handed out point into them, and they go with
+// the last page that does (to the garbage collector, not back to the pool).
 type rawCodec struct{}
 
 func (rawCodec) Marshal(v any) (mem.BufferSlice, error) {
@@ -28,11 +32,17 @@ func (rawCodec) Marshal(v any) (mem.BufferSlice, error) {
 }
 
 func (rawCodec) Unmarshal(data mem.BufferSlice, v any) error {
-	b, ok := v.(*[]byte)
+	b, ok := v.(*[][]byte)
 	if !ok {
 		return fmt.Errorf("raw codec: cannot decode into %T", v)
 	}
-	*b = data.Materialize() // gRPC reuses data's buffers once this returns
+	data.Ref() // never freed: the pool must not hand these bytes out again
+	*b = make([][]byte, 0, len(data))
+	for _, buf := range data {
+		if d := buf.ReadOnlyData(); len(d) > 0 {
+			*b = append(*b, d)
+		}
+	}
 	return nil
 }
 
@@ -40,51 +50,45 @@ func (rawCodec) Name() string { return gproto.Name }
 
 // chunk is one RangeStreamResponse, read a page at a time.
 type chunk struct {
-	rest []byte // the fields of its RangeResponse not read yet
-	kvs  int    // key-values left in rest
-	last bool   // it carries the header: the stream's last chunk
+	rest wire // the fields of its RangeResponse not read yet
+	kvs  int  // key-values left in rest
+	last bool // it carries the header: the stream's last chunk
 }
 
-// RangeStreamResponse{range_response = 1}; RangeResponse{header = 1, kvs = 2, more = 3, count = 4}.
+// RangeStreamResponse{range_response = 1}; RangeResponse{header = 1, kvs = 2, more = 3, count = 4};
+// KeyValue{key = 1, create_revision = 2, mod_revision = 3, version = 4, value = 5, lease = 6}.
 const (
 	fieldRangeResponse protowire.Number = 1
 	fieldHeader        protowire.Number = 1
 	fieldKVs           protowire.Number = 2
 )
 
+var errChunk = errors.New("range stream chunk: malformed")
+
 // parseChunk indexes a RangeStreamResponse's wire bytes: where its
 // RangeResponse is, how many key-values it holds, whether it is the last.
-func parseChunk(b []byte) (*chunk, error) {
+func parseChunk(bufs [][]byte) (*chunk, error) {
 	c := &chunk{}
-	for len(b) > 0 {
-		num, typ, n := protowire.ConsumeTag(b)
-		if n < 0 {
-			return nil, fmt.Errorf("range stream chunk: %w", protowire.ParseError(n))
+	w := newWire(bufs)
+	for !w.empty() {
+		num, typ, err := w.tag()
+		if err != nil {
+			return nil, err
 		}
-		b = b[n:]
 		if num == fieldRangeResponse && typ == protowire.BytesType {
-			v, m := protowire.ConsumeBytes(b)
-			if m < 0 {
-				return nil, fmt.Errorf("range stream chunk: %w", protowire.ParseError(m))
+			if c.rest, err = w.sub(); err != nil {
+				return nil, err
 			}
-			c.rest = v
-			b = b[m:]
 			continue
 		}
-		m := protowire.ConsumeFieldValue(num, typ, b)
-		if m < 0 {
-			return nil, fmt.Errorf("range stream chunk: %w", protowire.ParseError(m))
+		if err := w.skipField(typ); err != nil {
+			return nil, err
 		}
-		b = b[m:]
 	}
-	for r := c.rest; len(r) > 0; {
-		num, typ, n := protowire.ConsumeTag(r)
-		if n < 0 {
-			return nil, fmt.Errorf("range stream chunk: %w", protowire.ParseError(n))
-		}
-		m := protowire.ConsumeFieldValue(num, typ, r[n:])
-		if m < 0 {
-			return nil, fmt.Errorf("range stream chunk: %w", protowire.ParseError(m))
+	for r := c.rest; !r.empty(); {
+		num, typ, err := r.tag()
+		if err != nil {
+			return nil, err
 		}
 		switch {
 		case num == fieldKVs && typ == protowire.BytesType:
@@ -92,42 +96,108 @@ func parseChunk(b []byte) (*chunk, error) {
 		case num == fieldHeader && typ == protowire.BytesType:
 			c.last = true
 		}
-		r = r[n+m:]
+		if err := r.skipField(typ); err != nil {
+			return nil, err
+		}
 	}
 	return c, nil
 }
 
-// next decodes up to n of the chunk's key-values (copies: nothing handed
-// out keeps the chunk's buffer alive).
-func (c *chunk) next(n int64) ([]*mvccpb.KeyValue, error) {
-	kvs := make([]*mvccpb.KeyValue, 0, min(int64(c.kvs), max(n, 1)))
-	for len(c.rest) > 0 && len(kvs) < cap(kvs) {
-		num, typ, t := protowire.ConsumeTag(c.rest)
-		if t < 0 {
-			return nil, fmt.Errorf("range stream chunk: %w", protowire.ParseError(t))
+// next decodes up to n of the chunk's key-values, and fewer where the
+// key-value bytes of the page would pass budget (at least one). Their keys
+// and values point into the chunk's buffers.
+func (c *chunk) next(n, budget int64) ([]*mvccpb.KeyValue, error) {
+	n = min(int64(c.kvs), max(n, 1))
+	// One allocation for the page's structs, not one per key.
+	structs := make([]mvccpb.KeyValue, n)
+	kvs := make([]*mvccpb.KeyValue, 0, n)
+	var bytes int64
+	for !c.rest.empty() && int64(len(kvs)) < n {
+		at := c.rest
+		num, typ, err := c.rest.tag()
+		if err != nil {
+			return nil, err
 		}
 		if num != fieldKVs || typ != protowire.BytesType {
-			m := protowire.ConsumeFieldValue(num, typ, c.rest[t:])
-			if m < 0 {
-				return nil, fmt.Errorf("range stream chunk: %w", protowire.ParseError(m))
+			if err := c.rest.skipField(typ); err != nil {
+				return nil, err
 			}
-			c.rest = c.rest[t+m:]
 			continue
 		}
-		v, m := protowire.ConsumeBytes(c.rest[t:])
-		if m < 0 {
-			return nil, fmt.Errorf("range stream chunk: %w", protowire.ParseError(m))
+		l, err := c.rest.uvarint()
+		if err != nil {
+			return nil, err
 		}
-		kv := &mvccpb.KeyValue{}
-		if err := proto.Unmarshal(v, kv); err != nil {
-			return nil, fmt.Errorf("range stream chunk: %w", err)
+		if len(kvs) > 0 && bytes+int64(l) > budget {
+			c.rest = at // the next page starts with this one
+			break
+		}
+		b, err := c.rest.bytes(int(l))
+		if err != nil {
+			return nil, err
+		}
+		kv := &structs[len(kvs)]
+		if err := decodeKeyValue(b, kv); err != nil {
+			return nil, err
 		}
 		kvs = append(kvs, kv)
-		c.rest = c.rest[t+m:]
+		bytes += int64(l)
 		c.kvs--
 	}
 	if c.kvs == 0 {
-		c.rest = nil // the buffer goes with the last page
+		c.rest = wire{} // the buffers go with the last page
 	}
 	return kvs, nil
+}
+
+// decodeKeyValue reads one KeyValue from b, its key and value slices of b.
+func decodeKeyValue(b []byte, kv *mvccpb.KeyValue) error {
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 {
+			return fmt.Errorf("range stream chunk: key-value: %w", protowire.ParseError(n))
+		}
+		b = b[n:]
+		switch {
+		case (num == 1 || num == 5) && typ == protowire.BytesType:
+			v, m := protowire.ConsumeBytes(b)
+			if m < 0 {
+				return fmt.Errorf("range stream chunk: key-value: %w", protowire.ParseError(m))
+			}
+			if len(v) == 0 {
+				v = nil // as proto.Unmarshal leaves an empty field
+			} else {
+				v = v[:len(v):len(v)] // an append must not write over the next field
+			}
+			if num == 1 {
+				kv.Key = v
+			} else {
+				kv.Value = v
+			}
+			b = b[m:]
+		case num >= 2 && num <= 6 && num != 5 && typ == protowire.VarintType:
+			v, m := protowire.ConsumeVarint(b)
+			if m < 0 {
+				return fmt.Errorf("range stream chunk: key-value: %w", protowire.ParseError(m))
+			}
+			switch num {
+			case 2:
+				kv.CreateRevision = int64(v)
+			case 3:
+				kv.ModRevision = int64(v)
+			case 4:
+				kv.Version = int64(v)
+			case 6:
+				kv.Lease = int64(v)
+			}
+			b = b[m:]
+		default:
+			m := protowire.ConsumeFieldValue(num, typ, b)
+			if m < 0 {
+				return fmt.Errorf("range stream chunk: key-value: %w", protowire.ParseError(m))
+			}
+			b = b[m:]
+		}
+	}
+	return nil
 }

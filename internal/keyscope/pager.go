@@ -28,9 +28,17 @@ import (
 // message limit) it pages with limited Range requests, each confined to the
 // narrowest scope around its cursor (see Scoper); a page that outgrows the
 // client's message limit is read again a quarter the size.
+//
+// Pages are bounded by bytes too (PageBytes): a streamed page ends before
+// the key-value that would pass it; a limited Range is limited to the keys
+// that many bytes held on the page before (etcd cannot be asked for bytes),
+// and to a few keys until a page has held any.
 type Pager struct {
 	// PageSize is the limit of the next page; callers may adapt it.
 	PageSize int64
+	// PageBytes bounds the key and value bytes of a page (at least one
+	// key-value); 0 is DefaultPageBytes.
+	PageBytes int64
 	// Rev is the revision every page reads, set before the first page.
 	Rev int64
 	// NoStream pages with limited Range requests even where the server
@@ -45,10 +53,23 @@ type Pager struct {
 	opts     []clientv3.OpOption
 
 	sc       *Scoper // limited-range paging, once streaming is off
+	fit      int64   // keys PageBytes held on the last limited page (0: none read yet)
 	st       *stream
 	pending  *chunk // the chunk being handed out, if any
 	streamed bool   // the stream delivered its last chunk
 	done     bool
+}
+
+// DefaultPageBytes is the byte bound of a page unless PageBytes says
+// otherwise: a few of etcd's chunks (it aims at 1.5 MiB), and far below the
+// client's message limit.
+const DefaultPageBytes = 4 << 20
+
+func (p *Pager) pageBytes() int64 {
+	if p.PageBytes > 0 {
+		return p.PageBytes
+	}
+	return DefaultPageBytes
 }
 
 // stream is one RangeStream read in this goroutine, chunk by chunk, as
@@ -131,9 +152,9 @@ func (p *Pager) Close() {
 	}
 }
 
-// take hands out up to PageSize keys of the current chunk.
+// take hands out up to PageSize keys (and PageBytes) of the current chunk.
 func (p *Pager) take() (*clientv3.GetResponse, error) {
-	kvs, err := p.pending.next(max(p.PageSize, 1))
+	kvs, err := p.pending.next(max(p.PageSize, 1), p.pageBytes())
 	if err != nil {
 		p.Close()
 		return nil, err
@@ -177,7 +198,7 @@ func (p *Pager) receive(ctx context.Context) error {
 	var late atomic.Bool
 	cancel := p.st.cancel
 	t := time.AfterFunc(p.timeout, func() { late.Store(true); cancel() })
-	var raw []byte
+	var raw [][]byte
 	err := p.st.rs.RecvMsg(&raw)
 	t.Stop()
 	err = rpctypes.Error(err) // etcd's errors as clientv3 returns them (ErrCompacted...)
@@ -226,13 +247,19 @@ func fallsBack(err error) bool {
 // page reads one limited Range in the narrowest scope around the cursor.
 func (p *Pager) page(ctx context.Context) (*clientv3.GetResponse, error) {
 	for {
-		p.sc.SetLimit(p.PageSize)
-		opts := append([]clientv3.OpOption{clientv3.WithRange(p.sc.End()), clientv3.WithLimit(p.PageSize), clientv3.WithRev(p.Rev)}, p.opts...)
+		limit := max(p.PageSize, 1)
+		if p.fit > 0 {
+			limit = min(limit, p.fit)
+		} else {
+			limit = min(limit, blindPage)
+		}
+		p.sc.SetLimit(limit)
+		opts := append([]clientv3.OpOption{clientv3.WithRange(p.sc.End()), clientv3.WithLimit(limit), clientv3.WithRev(p.Rev)}, p.opts...)
 		pctx, cancel := context.WithTimeout(ctx, p.timeout)
 		resp, err := p.cli.Get(pctx, p.sc.Cursor(), opts...)
 		cancel()
-		if err != nil && status.Code(err) == codes.ResourceExhausted && p.PageSize > 1 {
-			p.PageSize = max(p.PageSize/4, 1)
+		if err != nil && status.Code(err) == codes.ResourceExhausted && limit > 1 {
+			p.PageSize = max(limit/4, 1)
 			continue
 		}
 		if err != nil {
@@ -242,6 +269,24 @@ func (p *Pager) page(ctx context.Context) (*clientv3.GetResponse, error) {
 			p.Rev = resp.Header.Revision
 		}
 		p.done = !p.sc.Advance(resp)
+		p.fitBytes(resp)
 		return resp, nil
+	}
+}
+
+// blindPage limits limited pages until one has held keys to size the next
+// by: PageSize values of unknown size could be a GB for etcd to read and
+// send, to a client that would refuse it past its message limit.
+const blindPage = 16
+
+// fitBytes sizes the next limited page from this one: as many keys as
+// PageBytes held here, never fewer than one.
+func (p *Pager) fitBytes(resp *clientv3.GetResponse) {
+	var b int64
+	for _, kv := range resp.Kvs {
+		b += int64(len(kv.Key) + len(kv.Value))
+	}
+	if n := int64(len(resp.Kvs)); n > 0 && b > 0 {
+		p.fit = max(p.pageBytes()*n/b, 1)
 	}
 }

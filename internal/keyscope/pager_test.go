@@ -240,3 +240,51 @@ func TestPagerPagesOnEtcdWithoutRangeStream(t *testing.T) {
 		})
 	}
 }
+
+// Pages are bounded by bytes as well as keys: streamed from etcd 3.7, and
+// paged with limited ranges from etcd 3.5, whose limits are fitted to the
+// bytes per key the pages before held (only the first page is blind).
+func TestPagerBoundsPageBytes(t *testing.T) {
+	const pageBytes = 128 << 10
+	const value = 10000
+	run := func(t *testing.T, etcd string) {
+		c := playgroundtest.Start(t, playground.Options{Members: 1, EtcdBinary: etcd})
+		cli := playgroundtest.Client(t, c)
+		seed(t, cli, "/registry/secrets/", 400, value) // 4 MB, 1 MB per seeding txn
+		p := keyscope.NewPager(cli, "/registry/secrets/", "/registry/secrets0", "/registry/secrets/", 1000, 5*time.Second)
+		p.PageBytes = pageBytes
+		defer p.Close()
+		seen := map[string]bool{}
+		sized := false // a page before held keys
+		for pages := 0; ; pages++ {
+			resp, err := p.Next(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if resp == nil {
+				break
+			}
+			var b int
+			for _, kv := range resp.Kvs {
+				if seen[string(kv.Key)] || len(kv.Value) != value {
+					t.Fatalf("%s: read twice or %d bytes of value", kv.Key, len(kv.Value))
+				}
+				seen[string(kv.Key)] = true
+				b += len(kv.Key) + len(kv.Value)
+			}
+			if (sized && b > pageBytes) || len(resp.Kvs) > 16 && !sized {
+				t.Fatalf("page %d: %d keys, %d bytes: more than PageBytes %d (or 16 keys before any)", pages, len(resp.Kvs), b, pageBytes)
+			}
+			sized = sized || len(resp.Kvs) > 0
+		}
+		if len(seen) != 400 {
+			t.Fatalf("read %d keys, want 400", len(seen))
+		}
+	}
+	t.Run("stream", func(t *testing.T) { run(t, "") })
+	for _, rb := range playgroundtest.ReleaseBinaries(t) {
+		if strings.HasPrefix(rb.Version, "v3.5.") {
+			t.Run(rb.Version, func(t *testing.T) { run(t, rb.Etcd) })
+		}
+	}
+}
