@@ -34,6 +34,7 @@
 #   BENCH_MODES=keys-only BENCH_ETCD_VERSION=v3.6.16 scripts/bench-inventory.sh   # etcd without RangeStream
 #   BENCH_SIZES=3000 BENCH_ROUNDS=1 BENCH_LOCK=0 scripts/bench-inventory.sh      # the smoke run
 #   BENCH_INVENTORY_ARGS="--page-size 10000" scripts/bench-inventory.sh          # flags added to every inventory
+#   BENCH_BASE_BIN=/tmp/old-etcdmedic scripts/bench-inventory.sh                 # before/after: that build too, as inventory-base
 #
 # Not part of `go test ./...` (the smoke run is). Runs under the shared lock
 # /tmp/etcdmedic-bench.lock (BENCH_LOCK=0: not).
@@ -107,6 +108,8 @@ for layout in $LAYOUTS; do
     inv=("$em" inventory -o json --endpoints "$ep" --command-timeout 1m)
     # shellcheck disable=SC2206 # extra flags, split on purpose
     inv+=(${BENCH_INVENTORY_ARGS:-})
+    base=()
+    if [ -n "${BENCH_BASE_BIN:-}" ]; then base=("$BENCH_BASE_BIN" "${inv[@]:1}"); fi
     for r in $(seq "$ROUNDS"); do
       for mode in $MODES; do
         case $mode in
@@ -126,6 +129,14 @@ for layout in $LAYOUTS; do
         if [ "$mode" = keys-only ]; then
           bench_run control-keys-only "${ctl[@]}" get "" --prefix --keys-only
         fi
+        if ((${#base[@]})); then
+          if [ "$mode" = keys-only ]; then
+            BENCH_STDOUT=$work/out bench_run inventory-base-keys-only "${base[@]}" --keys-only
+          else
+            BENCH_STDOUT=$work/out bench_run inventory-base "${base[@]}"
+          fi
+          count_check "$work/out" "$keys"
+        fi
       done
     done
     bench_summary
@@ -139,6 +150,15 @@ for layout in $LAYOUTS; do
         bench_ratio inventory etcdctl 1.1
         bench_ratio inventory etcdctl 0.1 maxrss
         bench_ratio inventory etcdctl - anon
+      fi
+      if ((${#base[@]})); then
+        if [ "$mode" = keys-only ]; then
+          bench_ratio inventory-keys-only inventory-base-keys-only -
+          bench_ratio inventory-keys-only inventory-base-keys-only - maxrss
+        else
+          bench_ratio inventory inventory-base -
+          bench_ratio inventory inventory-base - maxrss
+        fi
       fi
     done
     sed "s/^/$layout\t$keys\t/" "$BENCH_RESULTS" >>"$table"
@@ -166,13 +186,14 @@ def rng(k, c):
     return f"{min(vs):.2f}–{max(vs):.2f}"
 def verdict(ok):
     return "met" if ok else "MISSED"
-print(f"  {'layout':9} {'keys':>8} {'mode':9} {'wall s (min–max)':>22} {'ratio':>6} {'etcd cpu':>9} {'ratio':>6} "
+print(f"  {'layout':9} {'keys':>8} {'mode':19} {'wall s (min–max)':>22} {'ratio':>6} {'etcd cpu':>9} {'ratio':>6} "
       f"{'rss max':>8} {'anon':>6} {'file':>6} {'ref rss':>8}  verdicts")
 smallest = {}
 for layout, keys, name in sorted(runs):
     smallest[layout] = min(smallest.get(layout, keys), keys)
 for layout, keys, name in sorted(runs, key=lambda k: (k[0], k[1], k[2])):
-    ref = {"inventory-keys-only": "etcdctl-keys-only", "inventory": "etcdctl"}.get(name)
+    ref = {"inventory-keys-only": "etcdctl-keys-only", "inventory": "etcdctl",
+           "inventory-base-keys-only": "etcdctl-keys-only", "inventory-base": "etcdctl"}.get(name)
     if not ref:
         continue
     k, rk = (layout, keys, name), (layout, keys, ref)
@@ -181,7 +202,8 @@ for layout, keys, name in sorted(runs, key=lambda k: (k[0], k[1], k[2])):
     m, rm = med(k, "maxrss"), med(rk, "maxrss")
     wr, cr = w / rw, (c / rc if rc > 0 else float("nan"))
     vs = [f"wall<=1.1x {verdict(wr <= 1.1)}"]
-    if name == "inventory-keys-only":
+    keysonly = name.endswith("keys-only")
+    if keysonly:
         # Private memory is what the command allocates; file-backed is the
         # binary's own pages (etcdmedic version has as many).
         vs += [f"etcd cpu<=1.5x {verdict(cr <= 1.5)}", f"rss<=48MB {verdict(m <= 48)} (private {verdict(med(k, 'anon') <= 48)})"]
@@ -191,7 +213,13 @@ for layout, keys, name in sorted(runs, key=lambda k: (k[0], k[1], k[2])):
     if keys >= 10 * s and (layout, s, name) in runs:
         g = w / med((layout, s, name), "wall")
         vs.append(f"wall({keys})/wall({s})={g:.1f} <={11 * keys // (10 * s)} {verdict(g <= 11 * keys / (10 * s))}")
-    print(f"  {layout:9} {keys:8} {('keys-only' if name == 'inventory-keys-only' else 'values'):9} "
+        # The control: how etcdctl's wall and etcd's own CPU grew over the
+        # same sizes in the same run (a growth etcd itself shows is not ours).
+        sk, srk = (layout, s, name), (layout, s, ref)
+        vs.append(f"control: etcdctl wall {rw / med(srk, 'wall'):.1f}x, etcd cpu {c / med(sk, 'etcd_cpu'):.1f}x "
+                  f"(under etcdctl {rc / med(srk, 'etcd_cpu'):.1f}x)")
+    mode = ("keys-only" if keysonly else "values") + (" (base)" if "-base" in name else "")
+    print(f"  {layout:9} {keys:8} {mode:19} "
           f"{w:8.3f} ({rng(k, 'wall'):>12}) {wr:5.2f}x {c:8.2f}s {cr:5.2f}x {m:7.1f}M {med(k, 'anon'):5.1f}M "
           f"{med(k, 'file'):5.1f}M {rm:7.1f}M  " + ", ".join(vs))
 EOF
