@@ -7,8 +7,6 @@ import (
 	"strings"
 	"time"
 
-	clientv3 "go.etcd.io/etcd/client/v3"
-
 	"github.com/etcdmedic/etcdmedic/cluster"
 	"github.com/etcdmedic/etcdmedic/health"
 	"github.com/etcdmedic/etcdmedic/internal/fault"
@@ -117,7 +115,8 @@ type AddOptions struct {
 	Thresholds health.Thresholds
 	// Retry bounds how long an add refused as "unhealthy cluster" is tried
 	// again: etcd counts a peer as connected only after 5 s, so a member
-	// that just restarted makes every add fail for a moment.
+	// that just restarted (or just applied a snapshot) makes adds fail for
+	// a moment.
 	Retry time.Duration
 }
 
@@ -157,24 +156,9 @@ func Add(ctx context.Context, c *cluster.Cluster, o AddOptions) (*Added, error) 
 	if err := g.Err("add " + o.Name); err != nil {
 		return nil, err
 	}
-	cli, err := c.VoterClient(ctx, ms)
+	resp, err := addOnVoters(ctx, c, ms, o)
 	if err != nil {
 		return nil, err
-	}
-	defer cli.Close()
-	deadline := time.Now().Add(o.Retry)
-	var resp *clientv3.MemberAddResponse
-	for {
-		actx, cancel := c.WithCommandTimeout(ctx)
-		resp, err = cli.MemberAddAsLearner(actx, o.PeerURLs)
-		cancel()
-		if err == nil {
-			break
-		}
-		if !retriable(err) || time.Now().After(deadline) || ctx.Err() != nil {
-			return nil, classifyAdd(o, err)
-		}
-		time.Sleep(500 * time.Millisecond) // etcd's connectivity window is seconds
 	}
 	after := &cluster.Membership{ClusterID: ms.ClusterID}
 	for _, pm := range resp.Members {

@@ -275,7 +275,7 @@ func parseID(s string) (uint64, error) {
 }
 
 // stopOld waits (up to o.Wait) until the operator has stopped OLD: it no
-// longer answers Status, twice in a row.
+// longer answers Status (see silence).
 func stopOld(ctx context.Context, c *cluster.Cluster, o ReplaceOptions, j *Journal, note func(string, string)) (string, error) {
 	oldLabel := label(j.OldName, j.Old)
 	if o.KeepOldRunning {
@@ -306,15 +306,51 @@ func stopOld(ctx context.Context, c *cluster.Cluster, o ReplaceOptions, j *Journ
 		return "", err
 	}
 	deadline := time.Now().Add(o.Wait)
-	for silent := 0; ; {
-		if st := c.ProbeMember(ctx, m, cluster.ProbeOptions{SkipMetrics: true}); st.OK() {
-			silent = 0
-		} else if silent++; silent >= 2 {
+	var silent silence
+	for {
+		at := time.Now()
+		st := c.ProbeMember(ctx, m, cluster.ProbeOptions{SkipMetrics: true})
+		if silent.saw(at, st.OK()) {
 			return oldLabel + " stopped", nil
 		}
 		if time.Now().After(deadline) || ctx.Err() != nil {
 			return "", fault.New(fault.Refused, fmt.Sprintf("replace: %s still answers after %s: stop it, then run the same command again (or pass --keep-old-running)", oldLabel, o.Wait))
 		}
-		time.Sleep(500 * time.Millisecond) // poll interval
+		t := time.NewTimer(stopPoll)
+		select {
+		case <-ctx.Done():
+		case <-t.C:
+		}
+		t.Stop()
 	}
+}
+
+// How OLD is judged stopped: polled every stopPoll, it has not answered
+// for stopSilence and at least stopProbes probes in a row. One failed
+// probe could be a blip of a member under load; a stopping etcd closes its
+// client listener early in its shutdown, and from then on every probe
+// fails at once (connection refused).
+const (
+	stopPoll    = 100 * time.Millisecond
+	stopSilence = 300 * time.Millisecond
+	stopProbes  = 2
+)
+
+// silence counts OLD's failed probes since it last answered.
+type silence struct {
+	since  time.Time // when the first failed probe of the run began
+	probes int
+}
+
+// saw records one probe begun at at; it says whether OLD counts as stopped.
+func (s *silence) saw(at time.Time, answered bool) bool {
+	if answered {
+		*s = silence{}
+		return false
+	}
+	if s.probes == 0 {
+		s.since = at
+	}
+	s.probes++
+	return s.probes >= stopProbes && time.Since(s.since) >= stopSilence
 }
