@@ -49,6 +49,10 @@ func benchCluster(b *testing.B, mb int) *playground.Cluster {
 	cache := filepath.Join(cacheRoot, "bench-member", fmt.Sprintf("%dMB", mb))
 	dir := filepath.Join(b.TempDir(), "pg")
 	opts := playground.Options{Members: 3, QuotaBytes: int64(mb+512) << 20, Dir: dir, BasePort: benchBasePort, StartTimeout: 2 * time.Minute}
+	if peerLog() {
+		// etcd logs a peer's stream becoming active only at info.
+		opts.Config = map[string]any{"log-level": "info"}
+	}
 	if _, err := os.Stat(filepath.Join(cache, "seeded")); err == nil {
 		copyDir(b, filepath.Join(cache, "pg"), dir)
 		c := playgroundtest.Start(b, opts)

@@ -16,17 +16,38 @@ import (
 // NEW started from the flags its journal carries, OLD stopped (SIGTERM)
 // when the journal asks for it. At is when each step was first seen done
 // (the journal polled every 50 ms), Started when NEW's process started,
-// Stopping/Stopped when OLD was signalled and gone.
+// Stopping/Stopped when OLD was signalled and gone (Stopped once waitOld
+// has returned).
 type replaceRun struct {
 	Old, Name, ClientURL  string
 	Began, Started, Ended time.Time
 	Stopping, Stopped     time.Time
 	At                    map[string]time.Time
 	Res                   clitest.Result
+
+	stopDone  chan struct{}
+	stopErr   error
+	stoppedAt time.Time
+}
+
+// waitOld waits until OLD's process, once signalled, has exited.
+func (r *replaceRun) waitOld(t testing.TB) {
+	t.Helper()
+	if r.Stopping.IsZero() {
+		return
+	}
+	<-r.stopDone
+	if r.stopErr != nil {
+		t.Fatal(r.stopErr)
+	}
+	r.Stopped = r.stoppedAt
 }
 
 // driveReplace replaces old by a new member name, reaching the cluster
-// through eps, and returns once the command has ended.
+// through eps, and returns once the command has ended. OLD's process may
+// still be exiting then (etcd answers nothing from early in its shutdown,
+// which takes another second): an operator runs the next command without
+// waiting for it, and waitOld (or the test's end) does.
 func driveReplace(t testing.TB, c *playground.Cluster, old, name, eps string, extra ...string) *replaceRun {
 	t.Helper()
 	clientURL, peerURL := newURLs(t, c)
@@ -36,11 +57,14 @@ func driveReplace(t testing.TB, c *playground.Cluster, old, name, eps string, ex
 	done := make(chan clitest.Result, 1)
 	// OLD's stop runs beside the polling (a graceful stop takes seconds);
 	// its end time and error are read once stopDone is closed.
-	stopDone := make(chan struct{})
-	var stopErr error
-	var stoppedAt time.Time
+	r.stopDone = make(chan struct{})
+	t.Cleanup(func() {
+		if !r.Stopping.IsZero() {
+			<-r.stopDone
+		}
+	})
 	r.Began = time.Now()
-	go func() { done <- clitest.Run(t, nil, args...) }()
+	go func() { done <- runEtcdmedic(t, args...) }()
 	poll := time.NewTicker(50 * time.Millisecond)
 	defer poll.Stop()
 	for {
@@ -48,13 +72,6 @@ func driveReplace(t testing.TB, c *playground.Cluster, old, name, eps string, ex
 		case r.Res = <-done:
 			r.Ended = time.Now()
 			r.observe(readJournal(t, state), r.Ended)
-			if !r.Stopping.IsZero() {
-				<-stopDone
-				if stopErr != nil {
-					t.Fatal(stopErr)
-				}
-				r.Stopped = stoppedAt
-			}
 			return r
 		case <-poll.C:
 		}
@@ -73,9 +90,9 @@ func driveReplace(t testing.TB, c *playground.Cluster, old, name, eps string, ex
 			r.Stopping = time.Now()
 			m := memberNamed(c, old)
 			go func() {
-				defer close(stopDone)
-				stopErr = m.Stop()
-				stoppedAt = time.Now()
+				defer close(r.stopDone)
+				r.stopErr = m.Stop()
+				r.stoppedAt = time.Now()
 			}()
 		}
 	}
@@ -141,7 +158,10 @@ func (r *replaceRun) timeline() string {
 		fmt.Fprintf(&b, "; NEW started %s", r.Started.Format("15:04:05.000"))
 	}
 	if !r.Stopping.IsZero() {
-		fmt.Fprintf(&b, "; OLD SIGTERM %s, gone %s", r.Stopping.Format("15:04:05.000"), r.Stopped.Format("15:04:05.000"))
+		fmt.Fprintf(&b, "; OLD SIGTERM %s", r.Stopping.Format("15:04:05.000"))
+		if !r.Stopped.IsZero() {
+			fmt.Fprintf(&b, ", gone %s", r.Stopped.Format("15:04:05.000"))
+		}
 	}
 	return b.String()
 }
