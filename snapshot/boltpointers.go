@@ -16,6 +16,7 @@ const (
 	pageElementSize  = 16
 	branchPageFlag   = 0x01
 	leafPageFlag     = 0x02
+	metaPageFlag     = 0x04
 	freelistPageFlag = 0x10
 	bucketLeafFlag   = 0x01
 	bucketHeaderLen  = 16 // root pgid, sequence
@@ -45,10 +46,20 @@ const (
 // database. Passed, every read of that check stays inside the file and
 // its rebuild finds nothing to panic on.
 //
+// covered: the proof is that check. Without a synced freelist, bbolt's
+// check is its rebuild's walk of every bucket tree, the same walk again,
+// and a comparison of the pages reached with the free list it just built
+// from them; the walk reports pages out of bounds, reached twice, neither
+// branch nor leaf, keys out of order, and meta page headers that are not
+// theirs: all of which the proof rejects too. It then need not run (its
+// two walks, page by page in maps, are most of a read's CPU after the
+// hash). With a synced freelist it checks that list against the pages,
+// which the proof does not: it still runs.
+//
 // data is the database's mapping, the file's size long. Every 64 pages
 // trim (when set) drops the mapped pages (one touch maps a whole run of the
 // page cache) and abort (when set) is asked: true ends it with errAborted.
-func checkPointers(tx *bolt.Tx, data []byte, pageSize int, trim func(), abort func() bool) error {
+func checkPointers(tx *bolt.Tx, data []byte, pageSize int, trim func(), abort func() bool) (covered bool, err error) {
 	ps := uint64(pageSize)
 	npages := min(uint64(tx.Size()), uint64(len(data))) / ps
 	seen := make([]uint64, (npages+63)/64)
@@ -59,11 +70,20 @@ func checkPointers(tx *bolt.Tx, data []byte, pageSize int, trim func(), abort fu
 		return was
 	}
 	if npages < 2 {
-		return fmt.Errorf("database of %d pages has no room for its meta pages", npages)
+		return false, fmt.Errorf("database of %d pages has no room for its meta pages", npages)
 	}
 	mark(0)
 	mark(1)
 	le := binary.LittleEndian
+	// bbolt's check asserts both meta pages' headers (one bbolt.Open
+	// did not pick is not otherwise read).
+	for id := uint64(0); id < 2; id++ {
+		p := data[id*ps:]
+		got, flags := le.Uint64(p), le.Uint16(p[8:])
+		if got != id || (flags != branchPageFlag && flags != leafPageFlag && flags != metaPageFlag && flags != freelistPageFlag) {
+			return false, fmt.Errorf("meta page %d: its header says page %d, flags %#x", id, got, flags)
+		}
+	}
 	// trees are the bucket roots still to prove; each tree's keys are
 	// ordered on their own (bbolt's check starts each bucket afresh).
 	trees := []uint64{uint64(tx.Cursor().Bucket().Root())}
@@ -212,10 +232,11 @@ func checkPointers(tx *bolt.Tx, data []byte, pageSize int, trim func(), abort fu
 		root := trees[len(trees)-1]
 		trees = trees[:len(trees)-1]
 		if _, err := page(root, nil, nil); err != nil {
-			return err
+			return false, err
 		}
 	}
-	return freelistFits(tx, data, ps, npages)
+	synced, err := freelistFits(tx, data, ps, npages)
+	return !synced && err == nil, err
 }
 
 // keyOrder is bbolt's verifyKeyOrder: element i's key k after prev (the
@@ -234,8 +255,9 @@ func keyOrder(id uint64, i int, k, prev, lo, hi []byte) error {
 
 // freelistFits proves the synced freelist page, if any, inside the file:
 // bbolt's check reads its page ids. Which meta page the transaction uses
-// is the one with its txid; two alike are both proven.
-func freelistFits(tx *bolt.Tx, data []byte, ps, npages uint64) error {
+// is the one with its txid; two alike are both proven. synced: there is
+// one (bbolt's check then compares it with the pages reached).
+func freelistFits(tx *bolt.Tx, data []byte, ps, npages uint64) (synced bool, err error) {
 	le := binary.LittleEndian
 	found := false
 	for m := uint64(0); m < 2; m++ {
@@ -248,26 +270,27 @@ func freelistFits(tx *bolt.Tx, data []byte, ps, npages uint64) error {
 		if fl == noFreelist {
 			continue
 		}
+		synced = true
 		if fl < 2 || fl >= npages {
-			return fmt.Errorf("freelist page %d: out of bounds (the database has %d pages)", fl, npages)
+			return true, fmt.Errorf("freelist page %d: out of bounds (the database has %d pages)", fl, npages)
 		}
 		p := data[fl*ps:]
 		span := 1 + uint64(le.Uint32(p[12:]))
 		if le.Uint16(p[8:]) != freelistPageFlag || le.Uint64(p) != fl || fl+span > npages {
-			return fmt.Errorf("freelist page %d: not a freelist page inside the file", fl)
+			return true, fmt.Errorf("freelist page %d: not a freelist page inside the file", fl)
 		}
 		n, idx := uint64(le.Uint16(p[10:])), uint64(0)
 		if n == 0xFFFF {
 			n, idx = le.Uint64(p[pageHeaderSize:]), 1
 		}
 		if n > span*ps/8 || pageHeaderSize+(idx+n)*8 > span*ps {
-			return fmt.Errorf("freelist page %d: %d ids do not fit in its pages", fl, n)
+			return true, fmt.Errorf("freelist page %d: %d ids do not fit in its pages", fl, n)
 		}
 	}
 	if !found {
-		return fmt.Errorf("no meta page has the transaction's id %d", tx.ID())
+		return synced, fmt.Errorf("no meta page has the transaction's id %d", tx.ID())
 	}
-	return nil
+	return synced, nil
 }
 
 // mapped is the database's read-only mapping as a byte slice, size bytes

@@ -185,9 +185,10 @@ func TestCorruptPointerMetBeforeTheHash(t *testing.T) {
 	}
 }
 
-// On a good snapshot bolt's check does not wait for the hash: it ends
-// while the verdict is still held back, and the figures are those of the
-// sequential read.
+// On a good snapshot the consistency check (the proof, which covers
+// bolt's on etcd's databases, or bolt's own) does not wait for the hash:
+// it ends while the verdict is still held back, and the figures are those
+// of the sequential read.
 func TestBoltCheckDoesNotWaitForTheHash(t *testing.T) {
 	p := realSnapshot(t)
 	want, err := readStatus(p, walkFull)

@@ -104,22 +104,30 @@ func readBolt(path string, mode walkMode, prove bool, v *vouch) (st dbStatus, er
 	stop, trim := trimMapped(db, fi.Size())
 	defer stop()
 	if !prove {
-		return readVouched(db, mode, trim)
+		return readVouched(db, fi.Size(), mode, trim)
 	}
 	err = db.View(func(tx *bolt.Tx) error {
 		var abort func() bool
 		if v != nil {
 			abort = v.refused
 		}
-		walkErr := recovered(func() error {
-			return checkPointers(tx, mapped(db, fi.Size()), db.Info().PageSize, trim, abort)
+		var covered bool
+		walkErr := recovered(func() (err error) {
+			covered, err = checkPointers(tx, mapped(db, fi.Size()), db.Info().PageSize, trim, abort)
+			return err
 		})
 		// Proven, bolt's check cannot fault or panic on its goroutine
 		// whatever the hash will say: it runs beside the walk (and the
 		// hash) instead of after them, in a read transaction of its own
-		// on the same, read-only, database. Not proven, it never runs.
+		// on the same, read-only, database. Not proven, it never runs;
+		// covered by the proof (no synced freelist), it need not.
 		var checked chan error
-		if walkErr == nil {
+		switch {
+		case walkErr == nil && covered:
+			if testHookChecked != nil {
+				testHookChecked(nil)
+			}
+		case walkErr == nil:
 			checked = make(chan error, 1)
 			go func() {
 				err := db.View(checkBolt)
@@ -128,6 +136,8 @@ func readBolt(path string, mode walkMode, prove bool, v *vouch) (st dbStatus, er
 				}
 				checked <- err
 			}()
+		}
+		if walkErr == nil {
 			walkErr = recovered(func() (err error) {
 				st, err = walkContent(tx, mode, trim, abort)
 				return err
@@ -158,12 +168,26 @@ func readBolt(path string, mode walkMode, prove bool, v *vouch) (st dbStatus, er
 }
 
 // readVouched reads content a hash vouched for: bolt's consistency check
-// (on bbolt's goroutine, in a read transaction of its own) and the walk
-// (on this one) side by side, on both cores; the check's verdict first, as
-// in etcdutl's order.
-func readVouched(db *bolt.DB, mode walkMode, trim func()) (dbStatus, error) {
+// (the pointer proof where it covers the check, else bbolt's own; on a
+// goroutine and in a read transaction of its own) and the walk (on this
+// one) side by side, on both cores; the check's verdict first, as in
+// etcdutl's order.
+func readVouched(db *bolt.DB, size int64, mode walkMode, trim func()) (dbStatus, error) {
 	checked := make(chan error, 1)
-	go func() { checked <- db.View(checkBolt) }()
+	go func() {
+		defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+		checked <- db.View(func(tx *bolt.Tx) error {
+			var covered bool
+			err := recovered(func() (err error) {
+				covered, err = checkPointers(tx, mapped(db, size), db.Info().PageSize, nil, nil)
+				return err
+			})
+			if err != nil || covered {
+				return err
+			}
+			return checkBolt(tx)
+		})
+	}()
 	var st dbStatus
 	walkErr := recovered(func() error {
 		return db.View(func(tx *bolt.Tx) (err error) {
@@ -181,8 +205,9 @@ func readVouched(db *bolt.DB, mode walkMode, trim func()) (dbStatus, error) {
 // for the verdict (with what the walk found).
 var testHookWalked func(walkErr error)
 
-// testHookChecked, set by a test, sees bolt's check of an unvouched read
-// end (with its verdict), before the read looks at the hash's.
+// testHookChecked, set by a test, sees the consistency check of an
+// unvouched read end (bolt's, or the proof where it covers bolt's), with
+// its verdict, before the read looks at the hash's.
 var testHookChecked func(checkErr error)
 
 // recovered runs fn, a panic (a fault, under SetPanicOnFault) its error.
