@@ -29,8 +29,9 @@ type Cluster struct {
 	tls  *tls.Config
 	http *http.Client
 
-	mu      sync.Mutex
-	clients map[string]*clientv3.Client
+	mu       sync.Mutex
+	clients  map[string]*clientv3.Client
+	prefetch map[string]*prefetched // by metrics URL, until a probe takes it
 }
 
 // Open validates the configuration and prepares TLS. It does no network I/O.
@@ -71,6 +72,7 @@ func (c *Cluster) Close() {
 		cli.Close()
 		delete(c.clients, ep)
 	}
+	c.stopPrefetches()
 	c.http.CloseIdleConnections()
 }
 

@@ -133,9 +133,17 @@ type ProbeOptions struct {
 // statusFamilies are the metric families MemberStatus reads itself.
 var statusFamilies = []string{metricQuotaBytes, metricWALFsync, metricBackendComm}
 
+// probeFamilies are the families a probe parses (nil: all).
+func probeFamilies(opts ProbeOptions) []string {
+	if opts.Families == nil {
+		return nil
+	}
+	return append(slices.Clip(opts.Families), statusFamilies...)
+}
+
 // Probe gathers Status and /metrics from every member in parallel; each member
 // is bounded by --command-timeout, so a hung member costs that and no more,
-// and always yields a row.
+// and always yields a row. A scrape PrefetchMetrics started is taken, not repeated.
 func (c *Cluster) Probe(ctx context.Context, ms *Membership, opts ProbeOptions) *Sample {
 	snap := &Sample{Membership: ms, Members: make([]*MemberStatus, len(ms.Members)), At: time.Now()}
 	var wg sync.WaitGroup
@@ -164,14 +172,16 @@ func (c *Cluster) ProbeMember(ctx context.Context, m Member, opts ProbeOptions) 
 	mctx, stopScrape := context.WithCancel(ctx)
 	defer stopScrape()
 	if !opts.SkipMetrics && m.MetricsURL != "" {
+		fams := probeFamilies(opts)
+		pre := c.takePrefetch(m.MetricsURL, fams)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			var fams []string
-			if opts.Families != nil {
-				fams = append(slices.Clip(opts.Families), statusFamilies...)
+			if pre != nil {
+				st.Metrics, st.MetricsErr = pre.wait(mctx)
+			} else {
+				st.Metrics, st.MetricsErr = ScrapeMetricsFamilies(mctx, c.http, m.MetricsURL, fams)
 			}
-			st.Metrics, st.MetricsErr = ScrapeMetricsFamilies(mctx, c.http, m.MetricsURL, fams)
 			if st.MetricsErr != nil {
 				st.MetricsErr = c.Config.classify(m.MetricsURL, st.MetricsErr)
 			}

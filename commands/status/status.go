@@ -91,6 +91,10 @@ func Run(ctx context.Context, opts *Options) error {
 		return err
 	}
 	defer c.Close()
+	// The scrapes are the slowest part (the member gathers every metric
+	// first): started now, they run beside the connections and the member list.
+	probe := cluster.ProbeOptions{Families: health.MetricFamilies()}
+	c.PrefetchMetrics(ctx, probe)
 	ms, err := c.Members(ctx)
 	if err != nil {
 		// Still one document for machines; the reason goes to stderr either way.
@@ -101,7 +105,7 @@ func Run(ctx context.Context, opts *Options) error {
 		}
 		return fault.Mark(err, fault.Indeterminate)
 	}
-	snap := c.Probe(ctx, ms, cluster.ProbeOptions{Families: health.MetricFamilies()})
+	snap := c.Probe(ctx, ms, probe)
 	report := health.Status(snap, health.SampleOptions{Thresholds: t, Connection: c.Config.ConnectionFlags()})
 	if f := opts.Format(); f.Machine() {
 		if err := output.Write(opts.IO.Out, f, report); err != nil {
