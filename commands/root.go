@@ -49,6 +49,7 @@ come from /etc/kubernetes/manifests/etcd.yaml.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			settleGC(cmd)
 			level := slog.LevelWarn
 			if f.Global.Verbose {
 				level = slog.LevelInfo
@@ -77,13 +78,15 @@ come from /etc/kubernetes/manifests/etcd.yaml.`,
 			root.AddCommand(c)
 		}
 	}
-	add("health", statuscmd.NewCmdStatus(f, nil), doctorcmd.NewCmdDoctor(f, nil), inventorycmd.NewCmdInventory(f, nil))
+	status, version := statuscmd.NewCmdStatus(f, nil), versioncmd.NewCmdVersion(f)
+	markShortLived(status, version)
+	add("health", status, doctorcmd.NewCmdDoctor(f, nil), inventorycmd.NewCmdInventory(f, nil))
 	add("health", exportercmd.NewCmdExporter(f, nil), alertscmd.NewCmdAlerts(f, nil))
 	add("maint", defragcmd.NewCmdDefrag(f, nil))
 	add("maint", snapshotcmd.NewCmdSnapshot(f))
 	add("maint", breakglasscmd.NewCmdBreakglass(f))
 	add("maint", membercmd.NewCmdMember(f))
-	add("tools", playgroundcmd.NewCmdPlayground(f, Execute), versioncmd.NewCmdVersion(f))
+	add("tools", playgroundcmd.NewCmdPlayground(f, Execute), version)
 	add("tools", fullBuildCommands(f, root)...)
 	cmdutil.MakeGroups(root)
 	root.SetCompletionCommandGroupID("tools")
@@ -121,6 +124,7 @@ func Execute(ctx context.Context, args []string, ios *iostreams.IOStreams, geten
 
 // Main is the process entry point.
 func Main() int {
+	raiseStartupGC()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	return Execute(ctx, os.Args[1:], iostreams.System(), os.Getenv)
