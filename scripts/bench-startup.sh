@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # How fast the CLI starts and answers, against etcdctl, in one run (issue 14).
 #
-# Builds etcdmedic twice — the release build (-tags slim: no embedded etcd
+# Builds etcdmedic twice — the release build (as goreleaser.yaml builds it:
+# CGO_ENABLED=0, -trimpath, -tags slim,grpcnotrace, -s -w; no embedded etcd
 # server, no Google/Azure SDKs) and the full build — starts a 3-member
 # playground of etcd v3.7.3 release binaries (seeded, so the members' /metrics
 # carry the gRPC series a used cluster has), then runs BENCH_ROUNDS rounds
@@ -52,16 +53,21 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# name=binary, the release build first.
+# name=binary, the release build first. Static, as goreleaser's CGO_ENABLED=0
+# builds it: a cgo build is linked dynamically and starts ~3 ms slower
+# (ld.so, libc's thread start-up), which users of the release never pay.
+export CGO_ENABLED=0
 builds=()
 if [ -n "${ETCDMEDIC_BIN:-}" ]; then
   builds+=("etcdmedic=$ETCDMEDIC_BIN")
 else
-  builds+=("slim=$(bench_etcdmedic "$work/etcdmedic-slim" -tags slim)" "full=$(bench_etcdmedic "$work/etcdmedic")")
+  builds+=("slim=$(bench_release_etcdmedic "$work/etcdmedic-slim")" "full=$(bench_etcdmedic "$work/etcdmedic")")
 fi
 [ -n "${ETCDMEDIC_BASELINE:-}" ] && builds+=("baseline=$ETCDMEDIC_BASELINE")
 for b in "${builds[@]}"; do
-  printf '%-10s %6.1f MB  %s\n' "${b%%=*}" "$(stat -c %s "${b#*=}" | awk '{ print $1 / 1e6 }')" "${b#*=}"
+  cgo=$(go version -m "${b#*=}" 2>/dev/null | sed -n 's/.*CGO_ENABLED=//p')
+  printf '%-10s %6.1f MB  %s  CGO_ENABLED=%s%s\n' "${b%%=*}" "$(stat -c %s "${b#*=}" | awk '{ print $1 / 1e6 }')" "${b#*=}" \
+    "${cgo:-?}" "$([ "$cgo" = 1 ] && echo '  (dynamically linked: not what goreleaser ships)')"
 done
 
 em=${builds[0]#*=}
