@@ -42,7 +42,7 @@ re="^($(IFS='|'; echo "${pattern[*]}"))\$"
 # overrides it (the suite's smoke run passes the test build).
 if [ -z "${ETCDMEDIC_BIN:-}" ]; then
   work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
-  go build -trimpath -tags slim,grpcnotrace -ldflags '-s -w' -o "$work/etcdmedic" ./cmd/etcdmedic
+  CGO_ENABLED=0 go build -trimpath -tags slim,grpcnotrace -ldflags '-s -w' -o "$work/etcdmedic" ./cmd/etcdmedic
   export ETCDMEDIC_BIN="$work/etcdmedic"
 fi
 echo "binary: $ETCDMEDIC_BIN ($(stat -c %s "$ETCDMEDIC_BIN") bytes)"

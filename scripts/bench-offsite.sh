@@ -36,7 +36,7 @@ trap cleanup EXIT
 # measure: the binary users run, whose own pages count in its RSS (the 98 MB
 # test build maps about 50 MB of itself). Its drill restores with
 # etcdutl and runs the restored member with etcd, both from $BENCH_OFFSITE_BIN.
-go build -trimpath -tags slim,grpcnotrace -ldflags '-s -w' -o "$work/etcdmedic" ./cmd/etcdmedic
+CGO_ENABLED=0 go build -trimpath -tags slim,grpcnotrace -ldflags '-s -w' -o "$work/etcdmedic" ./cmd/etcdmedic
 em="$work/etcdmedic"
 port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
