@@ -87,3 +87,58 @@ func TestRenderWideKeepsThreshold(t *testing.T) {
 		t.Fatal("an ok finding listed without --all")
 	}
 }
+
+// On a narrow terminal a command named inside prose advice still pastes as
+// one command (continuation lines end in " \"), and a member added but never
+// started, which has no name, is shown by its ID.
+func TestRenderNarrowKeepsProseCommandsPasteable(t *testing.T) {
+	remove := "etcdmedic member remove --endpoints https://10.0.0.11:2379 --cacert /etc/kubernetes/pki/etcd/ca.crt --cert '/etc/pki/my client.crt' 5841b374484ca4c5"
+	promote := "etcdmedic member promote --endpoints https://10.0.0.11:2379 m4 --wait 10m"
+	r := &health.Report{ClusterID: "3f2a4f4c2d6a3b1e", Preset: "upstream", Severity: health.Warn, Started: time.Now(), Findings: []health.Finding{
+		{ID: "members.unstarted", Severity: health.Warn, Member: "5841b374484ca4c5", Observed: "5841b374484ca4c5",
+			Explanation: "added to the member list but never started",
+			Advice:      "start the member with the flags 'etcdmedic member add' printed, or remove it: " + remove},
+		{ID: "members.learner", Severity: health.Warn, Member: "e1634abd3afc678b", MemberName: "m4", Observed: "learner",
+			Explanation: "a learner", Advice: "once it has caught up, promote it: " + promote + "; or remove it: " + remove},
+	}}
+	ios, out, _ := iostreams.Test()
+	ios.SetWidth(60)
+	if err := renderTable(&Options{IO: ios}, r); err != nil {
+		t.Fatal(err)
+	}
+	got := out.String()
+	t.Logf("width 60:\n%s", got)
+	lines := strings.Split(got, "\n")
+	if f := strings.Fields(lines[1]); len(f) < 3 || f[2] != "5841b374484ca4c5" {
+		t.Fatalf("the unnamed member's row does not show its ID: %q", lines[1])
+	}
+	if !strings.Contains(got, "warn members.unstarted 5841b374484ca4c5:") {
+		t.Fatal("the unnamed member's explanation does not name its ID")
+	}
+	for _, want := range []string{remove, promote} {
+		name := strings.Join(strings.Fields(want)[:3], " ")
+		found := 0
+		for i := 0; i < len(lines); i++ {
+			if !strings.HasPrefix(strings.TrimSpace(lines[i]), name) {
+				continue
+			}
+			cmd := strings.TrimSpace(lines[i])
+			for strings.HasSuffix(cmd, " \\") && i+1 < len(lines) {
+				i++
+				cmd = strings.TrimSuffix(cmd, " \\") + " " + strings.TrimSpace(lines[i])
+			}
+			if cmd != want {
+				t.Fatalf("pasted as printed, the command is\n%q\nwant\n%q", cmd, want)
+			}
+			found++
+		}
+		if found == 0 {
+			t.Fatalf("%q does not start a line of its own", name)
+		}
+	}
+	for _, l := range lines {
+		if n := output.Cells(l); n > 60 && !strings.Contains(l, "/etc/kubernetes/pki/etcd/ca.crt") {
+			t.Fatalf("a line of %d cells at 60 columns: %q", n, l)
+		}
+	}
+}

@@ -51,10 +51,14 @@ func RunList(ctx context.Context, opts *ListOptions) error {
 	if err != nil {
 		return err
 	}
-	return step.Render(opts.IO, opts.Format(), listView{l})
+	return step.Render(opts.IO, opts.Format(), listView{l, opts.command})
 }
 
-type listView struct{ *member.Listing }
+type listView struct {
+	*member.Listing
+	// command builds a next step with this run's connection flags.
+	command func(args ...string) string
+}
 
 func (v listView) Table(io *iostreams.IOStreams) error {
 	p := io.Palette()
@@ -93,5 +97,41 @@ func (v listView) Table(io *iostreams.IOStreams) error {
 		}
 		t.Row(r.ID, name, role, started, reach, applied, lag, size, strings.Join(r.PeerURLs, ","), strings.Join(r.ClientURLs, ","))
 	}
-	return t.Render()
+	if err := t.Render(); err != nil {
+		return err
+	}
+	v.nextSteps(io)
+	return nil
+}
+
+// nextSteps names, below the table, what to do about a member that needs
+// it, with the exact command (this run's flags, pasteable on a narrow
+// terminal): member remove for a stale or unstarted one (its own gate
+// still checks the rest), member promote for a learner that answers.
+func (v listView) nextSteps(io *iostreams.IOStreams) {
+	p, width := io.Palette(), io.Width()
+	first := true
+	step := func(mark, text string, cmds ...string) {
+		if first {
+			fmt.Fprintln(io.Out)
+			first = false
+		}
+		fmt.Fprintln(io.Out, output.Wrap(mark+" "+text, width, "    "))
+		for _, c := range cmds {
+			fmt.Fprintln(io.Out, output.WrapCommand("    "+c, width, "        "))
+		}
+	}
+	for _, r := range v.Members {
+		switch {
+		case !r.Started:
+			step(p.Warn.Render("!"), r.ID+" was added but never started: start it with the flags 'etcdmedic member add' printed, or remove it:",
+				v.command("member", "remove", r.ID))
+		case r.Stale:
+			step(p.Bad.Render("!"), r.Name+" ("+r.ID+") is stale: it did not answer Status; if it is gone for good, remove it once the rest is healthy:",
+				v.command("member", "remove", r.ID))
+		case r.IsLearner && r.Reachable:
+			step(p.Dim.Render("·"), r.Name+" is a learner: promote it once it is in sync (--wait waits for that):",
+				v.command("member", "promote", r.ID, "--wait", "10m"))
+		}
+	}
 }

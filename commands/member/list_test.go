@@ -41,6 +41,12 @@ func TestListMarksAStaleMember(t *testing.T) {
 	if table.Code != 0 || !strings.Contains(table.Stdout, "stale") || !strings.Contains(table.Stdout, dead.Name) {
 		t.Fatalf("table (exit %d) does not mark %s stale:\n%s", table.Code, dead.Name, table.Stdout)
 	}
+	// The next step below the table removes the stale member by ID, with this
+	// run's connection flags.
+	want := "etcdmedic member remove " + r.ID + " --endpoints " + endpoints(c) + " --command-timeout 3s"
+	if got := strings.Join(strings.Fields(strings.ReplaceAll(table.Stdout, " \\\n", " ")), " "); !strings.Contains(got, want) {
+		t.Fatalf("table does not advise %q:\n%s", want, table.Stdout)
+	}
 	yaml := clitest.Run(t, nil, "member", "list", "-o", "yaml", "--endpoints", endpoints(c), "--command-timeout", "3s")
 	if yaml.Code != 0 || !strings.Contains(yaml.Stdout, "stale: true") {
 		t.Fatalf("-o yaml (exit %d):\n%s", yaml.Code, yaml.Stdout)

@@ -35,7 +35,10 @@ var columns = []output.Column{
 	{Header: "VERDICT"},
 }
 
-func renderTable(io *iostreams.IOStreams, r health.StatusReport) error {
+// renderTable prints the rows, the cluster line, one note per member that
+// needs one and, unless the cluster is healthy, next: the command to run
+// next (doctor, with the flags of this run).
+func renderTable(io *iostreams.IOStreams, r health.StatusReport, next string) error {
 	p, width := io.Palette(), io.Width()
 	t := output.NewFitTable(io.Out, io.IsStdoutTTY(), width, columns...)
 	for _, m := range r.Members {
@@ -48,7 +51,12 @@ func renderTable(io *iostreams.IOStreams, r health.StatusReport) error {
 		}
 		if m.Error != "" {
 			// Nothing was measured: "-", never a zero that reads as a value.
-			t.Row(m.Name, m.ID, m.Endpoint, "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", style(p, m.Verdict))
+			// A learner is one by the member list, whether it answers or not.
+			role = "-"
+			if m.IsLearner {
+				role = "learner"
+			}
+			t.Row(dash(m.Name), m.ID, dash(m.Endpoint), "-", role, "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", style(p, m.Verdict))
 			continue
 		}
 		quota := humanize.Percent(m.QuotaUsage) + " of " + humanize.Bytes(m.Quota)
@@ -89,15 +97,24 @@ func renderTable(io *iostreams.IOStreams, r health.StatusReport) error {
 		line("  ", p.Bad.Render("!")+" "+reason)
 	}
 	for _, m := range r.Members {
+		// A member added but never started has no name: its ID says which.
+		who := m.Name
+		if who == "" {
+			who = m.ID
+		}
 		switch {
 		case m.Error != "":
-			line("  ", fmt.Sprintf("%s %s: %s", p.Bad.Render("!"), m.Name, m.Error))
+			line("  ", fmt.Sprintf("%s %s: %s", p.Bad.Render("!"), who, m.Error))
 		case len(m.Reasons) > 0:
-			line("  ", fmt.Sprintf("%s %s: %s", p.Warn.Render("~"), m.Name, strings.Join(m.Reasons, "; ")))
+			line("  ", fmt.Sprintf("%s %s: %s", p.Warn.Render("~"), who, strings.Join(m.Reasons, "; ")))
 		}
 		if m.MetricsError != "" {
-			line("  ", fmt.Sprintf("%s %s: metrics unavailable: %s", p.Dim.Render("·"), m.Name, m.MetricsError))
+			line("  ", fmt.Sprintf("%s %s: metrics unavailable: %s", p.Dim.Render("·"), who, m.MetricsError))
 		}
+	}
+	if next != "" && r.Verdict != health.VerdictHealthy {
+		fmt.Fprintln(out, output.Wrap("  → every finding and the command that fixes it:", width, "    "))
+		fmt.Fprintln(out, output.WrapCommand("    "+next, width, "        "))
 	}
 	return nil
 }

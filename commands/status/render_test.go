@@ -42,7 +42,7 @@ func render(t *testing.T, width int, tty bool) []string {
 	ios.SetWidth(width)
 	ios.SetTTY(tty)
 	ios.SetColorEnabled(tty) // colour codes take no cells
-	if err := renderTable(ios, sampleReport()); err != nil {
+	if err := renderTable(ios, sampleReport(), "etcdmedic doctor --endpoints https://10.0.0.11:2379"); err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("width %d tty %v:\n%s", width, tty, out.String())
@@ -96,5 +96,48 @@ func TestRenderWideHasEveryColumn(t *testing.T) {
 	}
 	if !strings.Contains(lines[1], "123456") || !strings.Contains(lines[1], "https://10.0.0.11:2379") {
 		t.Fatalf("m1: %q", lines[1])
+	}
+}
+
+// A learner added but never started has no name and no endpoint: its row says
+// learner and "-", its note names it by ID; a cluster that is not healthy
+// ends with the doctor command to run next, a healthy one does not.
+func TestRenderUnstartedLearnerAndNextStep(t *testing.T) {
+	r := sampleReport()
+	r.Members = append(r.Members, health.MemberReport{ID: "5841b374484ca4c5", IsLearner: true, Verdict: health.VerdictUnreachable,
+		Error: "member 5841b374484ca4c5 has not started (added, never joined)"})
+	next := "etcdmedic doctor --endpoints https://10.0.0.11:2379 --cacert /etc/kubernetes/pki/etcd/ca.crt --set fsync.warn=20ms"
+	for _, width := range []int{0, 60} {
+		ios, out, _ := iostreams.Test()
+		ios.SetWidth(width)
+		if err := renderTable(ios, r, next); err != nil {
+			t.Fatal(err)
+		}
+		got := out.String()
+		t.Logf("width %d:\n%s", width, got)
+		lines := strings.Split(got, "\n")
+		if f := strings.Fields(lines[4]); len(f) < 3 || f[0] != "-" || !strings.Contains(lines[4], "learner") {
+			t.Fatalf("the unstarted learner's row: %q", lines[4])
+		}
+		if !strings.Contains(strings.Join(strings.Fields(got), " "), "! 5841b374484ca4c5: member 5841b374484ca4c5 has not started") {
+			t.Fatal("the unstarted member's note does not name it")
+		}
+		i := strings.Index(got, "→ every finding and the command that fixes it:\n")
+		if i < 0 {
+			t.Fatal("no next step for a degraded cluster")
+		}
+		cmd := strings.TrimSpace(strings.SplitN(got[i:], "\n", 2)[1])
+		cmd = strings.Join(strings.Fields(strings.ReplaceAll(cmd, " \\\n", " ")), " ")
+		if cmd != next {
+			t.Fatalf("next step pastes as %q, want %q", cmd, next)
+		}
+	}
+	r.Verdict = health.VerdictHealthy
+	ios, out, _ := iostreams.Test()
+	if err := renderTable(ios, r, next); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(out.String(), "etcdmedic doctor") {
+		t.Fatalf("a healthy cluster is sent to doctor:\n%s", out.String())
 	}
 }

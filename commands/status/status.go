@@ -79,6 +79,20 @@ reachable (or auth refused); 64 usage error.`,
 	return cmd
 }
 
+// doctorCommand is the next step status prints when the cluster is not
+// healthy: doctor with this run's connection and thresholds, so that it
+// reaches the same cluster and judges it the same way.
+func (opts *Options) doctorCommand(cfg *cluster.Config) string {
+	args := append([]string{"etcdmedic", "doctor"}, cfg.ConnectionArgs()...)
+	if opts.Preset != health.DefaultPreset {
+		args = append(args, "--preset", opts.Preset)
+	}
+	for _, o := range opts.Overrides {
+		args = append(args, "--set", o)
+	}
+	return cluster.ShellJoin(args)
+}
+
 // Run gathers, judges and renders the status; the error carries the verdict.
 // Whatever happens after the flags are read, -o json prints one document.
 func Run(ctx context.Context, opts *Options) error {
@@ -111,7 +125,7 @@ func Run(ctx context.Context, opts *Options) error {
 		if err := output.Write(opts.IO.Out, f, report); err != nil {
 			return err
 		}
-	} else if err := renderTable(opts.IO, report); err != nil {
+	} else if err := renderTable(opts.IO, report, opts.doctorCommand(c.Config)); err != nil {
 		return err
 	}
 	return cmdutil.Outcome(report.Severity)

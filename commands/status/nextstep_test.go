@@ -1,0 +1,52 @@
+package status_test
+
+import (
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/etcdmedic/etcdmedic/commands/clitest"
+	"github.com/etcdmedic/etcdmedic/playground"
+	"github.com/etcdmedic/etcdmedic/playground/playgroundtest"
+)
+
+// With a member SIGSTOPped, status names it and ends with the doctor command
+// to run next, carrying this run's connection flags and thresholds; that
+// command, pasted as printed, reaches the same cluster, judges it with the
+// same thresholds and names the hung member within its documented bound.
+func TestStatusNextStepIsDoctorWithTheFlagsInEffect(t *testing.T) {
+	c := playgroundtest.Start(t, playground.Options{Members: 3})
+	hung := c.Member(2)
+	if err := hung.Pause(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { hung.Resume() })
+	res := clitest.Run(t, nil, "status", "--endpoints", endpoints(c), "--command-timeout", "2s", "--set", "fsync.warn=20ms")
+	if res.Code != 1 || !strings.Contains(res.Stdout, "! "+hung.Name+": ") {
+		t.Fatalf("exit %d, want 1 and a note naming %s", res.Code, hung.Name)
+	}
+	_, after, ok := strings.Cut(res.Stdout, "→ every finding and the command that fixes it:\n")
+	if !ok {
+		t.Fatal("no next step printed for a degraded cluster")
+	}
+	line := strings.TrimSpace(strings.SplitN(strings.ReplaceAll(after, " \\\n", " "), "\n", 2)[0])
+	for _, want := range []string{"etcdmedic doctor ", "--endpoints " + endpoints(c), "--command-timeout 2s", "--set fsync.warn=20ms"} {
+		if !strings.Contains(line, want) {
+			t.Fatalf("next step %q lacks %q", line, want)
+		}
+	}
+	out, err := exec.Command("sh", "-c", `etcdmedic() { printf '%s\0' "$@"; }; `+line).Output()
+	if err != nil {
+		t.Fatalf("sh cannot run %q: %v", line, err)
+	}
+	words := strings.Split(strings.TrimSuffix(string(out), "\x00"), "\x00")
+	doc := clitest.Run(t, nil, append(words, "--window", "1s")...)
+	// doctor's own bound: --command-timeout + --window + a second.
+	if doc.Took > 4*time.Second {
+		t.Fatalf("the advised doctor took %s with a member hung", doc.Took)
+	}
+	if doc.Code != 1 || !strings.Contains(doc.Stdout, "status.reachable") || !strings.Contains(doc.Stdout, hung.Name) {
+		t.Fatalf("the advised doctor: exit %d, want 1 naming %s unreachable", doc.Code, hung.Name)
+	}
+}
