@@ -15,8 +15,10 @@
 # Output (the directory is replaced):
 #   oci/                        OCI image layout (index: linux/amd64, linux/arm64)
 #   etcdmedic-oci.tar           the same layout as one archive
-#                               (skopeo copy oci-archive:..., podman load -i)
-#   etcdmedic-linux-<arch>.docker.tar   per platform, for `docker load`
+#                               (skopeo copy --all oci-archive:...; podman 4.3
+#                               cannot load a two-platform archive)
+#   etcdmedic-linux-<arch>.docker.tar   per platform, for `docker load -i` and
+#                               `podman load -i` (the test runs it under podman)
 #   bin/linux-<arch>/           the binaries in the image (etcdmedic, etcd, etcdutl)
 # Push with any registry client, e.g.
 #   skopeo copy --all oci:dist/image/oci docker://ghcr.io/etcdmedic/etcdmedic:v0.4.0
@@ -30,8 +32,8 @@
 # ETCDMEDIC_CACHE.
 # Exit status: 0 built, 1 failed, 64 usage error.
 set -euo pipefail
+case "${1:-}" in -h|--help) sed -n '2,33p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 64 ;; esac
 cd "$(dirname "$0")/.."
-case "${1:-}" in -h|--help) sed -n '2,31p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 64 ;; esac
 
 VERSION=${1:-${VERSION:-$(git describe --tags --always --dirty 2>/dev/null || echo dev)}}
 OUT=${2:-dist/image}

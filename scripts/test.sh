@@ -24,6 +24,10 @@ command -v fio >/dev/null || missing+=(fio)
 # node_exporter's textfile collector reads doctor --metrics-file in the
 # exporter's Prometheus end-to-end test.
 command -v prometheus-node-exporter >/dev/null || missing+=(prometheus-node-exporter)
+# podman (with runc: crun refuses this machine's hybrid cgroup layout) runs
+# the daemonless image for real in scripts/imagebuild's test.
+command -v podman >/dev/null || missing+=(podman)
+command -v runc >/dev/null || missing+=(runc)
 if [ ${#missing[@]} -gt 0 ] && command -v apt-get >/dev/null; then
   echo "== installing ${missing[*]}"
   sudo=""; [ "$(id -u)" -eq 0 ] || sudo=sudo
@@ -69,5 +73,6 @@ if [ -d scripts/imagebuild ]; then
   # The daemonless image build is a module of its own (go-containerregistry
   # stays out of the main go.mod); its test builds both platforms' images.
   echo "== image build (scripts/imagebuild)"
+  if command -v podman >/dev/null; then export ETCDMEDIC_PODMAN=1; fi
   (cd scripts/imagebuild && go vet ./... && go test -timeout 40m ./...)
 fi

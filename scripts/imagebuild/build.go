@@ -247,7 +247,8 @@ func copyFile(src, dst string) error {
 }
 
 // tarDir writes an OCI archive: the layout directory as one tar, which
-// `skopeo copy oci-archive:` and `podman load` read.
+// `skopeo copy --all oci-archive:` reads (podman 4.3's load refuses an
+// archive of more than one image; it loads a platform's docker tarball).
 func tarDir(dir, out string, mtime time.Time) error {
 	f, err := os.Create(out)
 	if err != nil {

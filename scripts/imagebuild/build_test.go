@@ -29,7 +29,8 @@ import (
 // its platform and static, etcd's two at go.mod's pin. The amd64 layer,
 // extracted, answers version and status against a playground it starts
 // itself, and runs the chart's snapshot drill of that playground's snapshot
-// with nothing of the host's on PATH.
+// with nothing of the host's on PATH. Where podman is installed, the
+// image runs in a container too (podmanRun).
 func TestImageFromScratch(t *testing.T) {
 	out := t.TempDir()
 	created := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
@@ -140,6 +141,7 @@ func TestImageFromScratch(t *testing.T) {
 	ep := startPlayground(t, bin)
 	statusOf(t, bin, ep)
 	drillInImage(t, root, ep)
+	podmanRun(t, res.dockerTars["linux/amd64"], ep)
 }
 
 func checkConfig(t *testing.T, plat string, img v1.Image, oci bool) {
