@@ -54,7 +54,7 @@ var smokeRuns = map[string]smokeRun{
 	},
 	"bench-snapshot.sh": {
 		env:  []string{"BENCH_SNAPSHOT_MB=24", "BENCH_SNAPSHOT_ROUNDS=1"},
-		want: []string{"etcd cpu", "anon ", "file ", "load", "throughput ratio", "time ratio"},
+		want: []string{"etcd cpu", "anon ", "file ", "load", "throughput ratio", "time ratio", "vs the slower of status and sha256"},
 	},
 	"bench-offsite.sh": {
 		env:     []string{"BENCH_OFFSITE_MB=24", "BENCH_OFFSITE_ROUNDS=1"},

@@ -8,10 +8,11 @@ const asyncChunks = 160
 
 // asyncWriter hands writes to a goroutine through a bounded queue, so the
 // member's stream and the upload (hashing, compression, encryption, parts
-// waiting for the network) overlap instead of taking turns. Writers must
-// not reuse a slice they passed in (each gRPC Recv returns a fresh one).
+// waiting for the network) overlap instead of taking turns. A slice passed
+// to Write must not be reused by the caller; a chunk passed to writeChunk
+// is held until written.
 type asyncWriter struct {
-	ch   chan []byte
+	ch   chan queuedWrite
 	done chan struct{}
 	mu   sync.Mutex
 	err  error
@@ -19,17 +20,19 @@ type asyncWriter struct {
 }
 
 func newAsyncWriter(w interface{ Write([]byte) (int, error) }, n int) *asyncWriter {
-	a := &asyncWriter{ch: make(chan []byte, n), done: make(chan struct{})}
+	a := &asyncWriter{ch: make(chan queuedWrite, n), done: make(chan struct{})}
 	go func() {
 		defer close(a.done)
-		for b := range a.ch {
-			if a.failed() != nil {
-				continue // drain, so the producer never blocks on a dead upload
+		for q := range a.ch {
+			if a.failed() == nil { // else drain, so the producer never blocks on a dead upload
+				if _, err := w.Write(q.b); err != nil {
+					a.mu.Lock()
+					a.err = err
+					a.mu.Unlock()
+				}
 			}
-			if _, err := w.Write(b); err != nil {
-				a.mu.Lock()
-				a.err = err
-				a.mu.Unlock()
+			if q.chunk != nil {
+				q.chunk.release()
 			}
 		}
 	}()
@@ -46,8 +49,22 @@ func (a *asyncWriter) Write(p []byte) (int, error) {
 	if err := a.failed(); err != nil {
 		return 0, err
 	}
-	a.ch <- p
+	a.ch <- queuedWrite{b: p}
 	return len(p), nil
+}
+
+func (a *asyncWriter) writeChunk(c *snapshotChunk) error {
+	if err := a.failed(); err != nil {
+		return err
+	}
+	c.hold()
+	a.ch <- queuedWrite{b: c.blob, chunk: c}
+	return nil
+}
+
+type queuedWrite struct {
+	b     []byte
+	chunk *snapshotChunk // released once b is written
 }
 
 // Close waits for every queued write and returns the first error.

@@ -68,7 +68,7 @@ func walkContent(tx *bolt.Tx, mode walkMode, trim func(), abort func() bool) (st
 	}
 
 	h := crc32.New(crc32.MakeTable(crc32.Castagnoli))
-	live := map[string]struct{}{}
+	live := newKeySet()
 	seen, read := 0, 0
 	c := tx.Cursor()
 	for name, _ := c.First(); name != nil; name, _ = c.Next() {
@@ -107,9 +107,9 @@ func walkContent(tx *bolt.Tx, mode walkMode, trim func(), abort func() bool) (st
 				return fmt.Errorf("cannot unmarshal value of revision key %q: %w", k, err)
 			}
 			if etcdschema.IsTombstone(k) {
-				delete(live, string(userKey))
+				live.remove(userKey)
 			} else {
-				live[string(userKey)] = struct{}{}
+				live.add(userKey)
 			}
 			return nil
 		})
@@ -117,7 +117,7 @@ func walkContent(tx *bolt.Tx, mode walkMode, trim func(), abort func() bool) (st
 			return st, fmt.Errorf("bucket %q: %w", name, err)
 		}
 	}
-	st.TotalKey = len(live)
+	st.TotalKey = live.len()
 	if mode == walkFull {
 		st.Hash = h.Sum32()
 	}

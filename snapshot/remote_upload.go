@@ -176,6 +176,8 @@ func (r *Remote) uploadFile(ctx context.Context, path, name string, ps uploadSpe
 
 func (u *upload) Write(p []byte) (int, error) { return u.async.Write(p) }
 
+func (u *upload) writeChunk(c *snapshotChunk) error { return u.async.writeChunk(c) }
+
 // finish flushes zstd and age and sends the last bytes: a direct upload
 // then waits for completion (complete); another is complete under its
 // temporary key.

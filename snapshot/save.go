@@ -12,8 +12,6 @@ import (
 	"sync"
 	"time"
 
-	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
-
 	"github.com/etcdmedic/etcdmedic/cluster"
 	"github.com/etcdmedic/etcdmedic/internal/atomicfile"
 	"github.com/etcdmedic/etcdmedic/internal/buildinfo"
@@ -226,25 +224,27 @@ func stream(ctx context.Context, c *cluster.Cluster, m cluster.Member, w io.Writ
 	})
 	defer watchdog.Stop()
 
-	sc, err := pb.NewMaintenanceClient(cli.ActiveConnection()).Snapshot(ctx, &pb.SnapshotRequest{})
+	sc, err := openSnapshotStream(ctx, cli.ActiveConnection())
 	if err != nil {
 		return nil, streamErr(ctx, err)
 	}
 	// Hashing runs beside the receive loop, on the other core: it must not
-	// slow the stream down. Each Recv returns a fresh blob, safe to hand over.
+	// slow the stream down. It hands each chunk's buffer back once hashed.
 	dg := newDigest()
-	blobs := make(chan []byte, 64)
+	chunks := make(chan *snapshotChunk, 64)
 	hashed := make(chan struct{})
 	go func() {
 		defer close(hashed)
-		for b := range blobs {
-			dg.Write(b)
+		for c := range chunks {
+			dg.Write(c.blob)
+			c.release()
 		}
 	}()
-	finish := func() { close(blobs); <-hashed }
+	finish := func() { close(chunks); <-hashed }
 	var received, total int64
 	for first := true; ; first = false {
-		resp, err := sc.Recv()
+		resp := &snapshotChunk{}
+		err := sc.RecvMsg(resp)
 		if err == io.EOF {
 			break
 		}
@@ -254,20 +254,22 @@ func stream(ctx context.Context, c *cluster.Cluster, m cluster.Member, w io.Writ
 		}
 		watchdog.Reset(stall)
 		if first {
-			if got := resp.GetHeader().GetMemberId(); got != 0 && got != m.ID {
+			if got := resp.memberID; got != 0 && got != m.ID {
+				resp.release()
 				finish()
 				return nil, fmt.Errorf("%s answered as member %s, expected %s", m.Endpoint, cluster.FormatID(got), m.IDString())
 			}
 		}
-		blob := resp.GetBlob()
-		if _, err := w.Write(blob); err != nil {
+		if err := writeChunk(w, resp); err != nil {
+			resp.release()
 			finish()
 			return nil, err
 		}
-		blobs <- blob
-		received += int64(len(blob))
+		received += int64(len(resp.blob))
+		remaining := int64(resp.remainingBytes)
+		chunks <- resp
 		if opts.Progress != nil {
-			if t := received + int64(resp.GetRemainingBytes()); t > total {
+			if t := received + remaining; t > total {
 				total = t
 			}
 			opts.Progress(received, total)

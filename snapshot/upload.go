@@ -189,7 +189,7 @@ func SaveRemote(ctx context.Context, c *cluster.Cluster, opts RemoteSaveOptions)
 		if up, err = r.startUpload(ctx, "", false, ps, 0, nil); err != nil {
 			return nil, err
 		}
-		w = io.MultiWriter(spool, up)
+		w = teeChunks{first: spool, also: up}
 	}
 	abort := func() {
 		if up != nil {
@@ -364,18 +364,56 @@ type firstWrite struct {
 }
 
 func (f *firstWrite) Write(p []byte) (int, error) {
-	if !f.began {
-		f.began = true
-		var err error
-		if f.also, err = f.first(); err != nil {
-			return 0, err
-		}
+	if err := f.begin(); err != nil {
+		return 0, err
 	}
 	n, err := f.w.Write(p)
 	if err != nil || f.also == nil {
 		return n, err
 	}
 	return f.also.Write(p)
+}
+
+// writeChunk is Write for a chunk the second writer may keep.
+func (f *firstWrite) writeChunk(c *snapshotChunk) error {
+	if err := f.begin(); err != nil {
+		return err
+	}
+	if _, err := f.w.Write(c.blob); err != nil || f.also == nil {
+		return err
+	}
+	return writeChunk(f.also, c)
+}
+
+func (f *firstWrite) begin() error {
+	if f.began {
+		return nil
+	}
+	f.began = true
+	var err error
+	f.also, err = f.first()
+	return err
+}
+
+// teeChunks writes each chunk to a writer that does not keep it, then to
+// one that may (io.MultiWriter for chunks).
+type teeChunks struct {
+	first io.Writer
+	also  io.Writer
+}
+
+func (t teeChunks) Write(p []byte) (int, error) {
+	if n, err := t.first.Write(p); err != nil {
+		return n, err
+	}
+	return t.also.Write(p)
+}
+
+func (t teeChunks) writeChunk(c *snapshotChunk) error {
+	if _, err := t.first.Write(c.blob); err != nil {
+		return err
+	}
+	return writeChunk(t.also, c)
 }
 
 // memberRevision is the member's own current revision (a serializable
