@@ -189,7 +189,7 @@ func SaveRemote(ctx context.Context, c *cluster.Cluster, opts RemoteSaveOptions)
 		if up, err = r.startUpload(ctx, "", false, ps, 0, nil); err != nil {
 			return nil, err
 		}
-		w = teeChunks{first: spool, also: up}
+		w = &firstWrite{w: spool, first: func() (io.Writer, error) { return up, nil }}
 	}
 	abort := func() {
 		if up != nil {
@@ -393,27 +393,6 @@ func (f *firstWrite) begin() error {
 	var err error
 	f.also, err = f.first()
 	return err
-}
-
-// teeChunks writes each chunk to a writer that does not keep it, then to
-// one that may (io.MultiWriter for chunks).
-type teeChunks struct {
-	first io.Writer
-	also  io.Writer
-}
-
-func (t teeChunks) Write(p []byte) (int, error) {
-	if n, err := t.first.Write(p); err != nil {
-		return n, err
-	}
-	return t.also.Write(p)
-}
-
-func (t teeChunks) writeChunk(c *snapshotChunk) error {
-	if _, err := t.first.Write(c.blob); err != nil {
-		return err
-	}
-	return writeChunk(t.also, c)
 }
 
 // memberRevision is the member's own current revision (a serializable
