@@ -72,8 +72,8 @@ type ProbesReport struct {
 	// Check is the finding health judges from these facts, the one doctor
 	// reports too.
 	Check health.Finding `json:"check"`
-	// Relaxed is the startup probe --relax writes (budget ≥ 2× the
-	// expected start); nil when nothing needs to change.
+	// Relaxed is the startup probe --relax writes (budget ≥ 2 ×
+	// probes.margin × the expected start); nil when nothing needs to change.
 	Relaxed *ProbeBudget  `json:"relaxed,omitempty"`
 	Edit    *ManifestEdit `json:"edit,omitempty"`
 }
@@ -147,10 +147,13 @@ func (o ProbesOptions) thresholds() health.Thresholds {
 	return o.Thresholds
 }
 
-// relaxTo is the startup budget --relax writes: twice the expected start
-// (the issue's), more when the judge asks for a larger margin.
+// relaxTo is the startup budget --relax writes: twice what the judge asks
+// for (2 × probes.margin × the expected start), so the next measurement,
+// doctor's, still finds it enough when the disk reads slower than it did
+// here. With margin 3× a budget of exactly 3× would warn again on the first
+// slower sample.
 func (o ProbesOptions) relaxTo(expected float64) float64 {
-	return max(2, o.thresholds().ProbeMargin) * expected
+	return 2 * max(1, o.thresholds().ProbeMargin) * expected
 }
 
 // relaxedStartup is the startup probe with a failureThreshold that makes its

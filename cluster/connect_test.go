@@ -1,7 +1,6 @@
 package cluster_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -11,7 +10,6 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -378,17 +376,9 @@ func plainMemberFailures(t *testing.T, pg *playground.Cluster, peerServesGRPC bo
 // pause freezes a member for the rest of the test.
 func pause(t *testing.T, m *playground.Member) {
 	t.Helper()
+	// Pause returns once the kernel shows every thread stopped.
 	if err := m.Pause(); err != nil {
 		t.Fatal(err)
-	}
-	// SIGSTOP lands asynchronously: wait until the kernel shows every thread
-	// stopped, or a request sent now might still be answered.
-	deadline := time.Now().Add(5 * time.Second)
-	for !allThreadsStopped(t, m.PID()) {
-		if time.Now().After(deadline) {
-			t.Fatalf("member %s not stopped 5s after SIGSTOP", m.Name)
-		}
-		time.Sleep(10 * time.Millisecond)
 	}
 	t.Cleanup(func() {
 		if err := m.Resume(); err != nil {
@@ -525,23 +515,4 @@ func tlsServer(t *testing.T, files *playground.TLSFiles, version uint16, clientC
 		}
 	}()
 	return l.Addr().String()
-}
-
-func allThreadsStopped(t *testing.T, pid int) bool {
-	t.Helper()
-	stats, err := filepath.Glob("/proc/" + strconv.Itoa(pid) + "/task/*/stat")
-	if err != nil || len(stats) == 0 {
-		t.Fatalf("no threads of process %d: %v", pid, err)
-	}
-	for _, stat := range stats {
-		b, err := os.ReadFile(stat)
-		if err != nil {
-			return false // a thread that exits is not stopped yet
-		}
-		// "tid (comm) S ...": the state follows the last ')'.
-		if f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:])); len(f) == 0 || f[0] != "T" {
-			return false
-		}
-	}
-	return true
 }

@@ -86,7 +86,7 @@ var presets = map[string]Thresholds{
 		// ours: nothing compacts and the quota is full within a week.
 		CompactionETACrit: 7 * 24 * time.Hour,
 		// ours: the start must fit in the budget (breakglass probes --relax
-		// writes twice the expected start, kubernetes/kubeadm#2759).
+		// writes twice that, kubernetes/kubeadm#2759).
 		ProbeMargin: 1,
 	},
 }

@@ -186,6 +186,9 @@ func (m *Member) Pause() error {
 	if err := m.signal(syscall.SIGSTOP); err != nil {
 		return err
 	}
+	if err := waitStopped(m.PID(), 5*time.Second); err != nil {
+		return fmt.Errorf("playground: pause %s: %w", m.Name, err)
+	}
 	m.mu.Lock()
 	m.paused = true
 	m.mu.Unlock()

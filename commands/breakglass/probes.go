@@ -42,8 +42,9 @@ liveness probe's, which then runs from the start) against this member's expected
 start: (bolt file + WAL) ÷ the data dir's sequential read rate, measured on the bolt
 file with its cached pages dropped (at most 256 MiB or 3 s), or --expected-start.
 
---relax writes a manifest whose startup probe allows at least twice the expected
-start (a copy of the liveness probe's handler when there is none: /livez passes
+--relax writes a manifest whose startup probe allows at least twice what the judge
+asks for, 2 × probes.margin × the expected start, so a later, slower measurement
+still finds it enough (a copy of the liveness probe's handler when there is none: /livez passes
 without quorum, /readyz would not); the liveness probe stays as it is, for once
 the member runs. The change is journaled and 'breakglass undo' puts the original
 back byte-identical. kubeadm regenerates etcd.yaml on upgrade: make it durable with
@@ -70,7 +71,7 @@ Exit codes: 0 the budget suffices (or --relax done, or --dry-run); 1 it does not
 	}
 	opts.Layout.register(cmd)
 	opts.Confirmation.register(cmd, "with --relax: only show the new startup probe")
-	cmd.Flags().BoolVar(&opts.Relax, "relax", false, "write a startup probe whose budget is at least twice the expected start (journaled, undoable)")
+	cmd.Flags().BoolVar(&opts.Relax, "relax", false, "write a startup probe whose budget is at least 2 × probes.margin × the expected start (journaled, undoable)")
 	cmd.Flags().DurationVar(&opts.ExpectedStart, "expected-start", 0, "the expected start time instead of measuring the read rate (0: measure)")
 	cmd.Flags().StringVar(&opts.Preset, "preset", opts.Preset, "threshold preset, as doctor's: "+strings.Join(health.PresetNames(), ", "))
 	cmd.Flags().StringArrayVar(&opts.Overrides, "set", opts.Overrides, "override one threshold, key=value, as doctor's (e.g. probes.margin=2x; repeatable)")
