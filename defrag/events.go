@@ -82,6 +82,9 @@ type Summary struct {
 	ReclaimedBytes int64          `json:"reclaimedBytes"`
 	Members        []MemberResult `json:"members"`
 	StoppedBy      string         `json:"stoppedBy,omitempty"` // why the run ended early
+	// StoppedOnHealth: the cluster's state ended the run (a gate, a
+	// member's failure), not the lock or a missing confirmation.
+	StoppedOnHealth bool `json:"-"`
 	// ExitCode is filled in by the command from Fault (commands/cmdutil
 	// owns the numbers); it stays in the JSON for cron wrappers.
 	ExitCode int `json:"exitCode"`

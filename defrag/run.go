@@ -72,6 +72,13 @@ func (r *runner) stop(kind error, why string) *Summary {
 	return r.sum
 }
 
+// stopOnHealth is stop for a run ended by the cluster's state (a gate, a
+// member failing, the cluster unreadable): doctor is what says why.
+func (r *runner) stopOnHealth(kind error, why string) *Summary {
+	r.sum.StoppedOnHealth = true
+	return r.stop(kind, why)
+}
+
 // Run plans and, unless DryRun, executes a rolling defragmentation. The
 // returned summary carries how it ended (Summary.Fault): nil done or nothing
 // to do, fault.Failed a member failed or the run was stopped partway
@@ -88,11 +95,11 @@ func Run(ctx context.Context, c *cluster.Cluster, o Options) *Summary {
 
 	ms, err := c.Members(ctx)
 	if err != nil {
-		return r.stop(fault.Indeterminate, err.Error())
+		return r.stopOnHealth(fault.Indeterminate, err.Error())
 	}
 	r.kv, err = c.VoterClient(ctx, ms)
 	if err != nil {
-		return r.stop(fault.KindOr(err, fault.Indeterminate), err.Error())
+		return r.stopOnHealth(fault.KindOr(err, fault.Indeterminate), err.Error())
 	}
 	defer r.kv.Close()
 
@@ -114,7 +121,7 @@ func Run(ctx context.Context, c *cluster.Cluster, o Options) *Summary {
 			// A dry run is the pre-flight check a cron wrapper runs: a gate
 			// that would refuse the real run refuses the dry run too.
 			r.emit(Event{Event: EventGate, Message: g.failure})
-			return r.stop(fault.Refused, "a real run would be refused now: "+g.failure)
+			return r.stopOnHealth(fault.Refused, "a real run would be refused now: "+g.failure)
 		}
 		if g.downtime {
 			r.emit(Event{Event: EventWarning, Message: downtimeWarning(plan)})
@@ -127,7 +134,7 @@ func Run(ctx context.Context, c *cluster.Cluster, o Options) *Summary {
 		// or without quorum even the lock's write would fail or hang.
 		r.emit(Event{Event: EventGate, Message: g.failure})
 		r.notStarted(plan, "gate: "+g.failure)
-		return r.stop(fault.Refused, "gate failed before the first member: "+g.failure)
+		return r.stopOnHealth(fault.Refused, "gate failed before the first member: "+g.failure)
 	}
 	if g.downtime {
 		warning := downtimeWarning(plan)
@@ -181,15 +188,15 @@ func Run(ctx context.Context, c *cluster.Cluster, o Options) *Summary {
 			r.emit(Event{Event: EventGate, Member: p.Member, MemberName: p.MemberName, Message: g.failure})
 			r.notStarted(plan[i:], "gate: "+g.failure)
 			if r.sum.Defragmented == 0 {
-				return r.stop(fault.Refused, "gate failed before "+p.MemberName+": "+g.failure)
+				return r.stopOnHealth(fault.Refused, "gate failed before "+p.MemberName+": "+g.failure)
 			}
-			return r.stop(fault.Failed, "gate failed before "+p.MemberName+": "+g.failure)
+			return r.stopOnHealth(fault.Failed, "gate failed before "+p.MemberName+": "+g.failure)
 		}
 		r.emit(Event{Event: EventGate, Member: p.Member, MemberName: p.MemberName, OK: true, Message: "every voter healthy, caught up, quorum holds with one offline"})
 		st := memberIn(g.snap, p.Member)
 		if st == nil {
 			r.notStarted(plan[i:], "member left the cluster")
-			return r.stop(fault.Failed, "member "+p.MemberName+" left the cluster during the run")
+			return r.stopOnHealth(fault.Failed, "member "+p.MemberName+" left the cluster during the run")
 		}
 		vars := VarsOf(st)
 		want, err := o.Rule.Eval(vars)
@@ -209,7 +216,7 @@ func Run(ctx context.Context, c *cluster.Cluster, o Options) *Summary {
 			}
 			if g = r.gate(ctx); g.failure != "" {
 				r.notStarted(plan[i:], "gate: "+g.failure)
-				return r.stop(fault.Failed, "gate failed after moving leadership: "+g.failure)
+				return r.stopOnHealth(fault.Failed, "gate failed after moving leadership: "+g.failure)
 			}
 			st = memberIn(g.snap, p.Member)
 		}
@@ -225,7 +232,7 @@ func Run(ctx context.Context, c *cluster.Cluster, o Options) *Summary {
 		r.sum.Members = append(r.sum.Members, res)
 		if err != nil {
 			r.notStarted(plan[i+1:], "stopped after "+p.MemberName+" failed")
-			return r.stop(fault.Failed, err.Error())
+			return r.stopOnHealth(fault.Failed, err.Error())
 		}
 		done[st.Member.ID] = true
 		r.sum.Defragmented++
@@ -245,7 +252,7 @@ func Run(ctx context.Context, c *cluster.Cluster, o Options) *Summary {
 	}
 	if o.VerifyHash && r.sum.Defragmented > 0 {
 		if err := r.verifyHash(ctx); err != nil {
-			return r.stop(fault.Failed, err.Error())
+			return r.stopOnHealth(fault.Failed, err.Error())
 		}
 	}
 	if ctx.Err() != nil {

@@ -102,12 +102,22 @@ func Drill(ctx context.Context, o DrillOptions) (*DrillResult, error) {
 	local, meta, label, err := drillSource(ctx, o, res)
 	res.Snapshot = label
 	res.DownloadSeconds = time.Since(start).Seconds()
-	if err != nil {
+	// The report of a drill that stopped at its source says why and when,
+	// as one that stopped later does: a scheduled job reading -o json must
+	// not find matched=false and no problem.
+	stopped := func(err error) (*DrillResult, error) {
+		if res.Verify == nil {
+			res.Problems = append(res.Problems, oneLine(err.Error()))
+		}
+		res.TotalSeconds, res.Finished = time.Since(start).Seconds(), o.Now()
 		return res, err
+	}
+	if err != nil {
+		return stopped(err)
 	}
 	res.Metadata = meta
 	if meta == nil {
-		return res, fault.Mark(fmt.Errorf("%s has no metadata: a drill has nothing to compare with", label), fault.Invalid)
+		return stopped(fault.Mark(fmt.Errorf("%s has no metadata: a drill has nothing to compare with", label), fault.Invalid))
 	}
 	res.ExpectedRevision, res.ExpectedKeys, res.ExpectedHashKV = meta.Revision, meta.TotalKeys, meta.HashKV
 

@@ -189,7 +189,8 @@ func Run(ctx context.Context, opts *Options) error {
 		return err
 	}
 	defer c.Close()
-	p := &printer{io: opts.IO, format: opts.Format()}
+	p := &printer{io: opts.IO, format: opts.Format(),
+		doctor: cluster.ShellJoin(append([]string{"etcdmedic", "doctor"}, c.Config.ConnectionArgs()...))}
 	if opts.Run.Rule != nil {
 		p.rule = opts.Run.Rule.Source
 	}

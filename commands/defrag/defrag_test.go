@@ -186,12 +186,22 @@ func TestDefragRefusesWhenAMemberIsHung(t *testing.T) {
 	if gate == nil || !strings.Contains(gate.Message, "voter "+hung.Name+" does not answer") {
 		t.Fatalf("failed gate not named: %+v", gate)
 	}
+	// For people, the refusal ends with the next step: doctor, reaching
+	// the cluster with this run's flags.
+	next := "→ every finding and the command that fixes it:\n    etcdmedic doctor --endpoints " + endpoints(c) + " --command-timeout 2s\n"
+	res = clitest.Run(t, nil, "defrag", "--endpoints", endpoints(c), "--command-timeout", "2s")
+	if res.Code != 4 || !strings.HasSuffix(res.Stdout, next) {
+		t.Fatalf("refused run for people: exit %d, stdout:\n%s\nwant it to end with %q", res.Code, res.Stdout, next)
+	}
 	// The same gate in a dry run, the pre-flight check a cron wrapper runs:
 	// refused (4), the reason on stderr in table mode as in JSON mode.
 	for _, format := range []string{"table", "json"} {
 		res = clitest.Run(t, nil, "defrag", "--dry-run", "-o", format, "--endpoints", endpoints(c), "--command-timeout", "2s")
 		if res.Code != 4 || !strings.HasPrefix(res.Stderr, "Error: a real run would be refused now: ") || !strings.Contains(res.Stderr, hung.Name) {
 			t.Fatalf("--dry-run -o %s with a hung member: exit %d, stderr %q; want 4 and the gate's reason", format, res.Code, res.Stderr)
+		}
+		if format == "table" && !strings.HasSuffix(res.Stdout, next) {
+			t.Fatalf("--dry-run refused: stdout:\n%s\nwant it to end with %q", res.Stdout, next)
 		}
 	}
 	after := sizes(t, c)
@@ -310,6 +320,10 @@ func TestDefragLock(t *testing.T) {
 	res := <-second
 	if res.Code != 4 {
 		t.Fatalf("second run: exit %d, want 4 (locked)", res.Code)
+	}
+	// Another run's lock is no finding of doctor's: no next step to it.
+	if strings.Contains(res.Stdout, "etcdmedic doctor") {
+		t.Fatalf("a locked run advises doctor:\n%s", res.Stdout)
 	}
 	host, _ := os.Hostname()
 	if !strings.Contains(res.Stdout, "held by "+host+" (pid ") || !strings.Contains(res.Stdout, " since ") {

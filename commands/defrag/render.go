@@ -21,6 +21,9 @@ type printer struct {
 	io     *iostreams.IOStreams
 	format output.Format
 	rule   string // the rule's source, for short reasons
+	// doctor is the next step of a run the cluster's state stopped:
+	// doctor with this run's connection flags.
+	doctor string
 	mu     sync.Mutex
 	stop   chan struct{}
 	wg     sync.WaitGroup
@@ -127,9 +130,13 @@ func (p *printer) event(e defrag.Event) {
 		if s.DryRun {
 			// Nothing was defragmented or reclaimed: no counts that read as results.
 			line(fmt.Sprintf("%s %s (%s)", mark, verdict, humanize.Duration(seconds(s.TookSeconds))))
-			break
+		} else {
+			line(fmt.Sprintf("%s %s — %d defragmented, %s reclaimed in %s", mark, verdict, s.Defragmented, humanize.Bytes(s.ReclaimedBytes), humanize.Duration(seconds(s.TookSeconds))))
 		}
-		line(fmt.Sprintf("%s %s — %d defragmented, %s reclaimed in %s", mark, verdict, s.Defragmented, humanize.Bytes(s.ReclaimedBytes), humanize.Duration(seconds(s.TookSeconds))))
+		if s.StoppedOnHealth && p.doctor != "" {
+			fmt.Fprintln(out, output.Wrap("  → every finding and the command that fixes it:", width, "    "))
+			fmt.Fprintln(out, output.WrapCommand("    "+p.doctor, width, "        "))
+		}
 	default:
 		name := e.MemberName
 		if name != "" {

@@ -13,16 +13,25 @@ import (
 	"github.com/etcdmedic/etcdmedic/playground/playgroundtest"
 )
 
-// TestDrillLocalDirMetrics: a drill of a directory takes its newest verified
-// snapshot and passes; its metrics file records the success. A flipped byte
-// fails the next drill (exit 2), and the metrics keep the last success's
-// time while saying the last drill failed.
+// TestDrillLocalDirMetrics: a drill of a directory holding no snapshot yet
+// fails (exit 2) with the reason and its time in the report, and its
+// metrics file says so. Of a directory, the drill takes the newest
+// verified snapshot and passes; the metrics file records the success. A
+// flipped byte fails the next drill (exit 2), and the metrics keep the last
+// success's time while saying the last drill failed.
 func TestDrillLocalDirMetrics(t *testing.T) {
 	c := playgroundtest.Start(t, playground.Options{Members: 1})
 	playgroundtest.Seed(t, c, playground.SeedOptions{Pods: 80, ConfigMaps: 10})
 	dir := t.TempDir()
-	out := save(t, env(c), dir, "--compress")
 	metrics := filepath.Join(t.TempDir(), "drill.prom")
+	empty, _ := drill(t, 2, dir, "--metrics-file", metrics)
+	if empty.Matched || len(empty.Problems) != 1 || !strings.Contains(empty.Problems[0], "holds no verified snapshot") || empty.Finished.IsZero() {
+		t.Fatalf("drill of an empty directory: %+v; want the reason in problems and a finish time", empty)
+	}
+	if readMetric(t, metrics, "etcdmedic_snapshot_drill_success") != "0" {
+		t.Fatalf("metrics after a drill of nothing:\n%s", mustRead(t, metrics))
+	}
+	out := save(t, env(c), dir, "--compress")
 	dr, _ := drill(t, 0, dir, "--metrics-file", metrics)
 	if !dr.Matched || dr.Revision != out.Save.Metadata.Revision || dr.TotalKeys != int64(out.Save.Metadata.TotalKeys) {
 		t.Fatalf("drill: %+v, saved %+v", dr, out.Save.Metadata)

@@ -88,6 +88,7 @@ type drillJSON struct {
 	RestoreSeconds, StartSeconds          float64
 	Matched                               bool
 	Problems                              []string
+	Finished                              time.Time
 }
 
 func drill(t *testing.T, want int, args ...string) (drillJSON, clitest.Result) {
