@@ -152,8 +152,14 @@ func renderDrill(io *iostreams.IOStreams, r *snap.DrillResult) {
 		}
 	}
 	if r.StartSeconds > 0 {
-		fmt.Fprintf(io.Out, "  revision %d (metadata %d), %d keys (metadata %d), HashKV %08x (source %08x)\n",
-			r.Revision, r.ExpectedRevision, r.TotalKeys, r.ExpectedKeys, r.HashKV, r.ExpectedHashKV)
+		// A local save records no source HashKV (it would read the
+		// member's whole keyspace once more); the sha256 carried the bytes.
+		source := fmt.Sprintf("source %08x", r.ExpectedHashKV)
+		if r.ExpectedHashKV == 0 {
+			source = "the source's not recorded"
+		}
+		fmt.Fprintf(io.Out, "  revision %d (metadata %d), %d keys (metadata %d), HashKV %08x (%s)\n",
+			r.Revision, r.ExpectedRevision, r.TotalKeys, r.ExpectedKeys, r.HashKV, source)
 		fmt.Fprintf(io.Out, "  download and verify %s, restore %s, start %s, compare %s, total %s\n", humanize.Seconds(r.DownloadSeconds),
 			humanize.Seconds(r.RestoreSeconds), humanize.Seconds(r.StartSeconds), humanize.Seconds(r.CompareSeconds), humanize.Seconds(r.TotalSeconds))
 	}
