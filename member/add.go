@@ -56,7 +56,7 @@ func (g *Gate) Err(what string) error {
 	if g.Refusal == nil {
 		return nil
 	}
-	return fault.Mark(fmt.Errorf("%s: refused by the gate (%s): %s", what, g.Refusal.Gate, g.Refusal.String()), fault.Refused)
+	return fault.Mark(fmt.Errorf("%s: refused by the gate (%s): %w", what, g.Refusal.Gate, g.Refusal), fault.Refused)
 }
 
 // electionSettle bounds how long a gate refused for want of one leader is

@@ -37,6 +37,9 @@ type Factory struct {
 	Logger    *slog.Logger
 
 	flags *pflag.FlagSet
+	// resolved is the configuration this run connected with, for the next
+	// step printed after its error.
+	resolved *cluster.Config
 }
 
 func NewFactory(ios *iostreams.IOStreams, getenv func(string) string) *Factory {
@@ -104,6 +107,7 @@ func (f *Factory) ClusterConfig() (*cluster.Config, error) {
 	for _, line := range cfg.Describe() {
 		f.Logger.Info("setting", "value", line)
 	}
+	f.resolved = cfg
 	return cfg, nil
 }
 

@@ -189,8 +189,7 @@ func Run(ctx context.Context, opts *Options) error {
 		return err
 	}
 	defer c.Close()
-	p := &printer{io: opts.IO, format: opts.Format(),
-		doctor: cluster.ShellJoin(append([]string{"etcdmedic", "doctor"}, c.Config.ConnectionArgs()...))}
+	p := &printer{io: opts.IO, format: opts.Format(), doctor: cmdutil.DoctorCommand(c.Config)}
 	if opts.Run.Rule != nil {
 		p.rule = opts.Run.Rule.Source
 	}

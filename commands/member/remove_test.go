@@ -81,7 +81,8 @@ func TestRemoveDeadLeaderDuringTheElection(t *testing.T) {
 }
 
 // A healthy member may not be removed while another is SIGSTOPped: exit 4
-// naming the paused one, and the membership is what it was.
+// naming the paused one on one line, then the next step (doctor with this
+// run's flags) on another, and the membership is what it was.
 func TestRemoveHealthyRefusedWhileAnotherIsDown(t *testing.T) {
 	c := playgroundtest.Start(t, playground.Options{Members: 3})
 	eps := endpoints(c)
@@ -92,8 +93,12 @@ func TestRemoveHealthyRefusedWhileAnotherIsDown(t *testing.T) {
 	}
 	defer paused.Resume()
 	res := clitest.Run(t, nil, "member", "remove", c.Member(1).Name, "--yes", "--endpoints", eps, "--command-timeout", "2s")
-	if res.Code != 4 || !strings.Contains(res.Stderr, "voter "+paused.Name+" does not answer") || strings.Count(strings.TrimSpace(res.Stderr), "\n") != 0 {
-		t.Fatalf("exit %d, want 4 naming %s on one line:\n%s", res.Code, paused.Name, res.Stderr)
+	lines := strings.Split(strings.TrimSpace(res.Stderr), "\n")
+	if res.Code != 4 || len(lines) != 2 || !strings.Contains(lines[0], "voter "+paused.Name+" does not answer") {
+		t.Fatalf("exit %d, want 4 naming %s on one line and the next step on another:\n%s", res.Code, paused.Name, res.Stderr)
+	}
+	if want := "→ every finding and the command that fixes it: etcdmedic doctor --endpoints " + eps + " --command-timeout 2s"; lines[1] != want {
+		t.Fatalf("next step %q, want %q", lines[1], want)
 	}
 	if err := paused.Resume(); err != nil {
 		t.Fatal(err)

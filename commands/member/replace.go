@@ -175,7 +175,7 @@ func RunReplace(ctx context.Context, opts *ReplaceOptions) error {
 	ro := member.ReplaceOptions{Old: opts.Old, Name: opts.Name, PeerURLs: opts.PeerURLs, StateFile: opts.StateFile, Wait: opts.Wait,
 		AgreeTimeout: opts.AgreeTimeout, Thresholds: t, Retry: 15 * time.Second, KeepOldRunning: opts.KeepOld,
 		OnStep: func(s, detail string) { fmt.Fprintf(opts.IO.ErrOut, "replace: %s: %s\n", s, detail) }}
-	var refused *GateVerdict
+	var refused *health.Refusal
 	_, err = step.Run(ctx, step.Options{IO: opts.IO, Format: opts.Format(), Yes: opts.Yes, DryRun: opts.DryRun}, step.Step[*ReplaceResult]{
 		Plan: func(ctx context.Context) (step.Plan[*ReplaceResult], error) {
 			j, g, err := member.PlanReplace(ctx, c, ro)
@@ -188,7 +188,7 @@ func RunReplace(ctx context.Context, opts *ReplaceOptions) error {
 				r.Gate.Gate = "every voter healthy"
 				if g.Refusal != nil {
 					r.Gate = &GateVerdict{Gate: g.Refusal.Gate, Reason: g.Refusal.String()}
-					refused = r.Gate
+					refused = g.Refusal
 				}
 			}
 			p := step.Plan[*ReplaceResult]{Preview: r, Question: fmt.Sprintf("Replace %s by %s?", label(j.OldName, j.Old), opts.Name)}
@@ -208,7 +208,7 @@ func RunReplace(ctx context.Context, opts *ReplaceOptions) error {
 		},
 	})
 	if err == nil && opts.DryRun && refused != nil {
-		return fault.New(fault.Refused, "dry run: the gate would refuse: "+refused.Reason)
+		return fault.Mark(fmt.Errorf("dry run: the gate would refuse: %w", refused), fault.Refused)
 	}
 	return err
 }

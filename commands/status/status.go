@@ -83,14 +83,14 @@ reachable (or auth refused); 64 usage error.`,
 // healthy: doctor with this run's connection and thresholds, so that it
 // reaches the same cluster and judges it the same way.
 func (opts *Options) doctorCommand(cfg *cluster.Config) string {
-	args := append([]string{"etcdmedic", "doctor"}, cfg.ConnectionArgs()...)
+	var judge []string
 	if opts.Preset != health.DefaultPreset {
-		args = append(args, "--preset", opts.Preset)
+		judge = append(judge, "--preset", opts.Preset)
 	}
 	for _, o := range opts.Overrides {
-		args = append(args, "--set", o)
+		judge = append(judge, "--set", o)
 	}
-	return cluster.ShellJoin(args)
+	return cmdutil.DoctorCommand(cfg, judge...)
 }
 
 // Run gathers, judges and renders the status; the error carries the verdict.
