@@ -174,3 +174,29 @@ func contains(list []string, s string) bool {
 	}
 	return false
 }
+
+// A hung voter refuses the gate once in its one line: the read it cannot
+// serve and the quorum finding the margin restates are the same cause, and
+// stay in the refusal's findings for machines.
+func TestRefusalNamesEachCauseOnce(t *testing.T) {
+	snap, reads := healthySample()
+	err := fmt.Errorf("http://127.0.0.1:3: %w: accepted the connection but did not answer within the deadline", cluster.ErrUnreachable)
+	snap.Members[2].Status, snap.Members[2].Err = nil, err
+	reads[3] = ReadResult{Err: err}
+	th, _ := Resolve("", nil)
+	r := TakeVoterOffline.Check(snap, Assess(snap, SampleOptions{Thresholds: th, Reads: reads}))
+	if r == nil {
+		t.Fatal("the gate holds with a hung voter")
+	}
+	ids := map[string]bool{}
+	for _, f := range r.Findings {
+		ids[f.ID] = true
+	}
+	line := r.String()
+	if !ids["reads.linearizable"] || !ids["quorum.margin"] || r.Margin == "" {
+		t.Fatalf("refusal %+v: want the read and quorum findings kept, and a margin", r)
+	}
+	if strings.Count(line, "m3") != 1 || strings.Contains(line, "linearizable") || strings.Contains(line, "quorum.margin") || !strings.Contains(line, r.Margin) {
+		t.Fatalf("refusal line %q: want m3 named once, the margin, and no restated cause", line)
+	}
+}

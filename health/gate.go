@@ -97,10 +97,21 @@ type Refusal struct {
 
 func (r *Refusal) Error() string { return r.String() }
 
-// String is the refusal in one line, the findings' own words.
+// String is the refusal in one line, the findings' own words, each cause
+// once: a voter that does not answer serves no read either, and the margin
+// says what the quorum finding says.
 func (r *Refusal) String() string {
+	silent := map[string]bool{}
+	for _, f := range r.Findings {
+		if f.ID == "status.reachable" {
+			silent[f.Member] = true
+		}
+	}
 	var parts []string
 	for _, f := range r.Findings {
+		if f.ID == "reads.linearizable" && silent[f.Member] || f.ID == "quorum.margin" && r.Margin != "" {
+			continue
+		}
 		parts = append(parts, gateReason(f))
 	}
 	if r.Margin != "" {

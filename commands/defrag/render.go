@@ -24,6 +24,9 @@ type printer struct {
 	// doctor is the next step of a run the cluster's state stopped:
 	// doctor with this run's connection flags.
 	doctor string
+	// refusal is the failed gate's reason as printed, so the closing line
+	// points at it instead of printing it again.
+	refusal string
 	mu     sync.Mutex
 	stop   chan struct{}
 	wg     sync.WaitGroup
@@ -115,14 +118,19 @@ func (p *printer) event(e defrag.Event) {
 			}
 			_ = t.Render()
 		}
-		verdict := "done"
+		verdict, stoppedBy := "done", s.StoppedBy
+		if p.refusal != "" {
+			if cause, ok := strings.CutSuffix(stoppedBy, ": "+p.refusal); ok {
+				stoppedBy = cause + " (above)"
+			}
+		}
 		switch {
 		case s.DryRun && s.StoppedBy != "":
-			verdict = "dry run, nothing changed: " + s.StoppedBy
+			verdict = "dry run, nothing changed: " + stoppedBy
 		case s.DryRun:
 			verdict = "dry run: nothing changed"
 		case !e.OK:
-			verdict = "stopped: " + s.StoppedBy
+			verdict = "stopped: " + stoppedBy
 		case s.Defragmented == 0:
 			verdict = "nothing to do"
 		}
@@ -138,6 +146,9 @@ func (p *printer) event(e defrag.Event) {
 			fmt.Fprintln(out, output.WrapCommand("    "+p.doctor, width, "        "))
 		}
 	default:
+		if e.Event == defrag.EventGate && !e.OK {
+			p.refusal = e.Message
+		}
 		name := e.MemberName
 		if name != "" {
 			name = " " + name
