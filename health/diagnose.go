@@ -58,7 +58,12 @@ func Diagnose(ctx context.Context, c *cluster.Cluster, o Options) *Report {
 	r.ClusterID = cluster.FormatID(ms.ClusterID)
 	d.checkMembers()
 
-	// 2-5: Status of every member, a read per voter and the alarm list, in parallel.
+	// 2-5: Status of every member, a read per voter and the alarm list, in
+	// parallel. The window runs from here: a hung member's timeout passes
+	// inside it instead of before it, so one costs max(timeout, window),
+	// not their sum.
+	window := time.NewTimer(o.Window)
+	defer window.Stop()
 	var snap1 *cluster.Sample
 	var reads map[uint64]ReadResult
 	var alarms alarmListResult
@@ -72,9 +77,10 @@ func Diagnose(ctx context.Context, c *cluster.Cluster, o Options) *Report {
 	d.firstSample(snap1, reads, alarms)
 	r.Sample = snap1
 
-	// 7-8: a second sample, Window later, of the members that answered.
+	// 7-8: a second sample, Window after the first began, of the members
+	// that answered.
 	select {
-	case <-time.After(o.Window):
+	case <-window.C:
 	case <-ctx.Done():
 		d.add(Finding{ID: "raft.progress", Severity: Unknown, Observed: "interrupted", Explanation: "the run was interrupted before the second sample"})
 		return r

@@ -95,8 +95,9 @@ certificates come from the etcd manifest (--manifest, else discovery) unless
 On a node whose etcd manifest is read (kubeadm, RKE2, OpenShift, --manifest), doctor
 also reports the probe budget (node.probeBudget) beside the cluster's findings.
 
-A hung member makes its own checks "unknown" and costs one --command-timeout; the run
-always ends within about --command-timeout + --window + a second.
+A hung member makes its own checks "unknown" and costs one --command-timeout, which
+passes inside the window; the run ends within about the longer of --command-timeout and
+--window, plus a second.
 
 Exit codes: 0 every finding ok; 1 the worst is a warning; 2 the worst is critical;
 3 could not tell (some findings unknown, none worse); 64 usage error.`,
