@@ -59,11 +59,8 @@ func Diagnose(ctx context.Context, c *cluster.Cluster, o Options) *Report {
 	d.checkMembers()
 
 	// 2-5: Status of every member, a read per voter and the alarm list, in
-	// parallel. The window runs from here: a hung member's timeout passes
-	// inside it instead of before it, so one costs max(timeout, window),
-	// not their sum.
-	window := time.NewTimer(o.Window)
-	defer window.Stop()
+	// parallel.
+	sampled := time.Now()
 	var snap1 *cluster.Sample
 	var reads map[uint64]ReadResult
 	var alarms alarmListResult
@@ -77,8 +74,18 @@ func Diagnose(ctx context.Context, c *cluster.Cluster, o Options) *Report {
 	d.firstSample(snap1, reads, alarms)
 	r.Sample = snap1
 
-	// 7-8: a second sample, Window after the first began, of the members
-	// that answered.
+	// 7-8: a second sample of the members that answered, Window after the
+	// slowest of them answered the first: a hung member's timeout passes
+	// inside the window instead of before it, so it costs the longer of the
+	// two, not their sum.
+	var answered time.Duration
+	for _, st := range snap1.Members {
+		if st.OK() {
+			answered = max(answered, st.Took)
+		}
+	}
+	window := time.NewTimer(time.Until(sampled.Add(answered + o.Window)))
+	defer window.Stop()
 	select {
 	case <-window.C:
 	case <-ctx.Done():

@@ -27,9 +27,9 @@ type printer struct {
 	// refusal is the failed gate's reason as printed, so the closing line
 	// points at it instead of printing it again.
 	refusal string
-	mu     sync.Mutex
-	stop   chan struct{}
-	wg     sync.WaitGroup
+	mu      sync.Mutex
+	stop    chan struct{}
+	wg      sync.WaitGroup
 }
 
 // planColumns: who, whether, how much; the order is the rows' order, and
