@@ -176,4 +176,24 @@ func TestEndpointsOfTwoClustersAreNoticed(t *testing.T) {
 	if left, _ := os.ReadDir(dir); len(left) != 0 {
 		t.Fatalf("a refused save left %d files in %s", len(left), dir)
 	}
+	// Membership changes refuse too, whichever list answered first, and
+	// change nothing in either cluster.
+	for _, args := range [][]string{
+		{"member", "add", "n9", "--peer-urls", "http://127.0.0.1:1", "--yes"},
+		{"member", "remove", a.Member(2).Name, "--yes"},
+		{"member", "promote", a.Member(1).Name, "--yes"},
+	} {
+		for i := 0; i < 2; i++ {
+			r := clitest.Run(t, nil, append(args, "--endpoints", mixed)...)
+			if r.Code != 4 || !strings.Contains(r.Stderr, "different clusters") {
+				t.Fatalf("%v across two clusters: exit %d, %q; want 4 saying why", args, r.Code, r.Stderr)
+			}
+		}
+	}
+	for _, c := range []*playground.Cluster{a, b} {
+		l := clitest.Run(t, nil, "member", "list", "-o", "json", "--endpoints", strings.Join(c.Endpoints(), ","))
+		if n := strings.Count(l.Stdout, `"id":`); l.Code != 0 || n != len(c.Members()) {
+			t.Fatalf("member list after the refusals: exit %d, %d members, want %d:\n%s", l.Code, n, len(c.Members()), l.Stdout)
+		}
+	}
 }

@@ -97,19 +97,21 @@ func Run(ctx context.Context, c *cluster.Cluster, o Options) *Summary {
 	if err != nil {
 		return r.stopOnHealth(fault.Indeterminate, err.Error())
 	}
-	r.kv, err = c.VoterClient(ctx, ms)
-	if err != nil {
-		return r.stopOnHealth(fault.KindOr(err, fault.Indeterminate), err.Error())
-	}
-	defer r.kv.Close()
 
 	// The plan, from one fresh look; each member's rule is evaluated again
 	// just before its turn. This first look scrapes /metrics to learn whether
 	// the members export etcd_disk_defrag_inflight (3.5+): later gates then
 	// refuse while any member is still defragmenting, even one whose
-	// defragmentation another tool or a timed-out client started.
+	// defragmentation another tool or a timed-out client started. It runs
+	// before the voter client, whose one-cluster check waits for every
+	// endpoint: a hung member's timeout then passes once, not twice.
 	r.checkInflight = true
 	g := r.gate(ctx)
+	r.kv, err = c.VoterClient(ctx, ms)
+	if err != nil {
+		return r.stopOnHealth(fault.KindOr(err, fault.Indeterminate), err.Error())
+	}
+	defer r.kv.Close()
 	r.checkInflight = g.snap != nil && anyHas(g.snap, metricDefragInflight)
 	plan := r.plan(g.snap)
 	r.emit(Event{Event: EventPlan, OK: true, Plan: plan, Message: "rule: " + o.Rule.Source})

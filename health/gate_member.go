@@ -42,6 +42,13 @@ func growBlocks(ms *cluster.Membership, f Finding) bool {
 	return TakeVoterOffline.blocks(ms, f)
 }
 
+// MoveLeadership gates `member move-leader`: the move counts as done only
+// once every voter names the new leader, so every voter must answer, serve a
+// linearizable read and be caught up, under one agreed leader, before
+// anything moves (a hung voter would leave the move made but unverified).
+// No voter goes offline: a thin margin alone is no reason to refuse.
+var MoveLeadership = Gate{Name: "move leadership", blocks: growBlocks}
+
 // PromoteLearner gates promoting a learner: the voter count grows by one, so
 // every voter must be healthy now (the defrag gate's conditions without its
 // spare voter). How far the learner trails is etcd's to judge: it refuses a

@@ -85,15 +85,22 @@ func Judge(ctx context.Context, c *cluster.Cluster, ms *cluster.Membership, gate
 }
 
 // electing: the refusal is what an election under way looks like: no
-// leader, members that disagree on it, or voters whose linearizable reads
-// time out (they still follow a leader that is gone until their election
-// timeout fires).
+// leader, members that disagree on it, or voters that answer Status but
+// whose linearizable reads time out (they still follow a leader that is
+// gone until their election timeout fires). A voter that answers nothing
+// is hung or gone, not electing: looking again would only wait.
 func electing(r *health.Refusal) bool {
 	if r == nil {
 		return false
 	}
+	silent := map[string]bool{}
 	for _, f := range r.Findings {
-		if f.ID == "quorum.leader" || f.ID == "reads.linearizable" {
+		if f.ID == "status.reachable" {
+			silent[f.Member] = true
+		}
+	}
+	for _, f := range r.Findings {
+		if f.ID == "quorum.leader" || f.ID == "reads.linearizable" && !silent[f.Member] {
 			return true
 		}
 	}
@@ -137,13 +144,16 @@ func PlanAdd(ctx context.Context, c *cluster.Cluster, o AddOptions) (*cluster.Me
 	if err != nil {
 		return nil, nil, err
 	}
-	if err := ms.OneCluster(); err != nil {
-		return nil, nil, err
-	}
 	if err := CheckNew(ms, o.Name, o.PeerURLs); err != nil {
 		return nil, nil, err
 	}
-	return ms, Judge(ctx, c, ms, health.AddLearner, o.Thresholds), nil
+	// The gate before the one-cluster check: both wait for a hung member,
+	// and in this order the waits overlap.
+	g := Judge(ctx, c, ms, health.AddLearner, o.Thresholds)
+	if err := ms.OneCluster(); err != nil {
+		return nil, nil, err
+	}
+	return ms, g, nil
 }
 
 // Add adds the member as a learner once the gate holds. A learner does not

@@ -81,6 +81,9 @@ func Promote(ctx context.Context, c *cluster.Cluster, ref string, o PromoteOptio
 	}
 	res := &Promoted{Member: m}
 	if !m.IsLearner {
+		if err := ms.OneCluster(); err != nil {
+			return nil, err
+		}
 		res.Already = true
 		return res, verifyVoter(ctx, c, m, o.Verify, res)
 	}
@@ -177,7 +180,8 @@ func (b *backoff) sleep(ctx context.Context) {
 // ResolveJoining resolves ref like Resolve, but a name no member has yet
 // while an unstarted member exists is waited for (up to wait): a learner
 // publishes its name only once it has started, and promote --wait is often
-// run right after starting it.
+// run right after starting it. It leaves the one-cluster check to the
+// caller, after its gate: both wait for a hung member, and then overlap.
 func ResolveJoining(ctx context.Context, c *cluster.Cluster, ref string, wait time.Duration) (*cluster.Membership, cluster.Member, error) {
 	start := time.Now()
 	deadline := start.Add(wait)
@@ -186,15 +190,19 @@ func ResolveJoining(ctx context.Context, c *cluster.Cluster, ref string, wait ti
 		if err != nil {
 			return nil, cluster.Member{}, err
 		}
-		if err := ms.OneCluster(); err != nil {
-			return nil, cluster.Member{}, err
-		}
 		m, err := Resolve(ms, ref)
 		// The list is read serializably from the first member to answer,
 		// which may not have applied a member just added yet: an unknown
 		// member is looked for again for a moment before it is bad input.
 		settled := time.Since(start) > settle && !hasUnstarted(ms)
 		if err == nil || settled || (time.Now().After(deadline) && time.Since(start) > settle) || ctx.Err() != nil {
+			if err != nil {
+				// A member unknown to a list from another cluster's
+				// endpoint: that is the error to report.
+				if oerr := ms.OneCluster(); oerr != nil {
+					return nil, cluster.Member{}, oerr
+				}
+			}
 			return ms, m, err
 		}
 		time.Sleep(500 * time.Millisecond) // a member takes seconds to start

@@ -41,7 +41,13 @@ func PlanRemove(ctx context.Context, c *cluster.Cluster, ref string, o RemoveOpt
 	if !m.IsLearner && len(ms.Voters()) == 1 {
 		return m, nil, fault.New(fault.Refused, fmt.Sprintf("remove %s: it is the last voter; removing it would end the cluster", m.Label()))
 	}
-	return m, Judge(ctx, c, ms, health.RemoveMember(m.IDString()), o.Thresholds), nil
+	// The gate before the one-cluster check: both wait for a hung member,
+	// and in this order the waits overlap.
+	g := Judge(ctx, c, ms, health.RemoveMember(m.IDString()), o.Thresholds)
+	if err := ms.OneCluster(); err != nil {
+		return m, nil, err
+	}
+	return m, g, nil
 }
 
 // Remove removes the member when every voter that remains is healthy,

@@ -149,10 +149,14 @@ func pickSource(ctx context.Context, c *cluster.Cluster, from string, maxLag uin
 	if err != nil {
 		return nil, nil, err
 	}
+	// The probe first: the one-cluster check waits for every endpoint's
+	// member list, a hung one's included, and so does the probe; in this
+	// order the two waits overlap instead of adding up.
+	snap := c.Probe(ctx, ms, cluster.ProbeOptions{SkipMetrics: true})
 	if err := ms.OneCluster(); err != nil {
 		return nil, nil, err
 	}
-	src, err := ChooseSource(c.Probe(ctx, ms, cluster.ProbeOptions{SkipMetrics: true}), from, maxLag)
+	src, err := ChooseSource(snap, from, maxLag)
 	if err != nil {
 		return nil, nil, err
 	}

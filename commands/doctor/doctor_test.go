@@ -156,22 +156,7 @@ func TestDoctorNospace(t *testing.T) {
 
 func TestDoctorWithAHungMember(t *testing.T) {
 	c := playgroundtest.Start(t, playground.Options{Members: 3})
-	// A follower: a paused leader starts an election, and a run that lands
-	// in it finds no leader agreed (crit), not what this test is about.
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	leader, err := c.Leader(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	hung := c.Member(1)
-	if hung == leader {
-		hung = c.Member(2)
-	}
-	if err := hung.Pause(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { hung.Resume() })
+	hung := playgroundtest.PauseFollower(t, c)
 	// The hung member's timeout passes inside the window, not before it:
 	// the run takes about the longer of the two, not their sum (5 s here).
 	const timeout, window = 2 * time.Second, 3 * time.Second

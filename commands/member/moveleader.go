@@ -9,6 +9,7 @@ import (
 
 	"github.com/etcdmedic/etcdmedic/cluster"
 	"github.com/etcdmedic/etcdmedic/commands/cmdutil"
+	"github.com/etcdmedic/etcdmedic/health"
 	"github.com/etcdmedic/etcdmedic/internal/iostreams"
 	"github.com/etcdmedic/etcdmedic/internal/step"
 	"github.com/etcdmedic/etcdmedic/member"
@@ -37,9 +38,14 @@ to the healthiest caught-up voter (answers Status, applied within --max-lag of t
 leader's commit index, lowest WAL fsync p99). The request goes to the leader itself;
 the move counts as done once every voter names the new leader.
 
+Gated like every membership change: every voter must answer, serve a linearizable read
+and be caught up under one leader before anything moves, or the move could not be
+verified.
+
 Exit codes: 0 moved (or --to already leads); 2 the move failed or the voters did not
-agree within --agree-timeout; 4 refused (no leader, no caught-up voter, --to not caught
-up); 64 usage (an unknown member, a learner as --to).`,
+agree within --agree-timeout; 4 refused (the gate: a voter down, lagging or an alarm;
+no leader, no caught-up voter, --to not caught up); 64 usage (an unknown member, a
+learner as --to).`,
 		Example: `  etcdmedic member move-leader
   etcdmedic member move-leader --to m2 -o json`,
 		Args: cobra.NoArgs,
@@ -95,16 +101,25 @@ func RunMoveLeader(ctx context.Context, opts *MoveLeaderOptions) error {
 	if err != nil {
 		return err
 	}
-	if err := ms.OneCluster(); err != nil {
-		return err
-	}
 	mo := member.MoveOptions{MaxLag: opts.MaxLag, AgreeTimeout: opts.AgreeTimeout}
 	if opts.To != "" {
 		to, err := member.Resolve(ms, opts.To)
 		if err != nil {
+			if oerr := ms.OneCluster(); oerr != nil {
+				return oerr
+			}
 			return err
 		}
 		mo.To = to.ID
+	}
+	// Gated like every membership change, before anything moves; the
+	// one-cluster check waits beside it for a hung member.
+	t, _ := health.Preset(health.DefaultPreset)
+	if err := member.Judge(ctx, c, ms, health.MoveLeadership, t).Err("move leader"); err != nil {
+		return err
+	}
+	if err := ms.OneCluster(); err != nil {
+		return err
 	}
 	snap := c.Probe(ctx, ms, cluster.ProbeOptions{})
 	moved, err := member.MoveLeader(ctx, c, snap, mo)

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/etcdmedic/etcdmedic/commands/clitest"
 	membercmd "github.com/etcdmedic/etcdmedic/commands/member"
@@ -49,6 +50,24 @@ func TestMoveLeader(t *testing.T) {
 	res = clitest.Run(t, nil, "member", "move-leader", "--to", target, "--endpoints", endpoints(c))
 	if res.Code != 0 || !strings.Contains(res.Stdout, "already leads") {
 		t.Fatalf("--to the leader: exit %d\n%s", res.Code, res.Stdout)
+	}
+	// A hung voter: refused by the gate before anything moves (it could
+	// not name the new leader), in one --command-timeout, with the next
+	// step; leadership stays where it was.
+	hung := playgroundtest.PauseFollower(t, c)
+	lead := list(t, endpoints(c)).Leader
+	res = clitest.Run(t, nil, "member", "move-leader", "--endpoints", endpoints(c), "--command-timeout", "2s")
+	if res.Code != 4 || !strings.Contains(res.Stderr, "voter "+hung.Name+" does not answer") || !strings.Contains(res.Stderr, "→ every finding and the command that fixes it: etcdmedic doctor") {
+		t.Fatalf("move-leader with %s hung: exit %d\n%s", hung.Name, res.Code, res.Stderr)
+	}
+	if res.Took > 3500*time.Millisecond {
+		t.Fatalf("the refusal took %s, want at most 3.5s", res.Took)
+	}
+	if l := list(t, endpoints(c)); l.Leader != lead {
+		t.Fatalf("leader %s after a refused move, was %s", l.Leader, lead)
+	}
+	if err := hung.Resume(); err != nil {
+		t.Fatal(err)
 	}
 	// An unknown member is bad input: one line, exit 64.
 	res = clitest.Run(t, nil, "member", "move-leader", "--to", "nosuch", "--endpoints", endpoints(c))

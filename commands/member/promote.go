@@ -119,6 +119,9 @@ func RunPromote(ctx context.Context, opts *PromoteOptions) error {
 			if row := rowOf(member.ListOf(c.Probe(ctx, ms, cluster.ProbeOptions{SkipMetrics: true})), m.IDString()); row != nil {
 				r.Lag = row.Lag
 			}
+			if err := ms.OneCluster(); err != nil {
+				return step.Plan[*PromoteResult]{}, err
+			}
 			p := step.Plan[*PromoteResult]{Preview: r, Question: fmt.Sprintf("Promote learner %s to voter?", m.Label())}
 			r.Already = !m.IsLearner
 			if m.IsLearner {

@@ -1,7 +1,6 @@
 package status_test
 
 import (
-	"context"
 	"os/exec"
 	"strings"
 	"testing"
@@ -18,23 +17,7 @@ import (
 // same thresholds and names the hung member within its documented bound.
 func TestStatusNextStepIsDoctorWithTheFlagsInEffect(t *testing.T) {
 	c := playgroundtest.Start(t, playground.Options{Members: 3})
-	// A follower: a paused leader would start an election that the
-	// doctor run may land in (no leader agreed: crit), which is not what
-	// this test is about.
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	leader, err := c.Leader(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	hung := c.Member(2)
-	if hung == leader {
-		hung = c.Member(1)
-	}
-	if err := hung.Pause(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { hung.Resume() })
+	hung := playgroundtest.PauseFollower(t, c)
 	res := clitest.Run(t, nil, "status", "--endpoints", endpoints(c), "--command-timeout", "2s", "--set", "fsync.warn=20ms")
 	if res.Code != 1 || !strings.Contains(res.Stdout, "! "+hung.Name+": ") {
 		t.Fatalf("exit %d, want 1 and a note naming %s", res.Code, hung.Name)
