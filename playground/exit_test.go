@@ -62,3 +62,30 @@ func TestMemberExitReported(t *testing.T) {
 	default:
 	}
 }
+
+// A member stopped from outside (kill -STOP, as a user trying the tool
+// does) still stops at once when the playground does: it is continued
+// before it is asked to exit, not SIGKILLed after the 10 s grace.
+func TestStopContinuesAMemberStoppedFromOutside(t *testing.T) {
+	c, err := Start(context.Background(), Options{Members: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := c.Member(0)
+	if err := syscall.Kill(m.PID(), syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	if err := waitStopped(m.PID(), 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	if err := c.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(start); took > 5*time.Second {
+		t.Fatalf("stopping a playground with a member stopped from outside took %s", took)
+	}
+	if ok, status := m.exited(); !ok || status != "exit status 0" {
+		t.Fatalf("the member exited %v with %q; want a clean exit, not a SIGKILL", ok, status)
+	}
+}

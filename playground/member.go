@@ -222,9 +222,10 @@ func (m *Member) Stop() error {
 		return nil
 	}
 	m.expectExit()
-	if m.Paused() {
-		_ = m.Resume()
-	}
+	// A stopped process handles no SIGTERM until continued: resume it
+	// whoever stopped it (Pause, or a user's kill -STOP while trying the
+	// tool), or Ctrl-C would wait 10 s for the SIGKILL.
+	_ = m.Resume()
 	_ = m.signal(syscall.SIGTERM)
 	if !m.wait(10 * time.Second) {
 		_ = m.signal(syscall.SIGKILL)
