@@ -181,6 +181,8 @@ func TestEndpointsOfTwoClustersAreNoticed(t *testing.T) {
 	for _, args := range [][]string{
 		{"member", "add", "n9", "--peer-urls", "http://127.0.0.1:1", "--yes"},
 		{"member", "remove", a.Member(2).Name, "--yes"},
+		{"member", "remove", a.Member(0).Name, "--yes"}, // also the name of b's one voter
+		{"member", "add", "m1", "--peer-urls", "http://127.0.0.1:1", "--yes"},
 		{"member", "promote", a.Member(1).Name, "--yes"},
 	} {
 		for i := 0; i < 2; i++ {

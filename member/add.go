@@ -145,6 +145,9 @@ func PlanAdd(ctx context.Context, c *cluster.Cluster, o AddOptions) (*cluster.Me
 		return nil, nil, err
 	}
 	if err := CheckNew(ms, o.Name, o.PeerURLs); err != nil {
+		if oerr := ms.OneCluster(); oerr != nil {
+			return nil, nil, oerr // taken in another cluster's list
+		}
 		return nil, nil, err
 	}
 	// The gate before the one-cluster check: both wait for a hung member,
