@@ -4,8 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
+
+	"go.etcd.io/etcd/api/v3/etcdserverpb"
+	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/etcdmedic/etcdmedic/cluster"
 	"github.com/etcdmedic/etcdmedic/health"
@@ -179,7 +183,36 @@ func Add(ctx context.Context, c *cluster.Cluster, o AddOptions) (*Added, error) 
 	}
 	id := resp.Member.GetID()
 	m, _ := after.Get(id)
+	waitListed(ctx, c, ms, id)
 	return &Added{ID: id, Member: m, Start: startFlags(after, id, o.Name, o.PeerURLs)}, nil
+}
+
+// waitListed returns once every started member's own (serializable) member
+// list holds id, or after one --command-timeout: a `member list` or
+// `promote` run right after the add then finds the learner whichever member
+// answers first. A member that does not answer is not waited for longer.
+func waitListed(ctx context.Context, c *cluster.Cluster, ms *cluster.Membership, id uint64) {
+	ctx, cancel := c.WithCommandTimeout(ctx)
+	defer cancel()
+	for _, o := range ms.Members {
+		if !o.Started() || o.Endpoint == "" {
+			continue
+		}
+		for ctx.Err() == nil {
+			cli, err := c.Client(ctx, o.Endpoint)
+			if err != nil {
+				break
+			}
+			resp, err := cli.MemberList(ctx, clientv3.WithSerializable())
+			if err != nil {
+				break
+			}
+			if slices.ContainsFunc(resp.Members, func(pm *etcdserverpb.Member) bool { return pm.GetID() == id }) {
+				break
+			}
+			time.Sleep(20 * time.Millisecond) // poll: the member applies the change within a heartbeat or two
+		}
+	}
 }
 
 // retriable are etcd's refusals that pass once members have been connected
