@@ -182,6 +182,16 @@ var ErrMixedClusters = errors.New("the endpoints belong to different clusters")
 // OneCluster refuses to work on a membership some of whose configured
 // endpoints belong to another cluster: which cluster would be changed would
 // depend on which endpoint answered first.
+// Explain is err, unless the endpoints belong to more than one cluster:
+// then that is the error, since a lookup that failed in one cluster's list
+// (a member unknown, a name taken, a last voter) may be fine in the other's.
+func (ms *Membership) Explain(err error) error {
+	if oerr := ms.OneCluster(); oerr != nil {
+		return oerr
+	}
+	return err
+}
+
 func (ms *Membership) OneCluster() error {
 	foreign := ms.Foreign()
 	if len(foreign) == 0 {

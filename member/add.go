@@ -149,10 +149,7 @@ func PlanAdd(ctx context.Context, c *cluster.Cluster, o AddOptions) (*cluster.Me
 		return nil, nil, err
 	}
 	if err := CheckNew(ms, o.Name, o.PeerURLs); err != nil {
-		if oerr := ms.OneCluster(); oerr != nil {
-			return nil, nil, oerr // taken in another cluster's list
-		}
-		return nil, nil, err
+		return nil, nil, ms.Explain(err)
 	}
 	// The gate before the one-cluster check: both wait for a hung member,
 	// and in this order the waits overlap.

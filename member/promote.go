@@ -197,13 +197,9 @@ func ResolveJoining(ctx context.Context, c *cluster.Cluster, ref string, wait ti
 		settled := time.Since(start) > settle && !hasUnstarted(ms)
 		if err == nil || settled || (time.Now().After(deadline) && time.Since(start) > settle) || ctx.Err() != nil {
 			if err != nil {
-				// A member unknown to a list from another cluster's
-				// endpoint: that is the error to report.
-				if oerr := ms.OneCluster(); oerr != nil {
-					return nil, cluster.Member{}, oerr
-				}
+				return nil, cluster.Member{}, ms.Explain(err)
 			}
-			return ms, m, err
+			return ms, m, nil
 		}
 		time.Sleep(500 * time.Millisecond) // a member takes seconds to start
 	}

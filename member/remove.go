@@ -39,10 +39,7 @@ func PlanRemove(ctx context.Context, c *cluster.Cluster, ref string, o RemoveOpt
 		return cluster.Member{}, nil, err
 	}
 	if !m.IsLearner && len(ms.Voters()) == 1 {
-		if err := ms.OneCluster(); err != nil {
-			return m, nil, err // the one voter of another cluster's list
-		}
-		return m, nil, fault.New(fault.Refused, fmt.Sprintf("remove %s: it is the last voter; removing it would end the cluster", m.Label()))
+		return m, nil, ms.Explain(fault.New(fault.Refused, fmt.Sprintf("remove %s: it is the last voter; removing it would end the cluster", m.Label())))
 	}
 	// The gate before the one-cluster check: both wait for a hung member,
 	// and in this order the waits overlap.

@@ -105,10 +105,7 @@ func RunMoveLeader(ctx context.Context, opts *MoveLeaderOptions) error {
 	if opts.To != "" {
 		to, err := member.Resolve(ms, opts.To)
 		if err != nil {
-			if oerr := ms.OneCluster(); oerr != nil {
-				return oerr
-			}
-			return err
+			return ms.Explain(err)
 		}
 		mo.To = to.ID
 	}
