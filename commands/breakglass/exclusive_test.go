@@ -50,6 +50,7 @@ func TestChangingRunsRefuseWhileAnotherHoldsTheNode(t *testing.T) {
 	}
 
 	kill()
+	waitFree(t, lock)
 	if r := clitest.Run(t, noEtcd, "breakglass", "etcd-only", "--root", root, "--yes"); r.Code != 0 || !strings.Contains(r.Stdout, "moved") {
 		t.Fatalf("after the holder died: exit %d %s %s", r.Code, r.Stdout, r.Stderr)
 	}
@@ -106,16 +107,23 @@ func TestTwoEtcdOnlyRunsAtOnceMoveEachManifestOnce(t *testing.T) {
 	}
 }
 
-func waitHeld(t *testing.T, lock string) {
+func waitHeld(t *testing.T, lock string) { t.Helper(); waitLock(t, lock, true) }
+
+// waitFree: the holder's SIGKILL reaches flock and its sleep
+// asynchronously; Wait reaps flock, while the sleep, which shares the
+// lock's open file, may not have died yet.
+func waitFree(t *testing.T, lock string) { t.Helper(); waitLock(t, lock, false) }
+
+func waitLock(t *testing.T, lock string, held bool) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		probe := exec.Command("flock", "-n", lock, "true")
-		if err := probe.Run(); err != nil {
-			return // held by the holder
+		if (probe.Run() != nil) == held {
+			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatal("the holder never took the lock")
+			t.Fatalf("the lock on %s: held=%v after 30 s, want held=%v", lock, !held, held)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
