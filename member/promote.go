@@ -185,10 +185,16 @@ func (b *backoff) sleep(ctx context.Context) {
 func ResolveJoining(ctx context.Context, c *cluster.Cluster, ref string, wait time.Duration) (*cluster.Membership, cluster.Member, error) {
 	start := time.Now()
 	deadline := start.Add(wait)
+	// The first list's one-cluster check explains a failed lookup: it
+	// started first, so a hung endpoint's wait overlaps the settling.
+	var first *cluster.Membership
 	for {
 		ms, err := c.Members(ctx)
 		if err != nil {
 			return nil, cluster.Member{}, err
+		}
+		if first == nil {
+			first = ms
 		}
 		m, err := Resolve(ms, ref)
 		// The list is read serializably from the first member to answer,
@@ -197,7 +203,7 @@ func ResolveJoining(ctx context.Context, c *cluster.Cluster, ref string, wait ti
 		settled := time.Since(start) > settle && !hasUnstarted(ms)
 		if err == nil || settled || (time.Now().After(deadline) && time.Since(start) > settle) || ctx.Err() != nil {
 			if err != nil {
-				return nil, cluster.Member{}, ms.Explain(err)
+				return nil, cluster.Member{}, first.Explain(err)
 			}
 			return ms, m, nil
 		}

@@ -70,19 +70,16 @@ func PlanReplace(ctx context.Context, c *cluster.Cluster, o ReplaceOptions) (*Jo
 	if err != nil {
 		return nil, nil, err
 	}
-	if err := ms.OneCluster(); err != nil {
-		return nil, nil, err
-	}
 	if !found {
 		old, err := Resolve(ms, o.Old)
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, ms.Explain(err)
 		}
 		if old.IsLearner {
-			return nil, nil, fault.New(fault.Invalid, fmt.Sprintf("%s is a learner: remove it ('member remove'), there is no voter to replace", old.Label()))
+			return nil, nil, ms.Explain(fault.New(fault.Invalid, fmt.Sprintf("%s is a learner: remove it ('member remove'), there is no voter to replace", old.Label())))
 		}
 		if err := CheckNew(ms, o.Name, o.PeerURLs); err != nil {
-			return nil, nil, err
+			return nil, nil, ms.Explain(err)
 		}
 		j.Old, j.OldName, j.Name, j.PeerURLs = old.IDString(), old.Name, o.Name, o.PeerURLs
 	}
@@ -99,7 +96,29 @@ func PlanReplace(ctx context.Context, c *cluster.Cluster, o ReplaceOptions) (*Jo
 	default:
 		gate = health.PromoteLearner
 	}
-	return j, Judge(ctx, c, ms, gate, o.Thresholds), nil
+	// The gate before the one-cluster check: both wait for a hung member,
+	// and in this order the waits overlap.
+	g := Judge(ctx, c, ms, gate, o.Thresholds)
+	if err := ms.OneCluster(); err != nil {
+		return nil, nil, err
+	}
+	return j, g, nil
+}
+
+// StopOnGate is the plan's refusal, journaled as where the run stopped, when
+// the gate binds the next step; nil when it holds. Moving leadership and
+// stopping OLD are judged when they run instead: with two voters, or with
+// --keep-old-running, OLD is not stopped and its gate does not apply.
+// Refusing on the plan's verdict spares a second wait for a hung member.
+func StopOnGate(j *Journal, g *Gate) error {
+	next := j.Next()
+	if g == nil || next == StepMoveLeader || next == StepStopOld {
+		return nil
+	}
+	if err := g.Err("replace " + label(j.OldName, j.Old)); err != nil {
+		return j.stopped(next, err)
+	}
+	return nil
 }
 
 // Replace runs (or resumes) the replacement: gate → add NEW as a learner →
@@ -107,13 +126,18 @@ func PlanReplace(ctx context.Context, c *cluster.Cluster, o ReplaceOptions) (*Jo
 // OLD → remove OLD → final gate and HashKV of every voter. Every step is
 // journaled before the next begins.
 func Replace(ctx context.Context, c *cluster.Cluster, o ReplaceOptions) (*Journal, error) {
-	j, _, err := PlanReplace(ctx, c, o)
+	j, g, err := PlanReplace(ctx, c, o)
 	if err != nil {
 		return nil, err
 	}
 	if j.Started.IsZero() {
 		j.Started = time.Now().UTC()
 	}
+	if err := StopOnGate(j, g); err != nil {
+		return j, err
+	}
+	// The plan judged the first step's gate a moment ago.
+	planned := j.Next()
 	note := func(step, detail string) {
 		if o.OnStep != nil {
 			o.OnStep(step, detail)
@@ -127,7 +151,12 @@ func Replace(ctx context.Context, c *cluster.Cluster, o ReplaceOptions) (*Journa
 		if err := ctx.Err(); err != nil {
 			return j, j.stopped(s, fault.Mark(fmt.Errorf("replace: interrupted before %s: %w", s, err), fault.Failed))
 		}
-		detail, err := replaceStep(ctx, c, o, j, s, note)
+		var detail string
+		if s == StepGate && s == planned {
+			detail = gateHolds
+		} else {
+			detail, err = replaceStep(ctx, c, o, j, s, note)
+		}
 		if err != nil {
 			return j, j.stopped(s, err)
 		}
@@ -139,6 +168,8 @@ func Replace(ctx context.Context, c *cluster.Cluster, o ReplaceOptions) (*Journa
 	return j, nil
 }
 
+const gateHolds = "every voter healthy, no learner"
+
 func replaceStep(ctx context.Context, c *cluster.Cluster, o ReplaceOptions, j *Journal, s string, note func(string, string)) (string, error) {
 	switch s {
 	case StepGate:
@@ -149,7 +180,7 @@ func replaceStep(ctx context.Context, c *cluster.Cluster, o ReplaceOptions, j *J
 		if err := Judge(ctx, c, ms, health.AddLearner, o.Thresholds).Err("replace " + label(j.OldName, j.Old)); err != nil {
 			return "", err
 		}
-		return "every voter healthy, no learner", nil
+		return gateHolds, nil
 	case StepAdd:
 		// A run stopped between etcd's answer and the journal's write left
 		// NEW in the list already: take it rather than add a second one.

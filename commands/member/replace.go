@@ -182,6 +182,11 @@ func RunReplace(ctx context.Context, opts *ReplaceOptions) error {
 			if err != nil {
 				return step.Plan[*ReplaceResult]{}, err
 			}
+			if !opts.DryRun {
+				if err := member.StopOnGate(j, g); err != nil {
+					return step.Plan[*ReplaceResult]{}, err
+				}
+			}
 			r := resultOf(j)
 			r.Gate = &GateVerdict{Gate: "none", Holds: true}
 			if g != nil {

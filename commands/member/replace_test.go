@@ -169,3 +169,37 @@ func TestReplaceTheOnlyMember(t *testing.T) {
 		t.Fatalf("after replacing the only member: %+v", l)
 	}
 }
+
+// With a voter SIGSTOPped, replacing another is refused at the first gate,
+// and within about one --command-timeout: the plan and the run judge the
+// cluster once between them, and the one-cluster check waits beside the
+// gate, not after it. Nothing is added and the journal says where it stopped.
+func TestReplaceRefusedQuicklyWhileAnotherIsHung(t *testing.T) {
+	c := playgroundtest.Start(t, playground.Options{Members: 3})
+	eps := endpoints(c)
+	paused := playgroundtest.PauseFollower(t, c)
+	var old *playground.Member
+	for _, m := range c.Members() {
+		if m != paused {
+			old = m
+		}
+	}
+	_, peerURL := newURLs(t, c)
+	state := filepath.Join(t.TempDir(), "replace.json")
+	res := clitest.Run(t, nil, "member", "replace", old.Name, "--name", "m4", "--peer-urls", peerURL, "--state-file", state, "--yes", "--endpoints", eps, "--command-timeout", "2s")
+	if res.Code != 4 || !strings.Contains(res.Stderr, "voter "+paused.Name+" does not answer") || !strings.Contains(res.Stderr, "→ every finding and the command that fixes it: etcdmedic doctor --endpoints "+eps+" --command-timeout 2s") {
+		t.Fatalf("replace with %s paused: exit %d, want 4 naming it and the next step\n%s", paused.Name, res.Code, res.Stderr)
+	}
+	if res.Took > 3500*time.Millisecond {
+		t.Fatalf("the refusal took %s with a paused member, want at most 3.5s", res.Took)
+	}
+	if j := readJournal(t, state); j != nil && (j.NewID != "" || len(j.Done) != 0) {
+		t.Fatalf("journal after a refused first gate: %+v", j)
+	}
+	if err := paused.Resume(); err != nil {
+		t.Fatal(err)
+	}
+	if l := list(t, eps); len(l.Members) != 3 || named(l, "m4") {
+		t.Fatalf("membership after the refusal: %+v", l.Members)
+	}
+}
