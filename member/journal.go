@@ -30,6 +30,12 @@ const (
 // Steps are the replacement's steps in order.
 var Steps = []string{StepGate, StepAdd, StepPromote, StepMoveLeader, StepStopOld, StepRemove, StepVerify}
 
+// StepsOldDown are the steps when OLD did not answer as the replacement
+// began: it is removed first. etcd refuses to add even a learner while a
+// voter is down (--strict-reconfig-check), and removing a member that does
+// not answer costs no quorum margin: it counted for none.
+var StepsOldDown = []string{StepGate, StepRemove, StepAdd, StepPromote, StepVerify}
+
 // Journal is the state file of one replacement. Its JSON form is a contract:
 // an operator reads it to see where a run stopped.
 type Journal struct {
@@ -42,7 +48,10 @@ type Journal struct {
 	// NewClientURLs are NEW's, once it has started: the verification
 	// reaches the cluster through them when every endpoint given was OLD's.
 	NewClientURLs []string `json:"newClientURLs,omitempty"`
-	Done          []string `json:"done"`
+	// OldDown: OLD did not answer when the replacement began, so it is
+	// removed before NEW is added (StepsOldDown).
+	OldDown bool     `json:"oldDown,omitempty"`
+	Done    []string `json:"done"`
 	// Waiting is what the running step waits for the operator to do
 	// ("start NEW", "stop OLD"); empty otherwise.
 	Waiting string `json:"waiting,omitempty"`
@@ -61,9 +70,17 @@ func (j *Journal) IsDone(step string) bool { return slices.Contains(j.Done, step
 // Complete: every step is done.
 func (j *Journal) Complete() bool { return j.IsDone(StepVerify) }
 
+// Steps are this replacement's steps, in order.
+func (j *Journal) Steps() []string {
+	if j.OldDown {
+		return StepsOldDown
+	}
+	return Steps
+}
+
 // Next is the first step not done ("" when complete).
 func (j *Journal) Next() string {
-	for _, s := range Steps {
+	for _, s := range j.Steps() {
 		if !j.IsDone(s) {
 			return s
 		}

@@ -70,6 +70,7 @@ func PlanReplace(ctx context.Context, c *cluster.Cluster, o ReplaceOptions) (*Jo
 	if err != nil {
 		return nil, nil, err
 	}
+	down := make(chan bool, 1)
 	if !found {
 		old, err := Resolve(ms, o.Old)
 		if err != nil {
@@ -82,6 +83,10 @@ func PlanReplace(ctx context.Context, c *cluster.Cluster, o ReplaceOptions) (*Jo
 			return nil, nil, ms.Explain(err)
 		}
 		j.Old, j.OldName, j.Name, j.PeerURLs = old.IDString(), old.Name, o.Name, o.PeerURLs
+		// Beside the gate: a hung OLD makes both wait.
+		go func() { down <- oldDown(ctx, c, old) }()
+	} else {
+		down <- j.OldDown
 	}
 	var gate health.Gate
 	switch j.Next() {
@@ -99,6 +104,9 @@ func PlanReplace(ctx context.Context, c *cluster.Cluster, o ReplaceOptions) (*Jo
 	// The gate before the one-cluster check: both wait for a hung member,
 	// and in this order the waits overlap.
 	g := Judge(ctx, c, ms, gate, o.Thresholds)
+	if j.OldDown = <-down; j.OldDown && j.Next() == StepGate {
+		g.Refusal = health.RemoveMember(j.Old).Check(g.Snapshot, g.Findings)
+	}
 	if err := ms.OneCluster(); err != nil {
 		return nil, nil, err
 	}
@@ -143,7 +151,7 @@ func Replace(ctx context.Context, c *cluster.Cluster, o ReplaceOptions) (*Journa
 			o.OnStep(step, detail)
 		}
 	}
-	for _, s := range Steps {
+	for _, s := range j.Steps() {
 		if j.IsDone(s) {
 			note(s, "done before (journal)")
 			continue
@@ -154,6 +162,9 @@ func Replace(ctx context.Context, c *cluster.Cluster, o ReplaceOptions) (*Journa
 		var detail string
 		if s == StepGate && s == planned {
 			detail = gateHolds
+			if j.OldDown {
+				detail = fmt.Sprintf(gateHoldsOldDown, label(j.OldName, j.Old))
+			}
 		} else {
 			detail, err = replaceStep(ctx, c, o, j, s, note)
 		}
@@ -168,7 +179,35 @@ func Replace(ctx context.Context, c *cluster.Cluster, o ReplaceOptions) (*Journa
 	return j, nil
 }
 
-const gateHolds = "every voter healthy, no learner"
+const (
+	gateHolds        = "every voter healthy, no learner"
+	gateHoldsOldDown = "every other voter healthy: %s does not answer, so it is removed first (etcd refuses an add while a voter is down)"
+)
+
+// oldDown: OLD has not answered Status for stopSilence, however many
+// probes that took (one, for a hung member). One quick failure could be a
+// blip of a member under load, and removing it first would leave the
+// cluster a voter short while NEW catches up.
+func oldDown(ctx context.Context, c *cluster.Cluster, old cluster.Member) bool {
+	start := time.Now()
+	for {
+		if c.ProbeMember(ctx, old, cluster.ProbeOptions{SkipMetrics: true}).OK() {
+			return false
+		}
+		if time.Since(start) >= stopSilence {
+			return true
+		}
+		if ctx.Err() != nil {
+			return false
+		}
+		t := time.NewTimer(stopPoll)
+		select {
+		case <-ctx.Done():
+		case <-t.C:
+		}
+		t.Stop()
+	}
+}
 
 func replaceStep(ctx context.Context, c *cluster.Cluster, o ReplaceOptions, j *Journal, s string, note func(string, string)) (string, error) {
 	switch s {
@@ -177,10 +216,14 @@ func replaceStep(ctx context.Context, c *cluster.Cluster, o ReplaceOptions, j *J
 		if err != nil {
 			return "", err
 		}
-		if err := Judge(ctx, c, ms, health.AddLearner, o.Thresholds).Err("replace " + label(j.OldName, j.Old)); err != nil {
+		gate, holds := health.AddLearner, gateHolds
+		if j.OldDown {
+			gate, holds = health.RemoveMember(j.Old), fmt.Sprintf(gateHoldsOldDown, label(j.OldName, j.Old))
+		}
+		if err := Judge(ctx, c, ms, gate, o.Thresholds).Err("replace " + label(j.OldName, j.Old)); err != nil {
 			return "", err
 		}
-		return gateHolds, nil
+		return holds, nil
 	case StepAdd:
 		// A run stopped between etcd's answer and the journal's write left
 		// NEW in the list already: take it rather than add a second one.

@@ -53,6 +53,11 @@ OLD is stopped before it is removed because a stopping etcd drains its gRPC serv
 while serving stops itself a second later and fails what it was still serving.
 --keep-old-running skips that wait: OLD is removed while running.
 
+An OLD that does not answer as the replacement begins (dead, or its disk gone) is removed
+first, then NEW is added, started and promoted: etcd refuses to add even a learner while a
+voter is down, and removing a member that does not answer costs no quorum margin. The
+plan says so, and the journal keeps that order when the run is resumed.
+
 Every step is journaled in the state file (default ` + DefaultStateDir + `/replace-NEW.json,
 written atomically) before the next begins. A run that stops anywhere — SIGTERM, a gate
 that refuses, NEW not starting in time — is resumed by running the same command again:
@@ -63,7 +68,7 @@ step needs, and changes nothing.
 
 Exit codes: 0 replaced (or --dry-run with the gate holding); 2 a step failed or was
 interrupted; 4 refused by a gate (the cluster is left with a consistent membership: at
-most a learner was added) or not confirmed; 64 bad input (unknown OLD, a taken name, a
+most a learner was added, or a dead OLD removed) or not confirmed; 64 bad input (unknown OLD, a taken name, a
 malformed or used peer URL, a state file of another replacement).`,
 		Example: `  etcdmedic member replace cp-1 --name cp-1b --peer-urls https://10.0.0.21:2380 --dry-run
   etcdmedic member replace cp-1 --name cp-1b --peer-urls https://10.0.0.21:2380 --yes`,
@@ -99,12 +104,15 @@ malformed or used peer URL, a state file of another replacement).`,
 
 // ReplaceResult is what replace prints. Its JSON form is a contract.
 type ReplaceResult struct {
-	Old       string             `json:"old"`
-	OldName   string             `json:"oldName"`
-	Name      string             `json:"name"`
-	NewID     string             `json:"newId,omitempty"`
-	StateFile string             `json:"stateFile"`
-	Complete  bool               `json:"complete"`
+	Old       string `json:"old"`
+	OldName   string `json:"oldName"`
+	Name      string `json:"name"`
+	NewID     string `json:"newId,omitempty"`
+	StateFile string `json:"stateFile"`
+	Complete  bool   `json:"complete"`
+	// OldDown: OLD did not answer as the replacement began, so it is
+	// removed before NEW is added.
+	OldDown   bool               `json:"oldDown,omitempty"`
 	Steps     []StepState        `json:"steps"`
 	Gate      *GateVerdict       `json:"gate,omitempty"`
 	Start     *member.StartFlags `json:"start,omitempty"`
@@ -128,9 +136,9 @@ type GateVerdict struct {
 
 func resultOf(j *member.Journal) *ReplaceResult {
 	r := &ReplaceResult{Old: j.Old, OldName: j.OldName, Name: j.Name, NewID: j.NewID, StateFile: j.Path(), Complete: j.Complete(),
-		Start: j.Start, Waiting: j.Waiting, StoppedAt: j.StoppedAt, Reason: j.Reason}
+		Start: j.Start, Waiting: j.Waiting, StoppedAt: j.StoppedAt, Reason: j.Reason, OldDown: j.OldDown}
 	next := j.Next()
-	for _, s := range member.Steps {
+	for _, s := range j.Steps() {
 		st := "pending"
 		switch {
 		case j.IsDone(s):
@@ -146,6 +154,9 @@ func resultOf(j *member.Journal) *ReplaceResult {
 func (r *ReplaceResult) Table(io *iostreams.IOStreams) error {
 	out := io.Out
 	fmt.Fprintf(out, "replace %s by %s (journal %s)\n", label(r.OldName, r.Old), r.Name, r.StateFile)
+	if r.OldDown {
+		fmt.Fprintf(out, "%s does not answer: it is removed first, then %s added (etcd refuses an add while a voter is down)\n", label(r.OldName, r.Old), r.Name)
+	}
 	for i, s := range r.Steps {
 		fmt.Fprintf(out, "%d. [%s] %s\n", i+1, s.State, s.Step)
 	}
@@ -191,6 +202,9 @@ func RunReplace(ctx context.Context, opts *ReplaceOptions) error {
 			r.Gate = &GateVerdict{Gate: "none", Holds: true}
 			if g != nil {
 				r.Gate.Gate = "every voter healthy"
+				if j.OldDown {
+					r.Gate.Gate = "every voter but " + label(j.OldName, j.Old) + " healthy"
+				}
 				if g.Refusal != nil {
 					r.Gate = &GateVerdict{Gate: g.Refusal.Gate, Reason: g.Refusal.String()}
 					refused = g.Refusal

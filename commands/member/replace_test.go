@@ -203,3 +203,57 @@ func TestReplaceRefusedQuicklyWhileAnotherIsHung(t *testing.T) {
 		t.Fatalf("membership after the refusal: %+v", l.Members)
 	}
 }
+
+// A dead member (SIGKILLed) is replaced too: etcd refuses to add even a
+// learner while a voter is down, so OLD is removed first, then NEW is
+// added, started from the printed flags and promoted. The plan says so, and
+// the cluster ends with three voters, NEW among them, OLD gone, hashes equal.
+func TestReplaceDeadMemberRemovesItFirst(t *testing.T) {
+	c := playgroundtest.Start(t, playground.Options{Members: 3})
+	eps := endpoints(c)
+	dead := c.Member(2)
+	if err := dead.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	clientURL, peerURL := newURLs(t, c)
+	state := filepath.Join(t.TempDir(), "replace.json")
+	args := []string{"member", "replace", dead.Name, "--name", "m4", "--peer-urls", peerURL, "--state-file", state, "--endpoints", eps}
+
+	dry := clitest.Run(t, nil, append(args, "--dry-run", "-o", "json")...)
+	var plan membercmd.ReplaceResult
+	if err := json.Unmarshal([]byte(dry.Stdout), &plan); err != nil || dry.Code != 0 {
+		t.Fatalf("dry run: exit %d, %v\n%s%s", dry.Code, err, dry.Stdout, dry.Stderr)
+	}
+	var order []string
+	for _, s := range plan.Steps {
+		order = append(order, s.Step)
+	}
+	if !plan.OldDown || strings.Join(order, ",") != strings.Join(member.StepsOldDown, ",") || plan.Gate == nil || !plan.Gate.Holds {
+		t.Fatalf("dry run with %s dead: oldDown %v, steps %v, gate %+v", dead.Name, plan.OldDown, order, plan.Gate)
+	}
+
+	done := make(chan clitest.Result, 1)
+	go func() { done <- clitest.Run(t, nil, append(args, "--yes", "--wait", "2m")...) }()
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(100 * time.Millisecond) {
+		if j := readJournal(t, state); j != nil && j.Start != nil {
+			if !j.IsDone(member.StepRemove) {
+				t.Fatalf("m4 added before %s was removed: %+v", dead.Name, j)
+			}
+			if _, err := c.StartJoining(clientURL, j.Start.Flags); err != nil {
+				t.Fatal(err)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("m4 never added")
+		}
+	}
+	res := <-done
+	if res.Code != 0 || !strings.Contains(res.Stderr, dead.Name+" does not answer, so it is removed first") || !strings.Contains(res.Stderr, dead.Name+" removed") || !strings.Contains(res.Stderr, "have the same hash") {
+		t.Fatalf("replace the dead %s: exit %d\n%s", dead.Name, res.Code, res.Stderr)
+	}
+	l := list(t, eps+","+clientURL)
+	if len(l.Members) != 3 || voters(l) != 3 || !named(l, "m4") || named(l, dead.Name) {
+		t.Fatalf("after replacing the dead %s: %+v", dead.Name, l.Members)
+	}
+}
