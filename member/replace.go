@@ -71,6 +71,7 @@ func PlanReplace(ctx context.Context, c *cluster.Cluster, o ReplaceOptions) (*Jo
 		return nil, nil, err
 	}
 	down := make(chan bool, 1)
+	var reuse error
 	if !found {
 		old, err := Resolve(ms, o.Old)
 		if err != nil {
@@ -79,9 +80,18 @@ func PlanReplace(ctx context.Context, c *cluster.Cluster, o ReplaceOptions) (*Jo
 		if old.IsLearner {
 			return nil, nil, ms.Explain(fault.New(fault.Invalid, fmt.Sprintf("%s is a learner: remove it ('member remove'), there is no voter to replace", old.Label())))
 		}
-		if err := CheckNew(ms, o.Name, o.PeerURLs); err != nil {
+		others := &cluster.Membership{ClusterID: ms.ClusterID}
+		for _, m := range ms.Members {
+			if m.ID != old.ID {
+				others.Members = append(others.Members, m)
+			}
+		}
+		if err := CheckNew(others, o.Name, o.PeerURLs); err != nil {
 			return nil, nil, ms.Explain(err)
 		}
+		// A node rebuilt in place comes back with OLD's name and peer URL:
+		// etcd cannot list both, so that works only when OLD goes first.
+		reuse = CheckNew(&cluster.Membership{Members: []cluster.Member{old}}, o.Name, o.PeerURLs)
 		j.Old, j.OldName, j.Name, j.PeerURLs = old.IDString(), old.Name, o.Name, o.PeerURLs
 		// Beside the gate: a hung OLD makes both wait.
 		go func() { down <- oldDown(ctx, c, old) }()
@@ -106,6 +116,9 @@ func PlanReplace(ctx context.Context, c *cluster.Cluster, o ReplaceOptions) (*Jo
 	g := Judge(ctx, c, ms, gate, o.Thresholds)
 	if j.OldDown = <-down; j.OldDown && j.Next() == StepGate {
 		g.Refusal = health.RemoveMember(j.Old).Check(g.Snapshot, g.Findings)
+	}
+	if reuse != nil && !j.OldDown {
+		return nil, nil, ms.Explain(fault.New(fault.Invalid, fmt.Sprintf("%s: %s still answers, and etcd cannot list it and the new member at once; stop it and run this again (it is then removed before the new member is added), or give the new member a name and peer URL of its own", reuse, label(j.OldName, j.Old))))
 	}
 	if err := ms.OneCluster(); err != nil {
 		return nil, nil, err
@@ -244,10 +257,10 @@ func replaceStep(ctx context.Context, c *cluster.Cluster, o ReplaceOptions, j *J
 		if err := j.save(); err != nil {
 			return "", err
 		}
-		return fmt.Sprintf("%s added as learner %s; start it now with: %s", o.Name, j.NewID, strings.Join(a.Start.Flags, " ")), nil
+		return fmt.Sprintf("%s added as learner %s; start it now, on an empty data dir, with: %s", o.Name, j.NewID, strings.Join(a.Start.Flags, " ")), nil
 	case StepPromote:
 		if j.Start != nil {
-			note("start", fmt.Sprintf("waiting up to %s for %s to start and catch up; start it with: %s", o.Wait, o.Name, strings.Join(j.Start.Flags, " ")))
+			note("start", fmt.Sprintf("waiting up to %s for %s to start and catch up; start it (on an empty data dir) with: %s", o.Wait, o.Name, strings.Join(j.Start.Flags, " ")))
 			if err := j.waiting("start " + o.Name); err != nil {
 				return "", err
 			}

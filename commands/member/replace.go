@@ -56,7 +56,9 @@ while serving stops itself a second later and fails what it was still serving.
 An OLD that does not answer as the replacement begins (dead, or its disk gone) is removed
 first, then NEW is added, started and promoted: etcd refuses to add even a learner while a
 voter is down, and removing a member that does not answer costs no quorum margin. The
-plan says so, and the journal keeps that order when the run is resumed.
+plan says so, and the journal keeps that order when the run is resumed. That is also how a
+node rebuilt in place rejoins: NEW may take OLD's name and peer URL once OLD is stopped
+(while OLD answers, that is refused: etcd cannot list both).
 
 Every step is journaled in the state file (default ` + DefaultStateDir + `/replace-NEW.json,
 written atomically) before the next begins. A run that stops anywhere — SIGTERM, a gate

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/etcdmedic/etcdmedic/cluster"
 	"github.com/etcdmedic/etcdmedic/commands/clitest"
 	membercmd "github.com/etcdmedic/etcdmedic/commands/member"
 	"github.com/etcdmedic/etcdmedic/member"
@@ -255,5 +256,59 @@ func TestReplaceDeadMemberRemovesItFirst(t *testing.T) {
 	l := list(t, eps+","+clientURL)
 	if len(l.Members) != 3 || voters(l) != 3 || !named(l, "m4") || named(l, dead.Name) {
 		t.Fatalf("after replacing the dead %s: %+v", dead.Name, l.Members)
+	}
+}
+
+// A node rebuilt in place comes back with OLD's name and peer URL. While OLD
+// answers that is refused (exit 64, nothing changed: etcd cannot list both);
+// once OLD is dead it is removed first and NEW joins under the same name,
+// on the same peer URL, from an empty data dir.
+func TestReplaceDeadMemberByOneWithItsNameAndPeerURL(t *testing.T) {
+	c := playgroundtest.Start(t, playground.Options{Members: 3})
+	eps := endpoints(c)
+	old := c.Member(2)
+	state := filepath.Join(t.TempDir(), "replace.json")
+	args := []string{"member", "replace", old.Name, "--name", old.Name, "--peer-urls", old.PeerURL, "--state-file", state, "--endpoints", eps, "--yes"}
+
+	alive := clitest.Run(t, nil, args...)
+	if alive.Code != 64 || !strings.Contains(alive.Stderr, "still answers, and etcd cannot list it and the new member at once") || strings.Count(strings.TrimSpace(alive.Stderr), "\n") > 1 {
+		t.Fatalf("replace %s by itself while it answers: exit %d, want 64 and one line\n%s", old.Name, alive.Code, alive.Stderr)
+	}
+	if l := list(t, eps); len(l.Members) != 3 || voters(l) != 3 {
+		t.Fatalf("membership after the refusal: %+v", l.Members)
+	}
+
+	if err := old.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	// The rebuilt node's disk is empty: the old data dir goes aside.
+	if err := os.Rename(old.Dir, old.Dir+".dead"); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan clitest.Result, 1)
+	go func() { done <- clitest.Run(t, nil, append(args, "--wait", "2m")...) }()
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(100 * time.Millisecond) {
+		if j := readJournal(t, state); j != nil && j.Start != nil {
+			if _, err := c.StartJoining(old.ClientURL, j.Start.Flags); err != nil {
+				t.Fatal(err)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the new " + old.Name + " never added")
+		}
+	}
+	res := <-done
+	if res.Code != 0 || !strings.Contains(res.Stderr, "have the same hash") {
+		t.Fatalf("replace the dead %s by a new one of its name: exit %d\n%s", old.Name, res.Code, res.Stderr)
+	}
+	l := list(t, eps)
+	if len(l.Members) != 3 || voters(l) != 3 || !named(l, old.Name) {
+		t.Fatalf("after the replacement: %+v", l.Members)
+	}
+	for _, m := range l.Members {
+		if m.Name == old.Name && m.ID == cluster.FormatID(old.ID()) {
+			t.Fatalf("%s still has its old ID %s", old.Name, m.ID)
+		}
 	}
 }
