@@ -70,8 +70,8 @@ step needs, and changes nothing.
 
 Exit codes: 0 replaced (or --dry-run with the gate holding); 2 a step failed or was
 interrupted; 4 refused by a gate (the cluster is left with a consistent membership: at
-most a learner was added, or a dead OLD removed) or not confirmed; 64 bad input (unknown OLD, a taken name, a
-malformed or used peer URL, a state file of another replacement).`,
+most a learner was added, or a dead OLD removed) or not confirmed; 64 bad input (unknown
+OLD, a taken name, a malformed or used peer URL, a state file of another replacement).`,
 		Example: `  etcdmedic member replace cp-1 --name cp-1b --peer-urls https://10.0.0.21:2380 --dry-run
   etcdmedic member replace cp-1 --name cp-1b --peer-urls https://10.0.0.21:2380 --yes`,
 		Args: cobra.ExactArgs(1),
