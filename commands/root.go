@@ -118,6 +118,9 @@ func Execute(ctx context.Context, args []string, ios *iostreams.IOStreams, geten
 		if code == 64 && cmd != nil {
 			fmt.Fprintf(ios.ErrOut, "Run '%s --help' for usage.\n", cmd.CommandPath())
 		}
+		for _, step := range cmdutil.Suggestions(err) {
+			fmt.Fprintf(ios.ErrOut, "→ %s\n", step)
+		}
 		if next := f.NextStep(err); next != "" {
 			fmt.Fprintf(ios.ErrOut, "→ every finding and the command that fixes it: %s\n", next)
 		}

@@ -188,3 +188,27 @@ func (g Gate) Check(snap *cluster.Sample, fs []Finding) *Refusal {
 	}
 	return r
 }
+
+// OnlySilent is the one member the refusal names as not answering, when
+// that is its only cause (what follows from it, its reads and the quorum
+// margin, aside): the refusal a dead member makes.
+func (r *Refusal) OnlySilent() (Finding, bool) {
+	var silent []Finding
+	for _, f := range r.Findings {
+		if f.ID == "status.reachable" {
+			silent = append(silent, f)
+		}
+	}
+	if len(silent) != 1 || r.NoSpareVoter {
+		return Finding{}, false
+	}
+	for _, f := range r.Findings {
+		switch {
+		case f.ID == "status.reachable", f.ID == "quorum.margin":
+		case f.Member == silent[0].Member:
+		default:
+			return Finding{}, false
+		}
+	}
+	return silent[0], true
+}

@@ -26,3 +26,30 @@ func (f *Factory) NextStep(err error) string {
 	}
 	return DoctorCommand(f.resolved)
 }
+
+// suggested is an error with next steps of its command's own, printed
+// under it before doctor's: what this run's input makes exact.
+type suggested struct {
+	err   error
+	steps []string
+}
+
+func (s *suggested) Error() string { return s.err.Error() }
+func (s *suggested) Unwrap() error { return s.err }
+
+// Suggest attaches next steps to err (its exit code and message unchanged).
+func Suggest(err error, steps ...string) error {
+	if err == nil || len(steps) == 0 {
+		return err
+	}
+	return &suggested{err: err, steps: steps}
+}
+
+// Suggestions are the next steps attached to err by Suggest.
+func Suggestions(err error) []string {
+	var s *suggested
+	if errors.As(err, &s) {
+		return s.steps
+	}
+	return nil
+}

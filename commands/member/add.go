@@ -133,7 +133,7 @@ func RunAdd(ctx context.Context, opts *AddOptions) error {
 				return step.Plan[*AddResult]{}, err
 			}
 			if err := g.Err("add " + opts.Name); err != nil {
-				return step.Plan[*AddResult]{}, err
+				return step.Plan[*AddResult]{}, suggestReplace(err, g.Refusal, opts)
 			}
 			return step.Plan[*AddResult]{
 				Changes:  []step.Change{{Action: "add", Target: opts.Name, Line: fmt.Sprintf("add %s (%s) as a learner", opts.Name, strings.Join(opts.PeerURLs, ","))}},
@@ -150,4 +150,20 @@ func RunAdd(ctx context.Context, opts *AddOptions) error {
 		},
 	})
 	return err
+}
+
+// suggestReplace: etcd refuses to add even a learner while a voter is down,
+// so an add refused for one dead voter is, if that voter is gone for good,
+// a replacement of it, which removes it first.
+func suggestReplace(err error, r *health.Refusal, opts *AddOptions) error {
+	f, ok := r.OnlySilent()
+	if !ok {
+		return err
+	}
+	old := f.MemberName
+	if old == "" {
+		old = f.Member
+	}
+	return cmdutil.Suggest(err, fmt.Sprintf("if %s is gone for good, put %s in its place (%s is removed first, then %s added): %s",
+		old, opts.Name, old, opts.Name, opts.command("member", "replace", old, "--name", opts.Name, "--peer-urls", strings.Join(opts.PeerURLs, ","))))
 }

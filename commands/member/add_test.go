@@ -3,6 +3,7 @@ package member_test
 import (
 	"context"
 	"encoding/json"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -122,4 +123,52 @@ func decodeAdd(t *testing.T, res clitest.Result) membercmd.AddResult {
 		t.Fatalf("add -o json (exit %d): %v\n%s\n%s", res.Code, err, res.Stdout, res.Stderr)
 	}
 	return r
+}
+
+// An add refused for one dead voter (etcd refuses even a learner then)
+// names, under the error and before doctor, the replacement that works:
+// run exactly as printed (plus --yes and a state file), it removes the dead
+// voter, adds NEW, and NEW started from its flags is promoted.
+func TestAddWithADeadVoterSuggestsReplacingIt(t *testing.T) {
+	c := playgroundtest.Start(t, playground.Options{Members: 3})
+	eps := endpoints(c)
+	dead := c.Member(2)
+	if err := dead.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	clientURL, peerURL := newURLs(t, c)
+	res := clitest.Run(t, nil, "member", "add", "m4", "--peer-urls", peerURL, "--yes", "--endpoints", eps)
+	lines := strings.Split(strings.TrimSpace(res.Stderr), "\n")
+	if res.Code != 4 || len(lines) != 3 || !strings.Contains(lines[0], "voter "+dead.Name+" does not answer") || !strings.HasPrefix(lines[2], "→ every finding and the command that fixes it: etcdmedic doctor") {
+		t.Fatalf("add with %s dead: exit %d, want 4, the error, the replacement and doctor:\n%s", dead.Name, res.Code, res.Stderr)
+	}
+	want := "→ if " + dead.Name + " is gone for good, put m4 in its place (" + dead.Name + " is removed first, then m4 added): etcdmedic member replace " + dead.Name + " --name m4 --peer-urls " + peerURL + " --endpoints " + eps
+	if lines[1] != want {
+		t.Fatalf("suggestion\n%s\nwant\n%s", lines[1], want)
+	}
+	if l := list(t, eps); len(l.Members) != 3 {
+		t.Fatalf("membership after the refused add: %+v", l.Members)
+	}
+
+	state := filepath.Join(t.TempDir(), "replace.json")
+	args := append(strings.Fields(lines[1][strings.Index(lines[1], ": etcdmedic ")+len(": etcdmedic "):]), "--yes", "--state-file", state, "--wait", "2m")
+	done := make(chan clitest.Result, 1)
+	go func() { done <- clitest.Run(t, nil, args...) }()
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(100 * time.Millisecond) {
+		if j := readJournal(t, state); j != nil && j.Start != nil {
+			if _, err := c.StartJoining(clientURL, j.Start.Flags); err != nil {
+				t.Fatal(err)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("m4 never added")
+		}
+	}
+	if r := <-done; r.Code != 0 {
+		t.Fatalf("the suggested replacement: exit %d\n%s", r.Code, r.Stderr)
+	}
+	if l := list(t, eps); len(l.Members) != 3 || voters(l) != 3 || !named(l, "m4") || named(l, dead.Name) {
+		t.Fatalf("after the suggested replacement: %+v", l.Members)
+	}
 }
