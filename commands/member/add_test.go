@@ -152,20 +152,7 @@ func TestAddWithADeadVoterSuggestsReplacingIt(t *testing.T) {
 
 	state := filepath.Join(t.TempDir(), "replace.json")
 	args := append(strings.Fields(lines[1][strings.Index(lines[1], ": etcdmedic ")+len(": etcdmedic "):]), "--yes", "--state-file", state, "--wait", "2m")
-	done := make(chan clitest.Result, 1)
-	go func() { done <- clitest.Run(t, nil, args...) }()
-	for deadline := time.Now().Add(time.Minute); ; time.Sleep(100 * time.Millisecond) {
-		if j := readJournal(t, state); j != nil && j.Start != nil {
-			if _, err := c.StartJoining(clientURL, j.Start.Flags); err != nil {
-				t.Fatal(err)
-			}
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("m4 never added")
-		}
-	}
-	if r := <-done; r.Code != 0 {
+	if r, _ := runStartingNew(t, c, state, clientURL, args...); r.Code != 0 {
 		t.Fatalf("the suggested replacement: exit %d\n%s", r.Code, r.Stderr)
 	}
 	if l := list(t, eps); len(l.Members) != 3 || voters(l) != 3 || !named(l, "m4") || named(l, dead.Name) {

@@ -31,6 +31,26 @@ func readJournal(t testing.TB, path string) *member.Journal {
 	return j
 }
 
+// runStartingNew runs a replacement, starting NEW from the flags it
+// journals in state as an operator would. It returns the command's result
+// and the journal as it was when NEW started.
+func runStartingNew(t *testing.T, c *playground.Cluster, state, clientURL string, args ...string) (clitest.Result, *member.Journal) {
+	t.Helper()
+	done := make(chan clitest.Result, 1)
+	go func() { done <- clitest.Run(t, nil, args...) }()
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(100 * time.Millisecond) {
+		if j := readJournal(t, state); j != nil && j.Start != nil {
+			if _, err := c.StartJoining(clientURL, j.Start.Flags); err != nil {
+				t.Fatal(err)
+			}
+			return <-done, j
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("NEW never added by %s", strings.Join(args, " "))
+		}
+	}
+}
+
 // One replacement, stopped twice: a real SIGTERM between add and promote,
 // then a gate refused while a voter is SIGSTOPped. Each time the membership
 // is consistent (three voters and at most the learner) and the journal says
@@ -146,22 +166,7 @@ func TestReplaceTheOnlyMember(t *testing.T) {
 	c := playgroundtest.Start(t, playground.Options{Members: 1})
 	state := filepath.Join(t.TempDir(), "replace.json")
 	clientURL, peerURL := newURLs(t, c)
-	done := make(chan clitest.Result, 1)
-	go func() {
-		done <- clitest.Run(t, nil, "member", "replace", "m1", "--name", "n1", "--peer-urls", peerURL, "--state-file", state, "--yes", "--endpoints", endpoints(c))
-	}()
-	for deadline := time.Now().Add(time.Minute); ; time.Sleep(100 * time.Millisecond) {
-		if j := readJournal(t, state); j != nil && j.Start != nil {
-			if _, err := c.StartJoining(clientURL, j.Start.Flags); err != nil {
-				t.Fatal(err)
-			}
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("n1 never added")
-		}
-	}
-	res := <-done
+	res, _ := runStartingNew(t, c, state, clientURL, "member", "replace", "m1", "--name", "n1", "--peer-urls", peerURL, "--state-file", state, "--yes", "--endpoints", endpoints(c))
 	if res.Code != 0 || !strings.Contains(res.Stderr, "stopping it would lose quorum") || !strings.Contains(res.Stderr, "leadership moved to n1") {
 		t.Fatalf("replace the only member: exit %d\n%s", res.Code, res.Stderr)
 	}
@@ -233,23 +238,10 @@ func TestReplaceDeadMemberRemovesItFirst(t *testing.T) {
 		t.Fatalf("dry run with %s dead: oldDown %v, steps %v, gate %+v", dead.Name, plan.OldDown, order, plan.Gate)
 	}
 
-	done := make(chan clitest.Result, 1)
-	go func() { done <- clitest.Run(t, nil, append(args, "--yes", "--wait", "2m")...) }()
-	for deadline := time.Now().Add(time.Minute); ; time.Sleep(100 * time.Millisecond) {
-		if j := readJournal(t, state); j != nil && j.Start != nil {
-			if !j.IsDone(member.StepRemove) {
-				t.Fatalf("m4 added before %s was removed: %+v", dead.Name, j)
-			}
-			if _, err := c.StartJoining(clientURL, j.Start.Flags); err != nil {
-				t.Fatal(err)
-			}
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("m4 never added")
-		}
+	res, j := runStartingNew(t, c, state, clientURL, append(args, "--yes", "--wait", "2m")...)
+	if !j.IsDone(member.StepRemove) {
+		t.Fatalf("m4 added before %s was removed: %+v", dead.Name, j)
 	}
-	res := <-done
 	if res.Code != 0 || !strings.Contains(res.Stderr, dead.Name+" does not answer, so it is removed first") || !strings.Contains(res.Stderr, dead.Name+" removed") || !strings.Contains(res.Stderr, "have the same hash") {
 		t.Fatalf("replace the dead %s: exit %d\n%s", dead.Name, res.Code, res.Stderr)
 	}
@@ -285,20 +277,7 @@ func TestReplaceDeadMemberByOneWithItsNameAndPeerURL(t *testing.T) {
 	if err := os.Rename(old.Dir, old.Dir+".dead"); err != nil {
 		t.Fatal(err)
 	}
-	done := make(chan clitest.Result, 1)
-	go func() { done <- clitest.Run(t, nil, append(args, "--wait", "2m")...) }()
-	for deadline := time.Now().Add(time.Minute); ; time.Sleep(100 * time.Millisecond) {
-		if j := readJournal(t, state); j != nil && j.Start != nil {
-			if _, err := c.StartJoining(old.ClientURL, j.Start.Flags); err != nil {
-				t.Fatal(err)
-			}
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the new " + old.Name + " never added")
-		}
-	}
-	res := <-done
+	res, _ := runStartingNew(t, c, state, old.ClientURL, append(args, "--wait", "2m")...)
 	if res.Code != 0 || !strings.Contains(res.Stderr, "have the same hash") {
 		t.Fatalf("replace the dead %s by a new one of its name: exit %d\n%s", old.Name, res.Code, res.Stderr)
 	}
