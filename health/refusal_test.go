@@ -5,7 +5,9 @@ import "testing"
 // OnlySilent picks the one dead member out of a refusal whose every cause
 // follows from it, and nothing out of any other.
 func TestRefusalOnlySilent(t *testing.T) {
-	silent := func(m string) Finding { return Finding{ID: "status.reachable", Severity: Unknown, Member: m, MemberName: "n" + m} }
+	silent := func(m string) Finding {
+		return Finding{ID: "status.reachable", Severity: Unknown, Member: m, MemberName: "n" + m}
+	}
 	read := func(m string) Finding { return Finding{ID: "reads.linearizable", Severity: Unknown, Member: m} }
 	margin := Finding{ID: "quorum.margin", Severity: Warn}
 	lag := func(m string) Finding { return Finding{ID: "raft.followerLag", Severity: Warn, Member: m} }
