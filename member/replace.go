@@ -257,10 +257,10 @@ func replaceStep(ctx context.Context, c *cluster.Cluster, o ReplaceOptions, j *J
 		if err := j.save(); err != nil {
 			return "", err
 		}
-		return fmt.Sprintf("%s added as learner %s; start it now, on an empty data dir, with: %s", o.Name, j.NewID, strings.Join(a.Start.Flags, " ")), nil
+		return fmt.Sprintf("%s added as learner %s", o.Name, j.NewID), nil
 	case StepPromote:
 		if j.Start != nil {
-			note("start", fmt.Sprintf("waiting up to %s for %s to start and catch up; start it (on an empty data dir) with: %s", o.Wait, o.Name, strings.Join(j.Start.Flags, " ")))
+			note("start", fmt.Sprintf("waiting up to %s for %s to start and catch up; start it now, on an empty data dir, with: %s", o.Wait, o.Name, strings.Join(j.Start.Flags, " ")))
 			if err := j.waiting("start " + o.Name); err != nil {
 				return "", err
 			}

@@ -156,7 +156,10 @@ func resultOf(j *member.Journal) *ReplaceResult {
 func (r *ReplaceResult) Table(io *iostreams.IOStreams) error {
 	out := io.Out
 	fmt.Fprintf(out, "replace %s by %s (journal %s)\n", label(r.OldName, r.Old), r.Name, r.StateFile)
-	if r.OldDown {
+	switch {
+	case r.OldDown && r.Complete:
+		fmt.Fprintf(out, "%s did not answer: it was removed first, then %s added\n", label(r.OldName, r.Old), r.Name)
+	case r.OldDown:
 		fmt.Fprintf(out, "%s does not answer: it is removed first, then %s added (etcd refuses an add while a voter is down)\n", label(r.OldName, r.Old), r.Name)
 	}
 	for i, s := range r.Steps {
