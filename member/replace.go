@@ -70,28 +70,23 @@ func PlanReplace(ctx context.Context, c *cluster.Cluster, o ReplaceOptions) (*Jo
 	if err != nil {
 		return nil, nil, err
 	}
+	// Which order the replacement takes is decided until the gate is
+	// passed (nothing changes before it): an OLD that was down when a run
+	// stopped may be back, and then goes last again.
 	down := make(chan bool, 1)
 	var reuse error
-	if !found {
-		old, err := Resolve(ms, o.Old)
+	if !found || !j.IsDone(StepGate) {
+		ref := o.Old
+		if found {
+			ref = j.Old
+		}
+		old, err := Resolve(ms, ref)
 		if err != nil {
 			return nil, nil, ms.Explain(err)
 		}
-		if old.IsLearner {
-			return nil, nil, ms.Explain(fault.New(fault.Invalid, fmt.Sprintf("%s is a learner: remove it ('member remove'), there is no voter to replace", old.Label())))
-		}
-		others := &cluster.Membership{ClusterID: ms.ClusterID}
-		for _, m := range ms.Members {
-			if m.ID != old.ID {
-				others.Members = append(others.Members, m)
-			}
-		}
-		if err := CheckNew(others, o.Name, o.PeerURLs); err != nil {
+		if reuse, err = checkReplacement(ms, old, o); err != nil {
 			return nil, nil, ms.Explain(err)
 		}
-		// A node rebuilt in place comes back with OLD's name and peer URL:
-		// etcd cannot list both, so that works only when OLD goes first.
-		reuse = CheckNew(&cluster.Membership{Members: []cluster.Member{old}}, o.Name, o.PeerURLs)
 		j.Old, j.OldName, j.Name, j.PeerURLs = old.IDString(), old.Name, o.Name, o.PeerURLs
 		// Beside the gate: a hung OLD makes both wait.
 		go func() { down <- oldDown(ctx, c, old) }()
@@ -124,6 +119,26 @@ func PlanReplace(ctx context.Context, c *cluster.Cluster, o ReplaceOptions) (*Jo
 		return nil, nil, err
 	}
 	return j, g, nil
+}
+
+// checkReplacement refuses an OLD that is no voter and a NEW whose name or
+// peer URL another member has. reuse is set when NEW takes OLD's own: a node
+// rebuilt in place comes back with them, and since etcd cannot list both,
+// that works only when OLD goes first.
+func checkReplacement(ms *cluster.Membership, old cluster.Member, o ReplaceOptions) (reuse, err error) {
+	if old.IsLearner {
+		return nil, fault.New(fault.Invalid, fmt.Sprintf("%s is a learner: remove it ('member remove'), there is no voter to replace", old.Label()))
+	}
+	others := &cluster.Membership{ClusterID: ms.ClusterID}
+	for _, m := range ms.Members {
+		if m.ID != old.ID {
+			others.Members = append(others.Members, m)
+		}
+	}
+	if err := CheckNew(others, o.Name, o.PeerURLs); err != nil {
+		return nil, err
+	}
+	return CheckNew(&cluster.Membership{Members: []cluster.Member{old}}, o.Name, o.PeerURLs), nil
 }
 
 // StopOnGate is the plan's refusal, journaled as where the run stopped, when

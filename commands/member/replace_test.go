@@ -291,3 +291,43 @@ func TestReplaceDeadMemberByOneWithItsNameAndPeerURL(t *testing.T) {
 		}
 	}
 }
+
+// The order is decided until the gate passes: a run that found OLD down and
+// stopped at the gate (another voter down too) journals that; once both are
+// back, the same command takes the usual order again, OLD last.
+func TestReplaceOrderDecidedAgainUntilTheGatePasses(t *testing.T) {
+	c := playgroundtest.Start(t, playground.Options{Members: 3})
+	eps := endpoints(c)
+	old := playgroundtest.PauseFollower(t, c)
+	var other *playground.Member
+	for _, m := range c.Members() {
+		if m != old && !m.Paused() {
+			other = m
+			break
+		}
+	}
+	if err := other.Pause(); err != nil {
+		t.Fatal(err)
+	}
+	_, peerURL := newURLs(t, c)
+	state := filepath.Join(t.TempDir(), "replace.json")
+	args := []string{"member", "replace", old.Name, "--name", "m4", "--peer-urls", peerURL, "--state-file", state, "--endpoints", eps, "--command-timeout", "2s"}
+	refused := clitest.Run(t, nil, append(args, "--yes")...)
+	j := readJournal(t, state)
+	if refused.Code != 4 || j == nil || !j.OldDown || j.StoppedAt != member.StepGate || len(j.Done) != 0 {
+		t.Fatalf("replace with %s and %s paused: exit %d, journal %+v\n%s", old.Name, other.Name, refused.Code, j, refused.Stderr)
+	}
+	for _, m := range []*playground.Member{old, other} {
+		if err := m.Resume(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dry := clitest.Run(t, nil, append(args, "--dry-run", "-o", "json")...)
+	var plan membercmd.ReplaceResult
+	if err := json.Unmarshal([]byte(dry.Stdout), &plan); err != nil || dry.Code != 0 {
+		t.Fatalf("dry run after both are back: exit %d, %v\n%s%s", dry.Code, err, dry.Stdout, dry.Stderr)
+	}
+	if plan.OldDown || len(plan.Steps) != len(member.Steps) || plan.Steps[len(plan.Steps)-2].Step != member.StepRemove {
+		t.Fatalf("with %s back the plan still removes it first: %+v", old.Name, plan)
+	}
+}
