@@ -60,6 +60,10 @@ plan says so, and the journal keeps that order when the run is resumed. That is 
 node rebuilt in place rejoins: NEW may take OLD's name and peer URL once OLD is stopped
 (while OLD answers, that is refused: etcd cannot list both).
 
+On a kubeadm control plane, 'kubeadm join --control-plane' adds and promotes the new node's
+etcd member itself: there, remove the dead member ('etcdmedic member remove') and join the
+node with kubeadm, rather than add it here first.
+
 Every step is journaled in the state file (default ` + DefaultStateDir + `/replace-NEW.json,
 written atomically) before the next begins. A run that stops anywhere — SIGTERM, a gate
 that refuses, NEW not starting in time — is resumed by running the same command again:
