@@ -132,7 +132,7 @@ func decodeAdd(t *testing.T, res clitest.Result) membercmd.AddResult {
 func TestAddWithADeadVoterSuggestsReplacingIt(t *testing.T) {
 	c := playgroundtest.Start(t, playground.Options{Members: 3})
 	eps := endpoints(c)
-	dead := c.Member(2)
+	dead := playgroundtest.Follower(t, c)
 	if err := dead.Kill(); err != nil {
 		t.Fatal(err)
 	}

@@ -217,7 +217,7 @@ func TestReplaceRefusedQuicklyWhileAnotherIsHung(t *testing.T) {
 func TestReplaceDeadMemberRemovesItFirst(t *testing.T) {
 	c := playgroundtest.Start(t, playground.Options{Members: 3})
 	eps := endpoints(c)
-	dead := c.Member(2)
+	dead := playgroundtest.Follower(t, c)
 	if err := dead.Kill(); err != nil {
 		t.Fatal(err)
 	}
@@ -258,7 +258,7 @@ func TestReplaceDeadMemberRemovesItFirst(t *testing.T) {
 func TestReplaceDeadMemberByOneWithItsNameAndPeerURL(t *testing.T) {
 	c := playgroundtest.Start(t, playground.Options{Members: 3})
 	eps := endpoints(c)
-	old := c.Member(2)
+	old := playgroundtest.Follower(t, c)
 	state := filepath.Join(t.TempDir(), "replace.json")
 	args := []string{"member", "replace", old.Name, "--name", old.Name, "--peer-urls", old.PeerURL, "--state-file", state, "--endpoints", eps, "--yes"}
 
