@@ -322,6 +322,12 @@ func TestReplaceOrderDecidedAgainUntilTheGatePasses(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// Quorum was lost: wait out the election the resume starts.
+	for deadline := time.Now().Add(30 * time.Second); clitest.Run(t, nil, "status", "--endpoints", eps).Code != 0; time.Sleep(200 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the cluster is not healthy 30 s after both members resumed")
+		}
+	}
 	dry := clitest.Run(t, nil, append(args, "--dry-run", "-o", "json")...)
 	var plan membercmd.ReplaceResult
 	if err := json.Unmarshal([]byte(dry.Stdout), &plan); err != nil || dry.Code != 0 {
