@@ -46,6 +46,7 @@ type OldMember struct {
 	ID         string   `json:"id"`
 	Name       string   `json:"name,omitempty"`
 	ClientURLs []string `json:"clientURLs,omitempty"`
+	PeerURLs   []string `json:"peerURLs,omitempty"`
 	Self       bool     `json:"self,omitempty"`
 	Answered   bool     `json:"answered"`
 	Error      string   `json:"error,omitempty"`
@@ -139,7 +140,7 @@ func (r *ForceNewReport) readOffline(dd string) error {
 	}
 	r.MemberID, r.ClusterID = d.MemberID, d.ClusterID
 	for _, mu := range d.memberURLs {
-		r.OldMembers = append(r.OldMembers, OldMember{ID: mu.ID, Name: mu.Name, ClientURLs: mu.ClientURLs, Self: mu.ID == d.MemberID})
+		r.OldMembers = append(r.OldMembers, OldMember{ID: mu.ID, Name: mu.Name, ClientURLs: mu.ClientURLs, PeerURLs: mu.PeerURLs, Self: mu.ID == d.MemberID})
 	}
 	return nil
 }
@@ -160,7 +161,7 @@ func (r *ForceNewReport) readOnline(ctx context.Context, c *cluster.Cluster) err
 	}
 	r.MemberID, r.ClusterID = cluster.FormatID(resp.Header.MemberId), cluster.FormatID(resp.Header.ClusterId)
 	for _, pm := range resp.Members {
-		r.OldMembers = append(r.OldMembers, OldMember{ID: cluster.FormatID(pm.ID), Name: pm.Name, ClientURLs: pm.ClientURLs, Self: pm.ID == resp.Header.MemberId})
+		r.OldMembers = append(r.OldMembers, OldMember{ID: cluster.FormatID(pm.ID), Name: pm.Name, ClientURLs: pm.ClientURLs, PeerURLs: pm.PeerURLs, Self: pm.ID == resp.Header.MemberId})
 	}
 	return nil
 }

@@ -68,8 +68,8 @@ type DataDirState struct {
 
 // memberURLs is one member of the bolt file's member list.
 type memberURLs struct {
-	ID, Name   string
-	ClientURLs []string
+	ID, Name             string
+	ClientURLs, PeerURLs []string
 }
 
 // Usable says the dir can be ranked: read fully, not held by a running etcd.
@@ -244,7 +244,7 @@ func (d *DataDirState) readBolt(path string) {
 				if json.Unmarshal(v, &m) == nil {
 					id := cluster.FormatID(uint64(m.ID))
 					d.Members = append(d.Members, m.Name+"="+id)
-					d.memberURLs = append(d.memberURLs, memberURLs{ID: id, Name: m.Name, ClientURLs: m.ClientURLs})
+					d.memberURLs = append(d.memberURLs, memberURLs{ID: id, Name: m.Name, ClientURLs: m.ClientURLs, PeerURLs: m.PeerURLs})
 					if id == d.MemberID {
 						d.Name = m.Name
 					}

@@ -38,7 +38,9 @@ func NewCmdForceNewCluster(f *cmdutil.Factory, runF func(context.Context, *Force
 		Long: `When quorum is lost for good, the member holding the newest committed data ('breakglass
 survivors' says which) becomes a one-member cluster with --force-new-cluster, keeping
 its data, member ID and cluster ID; the lost members are re-added later as learners
-('member add', 'member promote').
+('member add', 'member promote'): once it serves alone, the next step prints both
+commands for each lost member, under its old name and peer URLs and with this run's
+connection flags, to run one member at a time, each on an empty data dir.
 
 Refused (exit 4, nothing changed) while any other member of the old cluster answers:
 they may still form a quorum, and a forced member beside them splits the cluster in
@@ -91,6 +93,42 @@ type ForceNewView struct {
 	RemoveFlagOnly bool   `json:"removeFlagOnly,omitempty"`
 	Next           string `json:"next,omitempty"`
 	Undo           string `json:"undo,omitempty"`
+	// Rejoin brings the lost members back as they were (name, peer URLs),
+	// one at a time, once the member serves alone without the flag.
+	Rejoin []Rejoin `json:"rejoin,omitempty"`
+}
+
+// Rejoin is how one lost member comes back, its commands with this run's
+// flags: Add on the survivor, then the member started on an empty data dir
+// with the flags Add prints, then Promote.
+type Rejoin struct {
+	Name     string   `json:"name"`
+	PeerURLs []string `json:"peerURLs"`
+	Add      string   `json:"add"`
+	Promote  string   `json:"promote"`
+}
+
+// rejoinSteps are the lost members that can come back under their own
+// name and peer URLs (etcd forgot them with the force), and the next step
+// that says so. A member with no name or peer URL in the old list gets no
+// exact command: it is left to a plain 'member add'.
+func (v *ForceNewView) rejoinSteps(next nextStep) {
+	v.Next, v.Undo = next.command("member", "add"), ""
+	for _, om := range v.OldMembers {
+		if om.Self || om.Name == "" || len(om.PeerURLs) == 0 {
+			continue
+		}
+		v.Rejoin = append(v.Rejoin, Rejoin{Name: om.Name, PeerURLs: om.PeerURLs,
+			Add:     next.command("member", "add", om.Name, "--peer-urls", strings.Join(om.PeerURLs, ",")),
+			Promote: next.command("member", "promote", om.Name, "--wait", "30m")})
+	}
+	if len(v.Rejoin) > 0 {
+		v.Next = "bring the lost members back one at a time, each on an empty data dir (move its old one aside on its node): " +
+			v.Rejoin[0].Add + ", start it with the flags that prints, then " + v.Rejoin[0].Promote
+		if len(v.Rejoin) > 1 {
+			v.Next += "; then the next (below)"
+		}
+	}
 }
 
 func RunForceNewCluster(ctx context.Context, opts *ForceNewOptions) error {
@@ -145,7 +183,7 @@ func RunForceNewCluster(ctx context.Context, opts *ForceNewOptions) error {
 			case r.Offline && err == nil:
 				v.Next = "start the member on its node, then: " + next.command("breakglass", "force-new-cluster", "--remove-flag")
 			case r.Done:
-				v.Next, v.Undo = next.command("member", "add"), ""
+				v.rejoinSteps(next)
 			case r.ServedAlone && !r.FlagRemoved:
 				v.Next = next.command("breakglass", "force-new-cluster", "--remove-flag")
 			}
@@ -175,7 +213,7 @@ func runRemoveFlag(ctx context.Context, opts *ForceNewOptions, l *bg.Layout, j *
 			err = bg.RemoveForceFlag(l, j, r)
 			v := &ForceNewView{ForceNewReport: r, RemoveFlagOnly: true}
 			if err == nil {
-				v.Next = next.command("member", "add")
+				v.rejoinSteps(next)
 			}
 			return v, err
 		},
@@ -193,6 +231,7 @@ func (v *ForceNewView) Table(io *iostreams.IOStreams) error {
 			fmt.Fprintf(io.Out, "Would put the original %s back (no --force-new-cluster).\n", r.Manifest)
 		}
 		printNext(io, v.Next, v.Undo)
+		printRejoin(io, v.Rejoin)
 		return nil
 	}
 	fmt.Fprintf(io.Out, "Member %s of cluster %s, data dir %s, manifest %s.\n", r.MemberID, r.ClusterID, r.DataDir, r.Manifest)
@@ -229,5 +268,17 @@ func (v *ForceNewView) Table(io *iostreams.IOStreams) error {
 		fmt.Fprintf(io.Out, "%s has --force-new-cluster now: it forces at every start until removed.\n", r.Manifest)
 	}
 	printNext(io, v.Next, v.Undo)
+	printRejoin(io, v.Rejoin)
 	return nil
+}
+
+// printRejoin lists the members after the first (the next step names it):
+// the same two commands each, in order.
+func printRejoin(io *iostreams.IOStreams, rs []Rejoin) {
+	if len(rs) < 2 {
+		return
+	}
+	for _, r := range rs[1:] {
+		fmt.Fprintf(io.Out, "  then %s: %s, start it, then %s\n", r.Name, r.Add, r.Promote)
+	}
 }

@@ -15,6 +15,7 @@ import (
 	"go.uber.org/zap"
 	"sigs.k8s.io/yaml"
 
+	breakglasscmd "github.com/etcdmedic/etcdmedic/commands/breakglass"
 	"github.com/etcdmedic/etcdmedic/commands/clitest"
 	"github.com/etcdmedic/etcdmedic/playground"
 	"github.com/etcdmedic/etcdmedic/playground/playgroundtest"
@@ -208,6 +209,7 @@ func TestForceNewClusterUnderANodeAgent(t *testing.T) {
 		BackupDir                                   string
 		Edits                                       []struct{ Why string }
 		Next                                        string
+		Rejoin                                      []breakglasscmd.Rejoin
 	}
 	if r.Code != 0 || json.Unmarshal([]byte(r.Stdout), &v) != nil || !v.Done || !v.ServedAlone || !v.FlagRemoved || !v.ServedAfter || len(v.Edits) != 2 {
 		t.Fatalf("force-new-cluster: exit %d\n%s\nagent log:\n%s", r.Code, r.Stdout, readFile(filepath.Join(node, "logs", "etcd.yaml.log")))
@@ -252,7 +254,12 @@ func TestForceNewClusterUnderANodeAgent(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	regrow(t, c, local, m1, []*playground.Member{m2, m3})
+	// The next step brings m2 and m3 back as they were, in order.
+	if len(v.Rejoin) != 2 || v.Rejoin[0].Name != m2.Name || v.Rejoin[1].Name != m3.Name || v.Rejoin[0].PeerURLs[0] != m2.PeerURL ||
+		!strings.Contains(v.Next, v.Rejoin[0].Add) || !strings.Contains(v.Next, v.Rejoin[0].Promote) {
+		t.Fatalf("next %q, rejoin %+v: want m2 then m3 at their peer URLs", v.Next, v.Rejoin)
+	}
+	regrow(t, c, local, m1, v.Rejoin, []*playground.Member{m2, m3})
 
 	// Nothing is left for undo to change in the manifest.
 	r = clitest.Run(t, env, "breakglass", "undo", "--manifest-dir", manifests, "--state-dir", state, "--yes")
@@ -263,17 +270,17 @@ func TestForceNewClusterUnderANodeAgent(t *testing.T) {
 
 func readFile(p string) string { b, _ := os.ReadFile(p); return string(b) }
 
-// regrow adds two fresh members with 'member add' (learners), starts them as
-// printed and promotes them with 'member promote'; then all three voters
+// regrow runs force-new-cluster's rejoin commands exactly as printed (plus
+// --yes, and -o json to read the start flags): each lost member is added
+// back as a learner under its old name and peer URL, started from an empty
+// data dir with the printed flags, and promoted; then all three voters
 // answer and agree on HashKV at one revision.
-func regrow(t *testing.T, c *playground.Cluster, local *clientv3.Client, m1 *playground.Member, lost []*playground.Member) {
+func regrow(t *testing.T, c *playground.Cluster, local *clientv3.Client, m1 *playground.Member, rejoin []breakglasscmd.Rejoin, lost []*playground.Member) {
 	t.Helper()
 	env := playgroundtest.Env()
 	eps := []string{m1.ClientURL}
-	for i := range lost {
-		name := fmt.Sprintf("m%d", 4+i)
-		peer, client := freeURL(t), freeURL(t)
-		r := clitest.Run(t, env, "member", "add", name, "--peer-urls", peer, "--yes", "-o", "json", "--endpoints", strings.Join(eps, ","))
+	for i, rj := range rejoin {
+		r := clitest.Run(t, env, append(strings.Fields(strings.TrimPrefix(rj.Add, "etcdmedic ")), "--yes", "-o", "json")...)
 		var added struct {
 			IsLearner bool `json:"isLearner"`
 			Start     struct {
@@ -281,16 +288,16 @@ func regrow(t *testing.T, c *playground.Cluster, local *clientv3.Client, m1 *pla
 			} `json:"start"`
 		}
 		if r.Code != 0 || json.Unmarshal([]byte(r.Stdout), &added) != nil || !added.IsLearner {
-			t.Fatalf("member add %s: exit %d %s", name, r.Code, r.Stdout)
+			t.Fatalf("%s: exit %d %s%s", rj.Add, r.Code, r.Stdout, r.Stderr)
 		}
-		if _, err := c.StartJoining(client, added.Start.Flags); err != nil {
+		if _, err := c.StartJoining(lost[i].ClientURL, added.Start.Flags); err != nil {
 			t.Fatal(err)
 		}
-		r = clitest.Run(t, env, "member", "promote", name, "--wait", "2m", "--yes", "--endpoints", strings.Join(eps, ","))
+		r = clitest.Run(t, env, append(strings.Fields(strings.TrimPrefix(rj.Promote, "etcdmedic ")), "--yes")...)
 		if r.Code != 0 {
-			t.Fatalf("member promote %s: exit %d", name, r.Code)
+			t.Fatalf("%s: exit %d %s", rj.Promote, r.Code, r.Stderr)
 		}
-		eps = append(eps, client)
+		eps = append(eps, lost[i].ClientURL)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
