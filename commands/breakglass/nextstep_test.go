@@ -5,7 +5,9 @@ import (
 	"testing"
 	"time"
 
+	bg "github.com/etcdmedic/etcdmedic/breakglass"
 	"github.com/etcdmedic/etcdmedic/cluster"
+	"github.com/etcdmedic/etcdmedic/internal/iostreams"
 )
 
 // Next steps carry what is needed to run them as printed, never a password.
@@ -37,5 +39,33 @@ func TestNextStepCarriesTheFlagsInEffectButNoPassword(t *testing.T) {
 	// Outside breakglass: the connection only.
 	if c := n.command("defrag", "--compact"); strings.Contains(c, "--root") || !strings.Contains(c, "--endpoints") {
 		t.Errorf("defrag next step %q", c)
+	}
+}
+
+// After a force, the next step names the first lost member's two commands
+// (its old name and peer URLs, the run's flags, a member that is this one
+// or has no name left out), and the table lists the rest below it.
+func TestForceNewRejoinSteps(t *testing.T) {
+	n := nextStep{conn: func() []string { return []string{"--endpoints", "https://10.0.0.1:2379"} }}
+	v := &ForceNewView{ForceNewReport: &bg.ForceNewReport{Done: true, OldMembers: []bg.OldMember{
+		{ID: "1", Name: "cp-1", PeerURLs: []string{"https://10.0.0.1:2380"}, Self: true},
+		{ID: "2", Name: "cp-2", PeerURLs: []string{"https://10.0.0.2:2380"}},
+		{ID: "4", PeerURLs: []string{"https://10.0.0.4:2380"}},
+		{ID: "3", Name: "cp-3", PeerURLs: []string{"https://10.0.0.3:2380", "https://[fd00::3]:2380"}},
+	}}, Undo: "etcdmedic breakglass undo"}
+	v.rejoinSteps(n)
+	add2 := "etcdmedic member add cp-2 --peer-urls https://10.0.0.2:2380 --endpoints https://10.0.0.1:2379"
+	promote2 := "etcdmedic member promote cp-2 --wait 30m --endpoints https://10.0.0.1:2379"
+	add3 := "etcdmedic member add cp-3 --peer-urls 'https://10.0.0.3:2380,https://[fd00::3]:2380' --endpoints https://10.0.0.1:2379" // quoted: [ ] would glob
+	if len(v.Rejoin) != 2 || v.Rejoin[0].Add != add2 || v.Rejoin[0].Promote != promote2 || v.Rejoin[1].Add != add3 || v.Undo != "" {
+		t.Fatalf("rejoin %+v, undo %q", v.Rejoin, v.Undo)
+	}
+	if !strings.Contains(v.Next, add2+", start it with the flags that prints, then "+promote2+"; then the next (below)") {
+		t.Fatalf("next %q", v.Next)
+	}
+	ios, out, _ := iostreams.Test()
+	printRejoin(ios, v.Rejoin)
+	if want := "  then cp-3: " + add3 + ", start it, then etcdmedic member promote cp-3 --wait 30m --endpoints https://10.0.0.1:2379\n"; out.String() != want {
+		t.Fatalf("table lines %q, want %q", out.String(), want)
 	}
 }
