@@ -132,10 +132,7 @@ func decodeAdd(t *testing.T, res clitest.Result) membercmd.AddResult {
 func TestAddWithADeadVoterSuggestsReplacingIt(t *testing.T) {
 	c := playgroundtest.Start(t, playground.Options{Members: 3})
 	eps := endpoints(c)
-	dead := playgroundtest.Follower(t, c)
-	if err := dead.Kill(); err != nil {
-		t.Fatal(err)
-	}
+	dead := killFollower(t, c)
 	clientURL, peerURL := newURLs(t, c)
 	res := clitest.Run(t, nil, "member", "add", "m4", "--peer-urls", peerURL, "--yes", "--endpoints", eps)
 	lines := strings.Split(strings.TrimSpace(res.Stderr), "\n")

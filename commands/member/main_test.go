@@ -75,3 +75,14 @@ func named(l *member.Listing, name string) bool {
 	}
 	return false
 }
+
+// killFollower SIGKILLs a member that does not lead: a dead member, with no
+// election for the check after it to land in.
+func killFollower(t testing.TB, c *playground.Cluster) *playground.Member {
+	t.Helper()
+	m := playgroundtest.Follower(t, c)
+	if err := m.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	return m
+}

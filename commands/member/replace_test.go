@@ -217,10 +217,7 @@ func TestReplaceRefusedQuicklyWhileAnotherIsHung(t *testing.T) {
 func TestReplaceDeadMemberRemovesItFirst(t *testing.T) {
 	c := playgroundtest.Start(t, playground.Options{Members: 3})
 	eps := endpoints(c)
-	dead := playgroundtest.Follower(t, c)
-	if err := dead.Kill(); err != nil {
-		t.Fatal(err)
-	}
+	dead := killFollower(t, c)
 	clientURL, peerURL := newURLs(t, c)
 	state := filepath.Join(t.TempDir(), "replace.json")
 	args := []string{"member", "replace", dead.Name, "--name", "m4", "--peer-urls", peerURL, "--state-file", state, "--endpoints", eps}
