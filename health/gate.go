@@ -101,12 +101,7 @@ func (r *Refusal) Error() string { return r.String() }
 // once: a voter that does not answer serves no read either, and the margin
 // says what the quorum finding says.
 func (r *Refusal) String() string {
-	silent := map[string]bool{}
-	for _, f := range r.Findings {
-		if f.ID == "status.reachable" {
-			silent[f.Member] = true
-		}
-	}
+	silent := r.Silent()
 	var parts []string
 	for _, f := range r.Findings {
 		if f.ID == "reads.linearizable" && silent[f.Member] || f.ID == "quorum.margin" && r.Margin != "" {
@@ -193,22 +188,30 @@ func (g Gate) Check(snap *cluster.Sample, fs []Finding) *Refusal {
 // that is its only cause (what follows from it, its reads and the quorum
 // margin, aside): the refusal a dead member makes.
 func (r *Refusal) OnlySilent() (Finding, bool) {
-	var silent []Finding
-	for _, f := range r.Findings {
-		if f.ID == "status.reachable" {
-			silent = append(silent, f)
-		}
-	}
+	silent := r.Silent()
 	if len(silent) != 1 || r.NoSpareVoter {
 		return Finding{}, false
 	}
+	var one Finding
 	for _, f := range r.Findings {
 		switch {
-		case f.ID == "status.reachable", f.ID == "quorum.margin":
-		case f.Member == silent[0].Member:
+		case f.ID == "status.reachable":
+			one = f
+		case f.ID == "quorum.margin", silent[f.Member]:
 		default:
 			return Finding{}, false
 		}
 	}
-	return silent[0], true
+	return one, true
+}
+
+// Silent are the members (by ID) the refusal names as not answering Status.
+func (r *Refusal) Silent() map[string]bool {
+	silent := map[string]bool{}
+	for _, f := range r.Findings {
+		if f.ID == "status.reachable" {
+			silent[f.Member] = true
+		}
+	}
+	return silent
 }

@@ -97,12 +97,7 @@ func electing(r *health.Refusal) bool {
 	if r == nil {
 		return false
 	}
-	silent := map[string]bool{}
-	for _, f := range r.Findings {
-		if f.ID == "status.reachable" {
-			silent[f.Member] = true
-		}
-	}
+	silent := r.Silent()
 	for _, f := range r.Findings {
 		if f.ID == "quorum.leader" || f.ID == "reads.linearizable" && !silent[f.Member] {
 			return true

@@ -159,7 +159,8 @@ func StopOnGate(j *Journal, g *Gate) error {
 
 // Replace runs (or resumes) the replacement: gate → add NEW as a learner →
 // wait until it has started and caught up, promote → move leadership off
-// OLD → remove OLD → final gate and HashKV of every voter. Every step is
+// OLD → remove OLD → final gate and HashKV of every voter; with OLD down,
+// gate → remove OLD → add → promote → verify (StepsOldDown). Every step is
 // journaled before the next begins.
 func Replace(ctx context.Context, c *cluster.Cluster, o ReplaceOptions) (*Journal, error) {
 	j, g, err := PlanReplace(ctx, c, o)
@@ -172,8 +173,6 @@ func Replace(ctx context.Context, c *cluster.Cluster, o ReplaceOptions) (*Journa
 	if err := StopOnGate(j, g); err != nil {
 		return j, err
 	}
-	// The plan judged the first step's gate a moment ago.
-	planned := j.Next()
 	note := func(step, detail string) {
 		if o.OnStep != nil {
 			o.OnStep(step, detail)
@@ -187,15 +186,7 @@ func Replace(ctx context.Context, c *cluster.Cluster, o ReplaceOptions) (*Journa
 		if err := ctx.Err(); err != nil {
 			return j, j.stopped(s, fault.Mark(fmt.Errorf("replace: interrupted before %s: %w", s, err), fault.Failed))
 		}
-		var detail string
-		if s == StepGate && s == planned {
-			detail = gateHolds
-			if j.OldDown {
-				detail = fmt.Sprintf(gateHoldsOldDown, label(j.OldName, j.Old))
-			}
-		} else {
-			detail, err = replaceStep(ctx, c, o, j, s, note)
-		}
+		detail, err := replaceStep(ctx, c, o, j, s, note)
 		if err != nil {
 			return j, j.stopped(s, err)
 		}
@@ -206,11 +197,6 @@ func Replace(ctx context.Context, c *cluster.Cluster, o ReplaceOptions) (*Journa
 	}
 	return j, nil
 }
-
-const (
-	gateHolds        = "every voter healthy, no learner"
-	gateHoldsOldDown = "every other voter healthy: %s does not answer, so it is removed first (etcd refuses an add while a voter is down)"
-)
 
 // oldDown: OLD has not answered Status for stopSilence, however many
 // probes that took (one, for a hung member). One quick failure could be a
@@ -240,18 +226,12 @@ func oldDown(ctx context.Context, c *cluster.Cluster, old cluster.Member) bool {
 func replaceStep(ctx context.Context, c *cluster.Cluster, o ReplaceOptions, j *Journal, s string, note func(string, string)) (string, error) {
 	switch s {
 	case StepGate:
-		ms, err := c.Members(ctx)
-		if err != nil {
-			return "", err
-		}
-		gate, holds := health.AddLearner, gateHolds
+		// The first step, so the plan of this run judged its gate a moment
+		// ago, and StopOnGate let the run go on only if it held.
 		if j.OldDown {
-			gate, holds = health.RemoveMember(j.Old), fmt.Sprintf(gateHoldsOldDown, label(j.OldName, j.Old))
+			return fmt.Sprintf("every other voter healthy: %s does not answer, so it is removed first (etcd refuses an add while a voter is down)", label(j.OldName, j.Old)), nil
 		}
-		if err := Judge(ctx, c, ms, gate, o.Thresholds).Err("replace " + label(j.OldName, j.Old)); err != nil {
-			return "", err
-		}
-		return holds, nil
+		return "every voter healthy, no learner", nil
 	case StepAdd:
 		// A run stopped between etcd's answer and the journal's write left
 		// NEW in the list already: take it rather than add a second one.
