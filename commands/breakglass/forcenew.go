@@ -3,6 +3,7 @@ package breakglass
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -111,9 +112,9 @@ type Rejoin struct {
 // rejoinSteps are the lost members that can come back under their own
 // name and peer URLs (etcd forgot them with the force), and the next step
 // that says so. A member with no name or peer URL in the old list gets no
-// exact command: it is left to a plain 'member add'.
+// exact command: without one, the next step is the template to fill in.
 func (v *ForceNewView) rejoinSteps(next nextStep) {
-	v.Next, v.Undo = next.command("member", "add"), ""
+	v.Next, v.Undo = "grow the cluster back one member at a time, each on an empty data dir: "+next.command("member", "add", "NAME", "--peer-urls", "URL"), ""
 	for _, om := range v.OldMembers {
 		if om.Self || om.Name == "" || len(om.PeerURLs) == 0 {
 			continue
@@ -122,6 +123,9 @@ func (v *ForceNewView) rejoinSteps(next nextStep) {
 			Add:     next.command("member", "add", om.Name, "--peer-urls", strings.Join(om.PeerURLs, ",")),
 			Promote: next.command("member", "promote", om.Name, "--wait", "30m")})
 	}
+	// By name: the old list's order is etcd's (by member ID), which a
+	// person reading the steps does not know the members by.
+	slices.SortFunc(v.Rejoin, func(a, b Rejoin) int { return strings.Compare(a.Name, b.Name) })
 	if len(v.Rejoin) > 0 {
 		v.Next = "bring the lost members back one at a time, each on an empty data dir (move its old one aside on its node): " +
 			v.Rejoin[0].Add + ", start it with the flags that prints, then " + v.Rejoin[0].Promote

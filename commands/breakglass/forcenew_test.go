@@ -254,7 +254,7 @@ func TestForceNewClusterUnderANodeAgent(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// The next step brings m2 and m3 back as they were, in order.
+	// The next step brings m2 and m3 back as they were, by name.
 	if len(v.Rejoin) != 2 || v.Rejoin[0].Name != m2.Name || v.Rejoin[1].Name != m3.Name || v.Rejoin[0].PeerURLs[0] != m2.PeerURL ||
 		!strings.Contains(v.Next, v.Rejoin[0].Add) || !strings.Contains(v.Next, v.Rejoin[0].Promote) {
 		t.Fatalf("next %q, rejoin %+v: want m2 then m3 at their peer URLs", v.Next, v.Rejoin)
@@ -279,7 +279,15 @@ func regrow(t *testing.T, c *playground.Cluster, local *clientv3.Client, m1 *pla
 	t.Helper()
 	env := playgroundtest.Env()
 	eps := []string{m1.ClientURL}
-	for i, rj := range rejoin {
+	byName := map[string]*playground.Member{}
+	for _, m := range lost {
+		byName[m.Name] = m
+	}
+	for _, rj := range rejoin {
+		m := byName[rj.Name]
+		if m == nil {
+			t.Fatalf("rejoin names %s, not a lost member", rj.Name)
+		}
 		r := clitest.Run(t, env, append(strings.Fields(strings.TrimPrefix(rj.Add, "etcdmedic ")), "--yes", "-o", "json")...)
 		var added struct {
 			IsLearner bool `json:"isLearner"`
@@ -290,14 +298,14 @@ func regrow(t *testing.T, c *playground.Cluster, local *clientv3.Client, m1 *pla
 		if r.Code != 0 || json.Unmarshal([]byte(r.Stdout), &added) != nil || !added.IsLearner {
 			t.Fatalf("%s: exit %d %s%s", rj.Add, r.Code, r.Stdout, r.Stderr)
 		}
-		if _, err := c.StartJoining(lost[i].ClientURL, added.Start.Flags); err != nil {
+		if _, err := c.StartJoining(m.ClientURL, added.Start.Flags); err != nil {
 			t.Fatal(err)
 		}
 		r = clitest.Run(t, env, append(strings.Fields(strings.TrimPrefix(rj.Promote, "etcdmedic ")), "--yes")...)
 		if r.Code != 0 {
 			t.Fatalf("%s: exit %d %s", rj.Promote, r.Code, r.Stderr)
 		}
-		eps = append(eps, lost[i].ClientURL)
+		eps = append(eps, m.ClientURL)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

@@ -43,15 +43,16 @@ func TestNextStepCarriesTheFlagsInEffectButNoPassword(t *testing.T) {
 }
 
 // After a force, the next step names the first lost member's two commands
-// (its old name and peer URLs, the run's flags, a member that is this one
-// or has no name left out), and the table lists the rest below it.
+// (by name, whatever etcd's order; its old name and peer URLs, the run's
+// flags; a member that is this one or has no name left out), and the table
+// lists the rest below it.
 func TestForceNewRejoinSteps(t *testing.T) {
 	n := nextStep{conn: func() []string { return []string{"--endpoints", "https://10.0.0.1:2379"} }}
 	v := &ForceNewView{ForceNewReport: &bg.ForceNewReport{Done: true, OldMembers: []bg.OldMember{
 		{ID: "1", Name: "cp-1", PeerURLs: []string{"https://10.0.0.1:2380"}, Self: true},
-		{ID: "2", Name: "cp-2", PeerURLs: []string{"https://10.0.0.2:2380"}},
-		{ID: "4", PeerURLs: []string{"https://10.0.0.4:2380"}},
 		{ID: "3", Name: "cp-3", PeerURLs: []string{"https://10.0.0.3:2380", "https://[fd00::3]:2380"}},
+		{ID: "4", PeerURLs: []string{"https://10.0.0.4:2380"}},
+		{ID: "2", Name: "cp-2", PeerURLs: []string{"https://10.0.0.2:2380"}},
 	}}, Undo: "etcdmedic breakglass undo"}
 	v.rejoinSteps(n)
 	add2 := "etcdmedic member add cp-2 --peer-urls https://10.0.0.2:2380 --endpoints https://10.0.0.1:2379"
@@ -67,5 +68,10 @@ func TestForceNewRejoinSteps(t *testing.T) {
 	printRejoin(ios, v.Rejoin)
 	if want := "  then cp-3: " + add3 + ", start it, then etcdmedic member promote cp-3 --wait 30m --endpoints https://10.0.0.1:2379\n"; out.String() != want {
 		t.Fatalf("table lines %q, want %q", out.String(), want)
+	}
+	alone := &ForceNewView{ForceNewReport: &bg.ForceNewReport{Done: true, OldMembers: []bg.OldMember{{ID: "1", Name: "cp-1", Self: true}}}}
+	alone.rejoinSteps(n)
+	if want := "grow the cluster back one member at a time, each on an empty data dir: etcdmedic member add NAME --peer-urls URL --endpoints https://10.0.0.1:2379"; alone.Next != want || alone.Rejoin != nil {
+		t.Fatalf("with no lost member: next %q, rejoin %+v", alone.Next, alone.Rejoin)
 	}
 }
