@@ -3,6 +3,7 @@ package member_test
 import (
 	"encoding/json"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 
@@ -85,4 +86,15 @@ func killFollower(t testing.TB, c *playground.Cluster) *playground.Member {
 		t.Fatal(err)
 	}
 	return m
+}
+
+// otherThan is a member that is none of these (the last one listed).
+func otherThan(c *playground.Cluster, not ...*playground.Member) *playground.Member {
+	var o *playground.Member
+	for _, m := range c.Members() {
+		if !slices.Contains(not, m) {
+			o = m
+		}
+	}
+	return o
 }

@@ -88,12 +88,7 @@ func TestRemoveHealthyRefusedWhileAnotherIsDown(t *testing.T) {
 	eps := endpoints(c)
 	before := list(t, eps)
 	paused := playgroundtest.PauseFollower(t, c)
-	var healthy *playground.Member
-	for _, m := range c.Members() {
-		if m != paused {
-			healthy = m
-		}
-	}
+	healthy := otherThan(c, paused)
 	res := clitest.Run(t, nil, "member", "remove", healthy.Name, "--yes", "--endpoints", eps, "--command-timeout", "2s")
 	// One --command-timeout for the paused member: the gate is judged
 	// once (a silent voter is no election to wait out) and the one-cluster

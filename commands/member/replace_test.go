@@ -184,12 +184,7 @@ func TestReplaceRefusedQuicklyWhileAnotherIsHung(t *testing.T) {
 	c := playgroundtest.Start(t, playground.Options{Members: 3})
 	eps := endpoints(c)
 	paused := playgroundtest.PauseFollower(t, c)
-	var old *playground.Member
-	for _, m := range c.Members() {
-		if m != paused {
-			old = m
-		}
-	}
+	old := otherThan(c, paused)
 	_, peerURL := newURLs(t, c)
 	state := filepath.Join(t.TempDir(), "replace.json")
 	res := clitest.Run(t, nil, "member", "replace", old.Name, "--name", "m4", "--peer-urls", peerURL, "--state-file", state, "--yes", "--endpoints", eps, "--command-timeout", "2s")
@@ -296,13 +291,7 @@ func TestReplaceOrderDecidedAgainUntilTheGatePasses(t *testing.T) {
 	c := playgroundtest.Start(t, playground.Options{Members: 3})
 	eps := endpoints(c)
 	old := playgroundtest.PauseFollower(t, c)
-	var other *playground.Member
-	for _, m := range c.Members() {
-		if m != old && !m.Paused() {
-			other = m
-			break
-		}
-	}
+	other := otherThan(c, old)
 	if err := other.Pause(); err != nil {
 		t.Fatal(err)
 	}
