@@ -101,7 +101,8 @@ func (d *judge) checkStatus(snap *cluster.Sample) {
 				// A started member that does not answer is stale: dead, or
 				// left behind by a replacement. With quorum kept, removing it
 				// is the fix (member remove's own gate still checks the rest).
-				advice += "; if it is gone for good (dead, or left behind by a replacement), remove it: " + d.cmd("member remove", m.IDString())
+				advice += "; if it is gone for good (dead, or left behind by a replacement), remove it: " + d.cmd("member remove", m.IDString()) +
+					"; or put a new member in its place in one run (removed first, then the new one added as a learner and promoted): " + d.replaceCmd(m)
 			}
 			d.add(d.member(m, Finding{ID: "status.reachable", Severity: sev, Observed: errString(st.Err), Short: short, Explanation: expl, Advice: advice}))
 			continue
@@ -128,7 +129,7 @@ func (d *judge) checkQuorum(snap *cluster.Sample) {
 		f.Severity = Crit
 		f.Short = fmt.Sprintf("quorum lost: %d of %d voters", v.Reachable, v.Voters)
 		f.Explanation = "quorum is lost: the cluster accepts no writes and no linearizable reads"
-		f.Advice = "bring members back before anything else; if they cannot come back, restore from a snapshot (see the break-glass runbook)"
+		f.Advice = "bring members back before anything else (start etcd on their hosts); if they cannot come back, the break-glass runbook for lost quorum (choose a survivor, force a new cluster from its data, re-add the others) on a control-plane node: " + d.cmd("breakglass plan")
 	case v.Reachable-1 < v.Needed && v.Voters > 1:
 		f.Severity = Warn
 		f.Short = fmt.Sprintf("%d of %d voters answer: one more failure loses quorum", v.Reachable, v.Voters)

@@ -52,6 +52,17 @@ func (d *judge) cmd(sub string, args ...string) string {
 	return strings.Join(append(parts, args...), " ")
 }
 
+// replaceCmd puts a new member in m's place; the new member's name and peer
+// URL are the operator's to choose, quoted so the line pastes whole once
+// they are filled in.
+func (d *judge) replaceCmd(m cluster.Member) string {
+	old := m.Name
+	if old == "" {
+		old = m.IDString()
+	}
+	return d.cmd("member replace", cluster.ShellJoin([]string{old}), "--name", "'<new-name>'", "--peer-urls", "'<new-peer-url>'")
+}
+
 // SampleOptions choose what Assess judges.
 type SampleOptions struct {
 	Thresholds Thresholds

@@ -449,3 +449,29 @@ func TestDoctorAcrossReleases(t *testing.T) {
 		})
 	}
 }
+
+// With quorum lost (two of three SIGKILLed) doctor is critical, the remove
+// and replace advice is gone (neither can commit), and the next step it
+// names is the break-glass runbook, with this run's connection flags.
+func TestDoctorWithQuorumLost(t *testing.T) {
+	c := playgroundtest.Start(t, playground.Options{Members: 3})
+	for i := 1; i <= 2; i++ {
+		if err := c.Member(i).Kill(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	res, r := doctor(t, c, append(looseDisk, "--command-timeout", "1s", "--window", "200ms")...)
+	if res.Code != 2 {
+		t.Fatalf("exit %d, want 2 (quorum lost)\n%s", res.Code, res.Stderr)
+	}
+	margin := find(r, "quorum.margin")
+	want := "etcdmedic breakglass plan --endpoints " + strings.Join(c.Endpoints(), ",") + " --command-timeout 1s"
+	if len(margin) != 1 || margin[0].Severity != health.Crit || !strings.HasSuffix(margin[0].Advice, want) {
+		t.Fatalf("quorum.margin = %+v, want critical, its advice ending in %q", margin, want)
+	}
+	for _, f := range find(r, "status.reachable") {
+		if strings.Contains(f.Advice, "member remove") || strings.Contains(f.Advice, "member replace") {
+			t.Fatalf("with quorum lost, %s's advice names a membership change that cannot commit: %s", f.MemberName, f.Advice)
+		}
+	}
+}

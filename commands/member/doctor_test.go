@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"os/exec"
+	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -78,12 +80,17 @@ func adviceCommand(t *testing.T, eps, id, pattern string) string {
 // command runs with them, confirming with --yes.
 func runAdvice(t *testing.T, line string) clitest.Result {
 	t.Helper()
+	return clitest.Run(t, nil, append(shellWords(t, line), "--yes")...)
+}
+
+// shellWords are the arguments etcdmedic gets when a shell runs line.
+func shellWords(t *testing.T, line string) []string {
+	t.Helper()
 	out, err := exec.Command("sh", "-c", `etcdmedic() { printf '%s\0' "$@"; }; `+line).Output()
 	if err != nil {
 		t.Fatalf("sh cannot run %q: %v", line, err)
 	}
-	words := strings.Split(strings.TrimSuffix(string(out), "\x00"), "\x00")
-	return clitest.Run(t, nil, append(words, "--yes")...)
+	return strings.Split(strings.TrimSuffix(string(out), "\x00"), "\x00")
 }
 
 // A SIGKILLed member of three is listed as stale; doctor's advice for it
@@ -116,6 +123,38 @@ func TestDoctorAdviceRemovesAStaleMember(t *testing.T) {
 		if f.Member == r.ID || strings.Contains(f.Advice, r.ID) {
 			t.Fatalf("doctor still reports the removed member: %+v", f)
 		}
+	}
+}
+
+// The other fix doctor and member list name for a dead member: put a new one
+// in its place. Filled in with the new member's name and peer URL (the
+// placeholders are the operator's to choose) and run as printed, it removes
+// the dead member, adds the new one and promotes it.
+func TestDoctorAdviceReplacesAStaleMember(t *testing.T) {
+	c := playgroundtest.Start(t, playground.Options{Members: 3})
+	eps := endpoints(c)
+	dead := killFollower(t, c)
+	r := row(t, list(t, eps), dead.Name)
+	replace := adviceFor(t, eps, r.ID, "status.reachable", `etcdmedic member replace [^;]*`)
+	table := clitest.Run(t, nil, "member", "list", "--endpoints", eps)
+	if !strings.Contains(table.Stdout, "etcdmedic member replace "+dead.Name+" --name '<new-name>' --peer-urls '<new-peer-url>' --endpoints "+eps) {
+		t.Fatalf("member list names no replace command for the stale %s:\n%s", dead.Name, table.Stdout)
+	}
+	if !strings.Contains(replace, "--endpoints "+eps) {
+		t.Fatalf("advice %q does not carry the endpoints %s", replace, eps)
+	}
+	clientURL, peerURL := newURLs(t, c)
+	words := shellWords(t, strings.NewReplacer("<new-name>", "m4", "<new-peer-url>", peerURL).Replace(replace))
+	if !slices.Contains(words, dead.Name) || words[1] != "replace" {
+		t.Fatalf("advice %q does not replace %s", replace, dead.Name)
+	}
+	state := filepath.Join(t.TempDir(), "replace.json")
+	res, _ := runStartingNew(t, c, state, clientURL, append(words, "--state-file", state, "--yes", "--wait", "2m")...)
+	if res.Code != 0 {
+		t.Fatalf("%s: exit %d\n%s", replace, res.Code, res.Stderr)
+	}
+	if l := list(t, eps+","+clientURL); len(l.Members) != 3 || voters(l) != 3 || !named(l, "m4") || named(l, dead.Name) {
+		t.Fatalf("after the advised replace: %+v", l.Members)
 	}
 }
 

@@ -127,8 +127,9 @@ func (v listView) nextSteps(io *iostreams.IOStreams) {
 			step(p.Warn.Render("!"), r.ID+" was added but never started: start it with the flags 'etcdmedic member add' printed, or remove it:",
 				v.command("member", "remove", r.ID))
 		case r.Stale:
-			step(p.Bad.Render("!"), r.Name+" ("+r.ID+") is stale: it did not answer Status; if it is gone for good, remove it once the rest is healthy:",
-				v.command("member", "remove", r.ID))
+			step(p.Bad.Render("!"), r.Name+" ("+r.ID+") is stale: it did not answer Status; if it is gone for good, remove it once the rest is healthy, or put a new member in its place in one run:",
+				v.command("member", "remove", r.ID),
+				v.command("member", "replace", r.Name, "--name", "<new-name>", "--peer-urls", "<new-peer-url>"))
 		case r.IsLearner && r.Reachable:
 			step(p.Dim.Render("·"), r.Name+" is a learner: promote it once it is in sync (--wait waits for that):",
 				v.command("member", "promote", r.ID, "--wait", "10m"))
