@@ -265,6 +265,7 @@ func ForceNewCluster(ctx context.Context, l *Layout, j *Journal, o ForceNewOptio
 	if err := edit(want, flagged, "flag added; data dir backed up to "+r.BackupDir); err != nil {
 		return r, err
 	}
+	r.journalLost(j)
 	if o.Offline {
 		return r, nil
 	}

@@ -31,7 +31,7 @@ const (
 )
 
 // Entry is one line of the journal. It never holds secrets: paths, digests,
-// counts and flags with numeric values only.
+// counts, flags with numeric values, and member names and peer URLs only.
 type Entry struct {
 	Seq    int       `json:"seq"`
 	Time   time.Time `json:"time"`
@@ -66,6 +66,8 @@ type Entry struct {
 	// Defrag-offline: the backup is a hard link to the old file, this
 	// inode ("dev:ino:size"), instead of a copy with a SHA256.
 	Inode string `json:"inode,omitempty"`
+	// Force-new-cluster: the members it left out (names and peer URLs).
+	Members []LostMember `json:"members,omitempty"`
 	// Undo.
 	Ref    int    `json:"ref,omitempty"`
 	Detail string `json:"detail,omitempty"`

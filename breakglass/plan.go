@@ -29,6 +29,10 @@ type PlanStep struct {
 	Command string `json:"command"`
 	State   string `json:"state"`
 	Detail  string `json:"detail,omitempty"`
+	// Member is the lost member a rejoin step brings back.
+	Member string `json:"member,omitempty"`
+
+	rejoin int // rejoinAdd, rejoinPromote
 }
 
 // PlanReport is what plan found on the node and the runbook it derives.
@@ -46,6 +50,9 @@ type PlanReport struct {
 	Health           string         `json:"health,omitempty"` // filled by the caller when etcd answers
 	JournalEntries   int            `json:"journalEntries"`
 	Steps            []PlanStep     `json:"steps"`
+	// Rejoin: the members the journal's newest force-new-cluster left out,
+	// and how each comes back.
+	Rejoin []Rejoin `json:"rejoin,omitempty"`
 }
 
 // CommandLine writes one runbook command, `etcdmedic <args>`, carrying the
@@ -113,7 +120,11 @@ func Plan(l *Layout, j *Journal, command CommandLine) (*PlanReport, error) {
 		{Title: "Raise the apiserver's inflight limits step by step, gated on etcd health", Command: command("breakglass", "ramp", "--to", "400", "--steps", "4"), State: state(did(ActRamp))},
 		{Title: "Bring the control plane back: original manifests restored, break-glass apiserver removed", Command: command("breakglass", "undo"), State: StatePending},
 	}
-	r.Steps = number(append(forceFlagSteps(l, j, command), r.Steps...))
+	steps := forceFlagSteps(l, j, command)
+	if r.Rejoin = RejoinCommands(lostByForce(entries), command); len(r.Rejoin) > 0 {
+		steps = append(steps, rejoinSteps(r.Rejoin, command)...)
+	}
+	r.Steps = number(append(steps, r.Steps...))
 	return r, nil
 }
 

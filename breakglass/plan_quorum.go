@@ -38,8 +38,9 @@ func (r *PlanReport) QuorumLossRunbook(l *Layout, j *Journal, command CommandLin
 			Detail: "then start them; if quorum returns, this runbook is not needed"},
 		PlanStep{Title: "Otherwise choose the survivor with the newest committed data (offline, read-only)", Command: command("breakglass", "survivors", "--root", "/mnt/<member-disk>", "--root", "/mnt/<member-disk>"), State: state(forced)},
 		PlanStep{Title: "Force it into a one-member cluster with its data (on its node; refused while another old member answers)", Command: command("breakglass", "force-new-cluster"), State: state(forced && len(open) == 0)},
-		PlanStep{Title: "Move the lost members' data dirs aside and re-add each as a learner, one at a time", Command: command("member", "add", "<name>", "--peer-urls", "<url>"), State: StatePending},
-		PlanStep{Title: "Promote each learner once it has caught up", Command: command("member", "promote", "<name>", "--wait", "10m"), State: StatePending},
+	)
+	steps = append(steps, rejoinSteps(r.Rejoin, command)...)
+	steps = append(steps,
 		PlanStep{Title: "Where a member cannot start inside its probes: size the startup probe to it, or defragment it offline", Command: command("breakglass", "probes", "--relax"), State: StatePending,
 			Detail: "or, with the member stopped: " + command("breakglass", "defrag-offline")},
 	)

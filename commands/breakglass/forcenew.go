@@ -3,7 +3,6 @@ package breakglass
 import (
 	"context"
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 
@@ -96,36 +95,16 @@ type ForceNewView struct {
 	Undo           string `json:"undo,omitempty"`
 	// Rejoin brings the lost members back as they were (name, peer URLs),
 	// one at a time, once the member serves alone without the flag.
-	Rejoin []Rejoin `json:"rejoin,omitempty"`
-}
-
-// Rejoin is how one lost member comes back, its commands with this run's
-// flags: Add on the survivor, then the member started on an empty data dir
-// with the flags Add prints, then Promote.
-type Rejoin struct {
-	Name     string   `json:"name"`
-	PeerURLs []string `json:"peerURLs"`
-	Add      string   `json:"add"`
-	Promote  string   `json:"promote"`
+	Rejoin []bg.Rejoin `json:"rejoin,omitempty"`
 }
 
 // rejoinSteps are the lost members that can come back under their own
 // name and peer URLs (etcd forgot them with the force), and the next step
-// that says so. A member with no name or peer URL in the old list gets no
-// exact command: without one, the next step is the template to fill in.
+// that says so. Without a member to name, the next step is the template to
+// fill in.
 func (v *ForceNewView) rejoinSteps(next nextStep) {
 	v.Next, v.Undo = "grow the cluster back one member at a time, each on an empty data dir: "+next.command("member", "add", "NAME", "--peer-urls", "URL"), ""
-	for _, om := range v.OldMembers {
-		if om.Self || om.Name == "" || len(om.PeerURLs) == 0 {
-			continue
-		}
-		v.Rejoin = append(v.Rejoin, Rejoin{Name: om.Name, PeerURLs: om.PeerURLs,
-			Add:     next.command("member", "add", om.Name, "--peer-urls", strings.Join(om.PeerURLs, ",")),
-			Promote: next.command("member", "promote", om.Name, "--wait", "30m")})
-	}
-	// By name: the old list's order is etcd's (by member ID), which a
-	// person reading the steps does not know the members by.
-	slices.SortFunc(v.Rejoin, func(a, b Rejoin) int { return strings.Compare(a.Name, b.Name) })
+	v.Rejoin = bg.RejoinCommands(v.Lost(), next.command)
 	if len(v.Rejoin) > 0 {
 		v.Next = "bring the lost members back one at a time, each on an empty data dir (move its old one aside on its node): " +
 			v.Rejoin[0].Add + ", start it with the flags that prints, then " + v.Rejoin[0].Promote
@@ -278,7 +257,7 @@ func (v *ForceNewView) Table(io *iostreams.IOStreams) error {
 
 // printRejoin lists the members after the first (the next step names it):
 // the same two commands each, in order.
-func printRejoin(io *iostreams.IOStreams, rs []Rejoin) {
+func printRejoin(io *iostreams.IOStreams, rs []bg.Rejoin) {
 	if len(rs) < 2 {
 		return
 	}

@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -15,7 +16,7 @@ import (
 	"go.uber.org/zap"
 	"sigs.k8s.io/yaml"
 
-	breakglasscmd "github.com/etcdmedic/etcdmedic/commands/breakglass"
+	bg "github.com/etcdmedic/etcdmedic/breakglass"
 	"github.com/etcdmedic/etcdmedic/commands/clitest"
 	"github.com/etcdmedic/etcdmedic/playground"
 	"github.com/etcdmedic/etcdmedic/playground/playgroundtest"
@@ -209,7 +210,7 @@ func TestForceNewClusterUnderANodeAgent(t *testing.T) {
 		BackupDir                                   string
 		Edits                                       []struct{ Why string }
 		Next                                        string
-		Rejoin                                      []breakglasscmd.Rejoin
+		Rejoin                                      []bg.Rejoin
 	}
 	if r.Code != 0 || json.Unmarshal([]byte(r.Stdout), &v) != nil || !v.Done || !v.ServedAlone || !v.FlagRemoved || !v.ServedAfter || len(v.Edits) != 2 {
 		t.Fatalf("force-new-cluster: exit %d\n%s\nagent log:\n%s", r.Code, r.Stdout, readFile(filepath.Join(node, "logs", "etcd.yaml.log")))
@@ -259,13 +260,46 @@ func TestForceNewClusterUnderANodeAgent(t *testing.T) {
 		!strings.Contains(v.Next, v.Rejoin[0].Add) || !strings.Contains(v.Next, v.Rejoin[0].Promote) {
 		t.Fatalf("next %q, rejoin %+v: want m2 then m3 at their peer URLs", v.Next, v.Rejoin)
 	}
+	// The plan, run later on the node (the force's output long gone), names
+	// the same commands from the journal, m2's add next; once the members
+	// are back it marks them done.
+	plan := []string{"breakglass", "plan", "--manifest-dir", manifests, "--state-dir", state, "--endpoints", m1.ClientURL, "-o", "json"}
+	before := rejoinPlan(t, clitest.Run(t, env, plan...))
+	if !slices.EqualFunc(before.Rejoin, v.Rejoin, func(a, b bg.Rejoin) bool { return a.Add == b.Add && a.Promote == b.Promote }) ||
+		!slices.Equal(before.states, []string{"next", "pending", "pending", "pending"}) || before.commands[0] != v.Rejoin[0].Add {
+		t.Fatalf("plan after the force: rejoin %+v, steps %v %v; want the force's own commands, m2's add next", before.Rejoin, before.commands, before.states)
+	}
 	regrow(t, c, local, m1, v.Rejoin, []*playground.Member{m2, m3})
+	if after := rejoinPlan(t, clitest.Run(t, env, plan...)); !slices.Equal(after.states, []string{"done", "done", "done", "done"}) {
+		t.Fatalf("plan after the regrow: rejoin steps %v, want all done", after.states)
+	}
 
 	// Nothing is left for undo to change in the manifest.
 	r = clitest.Run(t, env, "breakglass", "undo", "--manifest-dir", manifests, "--state-dir", state, "--yes")
 	if got, _ := os.ReadFile(manifest); r.Code != 0 || string(got) != string(orig) {
 		t.Fatalf("undo: exit %d, manifest changed", r.Code)
 	}
+}
+
+// rejoinView is a plan's rejoin commands and the states of its rejoin steps.
+type rejoinView struct {
+	Rejoin           []bg.Rejoin
+	commands, states []string
+}
+
+func rejoinPlan(t *testing.T, r clitest.Result) rejoinView {
+	t.Helper()
+	var p bg.PlanReport
+	if r.Code != 0 || json.Unmarshal([]byte(r.Stdout), &p) != nil {
+		t.Fatalf("plan: exit %d\n%s%s", r.Code, r.Stdout, r.Stderr)
+	}
+	v := rejoinView{Rejoin: p.Rejoin}
+	for _, s := range p.Steps {
+		if s.Member != "" {
+			v.commands, v.states = append(v.commands, s.Command), append(v.states, s.State)
+		}
+	}
+	return v
 }
 
 func readFile(p string) string { b, _ := os.ReadFile(p); return string(b) }
@@ -275,7 +309,7 @@ func readFile(p string) string { b, _ := os.ReadFile(p); return string(b) }
 // back as a learner under its old name and peer URL, started from an empty
 // data dir with the printed flags, and promoted; then all three voters
 // answer and agree on HashKV at one revision.
-func regrow(t *testing.T, c *playground.Cluster, local *clientv3.Client, m1 *playground.Member, rejoin []breakglasscmd.Rejoin, lost []*playground.Member) {
+func regrow(t *testing.T, c *playground.Cluster, local *clientv3.Client, m1 *playground.Member, rejoin []bg.Rejoin, lost []*playground.Member) {
 	t.Helper()
 	env := playgroundtest.Env()
 	eps := []string{m1.ClientURL}

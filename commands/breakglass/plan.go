@@ -37,7 +37,9 @@ static-pod directory (the kubelet config's staticPodPath, default
 directory and its size, etcd's health if it answers (skipped with --root or
 --no-health), and what the journal says was already done. Then print the ordered
 runbook with the exact etcdmedic command for each step and its state: done, next or
-pending. Changes nothing.`,
+pending. After a force-new-cluster the journal names the members it left out, and
+the runbook starts with each one's member add and promote, marked done as etcd's
+member list shows them back. Changes nothing.`,
 		Example: `  etcdmedic breakglass plan
   etcdmedic breakglass plan --root /mnt/cp-2 -o json`,
 		Args: cobra.NoArgs,
@@ -68,10 +70,12 @@ func RunPlan(ctx context.Context, opts *PlanOptions) error {
 	}
 	if !opts.NoHealth && (opts.Layout.Root == "" || opts.Layout.Root == "/") {
 		var lost bool
-		r.Health, lost = etcdHealth(ctx, opts.OpenCluster)
+		var members []cluster.Member
+		r.Health, lost, members = etcdHealth(ctx, opts.OpenCluster)
 		if lost {
 			r.QuorumLossRunbook(l, j, command)
 		}
+		r.MarkRejoined(members)
 	}
 	return step.Render(opts.IO, opts.Format(), planView{r})
 }
@@ -119,20 +123,20 @@ func (r planView) Table(io *iostreams.IOStreams) error {
 
 // etcdHealth is a one-line etcd verdict, bounded so plan never hangs on etcd,
 // and whether fewer voters answer than quorum needs.
-func etcdHealth(ctx context.Context, open func() (*cluster.Cluster, error)) (string, bool) {
+func etcdHealth(ctx context.Context, open func() (*cluster.Cluster, error)) (string, bool, []cluster.Member) {
 	c, err := open()
 	if err != nil {
-		return "not checked: " + err.Error(), false
+		return "not checked: " + err.Error(), false, nil
 	}
 	defer c.Close()
 	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
 	ms, err := c.Members(ctx)
 	if err != nil {
-		return "unreachable: " + err.Error(), false
+		return "unreachable: " + err.Error(), false, nil
 	}
 	snap := c.Probe(ctx, ms, cluster.ProbeOptions{SkipMetrics: true})
 	th, _ := healthcheck.Resolve("", nil)
 	r := healthcheck.Status(snap, healthcheck.SampleOptions{Thresholds: th})
-	return fmt.Sprintf("%d of %d voters answer (quorum %d), verdict %s", r.Quorum.Reachable, r.Quorum.Voters, r.Quorum.Needed, r.Verdict), r.Quorum.Reachable < r.Quorum.Needed
+	return fmt.Sprintf("%d of %d voters answer (quorum %d), verdict %s", r.Quorum.Reachable, r.Quorum.Voters, r.Quorum.Needed, r.Verdict), r.Quorum.Reachable < r.Quorum.Needed, ms.Members
 }
