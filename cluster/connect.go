@@ -32,6 +32,11 @@ type Cluster struct {
 	mu       sync.Mutex
 	clients  map[string]*clientv3.Client
 	prefetch map[string]*prefetched // by metrics URL, until a probe takes it
+	// oneCluster is the cluster ID every configured endpoint was found in
+	// (or silent) by a OneCluster check of this run: later member lists of
+	// that cluster do not wait for the endpoints again. A hung endpoint
+	// would cost every step of a multi-step command its timeout.
+	oneCluster uint64
 }
 
 // Open validates the configuration and prepares TLS. It does no network I/O.

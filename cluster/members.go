@@ -101,7 +101,8 @@ func (ms *Membership) Find(ref string) (Member, bool) {
 // is read serializably: it must work when quorum is lost, which is exactly
 // when on-call needs it. The other endpoints' answers are still collected
 // (each within --command-timeout), so Foreign can say whether every endpoint
-// the user gave belongs to the cluster that answered.
+// the user gave belongs to the cluster that answered; once a OneCluster
+// check of this run has passed for that cluster, they are not waited for again.
 func (c *Cluster) Members(ctx context.Context) (*Membership, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.Config.CommandTimeout)
 
@@ -134,7 +135,11 @@ func (c *Cluster) Members(ctx context.Context) (*Membership, error) {
 			continue
 		}
 		ms := c.membership(a.endpoint, a.resp)
-		check := &endpointCheck{done: make(chan struct{})}
+		if c.checkedOneCluster(ms.ClusterID) {
+			cancel()
+			return ms, nil
+		}
+		check := &endpointCheck{done: make(chan struct{}), passed: func() { c.setOneCluster(ms.ClusterID) }}
 		ms.endpoints = check
 		go func(left int) {
 			defer cancel()
@@ -162,6 +167,19 @@ type ForeignEndpoint struct {
 type endpointCheck struct {
 	done    chan struct{}
 	foreign []ForeignEndpoint
+	passed  func()
+}
+
+func (c *Cluster) checkedOneCluster(id uint64) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.oneCluster != 0 && c.oneCluster == id
+}
+
+func (c *Cluster) setOneCluster(id uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.oneCluster = id
 }
 
 // Foreign lists the configured endpoints that answered the member list for
@@ -195,6 +213,9 @@ func (ms *Membership) Explain(err error) error {
 func (ms *Membership) OneCluster() error {
 	foreign := ms.Foreign()
 	if len(foreign) == 0 {
+		if ms.endpoints != nil && ms.endpoints.passed != nil {
+			ms.endpoints.passed()
+		}
 		return nil
 	}
 	parts := make([]string, len(foreign))

@@ -21,6 +21,10 @@ type RemoveOptions struct {
 	// Retry bounds how long a removal refused as "unhealthy cluster" is
 	// tried again (etcd counts a peer as connected only after 5 s).
 	Retry time.Duration
+	// Judged is this removal's gate, judged a moment ago by the caller
+	// (replace's plan, with nothing changed since): judging it again would
+	// cost a hung member's timeout twice.
+	Judged *Gate
 }
 
 // Removed is a member gone from every remaining member's list.
@@ -50,10 +54,25 @@ func PlanRemove(ctx context.Context, c *cluster.Cluster, ref string, o RemoveOpt
 	return m, g, nil
 }
 
+func planOrJudged(ctx context.Context, c *cluster.Cluster, ref string, o RemoveOptions) (cluster.Member, *Gate, error) {
+	if o.Judged == nil {
+		return PlanRemove(ctx, c, ref, o)
+	}
+	ms := o.Judged.Snapshot.Membership
+	m, err := Resolve(ms, ref)
+	if err != nil {
+		return m, nil, ms.Explain(err)
+	}
+	if !m.IsLearner && len(ms.Voters()) == 1 {
+		return m, nil, fault.New(fault.Refused, fmt.Sprintf("remove %s: it is the last voter; removing it would end the cluster", m.Label()))
+	}
+	return m, o.Judged, nil
+}
+
 // Remove removes the member when every voter that remains is healthy,
 // moving leadership off it first when it leads.
 func Remove(ctx context.Context, c *cluster.Cluster, ref string, o RemoveOptions) (*Removed, error) {
-	m, g, err := PlanRemove(ctx, c, ref, o)
+	m, g, err := planOrJudged(ctx, c, ref, o)
 	if err != nil {
 		return nil, err
 	}

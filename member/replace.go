@@ -167,6 +167,14 @@ func Replace(ctx context.Context, c *cluster.Cluster, o ReplaceOptions) (*Journa
 	if err != nil {
 		return nil, err
 	}
+	return ReplacePlanned(ctx, c, o, j, g)
+}
+
+// ReplacePlanned runs the replacement PlanReplace just planned: a caller
+// that showed the plan and goes on without asking anyone (--yes) acts on
+// its verdict instead of judging the same gate again, which costs a hung
+// member's timeout each time.
+func ReplacePlanned(ctx context.Context, c *cluster.Cluster, o ReplaceOptions, j *Journal, g *Gate) (*Journal, error) {
 	if j.Started.IsZero() {
 		j.Started = time.Now().UTC()
 	}
@@ -178,6 +186,9 @@ func Replace(ctx context.Context, c *cluster.Cluster, o ReplaceOptions) (*Journa
 			o.OnStep(step, detail)
 		}
 	}
+	// The plan's verdict stands for a removal until this run has changed
+	// something: the gate step changes nothing.
+	fresh := g
 	for _, s := range j.Steps() {
 		if j.IsDone(s) {
 			note(s, "done before (journal)")
@@ -186,7 +197,7 @@ func Replace(ctx context.Context, c *cluster.Cluster, o ReplaceOptions) (*Journa
 		if err := ctx.Err(); err != nil {
 			return j, j.stopped(s, fault.Mark(fmt.Errorf("replace: interrupted before %s: %w", s, err), fault.Failed))
 		}
-		detail, err := replaceStep(ctx, c, o, j, s, note)
+		detail, err := replaceStep(ctx, c, o, j, s, note, fresh)
 		if err != nil {
 			return j, j.stopped(s, err)
 		}
@@ -194,6 +205,9 @@ func Replace(ctx context.Context, c *cluster.Cluster, o ReplaceOptions) (*Journa
 			return j, err
 		}
 		note(s, detail)
+		if s != StepGate {
+			fresh = nil
+		}
 	}
 	return j, nil
 }
@@ -223,7 +237,10 @@ func oldDown(ctx context.Context, c *cluster.Cluster, old cluster.Member) bool {
 	}
 }
 
-func replaceStep(ctx context.Context, c *cluster.Cluster, o ReplaceOptions, j *Journal, s string, note func(string, string)) (string, error) {
+// fresh is the plan's gate verdict while nothing has changed since; its
+// gate is the removal of OLD when OLD's removal is the first step that
+// changes anything (OLD down, or a run resumed there).
+func replaceStep(ctx context.Context, c *cluster.Cluster, o ReplaceOptions, j *Journal, s string, note func(string, string), fresh *Gate) (string, error) {
 	switch s {
 	case StepGate:
 		// The first step, so the plan of this run judged its gate a moment
@@ -308,7 +325,7 @@ func replaceStep(ctx context.Context, c *cluster.Cluster, o ReplaceOptions, j *J
 		if _, err := Resolve(ms, j.Old); err != nil {
 			return label(j.OldName, j.Old) + " was removed already", nil
 		}
-		if _, err := Remove(ctx, c, j.Old, RemoveOptions{Thresholds: o.Thresholds, AgreeTimeout: o.AgreeTimeout, Retry: o.Retry}); err != nil {
+		if _, err := Remove(ctx, c, j.Old, RemoveOptions{Thresholds: o.Thresholds, AgreeTimeout: o.AgreeTimeout, Retry: o.Retry, Judged: fresh}); err != nil {
 			return "", err
 		}
 		return label(j.OldName, j.Old) + " removed", nil

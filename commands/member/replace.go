@@ -196,6 +196,11 @@ func RunReplace(ctx context.Context, opts *ReplaceOptions) error {
 		AgreeTimeout: opts.AgreeTimeout, Thresholds: t, Retry: 15 * time.Second, KeepOldRunning: opts.KeepOld,
 		OnStep: func(s, detail string) { fmt.Fprintf(opts.IO.ErrOut, "replace: %s: %s\n", s, detail) }}
 	var refused *health.Refusal
+	// With --yes the apply follows the plan at once and acts on its
+	// verdict; after a prompt, which may have waited on a person for
+	// minutes, it judges again.
+	var planned *member.Journal
+	var plannedGate *member.Gate
 	_, err = step.Run(ctx, step.Options{IO: opts.IO, Format: opts.Format(), Yes: opts.Yes, DryRun: opts.DryRun}, step.Step[*ReplaceResult]{
 		Plan: func(ctx context.Context) (step.Plan[*ReplaceResult], error) {
 			j, g, err := member.PlanReplace(ctx, c, ro)
@@ -206,6 +211,9 @@ func RunReplace(ctx context.Context, opts *ReplaceOptions) error {
 				if err := member.StopOnGate(j, g); err != nil {
 					return step.Plan[*ReplaceResult]{}, err
 				}
+			}
+			if opts.Yes {
+				planned, plannedGate = j, g
 			}
 			r := resultOf(j)
 			r.Gate = &GateVerdict{Gate: "none", Holds: true}
@@ -228,7 +236,13 @@ func RunReplace(ctx context.Context, opts *ReplaceOptions) error {
 			return p, nil
 		},
 		Apply: func(ctx context.Context) (*ReplaceResult, error) {
-			j, err := member.Replace(ctx, c, ro)
+			var j *member.Journal
+			var err error
+			if planned != nil {
+				j, err = member.ReplacePlanned(ctx, c, ro, planned, plannedGate)
+			} else {
+				j, err = member.Replace(ctx, c, ro)
+			}
 			if j == nil {
 				return nil, err
 			}

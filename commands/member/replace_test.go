@@ -205,6 +205,52 @@ func TestReplaceRefusedQuicklyWhileAnotherIsHung(t *testing.T) {
 	}
 }
 
+// A hung OLD (SIGSTOPped) is replaced as a dead one is, removed first, and
+// costs the run one --command-timeout: the plan's gate and the probe that
+// finds OLD silent wait for it side by side, --yes acts on that plan, the
+// removal on the plan's verdict, and the later steps' member lists do not
+// wait for OLD's endpoint again (each of those once cost a timeout: NEW was
+// added 8.04 s after the start before). The clock runs until the journal
+// holds NEW's start flags, which it gets once OLD is removed and NEW added.
+func TestReplaceHungMemberCostsOneTimeout(t *testing.T) {
+	c := playgroundtest.Start(t, playground.Options{Members: 3})
+	ready := time.Now()
+	eps := endpoints(c)
+	hung := playgroundtest.PauseFollower(t, c)
+	// etcd refuses to remove a voter ("unhealthy cluster") until the
+	// members that stay have been connected for its HealthInterval, 5 s:
+	// a rule on etcd's clock, so the run starts once that much has passed.
+	time.Sleep(time.Until(ready.Add(5 * time.Second)))
+	clientURL, peerURL := newURLs(t, c)
+	state := filepath.Join(t.TempDir(), "replace.json")
+	args := []string{"member", "replace", hung.Name, "--name", "m4", "--peer-urls", peerURL, "--state-file", state, "--endpoints", eps, "--command-timeout", "2s", "--yes", "--wait", "2m"}
+	done := make(chan clitest.Result, 1)
+	began := time.Now()
+	go func() { done <- clitest.Run(t, nil, args...) }()
+	var j *member.Journal
+	for ; j == nil || j.Start == nil; j = readJournal(t, state) {
+		if time.Since(began) > time.Minute {
+			t.Fatal("NEW never added")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	took := time.Since(began)
+	t.Logf("NEW added %s after the start", took)
+	if took > 3500*time.Millisecond || !j.OldDown {
+		t.Fatalf("NEW added %s after the start (oldDown %v), want OLD found down and removed within one 2s timeout and 1.5s", took, j.OldDown)
+	}
+	if _, err := c.StartJoining(clientURL, j.Start.Flags); err != nil {
+		t.Fatal(err)
+	}
+	if res := <-done; res.Code != 0 {
+		t.Fatalf("replace the hung %s: exit %d\n%s", hung.Name, res.Code, res.Stderr)
+	}
+	l := list(t, eps+","+clientURL)
+	if len(l.Members) != 3 || voters(l) != 3 || !named(l, "m4") || named(l, hung.Name) {
+		t.Fatalf("after replacing the hung %s: %+v", hung.Name, l.Members)
+	}
+}
+
 // A dead member (SIGKILLed) is replaced too: etcd refuses to add even a
 // learner while a voter is down, so OLD is removed first, then NEW is
 // added, started from the printed flags and promoted. The plan says so, and
