@@ -53,6 +53,8 @@ type PlanReport struct {
 	// Rejoin: the members the journal's newest force-new-cluster left out,
 	// and how each comes back.
 	Rejoin []Rejoin `json:"rejoin,omitempty"`
+
+	lost int // members the newest force left out, named or not
 }
 
 // CommandLine writes one runbook command, `etcdmedic <args>`, carrying the
@@ -121,7 +123,9 @@ func Plan(l *Layout, j *Journal, command CommandLine) (*PlanReport, error) {
 		{Title: "Bring the control plane back: original manifests restored, break-glass apiserver removed", Command: command("breakglass", "undo"), State: StatePending},
 	}
 	steps := forceFlagSteps(l, j, command)
-	if r.Rejoin = RejoinCommands(lostByForce(entries), command); len(r.Rejoin) > 0 {
+	lost := lostByForce(entries)
+	r.lost = len(lost)
+	if r.Rejoin = RejoinCommands(lost, command); len(r.Rejoin) > 0 {
 		steps = append(steps, rejoinSteps(r.Rejoin, command)...)
 	}
 	r.Steps = number(append(steps, r.Steps...))

@@ -108,7 +108,18 @@ const (
 // a member on the lost member's peer URLs is added (before it starts it has
 // no name in the list), and promoted once it is a voter. The next step moves
 // along with them.
+//
+// A cluster with as many voters as before the force has grown back, however
+// (a journal outlives its incident: members since replaced under other names
+// would leave their old steps pending for good).
 func (r *PlanReport) MarkRejoined(members []cluster.Member) {
+	voters := 0
+	for _, m := range members {
+		if !m.IsLearner {
+			voters++
+		}
+	}
+	regrown := r.lost > 0 && voters > r.lost
 	peers := map[string][]string{}
 	for _, rj := range r.Rejoin {
 		peers[rj.Name] = rj.PeerURLs
@@ -116,6 +127,10 @@ func (r *PlanReport) MarkRejoined(members []cluster.Member) {
 	for i := range r.Steps {
 		s := &r.Steps[i]
 		if s.rejoin == 0 {
+			continue
+		}
+		if regrown {
+			s.State = StateDone
 			continue
 		}
 		for _, m := range members {

@@ -53,6 +53,30 @@ func TestPlanRejoinsTheMembersTheForceLeftOut(t *testing.T) {
 	if r.Steps[4].State != StateNext {
 		t.Fatalf("after the rejoins, step %+v is not next", r.Steps[4])
 	}
+
+	// Months later the journal still holds the force, but cp-2 and cp-3
+	// were replaced by cp-4 and cp-5: three voters, so the cluster has grown
+	// back and no step of that old night is left pending.
+	r, err = Plan(l, j, command)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.MarkRejoined([]cluster.Member{
+		{ID: 1, Name: "cp-1", PeerURLs: []string{"https://10.0.0.1:2380"}},
+		{ID: 4, Name: "cp-4", PeerURLs: []string{"https://10.0.0.4:2380"}},
+		{ID: 5, Name: "cp-5", PeerURLs: []string{"https://10.0.0.5:2380"}, IsLearner: true},
+	})
+	if got := rejoinStates(r); !slices.Equal(got, []string{StateNext, StatePending, StatePending, StatePending}) {
+		t.Fatalf("two voters of three, neither lost member's peer URL listed: %v, want cp-2's add still next", got)
+	}
+	r.MarkRejoined([]cluster.Member{
+		{ID: 1, Name: "cp-1", PeerURLs: []string{"https://10.0.0.1:2380"}},
+		{ID: 4, Name: "cp-4", PeerURLs: []string{"https://10.0.0.4:2380"}},
+		{ID: 5, Name: "cp-5", PeerURLs: []string{"https://10.0.0.5:2380"}},
+	})
+	if got := rejoinStates(r); !slices.Equal(got, []string{StateDone, StateDone, StateDone, StateDone}) {
+		t.Fatalf("three voters again under other names: %v, want every rejoin step done", got)
+	}
 }
 
 func rejoinCommands(r *PlanReport) (out []string) {
