@@ -92,7 +92,7 @@ func (d *judge) checkStatus(snap *cluster.Sample) {
 		m := st.Member
 		if !st.OK() {
 			sev := Unknown
-			expl, short := "the member did not answer Status within the deadline; its checks below are unknown", "no answer"
+			expl, short := "the member did not answer Status; its checks below are unknown", "no answer"
 			if errors.Is(st.Err, cluster.ErrAuth) {
 				expl, short = "the member refused our credentials; its checks below are unknown", "auth refused"
 			}
@@ -326,7 +326,8 @@ func Read(ctx context.Context, c *cluster.Cluster, m cluster.Member) ReadResult 
 	return ReadResult{Took: time.Since(start), Err: err}
 }
 
-func (d *judge) checkReads(reads map[uint64]ReadResult) {
+func (d *judge) checkReads(snap *cluster.Sample, reads map[uint64]ReadResult) {
+	lost := snap.QuorumState().Lost
 	for _, m := range d.ms.Members {
 		r, ok := reads[m.ID]
 		if !ok {
@@ -343,7 +344,14 @@ func (d *judge) checkReads(reads map[uint64]ReadResult) {
 			f.Observed = r.Err.Error()
 			f.Short = kind + " read failed"
 			f.Explanation = "a " + kind + " read failed: clients on this member see errors"
-			if errors.Is(r.Err, cluster.ErrUnreachable) || strings.Contains(r.Err.Error(), "deadline") {
+			switch {
+			case errors.Is(r.Err, cluster.ErrUnreachable):
+				f.Severity = Unknown
+				f.Explanation = "the member could not be reached for a " + kind + " read"
+			case strings.Contains(r.Err.Error(), "deadline") && lost && !m.IsLearner:
+				f.Severity = Unknown
+				f.Explanation = "no answer to a linearizable read within the deadline: it needs quorum, which is lost"
+			case strings.Contains(r.Err.Error(), "deadline"):
 				f.Severity = Unknown
 				f.Explanation = "no answer to a " + kind + " read within the deadline"
 			}

@@ -112,7 +112,7 @@ func (d *judge) firstSample(snap *cluster.Sample, reads map[uint64]ReadResult, a
 	d.checkStatus(snap)
 	d.checkQuorum(snap)
 	d.checkAlarms(snap, alarms)
-	d.checkReads(reads)
+	d.checkReads(snap, reads)
 	d.checkSpace(snap)
 }
 

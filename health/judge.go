@@ -91,7 +91,7 @@ func Assess(snap *cluster.Sample, o SampleOptions) []Finding {
 	d.checkQuorum(snap)
 	d.checkAlarms(snap, alarmListResult{})
 	if o.Reads != nil {
-		d.checkReads(o.Reads)
+		d.checkReads(snap, o.Reads)
 	}
 	d.checkSpace(snap)
 	d.checkLag(snap)

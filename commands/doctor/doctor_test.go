@@ -474,4 +474,15 @@ func TestDoctorWithQuorumLost(t *testing.T) {
 			t.Fatalf("with quorum lost, %s's advice names a membership change that cannot commit: %s", f.MemberName, f.Advice)
 		}
 	}
+	// Each unknown read says why: the dead members could not be reached,
+	// the survivor's read waited for a quorum that is gone.
+	for _, f := range find(r, "reads.linearizable") {
+		want := "the member could not be reached for a linearizable read"
+		if f.MemberName == c.Member(0).Name {
+			want = "no answer to a linearizable read within the deadline: it needs quorum, which is lost"
+		}
+		if f.Severity != health.Unknown || f.Explanation != want {
+			t.Fatalf("%s's read: %s %q, want unknown %q", f.MemberName, f.Severity, f.Explanation, want)
+		}
+	}
 }
