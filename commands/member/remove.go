@@ -116,6 +116,13 @@ func RunRemove(ctx context.Context, opts *RemoveOptions) error {
 			if err := g.Err("remove " + m.Label()); err != nil {
 				return step.Plan[*RemoveResult]{}, err
 			}
+			if opts.Yes {
+				// The apply follows at once: it acts on this verdict
+				// instead of waiting out a hung member's timeout again.
+				// After a prompt, which may have waited on a person for
+				// minutes, it judges again.
+				ro.Judged = g
+			}
 			r := &RemoveResult{ID: m.IDString(), Name: m.Name}
 			for _, st := range g.Snapshot.Members {
 				if st.Member.ID == m.ID {

@@ -48,6 +48,28 @@ func TestRemoveDeadMember(t *testing.T) {
 	}
 }
 
+// A hung member (SIGSTOPped) is removed after one --command-timeout: with
+// --yes the removal acts on the verdict its plan printed instead of waiting
+// for the hung member a second time (4.02 s here before, at 2 s).
+func TestRemoveHungMemberCostsOneTimeout(t *testing.T) {
+	c := playgroundtest.Start(t, playground.Options{Members: 3})
+	ready := time.Now()
+	hung := playgroundtest.PauseFollower(t, c)
+	eps := endpoints(c)
+	// etcd refuses to remove a voter ("unhealthy cluster") until the
+	// members that stay have been connected for its HealthInterval, 5 s:
+	// a rule on etcd's clock, so the run starts once that much has passed.
+	time.Sleep(time.Until(ready.Add(5 * time.Second)))
+	res := clitest.Run(t, nil, "member", "remove", hung.Name, "--yes", "--endpoints", eps, "--command-timeout", "2s")
+	t.Logf("removed in %s", res.Took)
+	if res.Code != 0 || res.Took > 3500*time.Millisecond {
+		t.Fatalf("remove the hung %s: exit %d in %s, want 0 within one 2s timeout and 1.5s\n%s", hung.Name, res.Code, res.Took, res.Stderr)
+	}
+	if l := list(t, eps); len(l.Members) != 2 || named(l, hung.Name) {
+		t.Fatalf("after removing the hung %s: %+v", hung.Name, l.Members)
+	}
+}
+
 // The leader SIGKILLed and removed at once: the remove meets the election
 // (no leader yet, or the request lost with its leader) and waits it out
 // instead of refusing a cluster that is about to be healthy; it succeeds
