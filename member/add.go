@@ -124,6 +124,10 @@ type AddOptions struct {
 	// that just restarted (or just applied a snapshot) makes adds fail for
 	// a moment.
 	Retry time.Duration
+	// OnRefused hears, once, that etcd refused the add for now and it is
+	// being tried again: the wait is etcd's, seconds long, and a person at
+	// the terminal should not take it for a hang.
+	OnRefused func(reason string)
 }
 
 // Added is a learner in the member list, and how it must start.

@@ -62,6 +62,10 @@ func addOnVoters(ctx context.Context, c *cluster.Cluster, ms *cluster.Membership
 		if time.Now().After(deadline) || ctx.Err() != nil {
 			return nil, classifyAdd(o, refused)
 		}
+		if o.OnRefused != nil {
+			o.OnRefused(fmt.Sprintf("etcd refuses the add for now (%v): its strict reconfiguration check wants every voter connected to the others for 5 s; trying again for up to %s", refused, o.Retry))
+			o.OnRefused = nil
+		}
 		t := time.NewTimer(addRetryPause)
 		select {
 		case <-ctx.Done():

@@ -261,7 +261,8 @@ func replaceStep(ctx context.Context, c *cluster.Cluster, o ReplaceOptions, j *J
 				}
 			}
 		}
-		a, err := Add(ctx, c, AddOptions{Name: o.Name, PeerURLs: o.PeerURLs, Thresholds: o.Thresholds, Retry: o.Retry})
+		a, err := Add(ctx, c, AddOptions{Name: o.Name, PeerURLs: o.PeerURLs, Thresholds: o.Thresholds, Retry: o.Retry,
+			OnRefused: func(reason string) { note(StepAdd, reason) }})
 		if err != nil {
 			return "", err
 		}

@@ -38,6 +38,9 @@ that never starts costs the cluster no quorum. Then promote it once it is in syn
 
 The gate first: every voter answers, serves a linearizable read and is caught up, one
 leader, no alarm, and no other learner or unstarted member (etcd allows one learner).
+etcd then refuses an add while any voter has been connected to the others for less
+than 5 s (a member just restarted, a cluster just started: "unhealthy cluster"); the
+add says so and tries again for up to 15 s.
 
 The result is how the new member must start: --name, --initial-cluster (the existing
 members and the new one, in etcd's format), --initial-cluster-state=existing and
@@ -108,7 +111,8 @@ func RunAdd(ctx context.Context, opts *AddOptions) error {
 	}
 	defer c.Close()
 	t, _ := health.Preset(health.DefaultPreset)
-	ao := member.AddOptions{Name: opts.Name, PeerURLs: opts.PeerURLs, Thresholds: t, Retry: 15 * time.Second}
+	ao := member.AddOptions{Name: opts.Name, PeerURLs: opts.PeerURLs, Thresholds: t, Retry: 15 * time.Second,
+		OnRefused: func(reason string) { fmt.Fprintln(opts.IO.ErrOut, "member add: "+reason) }}
 	result := func(id string, start member.StartFlags) *AddResult {
 		// By ID: the name appears in the member list only once it has started.
 		ref := id

@@ -156,3 +156,21 @@ func TestAddWithADeadVoterSuggestsReplacingIt(t *testing.T) {
 		t.Fatalf("after the suggested replacement: %+v", l.Members)
 	}
 }
+
+// Right after a cluster starts, etcd refuses adds for a few seconds
+// ("unhealthy cluster": its strict reconfiguration check wants every voter
+// connected for 5 s, and the playground is younger than that when Start
+// returns). The add says so once, on stderr, instead of waiting in
+// silence, and succeeds once etcd lets it.
+func TestAddRightAfterTheStartSaysWhyItWaits(t *testing.T) {
+	c := playgroundtest.Start(t, playground.Options{Members: 3})
+	_, peerURL := newURLs(t, c)
+	res := clitest.Run(t, nil, "member", "add", "m4", "--peer-urls", peerURL, "--yes", "--endpoints", endpoints(c))
+	note := "member add: etcd refuses the add for now ("
+	if res.Code != 0 || strings.Count(res.Stderr, note) != 1 || !strings.Contains(res.Stderr, "wants every voter connected to the others for 5 s; trying again for up to 15s") {
+		t.Fatalf("add right after the start: exit %d, want 0 and the refusal named once\n%s", res.Code, res.Stderr)
+	}
+	if !strings.Contains(res.Stdout, "added m4 (") {
+		t.Fatalf("no add reported:\n%s", res.Stdout)
+	}
+}
