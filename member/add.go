@@ -30,8 +30,12 @@ type StartFlags struct {
 // startFlags builds the flags from the member list etcd returned (existing
 // members with their names, the new one with the name it will publish).
 func startFlags(ms *cluster.Membership, newID uint64, name string, peerURLs []string) StartFlags {
+	// By name, the new member last: etcd takes the list in any order, and
+	// the plan's flags and the ones printed after the add (from etcd's
+	// answer, in its own order) then read the same.
+	members := slices.SortedFunc(slices.Values(ms.Members), func(a, b cluster.Member) int { return strings.Compare(a.Name, b.Name) })
 	var initial []string
-	for _, m := range ms.Members {
+	for _, m := range members {
 		if m.ID == newID {
 			continue
 		}

@@ -59,6 +59,11 @@ func TestAddStartPromote(t *testing.T) {
 		strings.Count(added.Start.InitialCluster, "=") != 4 || !strings.Contains(added.Start.InitialCluster, "m4="+peerURL) {
 		t.Fatalf("start flags %+v", added.Start)
 	}
+	// The plan printed the very flags the add prints (by name, the new
+	// member last), whatever order etcd's answer lists the members in.
+	if want := "m1=" + c.Member(0).PeerURL + ",m2=" + c.Member(1).PeerURL + ",m3=" + c.Member(2).PeerURL + ",m4=" + peerURL; added.Start.InitialCluster != want || planned.Start.InitialCluster != want {
+		t.Fatalf("--initial-cluster planned %q, added %q; want both %q", planned.Start.InitialCluster, added.Start.InitialCluster, want)
+	}
 	if !strings.Contains(added.Next, "member promote "+added.ID+" --wait") {
 		t.Fatalf("next step %q", added.Next)
 	}
