@@ -45,11 +45,12 @@ func (d *judge) unknownFor(id string, st *cluster.MemberStatus, what string) boo
 // cmd builds an etcdmedic command line that reaches this cluster the way this
 // run did, for advice that can be pasted as is.
 func (d *judge) cmd(sub string, args ...string) string {
-	parts := []string{"etcdmedic", sub}
+	parts := append([]string{"etcdmedic", sub}, args...)
 	if d.connection != "" {
+		// Last, as every other next step the tool prints has them.
 		parts = append(parts, d.connection)
 	}
-	return strings.Join(append(parts, args...), " ")
+	return strings.Join(parts, " ")
 }
 
 // replaceCmd puts a new member in m's place; the new member's name and peer

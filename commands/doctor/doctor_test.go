@@ -105,7 +105,7 @@ func TestDoctorHealthyThenFragmented(t *testing.T) {
 			continue
 		}
 		warned++
-		want := "etcdmedic defrag --endpoints " + strings.Join(c.Endpoints(), ",") + " --rule 'fragmentation >= 0.50'"
+		want := "etcdmedic defrag --rule 'fragmentation >= 0.50' --endpoints " + strings.Join(c.Endpoints(), ",")
 		if !strings.HasPrefix(f.Advice, want) {
 			t.Fatalf("fragmentation advice %q, want a runnable %q", f.Advice, want)
 		}

@@ -92,8 +92,8 @@ func TestRenderWideKeepsThreshold(t *testing.T) {
 // one command (continuation lines end in " \"), and a member added but never
 // started, which has no name, is shown by its ID.
 func TestRenderNarrowKeepsProseCommandsPasteable(t *testing.T) {
-	remove := "etcdmedic member remove --endpoints https://10.0.0.11:2379 --cacert /etc/kubernetes/pki/etcd/ca.crt --cert '/etc/pki/my client.crt' 5841b374484ca4c5"
-	promote := "etcdmedic member promote --endpoints https://10.0.0.11:2379 m4 --wait 10m"
+	remove := "etcdmedic member remove 5841b374484ca4c5 --endpoints https://10.0.0.11:2379 --cacert /etc/kubernetes/pki/etcd/ca.crt --cert '/etc/pki/my client.crt'"
+	promote := "etcdmedic member promote m4 --wait 10m --endpoints https://10.0.0.11:2379"
 	r := &health.Report{ClusterID: "3f2a4f4c2d6a3b1e", Preset: "upstream", Severity: health.Warn, Started: time.Now(), Findings: []health.Finding{
 		{ID: "members.unstarted", Severity: health.Warn, Member: "5841b374484ca4c5", Observed: "5841b374484ca4c5",
 			Explanation: "added to the member list but never started",

@@ -109,7 +109,7 @@ func TestDoctorAdviceRemovesAStaleMember(t *testing.T) {
 		t.Fatalf("killed member's row %+v: not stale", r)
 	}
 	remove := adviceFor(t, eps, r.ID, "status.reachable", `etcdmedic member remove [^;]*`)
-	if !strings.HasSuffix(remove, " "+r.ID) || !strings.Contains(remove, "--endpoints "+eps) {
+	if !strings.HasPrefix(remove, "etcdmedic member remove "+r.ID+" ") || !strings.HasSuffix(remove, "--endpoints "+eps) {
 		t.Fatalf("advice %q does not name the stale member %s and the endpoints %s", remove, r.ID, eps)
 	}
 	if res := runAdvice(t, remove); res.Code != 0 {
