@@ -22,8 +22,8 @@ type RemoveOptions struct {
 	// tried again (etcd counts a peer as connected only after 5 s).
 	Retry time.Duration
 	// Judged is this removal's gate, judged a moment ago by the caller
-	// (replace's plan, with nothing changed since): judging it again would
-	// cost a hung member's timeout twice.
+	// (the command's plan under --yes, or replace's, with nothing changed
+	// since): judging it again would cost a hung member's timeout twice.
 	Judged *Gate
 }
 
@@ -42,8 +42,8 @@ func PlanRemove(ctx context.Context, c *cluster.Cluster, ref string, o RemoveOpt
 	if err != nil {
 		return cluster.Member{}, nil, err
 	}
-	if !m.IsLearner && len(ms.Voters()) == 1 {
-		return m, nil, ms.Explain(fault.New(fault.Refused, fmt.Sprintf("remove %s: it is the last voter; removing it would end the cluster", m.Label())))
+	if err := lastVoter(ms, m); err != nil {
+		return m, nil, ms.Explain(err)
 	}
 	// The gate before the one-cluster check: both wait for a hung member,
 	// and in this order the waits overlap.
@@ -54,17 +54,26 @@ func PlanRemove(ctx context.Context, c *cluster.Cluster, ref string, o RemoveOpt
 	return m, g, nil
 }
 
+// lastVoter refuses to remove the only voter: that would end the cluster.
+func lastVoter(ms *cluster.Membership, m cluster.Member) error {
+	if !m.IsLearner && len(ms.Voters()) == 1 {
+		return fault.New(fault.Refused, fmt.Sprintf("remove %s: it is the last voter; removing it would end the cluster", m.Label()))
+	}
+	return nil
+}
+
+// planOrJudged is PlanRemove, or the caller's verdict of a moment ago.
 func planOrJudged(ctx context.Context, c *cluster.Cluster, ref string, o RemoveOptions) (cluster.Member, *Gate, error) {
 	if o.Judged == nil {
 		return PlanRemove(ctx, c, ref, o)
 	}
 	ms := o.Judged.Snapshot.Membership
 	m, err := Resolve(ms, ref)
+	if err == nil {
+		err = lastVoter(ms, m)
+	}
 	if err != nil {
 		return m, nil, ms.Explain(err)
-	}
-	if !m.IsLearner && len(ms.Voters()) == 1 {
-		return m, nil, fault.New(fault.Refused, fmt.Sprintf("remove %s: it is the last voter; removing it would end the cluster", m.Label()))
 	}
 	return m, o.Judged, nil
 }

@@ -177,3 +177,19 @@ func TestRemoveLeaderMovesLeadershipFirst(t *testing.T) {
 		}
 	}
 }
+
+// The last voter is never removed: exit 4 naming why, with or without
+// --yes, and the one-member cluster still serves.
+func TestRemoveRefusesTheLastVoter(t *testing.T) {
+	c := playgroundtest.Start(t, playground.Options{Members: 1})
+	eps := endpoints(c)
+	for _, extra := range [][]string{{"--yes"}, {"--dry-run"}} {
+		res := clitest.Run(t, nil, append([]string{"member", "remove", c.Member(0).Name, "--endpoints", eps}, extra...)...)
+		if res.Code != 4 || !strings.Contains(res.Stderr, "it is the last voter; removing it would end the cluster") {
+			t.Fatalf("remove the last voter %v: exit %d, want 4\n%s", extra, res.Code, res.Stderr)
+		}
+	}
+	if l := list(t, eps); len(l.Members) != 1 || voters(l) != 1 || !l.Members[0].Reachable {
+		t.Fatalf("after the refusals: %+v", l.Members)
+	}
+}
