@@ -43,6 +43,10 @@ func MemberVerdictOf(st *cluster.MemberStatus, fs []Finding) MemberVerdict {
 			v.Verdict, reason = VerdictUnknown, "authentication refused"
 		}
 		v.Reasons = []string{reason}
+	} else if st.Status.GetLeader() == 0 {
+		// It answers, but follows no leader: it serves no request (quorum
+		// lost, or an election under way), whatever else is fine.
+		v.Verdict, v.Severity, v.Reasons = VerdictCritical, Crit, []string{"no leader"}
 	}
 	id := st.Member.IDString()
 	for _, f := range fs {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -151,6 +152,41 @@ func TestStatusWithHungMembers(t *testing.T) {
 	}
 	if r := decode(t, res.Stdout); !r.Quorum.Lost || r.Verdict != health.VerdictCritical {
 		t.Fatalf("quorum %+v verdict %s, want lost and critical", r.Quorum, r.Verdict)
+	}
+}
+
+// With quorum lost (two of three SIGKILLed), the survivor answers but soon
+// follows no leader: its own row is critical ("no leader"), not healthy,
+// beside the cluster's critical verdict.
+func TestStatusSurvivorWithoutALeaderIsCritical(t *testing.T) {
+	c := playgroundtest.Start(t, playground.Options{Members: 3})
+	survivor := c.Member(0)
+	for _, m := range []*playground.Member{c.Member(1), c.Member(2)} {
+		if err := m.Kill(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	args := []string{"status", "-o", "json", "--endpoints", endpoints(c), "--command-timeout", "2s"}
+	// The survivor keeps its leadership until its election timeout finds
+	// the quorum gone (etcd's check-quorum), then has none.
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		res := clitest.Run(t, nil, args...)
+		r := decode(t, res.Stdout)
+		if r.Leader != "" {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s still leads alone after 30s", survivor.Name)
+			}
+			continue
+		}
+		for _, m := range r.Members {
+			if m.Name == survivor.Name && (m.Verdict != health.VerdictCritical || !slices.Contains(m.Reasons, "no leader")) {
+				t.Fatalf("the leaderless survivor's row: verdict %s, reasons %v; want critical, no leader", m.Verdict, m.Reasons)
+			}
+		}
+		if res.Code != 2 || r.Verdict != health.VerdictCritical {
+			t.Fatalf("exit %d, verdict %s; want 2, critical", res.Code, r.Verdict)
+		}
+		return
 	}
 }
 
