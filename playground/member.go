@@ -24,10 +24,14 @@ type Member struct {
 	configPath string
 	config     map[string]any
 
-	mu      sync.Mutex
-	id      uint64
-	cmd     *exec.Cmd
-	done    chan struct{}
+	mu   sync.Mutex
+	id   uint64
+	cmd  *exec.Cmd
+	done chan struct{}
+	// reaped closes when the process has been waited for, before its exit
+	// is reported (done closes after): a test that restarts the member as
+	// soon as it hears of the exit finds it not running.
+	reaped  chan struct{}
 	waitErr error
 	paused  bool
 	// stopping: the exit was asked for (Stop, Kill), so it is not reported.
@@ -101,14 +105,15 @@ func (m *Member) start() error {
 		out.Close()
 		return fmt.Errorf("playground: start member %s: %w", m.Name, err)
 	}
-	done := make(chan struct{})
-	m.cmd, m.done, m.waitErr, m.paused, m.stopping = cmd, done, nil, false, false
+	done, reaped := make(chan struct{}), make(chan struct{})
+	m.cmd, m.done, m.reaped, m.waitErr, m.paused, m.stopping = cmd, done, reaped, nil, false, false
 	go func() {
 		err := cmd.Wait()
 		out.Close()
 		m.mu.Lock()
 		m.waitErr = err
 		asked := m.stopping
+		close(reaped)
 		m.mu.Unlock()
 		// Reported before the member counts as exited, so that once Stop or
 		// Kill returns no report of that exit is still to come.
@@ -123,13 +128,13 @@ func (m *Member) start() error {
 // Running reports whether the member process is alive (it may be paused).
 func (m *Member) Running() bool {
 	m.mu.Lock()
-	done := m.done
+	reaped := m.reaped
 	m.mu.Unlock()
-	if done == nil {
+	if reaped == nil {
 		return false
 	}
 	select {
-	case <-done:
+	case <-reaped:
 		return false
 	default:
 		return true
