@@ -47,6 +47,16 @@ func MemberVerdictOf(st *cluster.MemberStatus, fs []Finding) MemberVerdict {
 		// It answers, but follows no leader: it serves no request (quorum
 		// lost, or an election under way), whatever else is fine.
 		v.Verdict, v.Severity, v.Reasons = VerdictCritical, Crit, []string{"no leader"}
+	} else if quorumLost(fs) {
+		// For up to an election timeout after its voters went, a leader
+		// still names itself (and a follower it) until check-quorum steps
+		// it down: a row that says healthy beside "quorum lost" would be
+		// believed.
+		reason := "quorum lost: it serves no write and no linearizable read"
+		if st.Status.GetLeader() == st.Member.ID {
+			reason = "leads without quorum: etcd steps it down within an election timeout; it serves no write"
+		}
+		v.Verdict, v.Severity, v.Reasons = VerdictCritical, Crit, []string{reason}
 	}
 	id := st.Member.IDString()
 	for _, f := range fs {
@@ -62,6 +72,15 @@ func MemberVerdictOf(st *cluster.MemberStatus, fs []Finding) MemberVerdict {
 		}
 	}
 	return v
+}
+
+func quorumLost(fs []Finding) bool {
+	for _, f := range fs {
+		if f.ID == "quorum.margin" && f.Severity == Crit {
+			return true
+		}
+	}
+	return false
 }
 
 // ClusterVerdictOf rolls up every finding of one sample.

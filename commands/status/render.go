@@ -88,8 +88,11 @@ func renderTable(io *iostreams.IOStreams, r health.StatusReport, next string) er
 			leader = m.Name
 		}
 	}
-	if leader == "" {
+	switch {
+	case leader == "":
 		leader = "none"
+	case r.Quorum.Lost:
+		leader += " (without quorum)"
 	}
 	line("", fmt.Sprintf("cluster %s: %d of %d voters answer (quorum %d), leader %s, verdict %s",
 		r.ClusterID, r.Quorum.Reachable, r.Quorum.Voters, r.Quorum.Needed, leader, style(p, r.Verdict)))

@@ -141,3 +141,24 @@ func TestRenderUnstartedLearnerAndNextStep(t *testing.T) {
 		t.Fatalf("a healthy cluster is sent to doctor:\n%s", out.String())
 	}
 }
+
+// With quorum lost the leader etcd still names is no leader to rely on: the
+// cluster line says so beside the name.
+func TestRenderLeaderWithoutQuorum(t *testing.T) {
+	r := sampleReport()
+	r.Quorum = health.QuorumReport{Voters: 3, Reachable: 1, Needed: 2, Lost: true}
+	r.Verdict = health.VerdictCritical
+	for _, c := range []struct {
+		lost bool
+		want string
+	}{{false, ", leader m1, verdict"}, {true, ", leader m1 (without quorum), verdict"}} {
+		r.Quorum.Lost = c.lost
+		ios, out, _ := iostreams.Test()
+		if err := renderTable(ios, r, ""); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(out.String(), c.want) {
+			t.Errorf("quorum lost %v: no %q in\n%s", c.lost, c.want, out.String())
+		}
+	}
+}

@@ -46,7 +46,9 @@ source is shown when it is not Status.
 
 VERDICT is the roll-up of the checks doctor runs on one sample, with the same thresholds
 (--preset, --set): a member is critical when a check is critical (an alarm, no leader,
-quota past its critical level, commit→apply gap past etcd's limit), degraded when one
+quorum lost: a leader still naming itself in the second before etcd steps it down says
+"leads without quorum", quota past its critical level, commit→apply gap past etcd's
+limit), degraded when one
 warns (quota or fragmentation past the warning level, a follower behind, a
 defragmentation in flight), unreachable when it does not answer. The cluster is
 critical when any check is, degraded when any warns or a member does not answer while

@@ -155,9 +155,11 @@ func TestStatusWithHungMembers(t *testing.T) {
 	}
 }
 
-// With quorum lost (two of three SIGKILLed), the survivor answers but soon
-// follows no leader: its own row is critical ("no leader"), not healthy,
-// beside the cluster's critical verdict.
+// With quorum lost (two of three SIGKILLed), the survivor answers, leads
+// alone (or follows the killed leader) for up to an election timeout, then
+// follows no leader: its own row is critical all along ("leads without
+// quorum" or "quorum lost", then "no leader"), never healthy beside the
+// cluster's critical verdict.
 func TestStatusSurvivorWithoutALeaderIsCritical(t *testing.T) {
 	c := playgroundtest.Start(t, playground.Options{Members: 3})
 	survivor := c.Member(0)
@@ -173,6 +175,16 @@ func TestStatusSurvivorWithoutALeaderIsCritical(t *testing.T) {
 		res := clitest.Run(t, nil, args...)
 		r := decode(t, res.Stdout)
 		if r.Leader != "" {
+			// It leads alone, or still follows a killed leader.
+			for _, m := range r.Members {
+				want := "quorum lost"
+				if m.ID == r.Leader {
+					want = "leads without quorum"
+				}
+				if m.Name == survivor.Name && (m.Verdict != health.VerdictCritical || len(m.Reasons) == 0 || !strings.HasPrefix(m.Reasons[0], want)) {
+					t.Fatalf("the survivor before its election timeout: verdict %s, reasons %v; want critical, %s", m.Verdict, m.Reasons, want)
+				}
+			}
 			if time.Now().After(deadline) {
 				t.Fatalf("%s still leads alone after 30s", survivor.Name)
 			}
