@@ -156,6 +156,12 @@ func (d *judge) checkQuorum(snap *cluster.Sample) {
 		lf.Severity, lf.Observed, lf.Short = Crit, "no leader on "+strings.Join(leaders[0], ","), "no leader on "+strings.Join(leaders[0], ",")
 		lf.Explanation = "a member without a leader serves no requests"
 		lf.Advice = "check connectivity between members (peer port 2380) and their disks"
+		if v.Lost {
+			// No election can be won without a quorum: the cause is the
+			// missing voters, not the network between the ones left.
+			lf.Explanation = "with quorum lost no leader can be elected: the members that answer serve no requests"
+			lf.Advice = "follows from the lost quorum: see quorum.margin above"
+		}
 	case len(leaders) > 1 || len(terms) > 1:
 		lf.Severity = Warn
 		lf.Observed = describeSplit(leaders, terms, d.ms)

@@ -2,6 +2,7 @@ package health
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -37,6 +38,37 @@ func TestMemberVerdictWithQuorumLost(t *testing.T) {
 		v := MemberVerdictOf(c.st, c.fs)
 		if v.Verdict != c.verdict || (c.reason == "") != (len(v.Reasons) == 0) || c.reason != "" && !strings.HasPrefix(v.Reasons[0], c.reason) {
 			t.Errorf("%s: verdict %s, reasons %q; want %s, %q", c.name, v.Verdict, v.Reasons, c.verdict, c.reason)
+		}
+	}
+}
+
+// Two of three voters gone: status's row for the survivor and doctor's
+// leader finding both point at the lost quorum, whether the survivor still
+// leads alone or has already stepped down.
+func TestQuorumLostSurvivorAgrees(t *testing.T) {
+	th, err := Resolve("", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		leader uint64
+		reason string
+	}{{1, "leads without quorum"}, {0, "no leader"}} {
+		snap, reads := healthySample()
+		for _, i := range []int{1, 2} {
+			err := fmt.Errorf("http://127.0.0.1:%d: %w: connection refused", i+1, cluster.ErrUnreachable)
+			snap.Members[i].Status, snap.Members[i].Err = nil, err
+			reads[uint64(i+1)] = ReadResult{Err: err}
+		}
+		snap.Members[0].Status.Leader = c.leader
+		sr := Status(snap, SampleOptions{Thresholds: th})
+		if m := sr.Members[0]; m.Verdict != VerdictCritical || len(m.Reasons) == 0 || !strings.HasPrefix(m.Reasons[0], c.reason) {
+			t.Errorf("leader %d: the survivor's row is %s %q; want critical, %q", c.leader, m.Verdict, m.Reasons, c.reason)
+		}
+		for _, f := range Assess(snap, SampleOptions{Thresholds: th, Reads: reads}) {
+			if f.ID == "quorum.leader" && c.leader == 0 && (f.Severity != Crit || !strings.Contains(f.Advice, "lost quorum")) {
+				t.Errorf("no leader with quorum lost: quorum.leader %s, advice %q; want crit, pointing at the lost quorum", f.Severity, f.Advice)
+			}
 		}
 	}
 }
