@@ -32,7 +32,7 @@ func (c *Cluster) fail(endpoint string, err error) error {
 	if why := c.diagnose(endpoint, "the deadline"); why != nil {
 		return why
 	}
-	if isDeadline(err) && (strings.HasPrefix(endpoint, "http://") || strings.HasPrefix(endpoint, "https://")) {
+	if IsDeadline(err) && (strings.HasPrefix(endpoint, "http://") || strings.HasPrefix(endpoint, "https://")) {
 		// The member speaks HTTP/2 on a fresh connection, so it is there:
 		// the request itself went unanswered.
 		return (&probe{endpoint: endpoint, waited: "the deadline"}).hung("did not answer")

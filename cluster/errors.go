@@ -34,7 +34,7 @@ func (c *Config) classify(endpoint string, err error) error {
 		return fmt.Errorf("%s: %w: %s", endpoint, ErrAuth, lastPart(msg))
 	case strings.Contains(msg, "x509:"), strings.Contains(msg, "tls:"), strings.Contains(msg, "handshake"):
 		return fmt.Errorf("%s: %w: %s: %s", endpoint, ErrTLS, c.describeTLSFailure(), lastPart(msg))
-	case isDeadline(err):
+	case IsDeadline(err):
 		return fmt.Errorf("%s: %w: no answer within the deadline", endpoint, ErrUnreachable)
 	case strings.Contains(msg, "connection refused"):
 		return fmt.Errorf("%s: %w: connection refused", endpoint, ErrUnreachable)
@@ -44,8 +44,8 @@ func (c *Config) classify(endpoint string, err error) error {
 	return fmt.Errorf("%s: %w", endpoint, err)
 }
 
-// isDeadline reports whether an RPC ran out of time, however gRPC wrapped it.
-func isDeadline(err error) bool {
+// IsDeadline reports whether an RPC ran out of time, however gRPC wrapped it.
+func IsDeadline(err error) bool {
 	msg := err.Error()
 	return errors.Is(err, context.DeadlineExceeded) || strings.Contains(msg, "DeadlineExceeded") || strings.Contains(msg, "deadline exceeded")
 }

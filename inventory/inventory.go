@@ -111,10 +111,18 @@ func Read(ctx context.Context, c *cluster.Cluster, o Options) (*Report, error) {
 	}
 	r, err := read(ctx, cli, o)
 	if err != nil {
+		if !o.Serializable && ctx.Err() == nil && cluster.IsDeadline(err) {
+			err = fmt.Errorf("%w (no answer within %s: %w)", err, o.PageTimeout, ErrThroughLeader)
+		}
 		return nil, fault.Mark(err, fault.Failed)
 	}
 	return r, nil
 }
+
+// ErrThroughLeader marks a page read through the leader that timed out:
+// with quorum lost, or no leader, none ever answers, while a serializable
+// read of one member's own copy still does.
+var ErrThroughLeader = errors.New("a read through the leader needs a leader with a quorum")
 
 func read(ctx context.Context, cli *clientv3.Client, o Options) (*Report, error) {
 	if o.PageSize <= 0 {

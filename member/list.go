@@ -5,6 +5,7 @@ import (
 	"sort"
 
 	"github.com/etcdmedic/etcdmedic/cluster"
+	"github.com/etcdmedic/etcdmedic/health"
 )
 
 // Row is one member of `member list`. Its JSON form is a contract.
@@ -38,7 +39,10 @@ type Listing struct {
 	// Leader is the leader's ID, "" when no voter says it leads.
 	Leader               string `json:"leader"`
 	LeaderCommittedIndex uint64 `json:"leaderCommittedIndex"`
-	Members              []Row  `json:"members"`
+	// Quorum counts the voters that answered, as status does: with it lost
+	// no membership change can commit, a stale member's removal included.
+	Quorum  health.QuorumReport `json:"quorum"`
+	Members []Row               `json:"members"`
 }
 
 // List reads the member list and probes every member once.
@@ -52,7 +56,9 @@ func List(ctx context.Context, c *cluster.Cluster) (*Listing, error) {
 
 // ListOf is the listing of one sample, ordered by member ID.
 func ListOf(snap *cluster.Sample) *Listing {
-	l := &Listing{ClusterID: cluster.FormatID(snap.Membership.ClusterID), Members: []Row{}}
+	q := snap.QuorumState()
+	l := &Listing{ClusterID: cluster.FormatID(snap.Membership.ClusterID), Members: []Row{},
+		Quorum: health.QuorumReport{Voters: q.Voters, Reachable: q.Reachable, Needed: q.Needed, Lost: q.Lost}}
 	var committed uint64
 	if lead := leaderOf(snap); lead != nil {
 		l.Leader = lead.Member.IDString()

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -107,11 +106,7 @@ func printed(t *testing.T, out, label string) []string {
 	for _, line := range strings.Split(out, "\n") {
 		if rest, ok := strings.CutPrefix(line, label+": "); ok && strings.HasPrefix(rest, "etcdmedic ") {
 			cmd, _, _ := strings.Cut(rest, "   #")
-			sh, err := exec.Command("sh", "-c", `etcdmedic() { printf '%s\0' "$@"; }; `+cmd).Output()
-			if err != nil {
-				t.Fatalf("sh cannot run %q: %v", cmd, err)
-			}
-			return strings.Split(strings.TrimSuffix(string(sh), "\x00"), "\x00")
+			return clitest.ShellWords(t, cmd)
 		}
 	}
 	t.Fatalf("no %q line in:\n%s", label, out)

@@ -5,6 +5,7 @@ package clitest
 
 import (
 	"context"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -38,4 +39,16 @@ func RunContext(ctx context.Context, t testing.TB, getenv func(string) string, a
 	r := Result{Code: code, Stdout: out.String(), Stderr: errOut.String(), Took: time.Since(start)}
 	t.Logf("etcdmedic %s -> exit %d in %s\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), r.Code, r.Took.Round(time.Millisecond), r.Stdout, r.Stderr)
 	return r
+}
+
+// ShellWords are the arguments etcdmedic gets when a shell runs line (a
+// next step as printed, quotes and backslash-newlines included), without
+// running it: a test then runs exactly what a person would paste.
+func ShellWords(t testing.TB, line string) []string {
+	t.Helper()
+	out, err := exec.Command("sh", "-c", `etcdmedic() { printf '%s\0' "$@"; }; `+line).Output()
+	if err != nil {
+		t.Fatalf("sh cannot run %q: %v", line, err)
+	}
+	return strings.Split(strings.TrimSuffix(string(out), "\x00"), "\x00")
 }

@@ -3,8 +3,10 @@ package inventory
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
+	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -98,6 +100,9 @@ func Run(ctx context.Context, opts *Options) error {
 	if ro.OnPage != nil {
 		fmt.Fprint(opts.IO.ErrOut, "\r\x1b[K")
 	}
+	if errors.Is(err, inventory.ErrThroughLeader) {
+		return cmdutil.Suggest(err, "with quorum lost or no leader, read one member's own copy instead: "+opts.serializableCommand(c.Config))
+	}
 	if err != nil {
 		return err
 	}
@@ -105,6 +110,32 @@ func Run(ctx context.Context, opts *Options) error {
 		return output.Write(opts.IO.Out, f, r)
 	}
 	return render(opts.IO, r)
+}
+
+// serializableCommand is this run again with --serializable: the flags in
+// effect, the connection's included.
+func (o *Options) serializableCommand(cfg *cluster.Config) string {
+	d, r := NewInventoryOptions().Read, o.Read
+	args := []string{"etcdmedic", "inventory", "--serializable"}
+	if r.Prefix != d.Prefix {
+		args = append(args, "--prefix", r.Prefix)
+	}
+	if r.KeysOnly {
+		args = append(args, "--keys-only")
+	}
+	if r.PageSize != d.PageSize {
+		args = append(args, "--page-size", strconv.FormatInt(r.PageSize, 10))
+	}
+	if r.MaxRPS != d.MaxRPS {
+		args = append(args, "--max-rps", strconv.FormatFloat(r.MaxRPS, 'g', -1, 64))
+	}
+	if r.TopN != d.TopN {
+		args = append(args, "--top", strconv.Itoa(r.TopN))
+	}
+	if f := o.Format(); f != output.Table {
+		args = append(args, "-o", string(f))
+	}
+	return cluster.ShellJoin(append(args, cfg.ConnectionArgs()...))
 }
 
 func render(io *iostreams.IOStreams, r *inventory.Report) error {

@@ -3,7 +3,6 @@ package member_test
 import (
 	"context"
 	"encoding/json"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -84,14 +83,7 @@ func runAdvice(t *testing.T, line string) clitest.Result {
 }
 
 // shellWords are the arguments etcdmedic gets when a shell runs line.
-func shellWords(t *testing.T, line string) []string {
-	t.Helper()
-	out, err := exec.Command("sh", "-c", `etcdmedic() { printf '%s\0' "$@"; }; `+line).Output()
-	if err != nil {
-		t.Fatalf("sh cannot run %q: %v", line, err)
-	}
-	return strings.Split(strings.TrimSuffix(string(out), "\x00"), "\x00")
-}
+func shellWords(t *testing.T, line string) []string { return clitest.ShellWords(t, line) }
 
 // A SIGKILLed member of three is listed as stale; doctor's advice for it
 // names the member remove command with this run's connection flags, and

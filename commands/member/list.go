@@ -28,7 +28,9 @@ index and how far it trails the leader's commit index, and its database size.
 
 A member that is started but does not answer Status within --command-timeout is marked
 stale: it is dead, or it was left behind (a replaced node). Remove it with
-'etcdmedic member remove ID' once the rest of the cluster is healthy.`,
+'etcdmedic member remove ID' once the rest of the cluster is healthy. With quorum lost
+(fewer voters answer than a quorum needs) no membership change can commit: the list says
+so and names 'etcdmedic breakglass plan' instead.`,
 		Example: `  etcdmedic member list
   etcdmedic member list -o json | jq -r '.members[] | select(.stale) | .id'`,
 		Args: cobra.NoArgs,
@@ -121,8 +123,15 @@ func (v listView) nextSteps(io *iostreams.IOStreams) {
 			fmt.Fprintln(io.Out, output.WrapCommand("    "+c, width, "        "))
 		}
 	}
+	if q := v.Quorum; q.Lost {
+		// A removal or an add is a raft entry: none commits now, and a
+		// stale member may be one the quorum needs back.
+		step(p.Bad.Render("!"), fmt.Sprintf("quorum lost: %d of %d voters answer (quorum %d): no membership change can commit; start the stale members again, or, if they cannot come back, the break-glass runbook for lost quorum on a control-plane node:", q.Reachable, q.Voters, q.Needed),
+			v.command("breakglass", "plan"))
+	}
 	for _, r := range v.Members {
 		switch {
+		case v.Quorum.Lost && (r.Stale || !r.Started):
 		case !r.Started:
 			step(p.Warn.Render("!"), r.ID+" was added but never started: start it with the flags 'etcdmedic member add' printed, or remove it:",
 				v.command("member", "remove", r.ID))

@@ -52,3 +52,30 @@ func TestListMarksAStaleMember(t *testing.T) {
 		t.Fatalf("-o yaml (exit %d):\n%s", yaml.Code, yaml.Stdout)
 	}
 }
+
+// With quorum lost (two of three SIGKILLed) no removal can commit: the list
+// says so and names the break-glass plan with this run's flags, instead of
+// advising a member remove or replace for each stale member; JSON carries
+// the quorum as status does.
+func TestListWithQuorumLostAdvisesNoMembershipChange(t *testing.T) {
+	c := playgroundtest.Start(t, playground.Options{Members: 3})
+	for i := 1; i <= 2; i++ {
+		if err := c.Member(i).Kill(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	l := list(t, endpoints(c))
+	if q := l.Quorum; !q.Lost || q.Voters != 3 || q.Reachable != 1 || q.Needed != 2 {
+		t.Fatalf("quorum %+v: want 1 of 3 voters, 2 needed, lost", q)
+	}
+	table := clitest.Run(t, nil, "member", "list", "--endpoints", endpoints(c), "--command-timeout", "2s")
+	got := strings.Join(strings.Fields(strings.ReplaceAll(table.Stdout, " \\\n", " ")), " ")
+	want := "quorum lost: 1 of 3 voters answer (quorum 2): no membership change can commit"
+	plan := "etcdmedic breakglass plan --endpoints " + endpoints(c) + " --command-timeout 2s"
+	if table.Code != 0 || !strings.Contains(got, want) || !strings.Contains(got, plan) {
+		t.Fatalf("table (exit %d) lacks %q and %q", table.Code, want, plan)
+	}
+	if strings.Contains(got, "member remove") || strings.Contains(got, "member replace") {
+		t.Fatal("with quorum lost the list advises a membership change that cannot commit")
+	}
+}

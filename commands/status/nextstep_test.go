@@ -1,7 +1,6 @@
 package status_test
 
 import (
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -32,11 +31,7 @@ func TestStatusNextStepIsDoctorWithTheFlagsInEffect(t *testing.T) {
 			t.Fatalf("next step %q lacks %q", line, want)
 		}
 	}
-	out, err := exec.Command("sh", "-c", `etcdmedic() { printf '%s\0' "$@"; }; `+line).Output()
-	if err != nil {
-		t.Fatalf("sh cannot run %q: %v", line, err)
-	}
-	words := strings.Split(strings.TrimSuffix(string(out), "\x00"), "\x00")
+	words := clitest.ShellWords(t, line)
 	doc := clitest.Run(t, nil, append(words, "--window", "1s")...)
 	// doctor's own bound: the longer of --command-timeout (2 s) and
 	// --window (1 s), plus a second.
