@@ -102,8 +102,12 @@ func ChooseSource(snap *cluster.Sample, from string, maxLag uint64) (*Source, er
 				ok = append(ok, st)
 			}
 		}
+		if len(ok) > 0 && !hasLeader {
+			// No leader to be caught up with: the one holding the most.
+			return &Source{Status: freshest(ok), Reason: "the member that applied the most; no leader: quorum may be lost"}, nil
+		}
 		if len(ok) > 0 {
-			return &Source{Status: freshest(ok), Reason: "healthiest caught-up follower" + noLeader}, nil
+			return &Source{Status: freshest(ok), Reason: "healthiest caught-up follower"}, nil
 		}
 		if len(leader) > 0 {
 			return &Source{Status: leader[0], Reason: "leader: no follower is healthy and caught up"}, nil
