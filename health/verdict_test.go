@@ -72,3 +72,34 @@ func TestQuorumLostSurvivorAgrees(t *testing.T) {
 		}
 	}
 }
+
+// A gate refused with quorum lost says so first, in one line, and names the
+// silent voters; no leader, no read and no margin follow from it and stay
+// in the findings for machines only.
+func TestRefusalWithQuorumLostLeadsWithIt(t *testing.T) {
+	th, _ := Resolve("", nil)
+	snap, reads := healthySample()
+	for _, i := range []int{1, 2} {
+		err := fmt.Errorf("http://127.0.0.1:%d: %w: connection refused", i+1, cluster.ErrUnreachable)
+		snap.Members[i].Status, snap.Members[i].Err = nil, err
+		reads[uint64(i+1)] = ReadResult{Err: err}
+	}
+	snap.Members[0].Status.Leader = 0
+	reads[1] = ReadResult{Err: fmt.Errorf("context deadline exceeded")}
+	r := TakeVoterOffline.Check(snap, Assess(snap, SampleOptions{Thresholds: th, Reads: reads}))
+	if r == nil {
+		t.Fatal("the gate holds with quorum lost")
+	}
+	line := r.String()
+	want := "quorum lost: 1 of 3 voters answer; voter m2 does not answer: http://127.0.0.1:2: unreachable: connection refused; voter m3 does not answer: http://127.0.0.1:3: unreachable: connection refused"
+	if line != want {
+		t.Fatalf("refusal line\n%q, want\n%q", line, want)
+	}
+	ids := map[string]bool{}
+	for _, f := range r.Findings {
+		ids[f.ID] = true
+	}
+	if !ids["quorum.leader"] || !ids["reads.linearizable"] {
+		t.Fatalf("findings %v: the leader and read findings are dropped", ids)
+	}
+}
