@@ -54,12 +54,7 @@ func TestQuorumLostSurvivorAgrees(t *testing.T) {
 		leader uint64
 		reason string
 	}{{1, "leads without quorum"}, {0, "no leader"}} {
-		snap, reads := healthySample()
-		for _, i := range []int{1, 2} {
-			err := fmt.Errorf("http://127.0.0.1:%d: %w: connection refused", i+1, cluster.ErrUnreachable)
-			snap.Members[i].Status, snap.Members[i].Err = nil, err
-			reads[uint64(i+1)] = ReadResult{Err: err}
-		}
+		snap, reads := quorumLostSample()
 		snap.Members[0].Status.Leader = c.leader
 		sr := Status(snap, SampleOptions{Thresholds: th})
 		if m := sr.Members[0]; m.Verdict != VerdictCritical || len(m.Reasons) == 0 || !strings.HasPrefix(m.Reasons[0], c.reason) {
@@ -78,12 +73,7 @@ func TestQuorumLostSurvivorAgrees(t *testing.T) {
 // in the findings for machines only.
 func TestRefusalWithQuorumLostLeadsWithIt(t *testing.T) {
 	th, _ := Resolve("", nil)
-	snap, reads := healthySample()
-	for _, i := range []int{1, 2} {
-		err := fmt.Errorf("http://127.0.0.1:%d: %w: connection refused", i+1, cluster.ErrUnreachable)
-		snap.Members[i].Status, snap.Members[i].Err = nil, err
-		reads[uint64(i+1)] = ReadResult{Err: err}
-	}
+	snap, reads := quorumLostSample()
 	snap.Members[0].Status.Leader = 0
 	reads[1] = ReadResult{Err: fmt.Errorf("context deadline exceeded")}
 	r := TakeVoterOffline.Check(snap, Assess(snap, SampleOptions{Thresholds: th, Reads: reads}))
@@ -102,4 +92,15 @@ func TestRefusalWithQuorumLostLeadsWithIt(t *testing.T) {
 	if !ids["quorum.leader"] || !ids["reads.linearizable"] {
 		t.Fatalf("findings %v: the leader and read findings are dropped", ids)
 	}
+}
+
+// quorumLostSample is healthySample with m2 and m3 refusing connections.
+func quorumLostSample() (*cluster.Sample, map[uint64]ReadResult) {
+	snap, reads := healthySample()
+	for _, i := range []int{1, 2} {
+		err := fmt.Errorf("http://127.0.0.1:%d: %w: connection refused", i+1, cluster.ErrUnreachable)
+		snap.Members[i].Status, snap.Members[i].Err = nil, err
+		reads[uint64(i+1)] = ReadResult{Err: err}
+	}
+	return snap, reads
 }
