@@ -82,10 +82,13 @@ func renderTable(io *iostreams.IOStreams, r health.StatusReport, next string) er
 		fmt.Fprintln(out, output.Wrap(indent+text, width, indent+"  "))
 	}
 	fmt.Fprintln(out)
-	leader := r.Leader
+	leader, leaderSilent := r.Leader, false
 	for _, m := range r.Members {
-		if m.ID == r.Leader && m.Name != "" {
-			leader = m.Name
+		if m.ID == r.Leader {
+			if m.Name != "" {
+				leader = m.Name
+			}
+			leaderSilent = m.Error != ""
 		}
 	}
 	switch {
@@ -93,6 +96,9 @@ func renderTable(io *iostreams.IOStreams, r health.StatusReport, next string) er
 		leader = "none"
 	case r.Quorum.Lost:
 		leader += " (without quorum)"
+	case leaderSilent:
+		// The followers name it until their election timeout.
+		leader += " (does not answer: an election follows)"
 	}
 	line("", fmt.Sprintf("cluster %s: %d of %d voters answer (quorum %d), leader %s, verdict %s",
 		r.ClusterID, r.Quorum.Reachable, r.Quorum.Voters, r.Quorum.Needed, leader, style(p, r.Verdict)))

@@ -162,3 +162,17 @@ func TestRenderLeaderWithoutQuorum(t *testing.T) {
 		}
 	}
 }
+
+// A hung leader is still named by its followers until their election
+// timeout: the cluster line says it does not answer.
+func TestRenderLeaderThatDoesNotAnswer(t *testing.T) {
+	r := sampleReport()
+	r.Leader = r.Members[2].ID // m3, the one that does not answer
+	ios, out, _ := iostreams.Test()
+	if err := renderTable(ios, r, ""); err != nil {
+		t.Fatal(err)
+	}
+	if want := ", leader m3 (does not answer: an election follows), verdict"; !strings.Contains(out.String(), want) {
+		t.Errorf("no %q in\n%s", want, out.String())
+	}
+}
