@@ -111,8 +111,14 @@ func Read(ctx context.Context, c *cluster.Cluster, o Options) (*Report, error) {
 	}
 	r, err := read(ctx, cli, o)
 	if err != nil {
-		if !o.Serializable && ctx.Err() == nil && cluster.IsDeadline(err) {
+		switch {
+		case o.Serializable || ctx.Err() != nil:
+		case cluster.IsDeadline(err):
 			err = fmt.Errorf("%w (no answer within %s: %w)", err, o.PageTimeout, ErrThroughLeader)
+		case errors.Is(err, rpctypes.ErrLeaderChanged), errors.Is(err, rpctypes.ErrNoLeader), errors.Is(err, rpctypes.ErrTimeout):
+			// The leader stepped down under the read, or never confirmed
+			// it: a survivor's check-quorum at work.
+			err = fmt.Errorf("%w (%w)", err, ErrThroughLeader)
 		}
 		return nil, fault.Mark(err, fault.Failed)
 	}
