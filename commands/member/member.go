@@ -20,7 +20,10 @@ func NewCmdMember(f *cmdutil.Factory) *cobra.Command {
 time: add a member (always as a learner), promote it once it is in sync, remove a member,
 replace one by another, or move leadership. Before every change the gate is judged on a
 fresh look at every member, by the same checks status and doctor run: a change that would
-leave the cluster without a healthy quorum is refused (exit 4) and nothing is changed.`,
+leave the cluster without a healthy quorum is refused (exit 4) and nothing is changed.
+
+With shell completion ('etcdmedic completion'), a member argument completes from the
+cluster's own member list, reached with the connection flags typed so far.`,
 	}
 	cmd.AddCommand(NewCmdList(f, nil), NewCmdMoveLeader(f, nil), NewCmdAdd(f, nil), NewCmdPromote(f, nil), NewCmdRemove(f, nil), NewCmdReplace(f, nil))
 	return cmd

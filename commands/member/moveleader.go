@@ -60,6 +60,7 @@ learner as --to).`,
 		},
 	}
 	cmd.Flags().StringVar(&opts.To, "to", opts.To, "the voter to lead (ID or name); default: the healthiest caught-up voter")
+	_ = cmd.RegisterFlagCompletionFunc("to", opts.completeMembers(voter))
 	cmd.Flags().Uint64Var(&opts.MaxLag, "max-lag", opts.MaxLag, "how far the new leader's applied index may trail the leader's commit index")
 	cmd.Flags().DurationVar(&opts.AgreeTimeout, "agree-timeout", opts.AgreeTimeout, "time every voter has to name the new leader")
 	return cmd

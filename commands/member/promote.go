@@ -47,8 +47,9 @@ already only verifies it (an earlier promote whose answer was lost).
 
 Exit codes: 0 promoted and verified; 2 the promote or the verification failed; 4 not in
 sync (the lag is printed), refused by the gate, or not confirmed; 64 an unknown member.`,
-		Example: `  etcdmedic member promote cp-4 --wait 10m --yes`,
-		Args:    cobra.ExactArgs(1),
+		Example:           `  etcdmedic member promote cp-4 --wait 10m --yes`,
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: opts.completeMembers(learner),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Ref = args[0]
 			if opts.Wait < 0 || opts.Verify <= 0 {

@@ -48,7 +48,8 @@ Exit codes: 0 removed; 2 the removal failed or was not seen everywhere in time; 
 or not confirmed; 64 an unknown member.`,
 		Example: `  etcdmedic member list          # find the stale member's ID
   etcdmedic member remove 8e9e05c52164694d --yes`,
-		Args: cobra.ExactArgs(1),
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: opts.completeMembers(anyMember),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Ref = args[0]
 			if opts.AgreeTimeout <= 0 {

@@ -78,7 +78,8 @@ most a learner was added, or a dead OLD removed) or not confirmed; 64 bad input 
 OLD, a taken name, a malformed or used peer URL, a state file of another replacement).`,
 		Example: `  etcdmedic member replace cp-1 --name cp-1b --peer-urls https://10.0.0.21:2380 --dry-run
   etcdmedic member replace cp-1 --name cp-1b --peer-urls https://10.0.0.21:2380 --yes`,
-		Args: cobra.ExactArgs(1),
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: opts.completeMembers(anyMember),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Old = args[0]
 			if err := member.ValidateNew(opts.Name, opts.PeerURLs); err != nil {
