@@ -46,14 +46,13 @@ source is shown when it is not Status.
 
 VERDICT is the roll-up of the checks doctor runs on one sample, with the same thresholds
 (--preset, --set): a member is critical when a check is critical (an alarm, no leader,
-quorum lost: a leader still naming itself in the second before etcd steps it down says
-"leads without quorum", quota past its critical level, commit→apply gap past etcd's
-limit), degraded when one
-warns (quota or fragmentation past the warning level, a follower behind, a
-defragmentation in flight), unreachable when it does not answer. The cluster is
-critical when any check is, degraded when any warns or a member does not answer while
-quorum holds. Latency is shown, not judged: a lifetime p99 says little about now
-('etcdmedic doctor' judges the last --window).
+quorum lost — a leader still naming itself in the second before etcd steps it down says
+"leads without quorum" —, quota past its critical level, commit→apply gap past etcd's
+limit), degraded when one warns (quota or fragmentation past the warning level, a
+follower behind, a defragmentation in flight), unreachable when it does not answer.
+The cluster is critical when any check is, degraded when any warns or a member does not
+answer while quorum holds. Latency is shown, not judged: a lifetime p99 says little
+about now ('etcdmedic doctor' judges the last --window).
 
 Exit codes: 0 healthy; 1 degraded (a warning, or a member unreachable while quorum
 holds); 2 critical (quorum lost, no leader, an alarm, a critical check); 3 no member
