@@ -163,7 +163,7 @@ func ReadDataDir(dir string) *DataDirState {
 		return d
 	}
 	if !wal.Exist(datadir.ToWALDir(dir)) {
-		d.problem("not an etcd data dir: no WAL in %s", datadir.ToWALDir(dir))
+		d.problem("not an etcd data dir: no WAL in %s%s", datadir.ToWALDir(dir), dataDirBelow(dir))
 	} else {
 		d.readWAL(datadir.ToWALDir(dir))
 	}
@@ -291,4 +291,20 @@ func (l *Layout) etcdManifest() (*Manifest, error) {
 		}
 	}
 	return nil, fmt.Errorf("%w: no etcd manifest in %s", ErrNoManifests, l.ManifestDir)
+}
+
+// dataDirBelow names a data dir one level down (a member's directory that
+// holds etcd's beside its logs and config, as the playground's and some
+// installers' do), so the retry is obvious.
+func dataDirBelow(dir string) string {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return ""
+	}
+	for _, e := range entries {
+		if sub := filepath.Join(dir, e.Name()); e.IsDir() && wal.Exist(datadir.ToWALDir(sub)) {
+			return "; " + sub + " is one: --data-dir " + sub
+		}
+	}
+	return ""
 }

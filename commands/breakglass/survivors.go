@@ -42,7 +42,8 @@ each lacks against the best.
 
 Nothing in any dir changes. A dir whose bolt file a running etcd holds (its file lock)
 is reported as locked at once, never waited on, and not ranked. Dirs of different
-clusters passed together are refused (exit 64).
+clusters passed together are refused (exit 64). While any dir could not be read, no
+force-new-cluster is advised: it may hold more than the best one read.
 
 --root names mounted control-plane disks: each one's data dir is the --data-dir of its
 etcd static-pod manifest (default /var/lib/etcd).
@@ -77,6 +78,9 @@ said per dir); 2 none could; 64 bad flags or dirs of different clusters.`,
 type SurvivorsView struct {
 	*bg.SurvivorsReport
 	Next string `json:"next,omitempty"`
+	// Unranked counts the dirs that could not be read: while any is left,
+	// no force-new-cluster is advised (Next is empty).
+	Unranked int `json:"unranked"`
 }
 
 func RunSurvivors(_ context.Context, opts *SurvivorsOptions) error {
@@ -99,7 +103,14 @@ func RunSurvivors(_ context.Context, opts *SurvivorsOptions) error {
 		return err
 	}
 	v := &SurvivorsView{SurvivorsReport: r}
-	if root, ok := roots[r.Best]; ok {
+	for _, d := range r.Dirs {
+		if d.Rank == 0 {
+			v.Unranked++
+		}
+	}
+	// A dir left unread may hold more than the best one read: forcing now
+	// could throw its entries away, so no force is advised until all are read.
+	if root, ok := roots[r.Best]; ok && v.Unranked == 0 {
 		if abs, aerr := filepath.Abs(root); aerr == nil {
 			root = abs
 		}
@@ -155,11 +166,21 @@ func (v *SurvivorsView) Table(io *iostreams.IOStreams) error {
 			fmt.Fprintf(io.Out, "%s: %s\n", d.DataDir, p)
 		}
 	}
-	if v.Best != "" {
+	switch {
+	case v.Best != "" && v.Unranked > 0:
+		fmt.Fprintf(io.Out, "Best of the dirs read: %s (cluster %s).\n", v.Best, v.ClusterID)
+	case v.Best != "":
 		fmt.Fprintf(io.Out, "Best survivor: %s (cluster %s).\n", v.Best, v.ClusterID)
 	}
-	if v.Next != "" {
+	switch {
+	case v.Best != "" && v.Unranked > 0:
+		fmt.Fprintf(io.Out, "Next: %d dir(s) could not be read (above): fix that (a running etcd: stop it) and run survivors again; one of them may hold more than %s\n", v.Unranked, v.Best)
+	case v.Next != "":
 		fmt.Fprintf(io.Out, "Next: %s\n", v.Next)
+	case v.Best != "":
+		// Given as --data-dir, the dir's node is not known here: the
+		// command is run there (or here with its disk under --root).
+		fmt.Fprintln(io.Out, "Next: on the node that holds it: etcdmedic breakglass force-new-cluster --dry-run (then --yes; with its disk mounted here instead: --root MOUNT)")
 	}
 	return nil
 }

@@ -87,6 +87,31 @@ func TestSurvivorsOnRootsAndMixedClusters(t *testing.T) {
 		t.Fatalf("dirs of two clusters: exit %d, stderr %q; want 64 naming both", r.Code, r.Stderr)
 	}
 
+	// A dir that is not a data dir but holds one (a member's directory with
+	// its logs beside it): named as the one to pass. While any dir is left
+	// unread, no force is advised: it may hold more than the best one read.
+	holder := t.TempDir()
+	copyTree(t, a.Member(0).DataDir(), filepath.Join(holder, "data"))
+	r = clitest.Run(t, noEtcd, "breakglass", "survivors", "--data-dir", a.Member(0).DataDir(), "--data-dir", holder, "-o", "json")
+	var partial struct {
+		Next     string `json:"next"`
+		Unranked int    `json:"unranked"`
+	}
+	if r.Code != 1 || json.Unmarshal([]byte(r.Stdout), &partial) != nil || partial.Next != "" || partial.Unranked != 1 ||
+		!strings.Contains(r.Stdout, filepath.Join(holder, "data")+" is one: --data-dir "+filepath.Join(holder, "data")) {
+		t.Fatalf("one dir unread: exit %d, %+v; want 1, no next step, the data dir below named", r.Code, partial)
+	}
+	r = clitest.Run(t, noEtcd, "breakglass", "survivors", "--data-dir", a.Member(0).DataDir(), "--data-dir", holder)
+	if !strings.Contains(r.Stdout, "Best of the dirs read: ") || !strings.Contains(r.Stdout, "Next: 1 dir(s) could not be read (above)") || strings.Contains(r.Stdout, "force-new-cluster") {
+		t.Fatalf("one dir unread, table:\n%s", r.Stdout)
+	}
+	// Given as --data-dir, the best one's node is unknown: the next step
+	// says where to run the force.
+	r = clitest.Run(t, noEtcd, "breakglass", "survivors", "--data-dir", a.Member(0).DataDir())
+	if r.Code != 0 || !strings.Contains(r.Stdout, "Next: on the node that holds it: etcdmedic breakglass force-new-cluster --dry-run") {
+		t.Fatalf("--data-dir: exit %d, table:\n%s", r.Code, r.Stdout)
+	}
+
 	// A running member: reported as locked at once, not ranked, exit 2.
 	if err := b.Member(0).Restart(); err != nil {
 		t.Fatal(err)
