@@ -334,6 +334,14 @@ func Read(ctx context.Context, c *cluster.Cluster, m cluster.Member) ReadResult 
 
 func (d *judge) checkReads(snap *cluster.Sample, reads map[uint64]ReadResult) {
 	lost := snap.QuorumState().Lost
+	silentLeader := ""
+	if lead, _ := snap.Leader(); lead != 0 {
+		for _, st := range snap.Members {
+			if st.Member.ID == lead && !st.OK() {
+				silentLeader = st.Member.Label()
+			}
+		}
+	}
 	for _, m := range d.ms.Members {
 		r, ok := reads[m.ID]
 		if !ok {
@@ -357,6 +365,12 @@ func (d *judge) checkReads(snap *cluster.Sample, reads map[uint64]ReadResult) {
 			case strings.Contains(r.Err.Error(), "deadline") && lost && !m.IsLearner:
 				f.Severity = Unknown
 				f.Explanation = "no answer to a linearizable read within the deadline: it needs quorum, which is lost"
+			case strings.Contains(r.Err.Error(), "deadline") && silentLeader != "" && !m.IsLearner:
+				// The followers still name a leader that hangs: a read
+				// waits for it until their election timeout elects another.
+				f.Severity = Unknown
+				f.Explanation = "no answer to a linearizable read within the deadline: it waits for the leader, " + silentLeader + ", which does not answer; the others elect a new one once their election timeout passes"
+				f.Advice = "run doctor again in a few seconds: " + d.doctorAgain()
 			case strings.Contains(r.Err.Error(), "deadline"):
 				f.Severity = Unknown
 				f.Explanation = "no answer to a " + kind + " read within the deadline"

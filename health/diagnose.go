@@ -10,6 +10,10 @@ import (
 )
 
 // Options for one doctor run.
+// DefaultWindow is doctor's window between its two samples unless --window
+// says otherwise; advice to run doctor again names any other.
+const DefaultWindow = 5 * time.Second
+
 type Options struct {
 	Preset     string
 	Thresholds Thresholds

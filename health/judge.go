@@ -53,6 +53,15 @@ func (d *judge) cmd(sub string, args ...string) string {
 	return strings.Join(parts, " ")
 }
 
+// doctorAgain is this doctor run once more: its window too, when not the
+// default (outside doctor there is none).
+func (d *judge) doctorAgain() string {
+	if d.window > 0 && d.window != DefaultWindow {
+		return d.cmd("doctor", "--window", d.window.String())
+	}
+	return d.cmd("doctor")
+}
+
 // replaceCmd puts a new member in m's place; the new member's name and peer
 // URL are the operator's to choose, quoted so the line pastes whole once
 // they are filled in.

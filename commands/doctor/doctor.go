@@ -42,7 +42,7 @@ type Options struct {
 // NewDoctorOptions holds the defaults: upstream thresholds, a 5 s window,
 // one run, only what needs attention.
 func NewDoctorOptions() *Options {
-	return &Options{Preset: "upstream", Window: 5 * time.Second}
+	return &Options{Preset: "upstream", Window: health.DefaultWindow}
 }
 
 func NewCmdDoctor(f *cmdutil.Factory, runF func(context.Context, *Options) error) *cobra.Command {
