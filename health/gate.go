@@ -102,13 +102,7 @@ func (r *Refusal) Error() string { return r.String() }
 // says what the quorum finding says.
 func (r *Refusal) String() string {
 	silent := r.Silent()
-	var lost *Finding
-	for i, f := range r.Findings {
-		if f.ID == "quorum.margin" && f.Severity == Crit {
-			lost = &r.Findings[i]
-		}
-	}
-	if lost != nil {
+	if lost := lostQuorum(r.Findings); lost != nil {
 		// With quorum lost, say that first; no leader, no read and no
 		// margin follow from it, and only the silent voters say why.
 		parts := []string{"quorum lost: " + lost.Observed}

@@ -47,7 +47,7 @@ func MemberVerdictOf(st *cluster.MemberStatus, fs []Finding) MemberVerdict {
 		// It answers, but follows no leader: it serves no request (quorum
 		// lost, or an election under way), whatever else is fine.
 		v.Verdict, v.Severity, v.Reasons = VerdictCritical, Crit, []string{"no leader"}
-	} else if quorumLost(fs) {
+	} else if lostQuorum(fs) != nil {
 		// For up to an election timeout after its voters went, a leader
 		// still names itself (and a follower it) until check-quorum steps
 		// it down: a row that says healthy beside "quorum lost" would be
@@ -74,13 +74,14 @@ func MemberVerdictOf(st *cluster.MemberStatus, fs []Finding) MemberVerdict {
 	return v
 }
 
-func quorumLost(fs []Finding) bool {
-	for _, f := range fs {
+// lostQuorum is the finding that says quorum is lost, or nil.
+func lostQuorum(fs []Finding) *Finding {
+	for i, f := range fs {
 		if f.ID == "quorum.margin" && f.Severity == Crit {
-			return true
+			return &fs[i]
 		}
 	}
-	return false
+	return nil
 }
 
 // ClusterVerdictOf rolls up every finding of one sample.
