@@ -9,8 +9,10 @@ import (
 // did, for the commands the tool prints as next steps: what came from a flag
 // or the environment is repeated, what kubeadm discovery or a default gave is
 // not (the printed command finds it the same way). A password never is:
-// --user carries the name alone, and the environment or a prompt supplies
-// the rest.
+// --user carries the name alone, and ETCDCTL_PASSWORD or the prompt on a
+// terminal supplies the rest. A user from the environment is not repeated:
+// ETCDCTL_USER may hold name:password, and --user NAME would override it with
+// no password at all.
 func (c *Config) ConnectionArgs() []string {
 	var args []string
 	explicit := func(name string) bool {
@@ -25,10 +27,13 @@ func (c *Config) ConnectionArgs() []string {
 		args = append(args, "--endpoints", strings.Join(eps, ","))
 	}
 	user, _, _ := strings.Cut(c.User, ":")
-	for _, f := range []struct{ name, val string }{{"cacert", c.CACert}, {"cert", c.Cert}, {"key", c.Key}, {"user", user}} {
+	for _, f := range []struct{ name, val string }{{"cacert", c.CACert}, {"cert", c.Cert}, {"key", c.Key}} {
 		if f.val != "" && explicit(f.name) {
 			args = append(args, "--"+f.name, f.val)
 		}
+	}
+	if user != "" && strings.HasPrefix(c.Sources["user"], "flag") {
+		args = append(args, "--user", user)
 	}
 	if c.InsecureSkipTLSVerify && explicit("insecure-skip-tls-verify") {
 		args = append(args, "--insecure-skip-tls-verify")

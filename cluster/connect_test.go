@@ -121,6 +121,34 @@ func TestRefusedWithAuthFailsWithinDialTimeout(t *testing.T) {
 	}
 }
 
+// Off a control-plane node with no flags, the endpoint is the default one and
+// "is etcd running" is the wrong question: nothing said etcd runs here. The
+// error says what was looked for and what to pass. (The default endpoint is
+// swapped for a closed port after resolving, so the test does not depend on
+// 127.0.0.1:2379 being free.)
+func TestRefusedDefaultEndpointSaysNoneWasFound(t *testing.T) {
+	root := t.TempDir()
+	cfg, err := cluster.Resolve(cluster.Inputs{Root: root, Manifest: "/etc/kubernetes/manifests/etcd.yaml",
+		DialTimeout: 5 * time.Second, Set: func(string) bool { return false }, Getenv: playgroundtest.Env()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Sources["endpoints"] != "default" {
+		t.Fatalf("endpoints from %q, want the default", cfg.Sources["endpoints"])
+	}
+	cfg.Endpoints = []string{"http://" + closedPort(t)}
+	c, err := cluster.Open(cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_, err = c.Members(context.Background())
+	want := "connection refused: no endpoint was given and no kubeadm, rke2, k3s, openshift etcd found under " + root + "; pass --endpoints (or ETCDCTL_ENDPOINTS), or --manifest"
+	if !errors.Is(err, cluster.ErrUnreachable) || !strings.Contains(err.Error(), want) {
+		t.Fatalf("err = %v\nwant it to contain %q", err, want)
+	}
+}
+
 func TestUnknownHostFailsWithinDialTimeout(t *testing.T) {
 	cn := conn{endpoint: "http://etcd-0.example.invalid:2379", dialTimeout: 5 * time.Second, commandTimeout: 30 * time.Second}
 	took, err := cn.listMembers(t)

@@ -174,6 +174,12 @@ func (p *probe) dial(ctx context.Context) (net.Conn, error) {
 	case errors.As(err, &dnsErr):
 		return nil, fmt.Errorf("%s: %w: cannot resolve host %q (%s)", p.endpoint, ErrUnreachable, dnsErr.Name, dnsErr.Err)
 	case errors.Is(err, syscall.ECONNREFUSED):
+		if p.c.Config.Sources["endpoints"] == "default" {
+			// Nothing named this endpoint: the likeliest cause is a node
+			// that runs no etcd (a worker, a laptop), not a stopped member.
+			found := strings.TrimSuffix(strings.TrimPrefix(p.c.Config.Layout, "none ("), ")")
+			return nil, fmt.Errorf("%s: %w: connection refused: no endpoint was given and %s; pass --endpoints (or ETCDCTL_ENDPOINTS), or --manifest", p.endpoint, ErrUnreachable, found)
+		}
 		return nil, fmt.Errorf("%s: %w: connection refused (is etcd running and listening there?)", p.endpoint, ErrUnreachable)
 	case isTimeout(err):
 		return nil, fmt.Errorf("%s: %w: no TCP connection within %s (host down, port filtered, or its listen queue full)", p.endpoint, ErrUnreachable, p.waited)

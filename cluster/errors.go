@@ -31,6 +31,11 @@ func (c *Config) classify(endpoint string, err error) error {
 		errors.Is(err, rpctypes.ErrGRPCUserEmpty), errors.Is(err, rpctypes.ErrGRPCInvalidAuthToken),
 		strings.Contains(msg, "authentication failed"), strings.Contains(msg, "permission denied"),
 		strings.Contains(msg, "user name is empty"):
+		if c.User != "" && c.Password == "" {
+			// The client logs in only with both; etcd's "user name is empty"
+			// would send the reader looking at the wrong half.
+			return fmt.Errorf("%s: %w: no password for etcd user %s: set ETCDCTL_PASSWORD, or run on a terminal to be asked", endpoint, ErrAuth, c.User)
+		}
 		return fmt.Errorf("%s: %w: %s", endpoint, ErrAuth, lastPart(msg))
 	case strings.Contains(msg, "x509:"), strings.Contains(msg, "tls:"), strings.Contains(msg, "handshake"):
 		return fmt.Errorf("%s: %w: %s: %s", endpoint, ErrTLS, c.describeTLSFailure(), lastPart(msg))

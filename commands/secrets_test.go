@@ -4,11 +4,15 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/etcdmedic/etcdmedic/commands"
 	"github.com/etcdmedic/etcdmedic/commands/clitest"
+	"github.com/etcdmedic/etcdmedic/internal/iostreams"
+	"github.com/etcdmedic/etcdmedic/internal/step/steptest"
 	"github.com/etcdmedic/etcdmedic/playground"
 	"github.com/etcdmedic/etcdmedic/playground/playgroundtest"
 )
@@ -99,4 +103,78 @@ func TestPasswordsNeverAppearInAnyOutput(t *testing.T) {
 	if _, err := os.Stat(metrics); err != nil {
 		t.Errorf("the defrag run wrote no metrics file to grep: %v", err)
 	}
+}
+
+// A printed next step logs in as the run did, and still never carries the
+// password: with ETCDCTL_USER=name:password the step leaves --user out (a
+// --user NAME would override the variable with no password at all); with
+// --user name:password on the command line it carries --user NAME, and the
+// pasted step asks for the password on a terminal, as etcdctl does.
+func TestPrintedNextStepLogsInAsTheRunDid(t *testing.T) {
+	c := playgroundtest.Start(t, playground.Options{Members: 1, QuotaBytes: 16 << 20})
+	cli := playgroundtest.Client(t, c)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	const pw = "Pr0mptSecret"
+	if _, err := cli.UserAdd(ctx, "root", pw); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cli.UserGrantRole(ctx, "root", "root"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cli.AuthEnable(ctx); err != nil {
+		t.Fatal(err)
+	}
+	eps := strings.Join(c.Endpoints(), ",")
+	// A fresh member's few KiB are above 0.01% of 16 MiB: a warning, so
+	// status prints the doctor command to run next.
+	status := []string{"status", "--endpoints", eps, "--set", "quota.warn=0.01%"}
+	nextStep := func(res clitest.Result) []string {
+		t.Helper()
+		if res.Code != 1 || strings.Contains(res.Stdout+res.Stderr, pw) {
+			t.Fatalf("status: exit %d, want 1 (a quota warning), password never shown", res.Code)
+		}
+		_, after, ok := strings.Cut(res.Stdout, "→ every finding and the command that fixes it:\n")
+		if !ok {
+			t.Fatal("status printed no next step")
+		}
+		line := strings.TrimSpace(strings.SplitN(strings.ReplaceAll(after, " \\\n", " "), "\n", 2)[0])
+		return clitest.ShellWords(t, line)
+	}
+	loggedIn := func(what string, res clitest.Result) {
+		t.Helper()
+		if res.Code != 1 || !strings.Contains(res.Stdout, "space.quota") || strings.Contains(res.Stdout+res.Stderr, "authentication") {
+			t.Fatalf("%s: exit %d, want 1 with the quota finding, logged in", what, res.Code)
+		}
+		if strings.Contains(res.Stdout+res.Stderr, pw) {
+			t.Fatalf("%s printed the password", what)
+		}
+	}
+
+	withEnvUser := playgroundtest.Env("ETCDCTL_USER", "root:"+pw)
+	words := nextStep(clitest.Run(t, withEnvUser, status...))
+	if slices.Contains(words, "--user") {
+		t.Fatalf("the next step repeats --user, which overrides ETCDCTL_USER's password: %q", words)
+	}
+	loggedIn("the next step in the same environment", clitest.Run(t, withEnvUser, words...))
+
+	words = nextStep(clitest.Run(t, nil, append(status, "--user", "root:"+pw)...))
+	if i := slices.Index(words, "--user"); i < 0 || i+1 >= len(words) || words[i+1] != "root" {
+		t.Fatalf("the next step of a --user run should carry --user root: %q", words)
+	}
+	if res := clitest.Run(t, nil, words...); res.Code != 3 || !strings.Contains(res.Stdout+res.Stderr, "authentication refused: no password for etcd user root: set ETCDCTL_PASSWORD, or run on a terminal to be asked") {
+		t.Fatalf("with no terminal and no password: exit %d, want 3 naming the missing password", res.Code)
+	}
+	tty, keyboard := steptest.Terminal(t)
+	if _, err := keyboard.WriteString(pw + "\n"); err != nil {
+		t.Fatal(err)
+	}
+	ios, out, errOut := iostreams.Test()
+	ios.In = tty
+	code := commands.Execute(context.Background(), words, ios, func(string) string { return "" })
+	res := clitest.Result{Code: code, Stdout: out.String(), Stderr: errOut.String()}
+	if !strings.HasPrefix(res.Stderr, "Password for etcd user root: ") {
+		t.Fatalf("no password prompt on the terminal: stderr %q", res.Stderr)
+	}
+	loggedIn("the next step on a terminal, password typed", res)
 }

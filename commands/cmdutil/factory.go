@@ -104,6 +104,9 @@ func (f *Factory) ClusterConfig() (*cluster.Config, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := f.promptPassword(cfg); err != nil {
+		return nil, err
+	}
 	for _, line := range cfg.Describe() {
 		f.Logger.Info("setting", "value", line)
 	}
