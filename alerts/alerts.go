@@ -19,6 +19,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/etcdmedic/etcdmedic/cluster"
 	"github.com/etcdmedic/etcdmedic/exporter"
 	"github.com/etcdmedic/etcdmedic/health"
 )
@@ -35,6 +36,9 @@ type Options struct {
 	SnapshotMaxAge time.Duration
 	// DefragMaxAge: a scheduled defrag job must have run within this long.
 	DefragMaxAge time.Duration
+	// Carry are the --preset and --set flags the rules were made with: each
+	// runbook's doctor carries them, so it judges where the alert fired.
+	Carry []string
 }
 
 // Defaults for what health's thresholds do not cover (ours: a daily
@@ -112,7 +116,16 @@ func Generate(o Options) []Group {
 	med := Group{Name: "etcdmedic"}
 	med.Rules = append(med.Rules, fragmentation(t), quotaETA(o.QuotaETA), critFinding(), warnFinding(), memberDown(), quorumLost(),
 		scrapeErrors(), snapshotTooOld(o.SnapshotMaxAge), snapshotFailed(), defragFailed(), defragStale(o.DefragMaxAge))
-	return []Group{etcd, med}
+	groups := []Group{etcd, med}
+	if len(o.Carry) > 0 {
+		doctor := "etcdmedic doctor " + cluster.ShellJoin(o.Carry)
+		for _, g := range groups {
+			for i := range g.Rules {
+				g.Rules[i].Runbook = strings.ReplaceAll(g.Rules[i].Runbook, "etcdmedic doctor", doctor)
+			}
+		}
+	}
+	return groups
 }
 
 // num formats a threshold the way PromQL reads it.
@@ -308,7 +321,7 @@ func snapshotTooOld(maxAge time.Duration) Rule {
 		Expr:        fmt.Sprintf(`%s > %s`, exporter.SnapshotAge, secs(maxAge)),
 		Summary:     fmt.Sprintf("no verified etcd snapshot younger than %s", maxAge),
 		Description: "The newest verified snapshot in the directory is too old (or there is none): a restore would lose that much.",
-		Runbook:     "etcdmedic snapshot save --dir DIR; etcdmedic snapshot list --dir DIR",
+		Runbook:     "etcdmedic snapshot save DIR; etcdmedic snapshot list DIR",
 		Test: Test{Interval: time.Minute, EvalAt: 10 * time.Minute,
 			Fire:  Case{Series: s(maxAge.Seconds() + 1), Labels: map[string]string{"job": "etcdmedic", "dir": "/backup"}},
 			Quiet: []Case{{Name: "young enough", Series: s(maxAge.Seconds() - 1)}}}}
@@ -318,7 +331,7 @@ func snapshotFailed() Rule {
 	return jobFailed("EtcdmedicSnapshotJobFailed", "etcdmedic_snapshot_success",
 		"the last scheduled etcd snapshot failed",
 		"etcdmedic snapshot save --metrics-file reported that its last run did not save and verify a snapshot.",
-		"etcdmedic snapshot save --dir DIR -v (run it by hand and read the error)")
+		"etcdmedic snapshot save DIR -v (run it by hand and read the error)")
 }
 
 func defragFailed() Rule {

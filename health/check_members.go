@@ -42,7 +42,7 @@ func (d *judge) checkMembers() {
 		if m.IsLearner && m.Started() {
 			d.add(d.member(m, Finding{ID: "members.learner", Severity: OK, Observed: "learner, not yet promoted", Short: "learner " + m.Label() + " not promoted",
 				Explanation: "a learner receives the log but does not vote; etcd allows one at a time",
-				Advice:      "once it has caught up, promote it: " + d.cmd("member promote", m.Label(), "--wait", "10m") + "; or remove it: " + d.cmd("member remove", m.IDString())}))
+				Advice:      "once it has caught up, promote it: " + d.cmd("member promote", cluster.ShellJoin([]string{m.Label()}), "--wait", "10m") + "; or remove it: " + d.cmd("member remove", m.IDString())}))
 		}
 	}
 	if len(unstarted) > 0 {
@@ -263,7 +263,10 @@ func (d *judge) checkAlarms(snap *cluster.Sample, al alarmListResult) {
 				"  3) if it is still over quota: delete what is not needed, or raise --quota-bytes on every member"
 		case "CORRUPT":
 			f.Explanation = "a member's data differs from the others (hash mismatch): do not trust reads from it"
-			f.Advice = "take a snapshot from a healthy member (etcdmedic snapshot save --from <healthy member>), then replace the corrupt member: remove it, wipe its data dir, add it back"
+			// Not `member replace`: its gates refuse while any alarm but
+			// NOSPACE is raised, so it would be a dead end here.
+			f.Advice = "take a snapshot from a healthy member: " + d.cmd("snapshot save", "'<dir>'", "--from", "'<healthy member>'") +
+				"; then replace the corrupt member: remove it, wipe its data dir, add it back"
 		default:
 			f.Explanation = "an alarm is raised"
 		}

@@ -2,6 +2,7 @@ package health
 
 import (
 	"fmt"
+	"strconv"
 
 	"github.com/etcdmedic/etcdmedic/cluster"
 	"github.com/etcdmedic/etcdmedic/internal/humanize"
@@ -40,7 +41,7 @@ func (d *judge) checkSpace(snap *cluster.Sample) {
 		if q.Severity != OK && q.Explanation == "" {
 			q.Explanation = "at the quota etcd raises NOSPACE and rejects every write"
 			if free >= size/4 {
-				q.Advice = fmt.Sprintf("defragmenting reclaims %s: %s", humanize.Bytes(free), d.cmd("defrag", fmt.Sprintf("--rule 'dbQuotaUsage >= %.2f'", t.QuotaWarn)))
+				q.Advice = fmt.Sprintf("defragmenting reclaims %s: %s", humanize.Bytes(free), d.cmd("defrag", "--rule 'dbQuotaUsage >= "+ruleNumber(t.QuotaWarn)+"'"))
 			} else {
 				q.Advice = "little is reclaimable by defragmenting: find what fills the keyspace (" + d.cmd("inventory") + "), or raise --quota-bytes"
 			}
@@ -55,7 +56,7 @@ func (d *judge) checkSpace(snap *cluster.Sample) {
 			f.Severity = Warn
 			f.Short = "frag " + humanize.Percent(frag) + " ≥ " + humanize.Percent(t.FragRatio)
 			f.Explanation = "free pages count against the quota and make the file larger than the data; defragmenting gives them back"
-			f.Advice = d.cmd("defrag", fmt.Sprintf("--rule 'fragmentation >= %.2f'", t.FragRatio)) + "   # rolling, one member at a time, leader last; --dry-run shows the plan"
+			f.Advice = d.cmd("defrag", "--rule 'fragmentation >= "+ruleNumber(t.FragRatio)+"'") + "   # rolling, one member at a time, leader last; --dry-run shows the plan"
 		} else {
 			f.Severity, f.Explanation = OK, "not worth a defragmentation stall"
 		}
@@ -77,3 +78,8 @@ func hasAlarm(st *cluster.MemberStatus, typ string) bool {
 	}
 	return false
 }
+
+// ruleNumber writes a threshold into a defrag rule exactly: rounded, a rule
+// printed for --set quota.warn=87.5% would skip members at 0.875–0.88 that
+// this finding flags.
+func ruleNumber(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }

@@ -47,7 +47,8 @@ func (d *diagnosis) checkConsistency(ctx context.Context, snap *cluster.Sample) 
 		f.Severity = Crit
 		f.Observed = strings.Join(mm, "; ")
 		f.Explanation = "members with the same compaction hold different data: possible corruption"
-		f.Advice = "stop writing through the odd member; snapshot a member in the majority (etcdmedic snapshot save --from <member>) and rebuild the odd one from scratch"
+		f.Advice = "stop writing through the odd member; snapshot a member in the majority (" + d.cmd("snapshot save", "'<dir>'", "--from", "'<member in the majority>'") +
+			") and rebuild the odd one from scratch"
 	}
 	d.add(f)
 }

@@ -24,6 +24,10 @@ type Options struct {
 	Consistency bool
 	// Connection is how the advice's commands reach this cluster ("--endpoints ...").
 	Connection string
+	// Rerun are this run's own doctor flags (--preset, --set, --consistency),
+	// for advice that says to run doctor again: the same judge, not the
+	// default one.
+	Rerun []string
 }
 
 // diagnosis carries one doctor run's state through the ordered checks; the
@@ -40,7 +44,7 @@ type diagnosis struct {
 func Diagnose(ctx context.Context, c *cluster.Cluster, o Options) *Report {
 	start := time.Now()
 	r := &Report{Started: start.UTC(), Preset: o.Preset}
-	d := &diagnosis{judge: &judge{t: o.Thresholds, window: o.Window, connection: o.Connection}, c: c, o: o}
+	d := &diagnosis{judge: &judge{t: o.Thresholds, window: o.Window, connection: o.Connection, rerun: o.Rerun}, c: c, o: o}
 	defer func() {
 		r.Findings = d.out
 		if r.Findings == nil {

@@ -16,6 +16,7 @@ type judge struct {
 	t          Thresholds
 	window     time.Duration
 	connection string
+	rerun      []string // doctor's own flags, for doctorAgain
 
 	mu  sync.Mutex
 	out []Finding
@@ -53,13 +54,26 @@ func (d *judge) cmd(sub string, args ...string) string {
 	return strings.Join(parts, " ")
 }
 
-// doctorAgain is this doctor run once more: its window too, when not the
-// default (outside doctor there is none).
+// doctorAgain is this doctor run once more: its thresholds and window too,
+// when not the default (outside doctor there are none).
 func (d *judge) doctorAgain() string {
+	args := cluster.ShellJoin(d.rerun)
 	if d.window > 0 && d.window != DefaultWindow {
-		return d.cmd("doctor", "--window", d.window.String())
+		args = strings.TrimSpace(args + " --window " + d.window.String())
 	}
-	return d.cmd("doctor")
+	if args == "" {
+		return d.cmd("doctor")
+	}
+	return d.cmd("doctor", args)
+}
+
+// doctorNode is doctor --node with this run's thresholds and the given flags.
+func (d *judge) doctorNode(args ...string) string {
+	parts := []string{"--node"}
+	if len(d.rerun) > 0 {
+		parts = append(parts, cluster.ShellJoin(d.rerun))
+	}
+	return d.cmd("doctor", append(parts, args...)...)
 }
 
 // replaceCmd puts a new member in m's place; the new member's name and peer

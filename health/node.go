@@ -52,6 +52,9 @@ type NodeOptions struct {
 	ExtraCerts []string
 	Probe      FsyncProbeOptions
 	Now        time.Time
+	// Connection and Rerun are as in Options: for advice to paste.
+	Connection string
+	Rerun      []string
 }
 
 // DiagnoseNode checks what the machine under a member can do, without
@@ -68,7 +71,7 @@ func DiagnoseNode(ctx context.Context, o NodeOptions) *Report {
 	if o.Probe == (FsyncProbeOptions{}) {
 		o.Probe = DefaultFsyncProbe
 	}
-	d := &judge{t: o.Thresholds}
+	d := &judge{t: o.Thresholds, connection: o.Connection, rerun: o.Rerun}
 	var growth *Growth
 	growthErr := o.ClusterErr
 	if growthErr == nil {
@@ -110,7 +113,7 @@ func (d *judge) checkFsyncProbe(ctx context.Context, o NodeOptions) {
 	if o.DataDir == "" {
 		f.Severity, f.Observed, f.Short = Unknown, "no data dir", "no data dir"
 		f.Explanation = "no --data-dir given and none in the manifest: nothing to probe"
-		f.Advice = "etcdmedic doctor --node --data-dir /var/lib/etcd"
+		f.Advice = "name etcd's data dir on this node: " + d.doctorNode("--data-dir", "'<etcd data dir>'")
 		d.add(f)
 		return
 	}
@@ -176,7 +179,7 @@ func (d *judge) checkFreeSpace(o NodeOptions) {
 	}
 	if f.Severity != OK {
 		f.Explanation = "a defragmentation writes a copy of the whole DB before replacing it, and a snapshot needs as much again; out of space, etcd stops"
-		f.Advice = "free space on the data dir's filesystem, or save snapshots elsewhere: etcdmedic snapshot save --dir /other/disk"
+		f.Advice = "free space on the data dir's filesystem, or save snapshots elsewhere: " + d.cmd("snapshot save", "'<dir on another disk>'")
 	}
 	d.add(f)
 }
@@ -206,7 +209,7 @@ func (d *judge) checkCerts(o NodeOptions) {
 		}
 		f := Finding{ID: "node.certExpiry", Severity: Unknown, Observed: observed, Short: "no certificates known",
 			Explanation: "no manifest names certificate files (or etcd serves plain HTTP), so expiry cannot be checked",
-			Advice:      "give the manifest: etcdmedic doctor --node --manifest /etc/kubernetes/manifests/etcd.yaml"}
+			Advice:      "name etcd's static-pod manifest: " + d.doctorNode("--manifest", "'<etcd manifest>'")}
 		if o.Manifest != "" && o.ManifestErr == nil {
 			// The manifest was read and names none: etcd serves plain HTTP.
 			// Pointing at a manifest again would not help.

@@ -35,12 +35,15 @@ func TestReadsWaitingForAHungLeaderSayWhy(t *testing.T) {
 	if got != 2 {
 		t.Fatalf("%d read findings for the followers, want 2", got)
 	}
-	// In doctor, the advice runs doctor again with this run's window.
-	d := &judge{ms: snap.Membership, t: th, window: 500 * time.Millisecond}
+	// In doctor, the advice runs doctor again with this run's window and
+	// thresholds (a --set with a space in it quoted), connection last.
+	d := &judge{ms: snap.Membership, t: th, window: 500 * time.Millisecond, connection: "--endpoints h:1",
+		rerun: []string{"--preset", "openshift", "--set", "read.warn=1s", "--set", "quota.warn= 70%", "--consistency"}}
 	d.checkReads(snap, reads)
+	want := "etcdmedic doctor --preset openshift --set read.warn=1s --set 'quota.warn= 70%' --consistency --window 500ms --endpoints h:1"
 	for _, f := range d.out {
-		if f.ID == "reads.linearizable" && f.Member == cluster.FormatID(2) && !strings.HasSuffix(f.Advice, "etcdmedic doctor --window 500ms") {
-			t.Errorf("doctor's advice %q: want it to carry --window 500ms", f.Advice)
+		if f.ID == "reads.linearizable" && f.Member == cluster.FormatID(2) && !strings.HasSuffix(f.Advice, want) {
+			t.Errorf("doctor's advice %q: want it to end %q", f.Advice, want)
 		}
 	}
 	// The leader answering: the same timeout says only that.

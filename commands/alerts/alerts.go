@@ -112,6 +112,7 @@ func (o *Options) Validate() error {
 		return err
 	}
 	o.Thresholds = t
+	o.Carry = health.CarryArgs(o.Preset, o.Overrides)
 	o.Options.Preset = o.Preset
 	return nil
 }

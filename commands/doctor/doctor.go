@@ -169,7 +169,7 @@ func Run(ctx context.Context, opts *Options) error {
 	}
 	defer c.Close()
 	hopts := health.Options{Preset: opts.Preset, Thresholds: opts.thresholds, Window: opts.Window,
-		Consistency: opts.Consistency, Connection: c.Config.ConnectionFlags()}
+		Consistency: opts.Consistency, Connection: c.Config.ConnectionFlags(), Rerun: opts.rerunArgs()}
 
 	// On a node whose etcd manifest was read, the local static pod's probe
 	// budget is judged beside the cluster, measured while Diagnose waits
@@ -239,4 +239,14 @@ func watch(ctx context.Context, opts *Options, c *cluster.Cluster, hopts health.
 		return fault.New(fault.Indeterminate, "interrupted before the first round finished")
 	}
 	return exitFor(last)
+}
+
+// rerunArgs are the flags that make "run doctor again" judge as this run
+// did; the connection and --window are added by the judge.
+func (o *Options) rerunArgs() []string {
+	args := health.CarryArgs(o.Preset, o.Overrides)
+	if o.Consistency {
+		args = append(args, "--consistency")
+	}
+	return args
 }

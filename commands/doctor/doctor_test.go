@@ -93,8 +93,10 @@ func TestDoctorHealthyThenFragmented(t *testing.T) {
 	if _, err := playground.Fragment(ctx, cli, ""); err != nil {
 		t.Fatal(err)
 	}
-	// The playground's database is small: lower the mixin's 100 MiB in-use floor.
-	res, r = doctor(t, c, append(looseDisk, "--set", "frag.minInUse=0")...)
+	// The playground's database is small: lower the mixin's 100 MiB in-use
+	// floor. A ratio that two decimals would round (to 0.38, which would
+	// skip members between 0.375 and 0.38) is printed in the rule exactly.
+	res, r = doctor(t, c, append(looseDisk, "--set", "frag.minInUse=0", "--set", "frag.ratio=37.5%")...)
 	if res.Code != 1 {
 		t.Fatalf("fragmented: exit %d, want 1 (warning)", res.Code)
 	}
@@ -105,7 +107,7 @@ func TestDoctorHealthyThenFragmented(t *testing.T) {
 			continue
 		}
 		warned++
-		want := "etcdmedic defrag --rule 'fragmentation >= 0.50' --endpoints " + strings.Join(c.Endpoints(), ",")
+		want := "etcdmedic defrag --rule 'fragmentation >= 0.375' --endpoints " + strings.Join(c.Endpoints(), ",")
 		if !strings.HasPrefix(f.Advice, want) {
 			t.Fatalf("fragmentation advice %q, want a runnable %q", f.Advice, want)
 		}

@@ -28,7 +28,7 @@ func addNodeFlags(fl *pflag.FlagSet, opts *Options) {
 // Status readings of the local member (the revision growth rate): never a
 // load.
 func runNode(ctx context.Context, opts *Options) error {
-	no := health.NodeOptions{Preset: opts.Preset, Thresholds: opts.thresholds, DataDir: opts.DataDir, Window: opts.Window}
+	no := health.NodeOptions{Preset: opts.Preset, Thresholds: opts.thresholds, DataDir: opts.DataDir, Window: opts.Window, Rerun: opts.rerunArgs()}
 	if opts.Global != nil {
 		no.ExtraCerts = append(no.ExtraCerts, opts.Global.CACert, opts.Global.Cert)
 	}
@@ -61,7 +61,7 @@ func runNode(ctx context.Context, opts *Options) error {
 	}
 	if c, err := opts.OpenCluster(); err == nil {
 		defer c.Close()
-		no.Cluster = c
+		no.Cluster, no.Connection = c, c.Config.ConnectionFlags()
 	} else {
 		no.ClusterErr = err
 	}
