@@ -175,7 +175,8 @@ func FindOriginalAPIServer(l *Layout, entries []Entry) (*Manifest, error) {
 			return m, nil
 		}
 	}
-	return nil, fault.Mark(fmt.Errorf("no quarantined kube-apiserver manifest in %s: run 'etcdmedic breakglass etcd-only' first, or pass --from", l.Rel(l.QuarantineDir)), fault.Refused)
+	step := []string{"breakglass", "etcd-only"}
+	return nil, needsStep(fault.Mark(fmt.Errorf("no quarantined kube-apiserver manifest in %s: run %s first (below), or pass --from", l.Rel(l.QuarantineDir), stepName(step...)), fault.Refused), step...)
 }
 
 // WriteAPIServer writes the generated manifest into the static-pod directory
@@ -234,7 +235,8 @@ func CheckAPIServerSlot(l *Layout) error {
 	}
 	for _, m := range ms {
 		if m.Component == KubeAPIServer && !m.IsBreakGlass() {
-			return fmt.Errorf("%w: %s still runs the original kube-apiserver; run 'etcdmedic breakglass etcd-only' first", ErrRefused, l.Rel(m.Path))
+			step := []string{"breakglass", "etcd-only"}
+			return needsStep(fmt.Errorf("%w: %s still runs the original kube-apiserver; run %s first (below)", ErrRefused, l.Rel(m.Path), stepName(step...)), step...)
 		}
 	}
 	return nil

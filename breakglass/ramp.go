@@ -74,7 +74,8 @@ func BreakGlassManifest(l *Layout) (*Manifest, error) {
 	path := filepath.Join(l.ManifestDir, BreakGlassFileName)
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("%w: no break-glass apiserver manifest (%s); run 'etcdmedic breakglass apiserver --localhost' first", ErrRefused, l.Rel(path))
+		step := []string{"breakglass", "apiserver", "--localhost"}
+		return nil, needsStep(fmt.Errorf("%w: no break-glass apiserver manifest (%s); run %s first (below)", ErrRefused, l.Rel(path), stepName(step...)), step...)
 	}
 	m, err := ParseManifest(path, data)
 	if err != nil {
@@ -83,7 +84,13 @@ func BreakGlassManifest(l *Layout) (*Manifest, error) {
 	if fi, err := os.Lstat(path); err != nil || !fi.Mode().IsRegular() || !m.IsBreakGlass() {
 		// A symlink there is not what etcdmedic wrote either: rewriting
 		// it would replace the link, not the file the kubelet runs.
-		return nil, fmt.Errorf("%w: %s was not written by etcdmedic", ErrRefused, l.Rel(path))
+		err := fmt.Errorf("%w: %s was not written by etcdmedic", ErrRefused, l.Rel(path))
+		if fi != nil && fi.Mode().IsRegular() && m.Component == KubeAPIServer {
+			// The original apiserver still runs: the runbook is two steps back.
+			step := []string{"breakglass", "etcd-only"}
+			return nil, needsStep(fmt.Errorf("%w: the original kube-apiserver still runs; run %s, then the break-glass apiserver, first (below)", err, stepName(step...)), step...)
+		}
+		return nil, err
 	}
 	return m, nil
 }

@@ -60,7 +60,7 @@ func (r *runner) gate(ctx context.Context) gateResult {
 		g.failure = refusal.String()
 		if refusal.NoSpareVoter && refusal.Findings == nil {
 			g.failure += ": a cluster of " + fmt.Sprint(len(ms.Voters())) + " voter(s) cannot be defragmented without downtime — every request stalls while a member copies its database. " +
-				"Run with --allow-downtime (the plan shows how long), or stop etcd on the member's node (move its static-pod manifest out) and defragment it offline there: etcdmedic breakglass defrag-offline --data-dir /var/lib/etcd (kubeadm's data dir; the file is backed up first)"
+				"Run with --allow-downtime (the plan shows how long), or stop etcd on the member's node (move its static-pod manifest out) and defragment it offline there: etcdmedic breakglass defrag-offline (the data dir is the one etcd's manifest names on that node; the file is backed up first)"
 		}
 		return g
 	}

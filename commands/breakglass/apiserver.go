@@ -113,7 +113,7 @@ func RunAPIServer(ctx context.Context, opts *APIServerOptions) error {
 			return err
 		}
 		if src, err = bg.FindOriginalAPIServer(l, entries); err != nil {
-			return err
+			return nextStep{layout: opts.Layout, conn: opts.Connection}.priorStep(err)
 		}
 	}
 	data, err := bg.GenerateAPIServer(src, opts.Gen)
@@ -132,9 +132,12 @@ func RunAPIServer(ctx context.Context, opts *APIServerOptions) error {
 			// run still shows the manifest, and says it would be refused.
 			if err := bg.CheckAPIServerSlot(l); err != nil {
 				if !opts.DryRun {
-					return step.Plan[*APIServerResult]{}, err
+					return step.Plan[*APIServerResult]{}, next.priorStep(err)
 				}
 				fmt.Fprintf(opts.IO.ErrOut, "Note: --yes would be refused now: %v\n", err)
+				if prior := bg.PriorStep(err); prior != nil {
+					fmt.Fprintf(opts.IO.ErrOut, "  → %s\n", next.command(prior...))
+				}
 			}
 			r := res(true)
 			return step.Plan[*APIServerResult]{Question: "Write it?", Preview: r,

@@ -323,3 +323,53 @@ func TestJSONFieldNamesStay(t *testing.T) {
 		}
 	}
 }
+
+// A step refused because an earlier one has not run names that step with
+// the flags in effect: pasted, the printed line moves the manifests of the
+// --root given, journals into its --state-dir, and the refused step then
+// goes ahead. The bare 'etcdmedic breakglass etcd-only' it once printed
+// would have edited this machine's own /etc/kubernetes.
+func TestPriorStepRefusalsPrintTheStepWithTheFlagsInEffect(t *testing.T) {
+	root := fixtureRoot(t)
+	state := "/srv/break glass" // node-relative, as every layout path: under --root
+	flags := []string{"--root", root, "--state-dir", state, "--yes"}
+	priorStep := func(r clitest.Result) []string {
+		t.Helper()
+		for _, line := range strings.Split(r.Stderr, "\n") {
+			if rest, ok := strings.CutPrefix(strings.TrimSpace(line), "→ "); ok {
+				return clitest.ShellWords(t, rest)
+			}
+		}
+		t.Fatalf("no step printed:\n%s", r.Stderr)
+		return nil
+	}
+	for _, args := range [][]string{{"ramp", "--to", "400", "--steps", "4"}, {"apiserver", "--localhost"}} {
+		before := snapshotFiles(t, root)
+		r := clitest.Run(t, noEtcd, append(append([]string{"breakglass"}, args...), flags...)...)
+		if r.Code != 4 || !strings.Contains(r.Stderr, "run the 'breakglass etcd-only' step") {
+			t.Fatalf("%v before etcd-only: exit %d, want 4 naming the step", args, r.Code)
+		}
+		if !same(before, snapshotFiles(t, root)) {
+			t.Fatalf("%v refused, and changed files", args)
+		}
+		want := []string{"breakglass", "etcd-only", "--root", root, "--state-dir", state}
+		if got := priorStep(r); strings.Join(got, "\x00") != strings.Join(want, "\x00") {
+			t.Fatalf("%v printed %q, want %q", args, got, want)
+		}
+	}
+	// Run as printed (and confirmed), then the apiserver step goes ahead.
+	if r := clitest.Run(t, noEtcd, "breakglass", "etcd-only", "--root", root, "--state-dir", state, "--yes"); r.Code != 0 {
+		t.Fatalf("the printed etcd-only: exit %d", r.Code)
+	}
+	if _, err := os.Stat(filepath.Join(root, state, "journal.jsonl")); err != nil {
+		t.Fatalf("the printed etcd-only journaled elsewhere: %v", err)
+	}
+	r := clitest.Run(t, noEtcd, append([]string{"breakglass", "ramp", "--to", "400", "--steps", "4"}, flags...)...)
+	want := []string{"breakglass", "apiserver", "--localhost", "--root", root, "--state-dir", state}
+	if got := priorStep(r); r.Code != 4 || strings.Join(got, "\x00") != strings.Join(want, "\x00") {
+		t.Fatalf("ramp before the apiserver: exit %d, printed %q, want %q", r.Code, got, want)
+	}
+	if r := clitest.Run(t, noEtcd, append([]string{"breakglass", "apiserver", "--localhost"}, flags...)...); r.Code != 0 {
+		t.Fatalf("apiserver after the printed etcd-only: exit %d", r.Code)
+	}
+}

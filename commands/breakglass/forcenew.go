@@ -164,7 +164,12 @@ func RunForceNewCluster(ctx context.Context, opts *ForceNewOptions) error {
 			v := &ForceNewView{ForceNewReport: r, Undo: next.command("breakglass", "undo")}
 			switch {
 			case r.Offline && err == nil:
-				v.Next = "start the member on its node, then: " + next.command("breakglass", "force-new-cluster", "--remove-flag")
+				// Its disk goes back to its node: there the layout is at /
+				// and discovery finds the connection, so neither --root nor
+				// this rescue host's connection flags belong on that line.
+				onNode := nextStep{layout: opts.Layout}
+				onNode.layout.Root = ""
+				v.Next = "start the member on its node, then there: " + onNode.command("breakglass", "force-new-cluster", "--remove-flag")
 			case r.Done:
 				v.rejoinSteps(next)
 			case r.ServedAlone && !r.FlagRemoved:

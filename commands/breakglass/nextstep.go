@@ -2,6 +2,7 @@ package breakglass
 
 import (
 	"path/filepath"
+	"slices"
 
 	bg "github.com/etcdmedic/etcdmedic/breakglass"
 	"github.com/etcdmedic/etcdmedic/cluster"
@@ -33,7 +34,7 @@ func connectionOf(f *cmdutil.Factory) func() []string {
 
 // fileOnly are the breakglass steps that never reach etcd: connection
 // flags would only be noise on them.
-var fileOnly = map[string]bool{"etcd-only": true, "apiserver": true, "journal": true}
+var fileOnly = map[string]bool{"etcd-only": true, "apiserver": true, "journal": true, "survivors": true}
 
 // command is `etcdmedic <args>` plus, for a breakglass step, the layout
 // flags that differ from the defaults and, for anything that reaches etcd,
@@ -42,12 +43,26 @@ func (n nextStep) command(args ...string) string {
 	argv := append([]string{"etcdmedic"}, args...)
 	breakglass := len(args) > 1 && args[0] == "breakglass"
 	if breakglass {
-		argv = append(argv, layoutArgs(n.layout)...)
+		argv = append(argv, layoutArgsFor(args, n.layout)...)
 	}
 	if n.conn != nil && (!breakglass || !fileOnly[args[1]]) {
 		argv = append(argv, n.conn()...)
 	}
 	return cluster.ShellJoin(argv)
+}
+
+// layoutArgsFor are the layout flags for one printed breakglass step: a
+// step that names its own --root (another member's disk) keeps it, and
+// survivors, which reads other disks and keeps no journal, takes only the
+// flags that find a manifest directory under each root.
+func layoutArgsFor(args []string, lf LayoutFlags) []string {
+	if slices.Contains(args, "--root") {
+		lf.Root = ""
+	}
+	if args[1] == "survivors" {
+		lf.StateDir, lf.QuarantineDir = "", ""
+	}
+	return layoutArgs(lf)
 }
 
 func layoutArgs(lf LayoutFlags) []string {
@@ -67,4 +82,13 @@ func layoutArgs(lf LayoutFlags) []string {
 	add("quarantine-dir", lf.QuarantineDir, bg.DefaultQuarantine)
 	add("state-dir", lf.StateDir, bg.DefaultStateDir)
 	return out
+}
+
+// priorStep attaches to a refusal that asks for an earlier step first that
+// step's command with the flags in effect (the capability names it bare).
+func (n nextStep) priorStep(err error) error {
+	if step := bg.PriorStep(err); step != nil {
+		return cmdutil.Suggest(err, n.command(step...))
+	}
+	return err
 }

@@ -36,6 +36,15 @@ func TestNextStepCarriesTheFlagsInEffectButNoPassword(t *testing.T) {
 	if c := n.command("breakglass", "apiserver", "--localhost"); strings.Contains(c, "--endpoints") || !strings.Contains(c, "--state-dir /srv/state") {
 		t.Errorf("apiserver next step %q", c)
 	}
+	// survivors reads the disks it names and keeps no journal: no --root of
+	// this run beside them, no --state-dir/--quarantine-dir (it has neither
+	// flag), no connection; a step naming its own --root keeps only that one.
+	if c := n.command("breakglass", "survivors", "--root", "/mnt/a", "--root", "/mnt/b"); c != "etcdmedic breakglass survivors --root /mnt/a --root /mnt/b" {
+		t.Errorf("survivors next step %q", c)
+	}
+	if c := n.command("breakglass", "etcd-only", "--root", "/mnt/a"); c != "etcdmedic breakglass etcd-only --root /mnt/a --state-dir /srv/state" {
+		t.Errorf("etcd-only on another disk: %q", c)
+	}
 	// Outside breakglass: the connection only.
 	if c := n.command("defrag", "--compact"); strings.Contains(c, "--root") || !strings.Contains(c, "--endpoints") {
 		t.Errorf("defrag next step %q", c)

@@ -116,7 +116,7 @@ func RunRamp(ctx context.Context, opts *RampOptions) error {
 	}
 	m, err := bg.BreakGlassManifest(l)
 	if err != nil {
-		return err
+		return nextStep{layout: opts.Layout, conn: opts.Connection}.priorStep(err)
 	}
 	ro := bg.RampOptions{To: opts.To, ToMutating: opts.ToMutating, Steps: opts.Steps, Interval: opts.Interval}
 	s := step.Step[*RampResult]{

@@ -3,8 +3,10 @@ package playground
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"strings"
 
+	"github.com/etcdmedic/etcdmedic/cluster"
 	"github.com/etcdmedic/etcdmedic/internal/fault"
 	"github.com/etcdmedic/etcdmedic/playground"
 )
@@ -37,16 +39,28 @@ func demo(ctx context.Context, opts *Options, c *playground.Cluster) error {
 	p := opts.IO.Palette()
 	getenv := demoEnv(opts.Getenv, exports(c))
 	for _, s := range demoSteps {
-		fmt.Fprintf(out, "\n%s\n", p.Bold.Render("$ etcdmedic "+shellJoin(s.args)))
+		fmt.Fprintf(out, "\n%s\n", p.Bold.Render("$ etcdmedic "+cluster.ShellJoin(s.args)))
 		args := append(append([]string(nil), s.args...), opts.Global...)
 		if code := opts.RunCommand(ctx, args, opts.IO, getenv); code > s.maxCode {
-			return fault.New(fault.Failed, fmt.Sprintf("playground --demo: 'etcdmedic %s' exited %d", shellJoin(s.args), code))
+			return fault.New(fault.Failed, fmt.Sprintf("playground --demo: 'etcdmedic %s' exited %d", cluster.ShellJoin(s.args), code))
 		}
 	}
 
 	fmt.Fprintf(out, "\n%s\n", p.Bold.Render("What to try next:"))
-	fmt.Fprintln(out, "  etcdmedic playground --seed --fragment      # keep a cluster running, then in another shell:")
-	fmt.Fprintln(out, "  "+strings.ReplaceAll(exports(c), "\n", "\n  "))
+	switch start := cluster.ShellJoin(append([]string{"etcdmedic", "playground", "--seed", "--fragment"}, opts.sameClusterArgs()...)); {
+	case opts.Keep:
+		fmt.Fprintln(out, "  # this cluster runs until Ctrl-C; in another shell:")
+		fmt.Fprintln(out, "  "+strings.ReplaceAll(exports(c), "\n", "\n  "))
+	case opts.BasePort != 0 && !opts.TLS:
+		// The same ports again: these exports reach the new cluster too.
+		fmt.Fprintln(out, "  "+start+"   # keep a cluster running, then in another shell:")
+		fmt.Fprintln(out, "  "+strings.ReplaceAll(exports(c), "\n", "\n  "))
+	default:
+		// Other ports, or certificates in a directory this run removes:
+		// only the new run's own export lines are right.
+		fmt.Fprintln(out, "  "+start+"   # keep a cluster running, then in another shell")
+		fmt.Fprintln(out, "  # paste the export lines it prints, and:")
+	}
 	fmt.Fprintln(out, "  etcdmedic status -o json                    # the same, for scripts")
 	fmt.Fprintln(out, "  etcdmedic status --command-timeout 2s       # a hung member costs at most 2 s")
 	fmt.Fprintln(out, "  etcdmedic doctor --all                      # every finding, not only the ones that need attention")
@@ -77,14 +91,25 @@ func demoEnv(base func(string) string, exports string) func(string) string {
 	}
 }
 
-// shellJoin prints args as a shell would need them typed.
-func shellJoin(args []string) string {
-	out := make([]string, len(args))
-	for i, a := range args {
-		if strings.ContainsAny(a, " '\"$\\<>|&;*?") {
-			a = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
-		}
-		out[i] = a
+// sameClusterArgs are the flags that start a cluster like this one: what
+// was given beyond the defaults, but not --data-dir, whose data this run keeps.
+func (o *Options) sameClusterArgs() []string {
+	var args []string
+	def := NewOptions(nil)
+	if o.Members != def.Members {
+		args = append(args, "--members", strconv.Itoa(o.Members))
 	}
-	return strings.Join(out, " ")
+	if o.BasePort != def.BasePort {
+		args = append(args, "--base-port", strconv.Itoa(o.BasePort))
+	}
+	if o.QuotaBytes != 0 {
+		args = append(args, "--quota-bytes", strconv.FormatInt(o.QuotaBytes, 10))
+	}
+	if o.TLS {
+		args = append(args, "--tls")
+	}
+	if o.EtcdBinary != "" {
+		args = append(args, "--etcd-binary", o.EtcdBinary)
+	}
+	return args
 }
