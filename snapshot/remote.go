@@ -1,6 +1,7 @@
 package snapshot
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -11,6 +12,7 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"gocloud.dev/blob"
@@ -66,6 +68,9 @@ type RemoteLocation struct {
 	Query                        url.Values
 	// Dir is the local directory of a file:// URL.
 	Dir string
+	// IdleTimeout bounds an s3:// connection that moves nothing
+	// (0: DefaultStorageIdleTimeout).
+	IdleTimeout time.Duration
 }
 
 // ParseRemote parses s3://bucket/prefix?..., gs://, azblob://, file:///dir,
@@ -142,9 +147,16 @@ func OpenRemote(ctx context.Context, loc *RemoteLocation) (*Remote, error) {
 	}
 	r.Display = loc.Scheme + "://" + loc.Bucket + "/" + loc.Prefix
 	u := url.URL{Scheme: loc.Scheme, Host: loc.Bucket, RawQuery: loc.Query.Encode()}
-	r.Bucket, err = blob.OpenBucket(ctx, u.String())
+	if loc.Scheme == "s3" {
+		r.Bucket, err = openS3(ctx, &u, cmp.Or(loc.IdleTimeout, DefaultStorageIdleTimeout))
+	} else {
+		r.Bucket, err = blob.OpenBucket(ctx, u.String())
+	}
 	if err != nil {
-		return nil, fault.Mark(fmt.Errorf("open %s: %s", r.Display, redact(err.Error())), fault.Invalid)
+		// The drivers name the whole URL, query values (an endpoint with
+		// credentials in it) included: only the display form is shown.
+		msg := strings.ReplaceAll(err.Error(), u.String(), r.Display)
+		return nil, fault.Mark(fmt.Errorf("open %s: %s", r.Display, redact(msg)), fault.Invalid)
 	}
 	ok, err := r.Bucket.IsAccessible(ctx)
 	switch {

@@ -106,7 +106,13 @@ func SaveRemote(ctx context.Context, c *cluster.Cluster, opts RemoteSaveOptions)
 	if err := CheckBundle(opts.Bundle, len(recipients) > 0); err != nil {
 		return nil, err
 	}
-	r, loc, err := Open(ctx, opts.To)
+	loc, err := ParseRemote(opts.To)
+	if err != nil {
+		return nil, err
+	}
+	// The stream from etcd and the upload it feeds stall together: one bound.
+	loc.IdleTimeout = opts.StallTimeout
+	r, err := OpenRemote(ctx, loc)
 	if err != nil {
 		return nil, err
 	}

@@ -372,3 +372,67 @@ func errorLines(stderr string) int {
 	}
 	return n
 }
+
+// TestRemoteServerHungMidUpload: MinIO SIGSTOPped during the upload keeps
+// its connections open (the kernel still answers), so only an idle bound
+// ends the save: with --stall-timeout 3s it fails within seconds, one line,
+// no final object; resumed, the next save aborts the leftover upload. Before
+// the bound, the save waited until killed.
+func TestRemoteServerHungMidUpload(t *testing.T) {
+	bin := buildEtcdmedic(t)
+	mc := startMinio(t)
+	mc.createBucket("hung")
+	c := bigCluster(t)
+	u := mc.url("hung", "")
+	cmd := exec.Command(bin, "snapshot", "save", "--to", u, "--endpoints", c.Endpoints()[0], "--stall-timeout", "3s")
+	cmd.Env = append([]string{"HOME=" + t.TempDir()}, awsEnv()...)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan int, 1)
+	go func() { cmd.Wait(); done <- cmd.ProcessState.ExitCode() }()
+	deadline := time.Now().Add(90 * time.Second)
+	for mc.parts("hung") < 1 {
+		if time.Now().After(deadline) {
+			t.Fatal("no multipart upload with parts appeared")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := mc.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	stopped := time.Now()
+	resumed := false
+	resume := func() {
+		if !resumed {
+			mc.cmd.Process.Signal(syscall.SIGCONT)
+			resumed = true
+		}
+	}
+	defer resume()
+	var code int
+	select {
+	case code = <-done:
+	case <-time.After(time.Minute):
+		cmd.Process.Kill()
+		t.Fatal("save did not end within a minute of the server hanging (--stall-timeout 3s)")
+	}
+	took := time.Since(stopped)
+	resume()
+	t.Logf("save with the server hung: exit %d after %s: %s", code, took.Round(time.Millisecond), stderr.String())
+	if code != 2 && code != 3 || strings.Count(strings.TrimSpace(stderr.String()), "\n") > 0 {
+		t.Fatalf("save with the server hung: exit %d, want 2 or 3 and one line", code)
+	}
+	if strings.Contains(stderr.String(), minioSecret) {
+		t.Fatal("the secret key was printed")
+	}
+	if f := finalObjects(mc.keys("hung")); len(f) != 0 {
+		t.Fatalf("objects under final names after the hang: %v", f)
+	}
+	out, _ := saveRemote(t, env(c), "--to", u)
+	if out.Save.Path == "" || len(finalObjects(mc.keys("hung"))) != 2 {
+		t.Fatalf("the next save: %+v, objects %v", out.Save, mc.keys("hung"))
+	}
+}
