@@ -56,14 +56,20 @@ func (c *Config) ConnectionArgs() []string {
 // ConnectionFlags is ConnectionArgs as one shell-quoted string.
 func (c *Config) ConnectionFlags() string { return ShellJoin(c.ConnectionArgs()) }
 
-// redactURL drops a user:password@ part of an endpoint URL.
+// redactURL drops a user:password@ part of an endpoint, with or without a
+// scheme. Everything before the last @ goes, not just a well-formed user
+// info: a password may hold a '/' or ':' that no URL parser would read as
+// user info, and an etcd endpoint has no other use for an @.
 func redactURL(ep string) string {
 	scheme, rest, ok := strings.Cut(ep, "://")
 	if !ok {
-		return ep
+		scheme, rest = "", ep
 	}
-	if at := strings.LastIndex(rest, "@"); at >= 0 && !strings.Contains(rest[:at], "/") {
+	if at := strings.LastIndex(rest, "@"); at >= 0 {
 		rest = rest[at+1:]
+	}
+	if scheme == "" {
+		return rest
 	}
 	return scheme + "://" + rest
 }

@@ -216,6 +216,10 @@ func splitList(vals []string) []string {
 func NormalizeEndpoint(ep string, tls bool) (string, error) {
 	// Messages show the endpoint without any user:password@ it may carry.
 	raw := redactURL(ep)
+	if strings.Contains(ep, "@") {
+		// Checked before parsing: a parse error would quote the credentials.
+		return "", configErrorf("invalid endpoint %q: credentials do not belong in an endpoint URL (it is printed and logged); use --user NAME and ETCDCTL_PASSWORD", raw)
+	}
 	if !strings.Contains(ep, "://") {
 		scheme := "http"
 		if tls {
@@ -226,9 +230,6 @@ func NormalizeEndpoint(ep string, tls bool) (string, error) {
 	u, err := url.Parse(ep)
 	if err != nil {
 		return "", configErrorf("invalid endpoint %q: %v", raw, unwrapURLError(err))
-	}
-	if u.User != nil {
-		return "", configErrorf("invalid endpoint %q: credentials do not belong in an endpoint URL (it is printed and logged); use --user NAME and ETCDCTL_PASSWORD", raw)
 	}
 	if u.Scheme != "http" && u.Scheme != "https" && u.Scheme != "unix" && u.Scheme != "unixs" {
 		return "", configErrorf("invalid endpoint %q: scheme must be http or https", raw)

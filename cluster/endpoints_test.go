@@ -50,3 +50,32 @@ func TestEmptyEndpointsAreAUsageError(t *testing.T) {
 		t.Fatalf("no --endpoints and no manifest: endpoints %q, want the default", got)
 	}
 }
+
+// An endpoint carrying credentials is refused without echoing them, however
+// the password is spelled: no scheme, a '/' or ':' or '@' inside it (which
+// no URL parser reads as user info, so a parse error would quote it).
+func TestEndpointCredentialsAreNeverEchoed(t *testing.T) {
+	for _, ep := range []string{
+		"http://root:pw-SECRET@10.0.0.1:2379",
+		"root:pw-SECRET@10.0.0.1:2379",
+		"https://root:pw/SECRET@10.0.0.1:2379",
+		"root:pw/SECRET:x@10.0.0.1:2379",
+		"https://root:pw@SECRET@10.0.0.1:2379",
+		"root:pw%SECRET@10.0.0.1:2379",
+	} {
+		_, err := cluster.NormalizeEndpoint(ep, false)
+		if err == nil {
+			t.Errorf("%s: accepted; want refused", ep)
+			continue
+		}
+		if !errors.Is(err, cluster.ErrConfig) || !strings.Contains(err.Error(), "credentials do not belong") {
+			t.Errorf("%s: error %q; want the credentials refusal (exit 64)", ep, err)
+		}
+		if strings.Contains(err.Error(), "SECRET") || strings.Contains(err.Error(), "pw") {
+			t.Errorf("%s: error %q shows the password", ep, err)
+		}
+		if !strings.Contains(err.Error(), "10.0.0.1:2379") {
+			t.Errorf("%s: error %q does not say which endpoint", ep, err)
+		}
+	}
+}

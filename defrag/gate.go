@@ -87,3 +87,19 @@ func (r *runner) thresholds() health.Thresholds {
 	}
 	return t
 }
+
+// JudgeOverrides are the thresholds the gate flags move away from the
+// default preset, as doctor's --set values: the doctor a refusal points to
+// then judges the members as the gate did.
+func (o Options) JudgeOverrides() []string {
+	def, _ := health.Preset(health.DefaultPreset)
+	t := (&runner{o: o}).thresholds()
+	var out []string
+	if t.FollowerLagWarn != def.FollowerLagWarn {
+		out = append(out, fmt.Sprintf("followerLag.warn=%d", t.FollowerLagWarn))
+	}
+	if t.FsyncCrit != def.FsyncCrit {
+		out = append(out, "fsync.crit="+t.FsyncCrit.String())
+	}
+	return out
+}

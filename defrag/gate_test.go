@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/etcdmedic/etcdmedic/cluster"
+	"github.com/etcdmedic/etcdmedic/health"
 	"github.com/etcdmedic/etcdmedic/playground"
 	"github.com/etcdmedic/etcdmedic/playground/playgroundtest"
 )
@@ -57,4 +58,26 @@ func TestGateAndGRPCHealthOnARealMember(t *testing.T) {
 		seen = append(seen, got)
 	}
 	t.Fatalf("NOT_SERVING never observed during 5 defragmentations with StopGRPCServiceOnDefrag on: %v", seen)
+}
+
+// The --set values a refusal's doctor carries are ones doctor accepts, and
+// give it the very thresholds the gate judged with.
+func TestJudgeOverridesGiveDoctorTheGatesThresholds(t *testing.T) {
+	for _, o := range []Options{
+		{},
+		{MaxApplyLag: 1000, SlowDiskFsyncP99: 500 * time.Millisecond},
+		{MaxApplyLag: 5000},
+		{MaxApplyLag: 7, SlowDiskFsyncP99: 1250 * time.Millisecond},
+	} {
+		got, err := health.Resolve(health.DefaultPreset, o.JudgeOverrides())
+		if err != nil {
+			t.Fatalf("%+v: doctor refuses %q: %v", o, o.JudgeOverrides(), err)
+		}
+		if want := (&runner{o: o}).thresholds(); got != want {
+			t.Errorf("%+v: doctor with %q judges with %+v, the gate with %+v", o, o.JudgeOverrides(), got, want)
+		}
+	}
+	if got := (Options{MaxApplyLag: 1000, SlowDiskFsyncP99: 500 * time.Millisecond}).JudgeOverrides(); len(got) != 0 {
+		t.Errorf("the defaults carry %q; want nothing", got)
+	}
 }

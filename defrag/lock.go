@@ -58,7 +58,9 @@ func AcquireLock(ctx context.Context, cli *clientv3.Client, key string, ttl int,
 	host, _ := os.Hostname()
 	info, _ := json.Marshal(Holder{Host: host, PID: os.Getpid(), Started: time.Now().UTC()})
 	if _, err := cli.Put(tctx, m.Key(), string(info), clientv3.WithLease(s.Lease())); err != nil {
-		m.Unlock(ctx)
+		uctx, ucancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
+		m.Unlock(uctx)
+		ucancel()
 		s.Close()
 		return nil, fmt.Errorf("lock %s: record holder: %w", key, err)
 	}

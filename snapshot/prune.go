@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/etcdmedic/etcdmedic/cluster"
 )
 
 // FutureSkew is how far ahead of this host's clock a snapshot's time may be
@@ -206,7 +208,7 @@ func Prune(ctx context.Context, dir string, p Policy, now time.Time, dryRun bool
 		skip[p] = true
 	}
 	if err := planRechecked(ctx, res, entries, p, now, skip, func(ctx context.Context, d Decision) error { return Recheck(ctx, d.Path) },
-		func(d Decision) string { return filepath.Base(d.Path) }); err != nil {
+		func(d Decision) string { return filepath.Base(d.Path) }, func(d Decision) string { return d.Path }); err != nil {
 		return nil, err
 	}
 	var errs []error
@@ -241,7 +243,7 @@ func (d Decision) Why() string { return strings.Join(d.Reasons, ", ") }
 // it warns about failures and about snapshots dated in the future. Shared by
 // the directory and the destination prune, so they decide alike.
 func planRechecked(ctx context.Context, res *PruneResult, entries []Entry, p Policy, now time.Time, skip map[string]bool,
-	recheck func(context.Context, Decision) error, name func(Decision) string) error {
+	recheck func(context.Context, Decision) error, name, verifyArg func(Decision) string) error {
 	for {
 		res.Decisions = Plan(entries, p, now)
 		failed := false
@@ -258,8 +260,8 @@ func planRechecked(ctx context.Context, res *PruneResult, entries []Entry, p Pol
 				return fmt.Errorf("prune: recheck %s: %w", d.Path, ctx.Err())
 			}
 			failed = true
-			res.Warnings = append(res.Warnings, fmt.Sprintf("%s: %s; not counted as verified (run 'etcdmedic snapshot verify' on it)",
-				name(d), oneLine(err.Error())))
+			res.Warnings = append(res.Warnings, fmt.Sprintf("%s: %s; not counted as verified (to see why: %s)",
+				name(d), oneLine(err.Error()), cluster.ShellJoin([]string{"etcdmedic", "snapshot", "verify", verifyArg(d)})))
 			for i := range entries {
 				if entries[i].Path == d.Path {
 					entries[i].Verified, entries[i].State = false, StateMismatch

@@ -3,11 +3,13 @@ package snapshot
 import (
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"time"
 
+	"github.com/etcdmedic/etcdmedic/internal/atomicfile"
 	"github.com/etcdmedic/etcdmedic/internal/output"
 )
 
@@ -54,7 +56,7 @@ func publish(stored *tempFile, meta *Metadata, fixed, dir string, name func(at t
 }
 
 // reserveMetadata claims a final name by creating its metadata file
-// exclusively (O_EXCL is atomic, a check-then-write is not): the metadata
+// exclusively (a hard link is atomic, a check-then-write is not): the metadata
 // goes first, so a file under a final name always has it. A name whose
 // snapshot exists without metadata (copied in by hand) is taken too.
 func reserveMetadata(path string, m *Metadata) error {
@@ -65,22 +67,13 @@ func reserveMetadata(path string, m *Metadata) error {
 	if err != nil {
 		return err
 	}
-	f, err := os.OpenFile(MetaPath(path), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
+	// Written whole under a temporary name, then linked without replacing:
+	// the claim is as atomic as O_EXCL, and a crash mid-write never leaves
+	// a half-written metadata file under a final name.
+	return atomicfile.WriteWith(MetaPath(path), atomicfile.Options{Perm: 0o600, NoReplace: true}, func(w io.Writer) error {
+		_, err := w.Write(append(b, '\n'))
 		return err
-	}
-	_, err = f.Write(append(b, '\n'))
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		os.Remove(f.Name())
-		return fmt.Errorf("write %s: %w", f.Name(), err)
-	}
-	return nil
+	})
 }
 
 // linkNoReplace puts the temporary file under its final name, failing with

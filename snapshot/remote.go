@@ -21,6 +21,7 @@ import (
 	"gocloud.dev/gcerrors"
 
 	"github.com/etcdmedic/etcdmedic/internal/fault"
+	"github.com/etcdmedic/etcdmedic/internal/secret"
 )
 
 // extAge marks a snapshot encrypted with age: the name is the stored form's
@@ -59,6 +60,9 @@ type Remote struct {
 	// destination without repeating endpoint options.
 	Display string
 	scheme  string
+	// query is the URL's query for commands printed as next steps, which
+	// must reach the same endpoint; empty when a value holds user info.
+	query string
 }
 
 // RemoteLocation is a parsed destination: bucket URL and, when the URL
@@ -76,6 +80,11 @@ type RemoteLocation struct {
 // ParseRemote parses s3://bucket/prefix?..., gs://, azblob://, file:///dir,
 // each optionally ending in a snapshot's name. Errors are usage errors.
 func ParseRemote(raw string) (*RemoteLocation, error) {
+	if hasUserInfo(raw) {
+		// Refused before parsing: a parse error would quote a password
+		// holding a '/' or ':' as a host or port.
+		return nil, fault.Mark(fmt.Errorf("%s: credentials do not belong in the URL: use the cloud's standard environment or files", redactURL(raw)), fault.Invalid)
+	}
 	u, err := url.Parse(raw)
 	if err != nil {
 		return nil, fault.Mark(fmt.Errorf("malformed URL %q: %w", redactURL(raw), errors.Unwrap(err)), fault.Invalid)
@@ -85,9 +94,6 @@ func ParseRemote(raw string) (*RemoteLocation, error) {
 	}
 	if !schemes[u.Scheme] {
 		return nil, fault.Mark(fmt.Errorf("unknown scheme %q in %s (s3://, gs://, azblob:// or file://)", u.Scheme, redactURL(raw)), fault.Invalid)
-	}
-	if u.User != nil {
-		return nil, fault.Mark(errors.New("credentials do not belong in the URL: use the cloud's standard environment or files"), fault.Invalid)
 	}
 	loc := &RemoteLocation{Scheme: u.Scheme, Query: u.Query()}
 	p := u.Path
@@ -129,6 +135,9 @@ func isSnapshotName(base string) bool {
 // error, one that cannot be reached or authenticated to is indeterminate.
 func OpenRemote(ctx context.Context, loc *RemoteLocation) (*Remote, error) {
 	r := &Remote{scheme: loc.Scheme, Prefix: loc.Prefix}
+	if q := loc.Query.Encode(); !strings.Contains(q, "%40") {
+		r.query = q
+	}
 	var err error
 	switch loc.Scheme {
 	case "file":
@@ -191,6 +200,20 @@ func (r *Remote) URLOf(name string) string {
 	return strings.TrimSuffix(r.Display, "/") + "/" + name
 }
 
+// CommandURL is the destination, or one object under it when name is set,
+// as a command-line argument: with the query (endpoint, region, path style),
+// so a printed command reaches the same storage.
+func (r *Remote) CommandURL(name string) string {
+	u := r.Display
+	if name != "" {
+		u = r.URLOf(name)
+	}
+	if r.query != "" {
+		u += "?" + r.query
+	}
+	return u
+}
+
 // S3 is the raw S3 client under an s3:// bucket, nil for other schemes.
 func (r *Remote) S3() *s3.Client {
 	var c *s3.Client
@@ -246,20 +269,8 @@ func (r *Remote) copyObject(ctx context.Context, name string, w io.Writer) (int6
 	return n, nil
 }
 
-// secretEnv are the variables whose values must never appear in output,
-// even inside an error an SDK built.
-var secretEnv = []string{"AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AZURE_STORAGE_KEY",
-	"AZURE_STORAGE_SAS_TOKEN", "AZURE_STORAGE_CONNECTION_STRING", "AZURE_CLIENT_SECRET", "MINIO_ROOT_PASSWORD"}
-
 // redact removes secret values from a message.
-func redact(s string) string {
-	for _, k := range secretEnv {
-		if v := os.Getenv(k); len(v) >= 4 {
-			s = strings.ReplaceAll(s, v, "[redacted]")
-		}
-	}
-	return s
-}
+func redact(s string) string { return secret.Redact(s, nil) }
 
 // redactURL drops a URL's user info and query from messages.
 func redactURL(raw string) string {
@@ -267,11 +278,21 @@ func redactURL(raw string) string {
 		raw = raw[:i]
 	}
 	if i := strings.Index(raw, "://"); i >= 0 {
-		if j := strings.Index(raw[i+3:], "@"); j >= 0 {
+		if j := strings.LastIndex(raw[i+3:], "@"); j >= 0 {
 			raw = raw[:i+3] + raw[i+3+j+1:]
 		}
 	}
 	return redact(raw)
+}
+
+// hasUserInfo says whether a URL carries a user[:password]@ before its
+// query: an object-storage URL has no other use for an @ there.
+func hasUserInfo(raw string) bool {
+	if i := strings.IndexAny(raw, "?#"); i >= 0 {
+		raw = raw[:i]
+	}
+	_, rest, ok := strings.Cut(raw, "://")
+	return ok && strings.Contains(rest, "@")
 }
 
 // quietChecksums keeps the S3 SDK from logging, on every read of an object

@@ -51,7 +51,7 @@ func (r *Remote) Prune(ctx context.Context, p Policy, now time.Time, dryRun bool
 	}
 	res := &PruneResult{DryRun: dryRun, Deleted: []string{}, Warnings: []string{}}
 	if err := planRechecked(ctx, res, entries, p, now, map[string]bool{}, func(ctx context.Context, d Decision) error { return r.Recheck(ctx, baseOf(d.Entry)) },
-		func(d Decision) string { return baseOf(d.Entry) }); err != nil {
+		func(d Decision) string { return baseOf(d.Entry) }, func(d Decision) string { return r.CommandURL(baseOf(d.Entry)) }); err != nil {
 		return nil, err
 	}
 	var errs []error

@@ -9,6 +9,7 @@ import (
 	"github.com/etcdmedic/etcdmedic/health"
 	"github.com/etcdmedic/etcdmedic/internal/exitcode"
 	"github.com/etcdmedic/etcdmedic/internal/fault"
+	"github.com/etcdmedic/etcdmedic/internal/secret"
 )
 
 // FlagError marks bad command-line usage (exit 64).
@@ -94,5 +95,5 @@ func Message(err error) string {
 	// A wrapped sentinel reads "x: configuration error: y"; the sentinel's
 	// words add nothing for a person.
 	msg = strings.Replace(msg, cluster.ErrConfig.Error()+": ", "", 1)
-	return strings.ReplaceAll(msg, "\n", " ")
+	return secret.Redact(strings.ReplaceAll(msg, "\n", " "), nil)
 }

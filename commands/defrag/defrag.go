@@ -183,13 +183,23 @@ func (o *Options) Validate() error {
 	)
 }
 
+// doctorCommand is the doctor a refusal points to: this run's connection,
+// and the thresholds its gate flags changed, so both judge alike.
+func (opts *Options) doctorCommand(cfg *cluster.Config) string {
+	var judge []string
+	for _, o := range opts.Run.JudgeOverrides() {
+		judge = append(judge, "--set", o)
+	}
+	return cmdutil.DoctorCommand(cfg, judge...)
+}
+
 func Run(ctx context.Context, opts *Options) error {
 	c, err := opts.OpenCluster()
 	if err != nil {
 		return err
 	}
 	defer c.Close()
-	p := &printer{io: opts.IO, format: opts.Format(), doctor: cmdutil.DoctorCommand(c.Config)}
+	p := &printer{io: opts.IO, format: opts.Format(), doctor: opts.doctorCommand(c.Config)}
 	if opts.Run.Rule != nil {
 		p.rule = opts.Run.Rule.Source
 	}

@@ -194,6 +194,12 @@ func TestDefragRefusesWhenAMemberIsHung(t *testing.T) {
 	if res.Code != 4 || !strings.HasSuffix(res.Stdout, next) {
 		t.Fatalf("refused run for people: exit %d, stdout:\n%s\nwant it to end with %q", res.Code, res.Stdout, next)
 	}
+	// Gate flags that move a threshold travel to doctor as --set, so the
+	// doctor it points to judges the members as this gate did.
+	res = clitest.Run(t, nil, "defrag", "--endpoints", endpoints(c), "--command-timeout", "2s", "--max-apply-lag", "5000", "--slow-disk-fsync-p99", "800ms")
+	if res.Code != 4 || !strings.Contains(res.Stdout, "--set followerLag.warn=5000") || !strings.Contains(res.Stdout, "--set fsync.crit=800ms") {
+		t.Fatalf("refused run with gate flags: exit %d, stdout:\n%s\nwant the doctor step to carry --set followerLag.warn=5000 --set fsync.crit=800ms", res.Code, res.Stdout)
+	}
 	// The same gate in a dry run, the pre-flight check a cron wrapper runs:
 	// refused (4), the reason on stderr in table mode as in JSON mode.
 	for _, format := range []string{"table", "json"} {

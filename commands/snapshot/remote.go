@@ -230,7 +230,7 @@ func verifyAny(ctx context.Context, file string, o *VerifyOptions) (*snap.Verify
 	}
 	defer r.Close()
 	if loc.Name == "" {
-		return nil, fault.Mark(fmt.Errorf("%s names no snapshot: give URL/NAME (see %s)", r.Display, cluster.ShellJoin([]string{"etcdmedic", "snapshot", "list", r.Display})), fault.Invalid)
+		return nil, fault.Mark(fmt.Errorf("%s names no snapshot: give URL/NAME (see %s)", r.Display, cluster.ShellJoin([]string{"etcdmedic", "snapshot", "list", r.CommandURL("")})), fault.Invalid)
 	}
 	res, err := r.Verify(ctx, loc.Name, snap.FetchOptions{Identities: ids, TempDir: o.TempDir})
 	if res != nil && res.VerifyResult != nil && (err == nil || errors.Is(err, snap.ErrEncrypted) || errors.Is(err, snap.ErrCorrupt)) {

@@ -97,6 +97,10 @@ func TestPruneRechecksNewestVerified(t *testing.T) {
 		if r.Code != 1 || !strings.Contains(r.Stdout, "not counted as verified") {
 			t.Fatalf("exit %d; want 1 and the warning in the table output", r.Code)
 		}
+		// The warning's command names the snapshot, so it runs as printed.
+		if want := "to see why: etcdmedic snapshot verify " + paths[2]; !strings.Contains(r.Stdout, want) {
+			t.Fatalf("table output %q; want %q", r.Stdout, want)
+		}
 	})
 	t.Run("yes", func(t *testing.T) {
 		check(t, clitest.Run(t, nil, "snapshot", "prune", dir, "--keep-last", "1", "--yes", "-o", "json"), false)

@@ -186,11 +186,19 @@ func (p *Pager) receive(ctx context.Context) error {
 	if p.st == nil {
 		req, callOpts := rangeStreamCall(p.cli, p.cursor, append([]clientv3.OpOption{clientv3.WithRange(p.rangeEnd), clientv3.WithRev(p.Rev)}, p.opts...))
 		sctx, cancel := context.WithCancel(ctx)
+		// clientv3's call options wait for a ready connection: opening the
+		// stream is bounded by the page timeout like every page after it.
+		var lateOpen atomic.Bool
+		t := time.AfterFunc(p.timeout, func() { lateOpen.Store(true); cancel() })
 		// The client's connection carries its credentials, token and
 		// interceptors; only the read-ahead goroutine is left out.
 		rs, err := pb.NewKVClient(p.cli.ActiveConnection()).RangeStream(sctx, req, append(callOpts, grpc.ForceCodecV2(rawCodec{}))...)
-		if err != nil {
+		stopped := t.Stop()
+		if err != nil || !stopped {
 			cancel()
+			if lateOpen.Load() {
+				return fmt.Errorf("no page within %s: %w", p.timeout, context.DeadlineExceeded)
+			}
 			return err
 		}
 		p.st = &stream{rs: rs, cancel: cancel}
