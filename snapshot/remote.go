@@ -63,6 +63,7 @@ type Remote struct {
 	// query is the URL's query for commands printed as next steps, which
 	// must reach the same endpoint; empty when a value holds user info.
 	query string
+	dir   string // a file:// destination's directory
 }
 
 // RemoteLocation is a parsed destination: bucket URL and, when the URL
@@ -141,7 +142,7 @@ func OpenRemote(ctx context.Context, loc *RemoteLocation) (*Remote, error) {
 	var err error
 	switch loc.Scheme {
 	case "file":
-		r.Display = "file://" + loc.Dir
+		r.Display, r.dir = "file://"+loc.Dir, loc.Dir
 		fi, serr := os.Stat(loc.Dir)
 		if serr != nil || !fi.IsDir() {
 			return nil, fault.Mark(fmt.Errorf("%s: directory does not exist", r.Display), fault.Invalid)

@@ -361,6 +361,11 @@ func (r *Remote) publish(ctx context.Context, tmp string, meta *Metadata, name f
 			r.Bucket.Delete(context.WithoutCancel(ctx), r.Key(n+MetaSuffix))
 			return "", err
 		}
+		if err := r.syncPublished(n, n+MetaSuffix); err != nil {
+			r.Bucket.Delete(context.WithoutCancel(ctx), r.Key(n))
+			r.Bucket.Delete(context.WithoutCancel(ctx), r.Key(n+MetaSuffix))
+			return "", err
+		}
 		return n, nil
 	}
 	return "", fmt.Errorf("%w: no free name at %s", ErrTargetExists, r.Display)
