@@ -11,7 +11,11 @@ import (
 // Entry is one snapshot file in a directory, as its name and metadata
 // describe it (list never reads the database itself: that is verify's job).
 type Entry struct {
-	Path       string    `json:"path"`
+	Path string `json:"path"`
+	// URL is set for a snapshot at a destination: its URL with the
+	// destination's query (endpoint, region, path style), as verify, drill
+	// and restore take it. Path names it without the query.
+	URL        string    `json:"url,omitempty"`
 	ClusterID  string    `json:"clusterId"`
 	Revision   int64     `json:"revision"`
 	Created    time.Time `json:"created"`

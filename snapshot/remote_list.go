@@ -33,7 +33,7 @@ func (r *Remote) List(ctx context.Context, now time.Time) ([]Entry, error) {
 		if !ok {
 			continue
 		}
-		e := Entry{Path: r.URLOf(base), ClusterID: n.ClusterID, Revision: n.Revision, Created: n.Created,
+		e := Entry{Path: r.URLOf(base), URL: r.CommandURL(base), ClusterID: n.ClusterID, Revision: n.Revision, Created: n.Created,
 			Size: o.Size, Compressed: n.Compressed, State: StateUnverified}
 		m, has, err := r.readMeta(ctx, base)
 		switch {

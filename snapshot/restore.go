@@ -12,6 +12,7 @@ import (
 
 	"github.com/coreos/go-semver/semver"
 
+	"github.com/etcdmedic/etcdmedic/cluster"
 	"github.com/etcdmedic/etcdmedic/internal/etcdbin"
 	"github.com/etcdmedic/etcdmedic/internal/fault"
 )
@@ -222,8 +223,9 @@ type PlanStep struct {
 
 // RestorePlan prints, for every member of initialCluster, the exact command
 // that restores it. All members restore the same file with the same token,
-// bump and membership; only name and peer URLs differ.
-func RestorePlan(o RestoreOptions, self string) ([]PlanStep, error) {
+// bump and membership; only name and peer URLs differ. carry are flags of
+// the planning run each command needs too (--identity).
+func RestorePlan(o RestoreOptions, self string, carry ...string) ([]PlanStep, error) {
 	members, err := ParseInitialCluster(o.InitialCluster)
 	if err != nil {
 		return nil, err
@@ -255,26 +257,13 @@ func RestorePlan(o RestoreOptions, self string) ([]PlanStep, error) {
 		if o.EtcdutlBinary != "" {
 			argv = append(argv, "--etcdutl-binary", o.EtcdutlBinary)
 		}
-		steps = append(steps, PlanStep{Name: n, PeerURLs: members[n], Argv: argv, Command: shellJoin(argv)})
+		if o.TempDir != "" {
+			argv = append(argv, "--temp-dir", o.TempDir)
+		}
+		argv = append(argv, carry...)
+		steps = append(steps, PlanStep{Name: n, PeerURLs: members[n], Argv: argv, Command: cluster.ShellJoin(argv)})
 	}
 	return steps, nil
-}
-
-func shellJoin(argv []string) string {
-	out := make([]string, len(argv))
-	for i, a := range argv {
-		out[i] = shellQuote(a)
-	}
-	return strings.Join(out, " ")
-}
-
-func shellQuote(s string) string {
-	if s != "" && strings.IndexFunc(s, func(r rune) bool {
-		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-_./:=,@%+", r))
-	}) < 0 {
-		return s
-	}
-	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
 func contains(xs []string, x string) bool {

@@ -43,9 +43,11 @@ the file and its size, cluster, revision and time still agree with the file and 
 'etcdmedic snapshot verify' on it). list reads names and metadata only, so "verified" is
 what the save found: verify reads the data again, and prune rechecks the snapshot it
 keeps as the newest verified one. A snapshot dated more than 5 minutes ahead of this
-clock shows a negative age and "future": true in JSON.`,
+clock shows a negative age and "future": true in JSON. At a URL, each snapshot's "url" in JSON
+keeps the destination's query (endpoint, path style), as verify, drill and restore take it.`,
 		Example: `  etcdmedic snapshot list /var/backups/etcd
-  etcdmedic snapshot list /var/backups/etcd -o json | jq -r '.snapshots[0].path'`,
+  etcdmedic snapshot list /var/backups/etcd -o json | jq -r '.snapshots[0].path'
+  etcdmedic snapshot verify "$(etcdmedic snapshot list "$URL" -o json | jq -r '.snapshots[0].url')"`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 1 {

@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
+	"net/url"
 	"os"
 	"path"
 	"path/filepath"
@@ -47,6 +49,14 @@ func readAllLimited(r io.Reader) ([]byte, error) { return io.ReadAll(io.LimitRea
 func bytesReader(b []byte) io.ReadSeeker         { return bytes.NewReader(b) }
 
 // withName puts a snapshot's name at the end of a destination URL's path.
+// sameURL: the same object and the same query values, in any order or escaping.
+func sameURL(a, b string) bool {
+	ua, erra := url.Parse(a)
+	ub, errb := url.Parse(b)
+	return erra == nil && errb == nil && ua.Scheme == ub.Scheme && ua.Host == ub.Host &&
+		path.Clean(ua.Path) == path.Clean(ub.Path) && maps.EqualFunc(ua.Query(), ub.Query(), slices.Equal)
+}
+
 func withName(u, name string) string {
 	base, q, _ := strings.Cut(u, "?")
 	out := strings.TrimSuffix(base, "/") + "/" + name
@@ -197,8 +207,8 @@ func remoteRoundTrip(t *testing.T, u string, checkObjects func(name string)) {
 	lr := clitest.Run(t, nil, "snapshot", "list", u, "-o", "json")
 	var list struct {
 		Snapshots []struct {
-			Path, State string
-			Revision    int64
+			Path, URL, State string
+			Revision         int64
 		}
 	}
 	if err := json.Unmarshal([]byte(lr.Stdout), &list); err != nil || lr.Code != 0 {
@@ -207,7 +217,12 @@ func remoteRoundTrip(t *testing.T, u string, checkObjects func(name string)) {
 	if len(list.Snapshots) != 1 || path.Base(list.Snapshots[0].Path) != name || list.Snapshots[0].State != "verified" {
 		t.Fatalf("list: %+v", list.Snapshots)
 	}
-	vr := clitest.Run(t, nil, "snapshot", "verify", withName(u, name))
+	// The listed url is the one to pass on: it keeps the destination's
+	// query (MinIO's endpoint), which the path leaves out.
+	if !sameURL(list.Snapshots[0].URL, withName(u, name)) {
+		t.Fatalf("list: url %q, want %q", list.Snapshots[0].URL, withName(u, name))
+	}
+	vr := clitest.Run(t, nil, "snapshot", "verify", list.Snapshots[0].URL)
 	if vr.Code != 0 {
 		t.Fatalf("verify exit %d", vr.Code)
 	}
@@ -322,6 +337,18 @@ func remoteEncrypted(t *testing.T, u string, get func(name string) []byte) {
 	}
 	if r := clitest.Run(t, nil, "snapshot", "restore", withName(u, name), "--data-dir", filepath.Join(t.TempDir(), "d")); r.Code != 1 {
 		t.Fatalf("restore without --identity: exit %d, want 1", r.Code)
+	}
+	// The plan's line for a member restores as printed: it carries the
+	// identity the plan was given.
+	peer := fmt.Sprintf("http://127.0.0.1:%d", playgroundtest.FreePort(t))
+	pr := clitest.Run(t, nil, "snapshot", "restore", withName(u, name), "--plan", "-o", "json", "--data-dir", filepath.Join(t.TempDir(), "p"),
+		"--initial-cluster", "r1="+peer, "--identity", idFile)
+	var plan struct{ Members []struct{ Argv []string } }
+	if err := json.Unmarshal([]byte(pr.Stdout), &plan); err != nil || pr.Code != 0 || len(plan.Members) != 1 {
+		t.Fatalf("restore --plan: exit %d, %v: %s", pr.Code, err, pr.Stdout)
+	}
+	if r := clitest.Run(t, nil, plan.Members[0].Argv[1:]...); r.Code != 0 {
+		t.Fatalf("the plan's line %q: exit %d: %s", plan.Members[0].Argv, r.Code, r.Stderr)
 	}
 	noSecret(t, sr, nv, wr)
 }

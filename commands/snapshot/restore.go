@@ -191,7 +191,11 @@ func runPlan(ctx context.Context, opts *RestoreOptions) error {
 		}
 		o.InitialCluster = ic
 	}
-	steps, err := snap.RestorePlan(o, "etcdmedic")
+	var carry []string
+	if opts.Identity != "" {
+		carry = append(carry, "--identity", opts.Identity)
+	}
+	steps, err := snap.RestorePlan(o, "etcdmedic", carry...)
 	if err != nil {
 		return cmdutil.UsageError(err)
 	}
@@ -201,7 +205,11 @@ func runPlan(ctx context.Context, opts *RestoreOptions) error {
 	out := opts.IO.Out
 	fmt.Fprintf(out, "# Restore %s as a new %d-member cluster.\n", o.File, len(steps))
 	fmt.Fprintln(out, "# 1. Stop etcd on every member (kubeadm: move /etc/kubernetes/manifests/etcd.yaml out) and")
-	fmt.Fprintln(out, "#    copy the snapshot and its .meta.json to each member.")
+	if snap.IsURL(o.File) {
+		fmt.Fprintln(out, "#    give each member read access to the destination (its line downloads and verifies the snapshot).")
+	} else {
+		fmt.Fprintln(out, "#    copy the snapshot and its .meta.json to each member.")
+	}
 	fmt.Fprintln(out, "# 2. On each member, run its line:")
 	for _, s := range steps {
 		fmt.Fprintf(out, "\n# on %s (%s)\n%s\n", s.Name, strings.Join(s.PeerURLs, ","), s.Command)
