@@ -2,13 +2,17 @@ package snapshot
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/smithy-go"
 	"gocloud.dev/blob"
 	"gocloud.dev/blob/s3blob"
 )
@@ -75,4 +79,25 @@ func (c *writeIdleConn) Write(p []byte) (int, error) {
 		return 0, err
 	}
 	return c.Conn.Write(p)
+}
+
+// s3Diagnosis says in words what a storage error means when it is about
+// credentials, the commonest failure of a new backup job, and what to
+// check, with the part of the SDK's text that says why; "" for any other
+// error. The SDK's whole text names the operation and request IDs first.
+func s3Diagnosis(err error) (diagnosis, detail string) {
+	var ae smithy.APIError
+	if errors.As(err, &ae) {
+		switch ae.ErrorCode() {
+		case "SignatureDoesNotMatch", "InvalidAccessKeyId", "InvalidClientTokenId", "InvalidToken", "ExpiredToken", "TokenRefreshRequired":
+			return fmt.Sprintf("the storage refused the credentials (%s): check AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or the profile's", ae.ErrorCode()), ae.ErrorMessage()
+		case "AccessDenied", "AllAccessDisabled":
+			return fmt.Sprintf("the credentials lack a permission (%s): the job needs s3:ListBucket, GetObject, PutObject, DeleteObject and AbortMultipartUpload on the bucket", ae.ErrorCode()), ae.ErrorMessage()
+		}
+		return "", ""
+	}
+	if _, why, ok := strings.Cut(err.Error(), "get credentials: "); ok {
+		return "no AWS credentials found: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, AWS_PROFILE (with ~/.aws), a web identity token (IRSA), or run where an instance role is", why
+	}
+	return "", ""
 }

@@ -313,11 +313,16 @@ func TestRemoteBadInput(t *testing.T) {
 	}
 	t.Setenv("AWS_SECRET_ACCESS_KEY", minioSecret+"-wrong")
 	r := clitest.Run(t, nil, "snapshot", "list", mc.url("real", ""))
-	if r.Code != 3 {
-		t.Errorf("wrong credentials: exit %d, want 3", r.Code)
+	// Said in words, with what to check.
+	if r.Code != 3 || !strings.Contains(r.Stderr, "the storage refused the credentials (SignatureDoesNotMatch): check AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY") {
+		t.Errorf("wrong credentials: exit %d, stderr %q; want 3 and the credentials refused", r.Code, r.Stderr)
 	}
 	if strings.Contains(r.Stdout+r.Stderr, minioSecret) {
 		t.Errorf("the (wrong) secret was printed: %s", r.Stderr)
+	}
+	t.Setenv("AWS_ACCESS_KEY_ID", "nosuchkey")
+	if r := clitest.Run(t, nil, "snapshot", "list", mc.url("real", "")); r.Code != 3 || !strings.Contains(r.Stderr, "(InvalidAccessKeyId)") || errorLines(r.Stderr) != 1 {
+		t.Errorf("unknown access key: exit %d, stderr %q; want 3, one line naming InvalidAccessKeyId", r.Code, r.Stderr)
 	}
 	if k := mc.keys("real"); len(k) != 0 {
 		t.Errorf("objects written: %v", k)
