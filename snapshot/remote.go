@@ -282,7 +282,7 @@ func redactURL(raw string) string {
 	if i := strings.IndexAny(raw, "?#"); i >= 0 {
 		raw = raw[:i]
 	}
-	if i := strings.Index(raw, "://"); i >= 0 {
+	if i := strings.Index(raw, "://"); i >= 0 && raw[:i] != "file" {
 		if j := strings.LastIndex(raw[i+3:], "@"); j >= 0 {
 			raw = raw[:i+3] + raw[i+3+j+1:]
 		}
@@ -291,13 +291,18 @@ func redactURL(raw string) string {
 }
 
 // hasUserInfo says whether a URL carries a user[:password]@ before its
-// query: an object-storage URL has no other use for an @ there.
+// query: a bucket URL has no other use for an @ there (a password may hold
+// a '/', so the whole rest is looked at, not the host alone). A file://
+// URL has no user info, and a directory may have an @ in its name.
 func hasUserInfo(raw string) bool {
 	if i := strings.IndexAny(raw, "?#"); i >= 0 {
 		raw = raw[:i]
 	}
-	_, rest, ok := strings.Cut(raw, "://")
-	return ok && strings.Contains(rest, "@")
+	scheme, rest, ok := strings.Cut(raw, "://")
+	if !ok || scheme == "file" {
+		return false
+	}
+	return strings.Contains(rest, "@")
 }
 
 // quietChecksums keeps the S3 SDK from logging, on every read of an object

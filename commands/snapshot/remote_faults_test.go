@@ -371,6 +371,22 @@ func TestRemoteUsageErrors(t *testing.T) {
 	}
 }
 
+// A directory may have an @ in its name: a file:// URL has no user info to
+// refuse, and its messages name the whole path.
+func TestFileURLWithAnAtInItsPath(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "etcd@prod")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if r := clitest.Run(t, nil, "snapshot", "list", "file://"+dir); r.Code != 0 {
+		t.Fatalf("list file://%s: exit %d: %s", dir, r.Code, r.Stderr)
+	}
+	r := clitest.Run(t, nil, "snapshot", "list", "file://"+dir+"/missing")
+	if r.Code != 64 || !strings.Contains(r.Stderr, "file://"+dir+"/missing") {
+		t.Fatalf("list of a missing dir: exit %d, stderr %q; want 64 naming the whole path", r.Code, r.Stderr)
+	}
+}
+
 // errorLines counts stderr's lines other than the usage hint.
 func errorLines(stderr string) int {
 	n := 0
