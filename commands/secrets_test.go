@@ -17,16 +17,15 @@ import (
 	"github.com/etcdmedic/etcdmedic/playground/playgroundtest"
 )
 
-// No secret in any output, log, advice, event, metrics file or metadata,
-// whatever the combination of flags, environment and URLs: every command,
-// verbose, against a real cluster with auth on, grepped for the passwords.
-func TestPasswordsNeverAppearInAnyOutput(t *testing.T) {
-	c := playgroundtest.Start(t, playground.Options{Members: 3, QuotaBytes: 64 << 20})
+// authCluster starts a playground with auth on and a root user with the
+// given password.
+func authCluster(t *testing.T, o playground.Options, rootPassword string) *playground.Cluster {
+	t.Helper()
+	c := playgroundtest.Start(t, o)
 	cli := playgroundtest.Client(t, c)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	const flagPW, envPW = "Fl4gSecret", "En7Secret"
-	if _, err := cli.UserAdd(ctx, "root", flagPW); err != nil {
+	if _, err := cli.UserAdd(ctx, "root", rootPassword); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := cli.UserGrantRole(ctx, "root", "root"); err != nil {
@@ -35,6 +34,15 @@ func TestPasswordsNeverAppearInAnyOutput(t *testing.T) {
 	if _, err := cli.AuthEnable(ctx); err != nil {
 		t.Fatal(err)
 	}
+	return c
+}
+
+// No secret in any output, log, advice, event, metrics file or metadata,
+// whatever the combination of flags, environment and URLs: every command,
+// verbose, against a real cluster with auth on, grepped for the passwords.
+func TestPasswordsNeverAppearInAnyOutput(t *testing.T) {
+	const flagPW, envPW = "Fl4gSecret", "En7Secret"
+	c := authCluster(t, playground.Options{Members: 3, QuotaBytes: 64 << 20}, flagPW)
 	eps := strings.Join(c.Endpoints(), ",")
 	dir := t.TempDir()
 	metrics := filepath.Join(dir, "m.prom")
@@ -111,20 +119,8 @@ func TestPasswordsNeverAppearInAnyOutput(t *testing.T) {
 // --user name:password on the command line it carries --user NAME, and the
 // pasted step asks for the password on a terminal, as etcdctl does.
 func TestPrintedNextStepLogsInAsTheRunDid(t *testing.T) {
-	c := playgroundtest.Start(t, playground.Options{Members: 1, QuotaBytes: 16 << 20})
-	cli := playgroundtest.Client(t, c)
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
 	const pw = "Pr0mptSecret"
-	if _, err := cli.UserAdd(ctx, "root", pw); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := cli.UserGrantRole(ctx, "root", "root"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := cli.AuthEnable(ctx); err != nil {
-		t.Fatal(err)
-	}
+	c := authCluster(t, playground.Options{Members: 1, QuotaBytes: 16 << 20}, pw)
 	eps := strings.Join(c.Endpoints(), ",")
 	// A fresh member's few KiB are above 0.01% of 16 MiB: a warning, so
 	// status prints the doctor command to run next.

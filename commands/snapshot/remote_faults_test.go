@@ -125,6 +125,31 @@ func TestRemoteSaveKilledMidUpload(t *testing.T) {
 	}
 }
 
+// saveUntilParts starts a save to the bucket as a process of its own, as a
+// scheduled job is (a next run must see that the upload's process is gone),
+// and returns once the server holds parts of its multipart upload: done
+// receives its exit code.
+func saveUntilParts(t *testing.T, bin string, mc *minio, bucket string, c *playground.Cluster, stallTimeout string, parts int) (*exec.Cmd, <-chan int, *strings.Builder) {
+	t.Helper()
+	cmd := exec.Command(bin, "snapshot", "save", "--to", mc.url(bucket, ""), "--endpoints", c.Endpoints()[0], "--stall-timeout", stallTimeout)
+	cmd.Env = append([]string{"HOME=" + t.TempDir()}, awsEnv()...)
+	stderr := &strings.Builder{}
+	cmd.Stderr = stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan int, 1)
+	go func() { cmd.Wait(); done <- cmd.ProcessState.ExitCode() }()
+	deadline := time.Now().Add(90 * time.Second)
+	for mc.parts(bucket) < parts {
+		if time.Now().After(deadline) {
+			t.Fatal("no multipart upload with parts appeared")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return cmd, done, stderr
+}
+
 // TestRemoteServerKilledMidUpload: MinIO SIGKILLed during the upload makes
 // save fail (exit 2) with no final object; restarted, the next save aborts
 // the leftover upload and succeeds.
@@ -134,25 +159,8 @@ func TestRemoteServerKilledMidUpload(t *testing.T) {
 	mc.createBucket("crash")
 	c := bigCluster(t)
 	u := mc.url("crash", "")
-	// A process of its own, as a scheduled job is: the next run must see
-	// that the upload's process is gone.
-	cmd := exec.Command(bin, "snapshot", "save", "--to", u, "--endpoints", c.Endpoints()[0], "--stall-timeout", "5m")
-	cmd.Env = append([]string{"HOME=" + t.TempDir()}, awsEnv()...)
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan int, 1)
-	go func() { cmd.Wait(); done <- cmd.ProcessState.ExitCode() }()
-	deadline := time.Now().Add(90 * time.Second)
 	// Parts on disk first: the leftover must be a real one to abort.
-	for mc.parts("crash") < 2 {
-		if time.Now().After(deadline) {
-			t.Fatal("no multipart upload with parts appeared")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	cmd, done, stderr := saveUntilParts(t, bin, mc, "crash", c, "5m", 2)
 	before := mc.uploads("crash")
 	if len(before) != 1 {
 		t.Fatalf("uploads before the crash: %v, want one", before)
@@ -409,22 +417,7 @@ func TestRemoteServerHungMidUpload(t *testing.T) {
 	mc.createBucket("hung")
 	c := bigCluster(t)
 	u := mc.url("hung", "")
-	cmd := exec.Command(bin, "snapshot", "save", "--to", u, "--endpoints", c.Endpoints()[0], "--stall-timeout", "3s")
-	cmd.Env = append([]string{"HOME=" + t.TempDir()}, awsEnv()...)
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan int, 1)
-	go func() { cmd.Wait(); done <- cmd.ProcessState.ExitCode() }()
-	deadline := time.Now().Add(90 * time.Second)
-	for mc.parts("hung") < 1 {
-		if time.Now().After(deadline) {
-			t.Fatal("no multipart upload with parts appeared")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	cmd, done, stderr := saveUntilParts(t, bin, mc, "hung", c, "3s", 1)
 	if err := mc.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
 		t.Fatal(err)
 	}
