@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/smithy-go"
@@ -101,3 +102,38 @@ func s3Diagnosis(err error) (diagnosis, detail string) {
 	}
 	return "", ""
 }
+
+// briefSDKError keeps an SDK error (for errors.Is/As and the exit code) and
+// says it in fewer words: the operation, how many attempts, and the
+// innermost cause ("connection refused", "read on body reach timeout
+// limit"), without the request URL and upload ID the SDK's text repeats.
+func briefSDKError(err error) error {
+	var op *smithy.OperationError
+	if !errors.As(err, &op) {
+		return err
+	}
+	inner := err
+	for next := errors.Unwrap(inner); next != nil; next = errors.Unwrap(inner) {
+		inner = next
+	}
+	// A network error names the address too: "dial tcp H:P: connect:
+	// connection refused", not "connection refused".
+	var ne *net.OpError
+	if errors.As(err, &ne) {
+		inner = ne
+	}
+	msg := op.Operation()
+	var ma *retry.MaxAttemptsError
+	if errors.As(err, &ma) {
+		msg += fmt.Sprintf(" failed %d times", ma.Attempt)
+	}
+	return &briefError{msg: msg + ": " + inner.Error(), err: err}
+}
+
+type briefError struct {
+	msg string
+	err error
+}
+
+func (e *briefError) Error() string { return e.msg }
+func (e *briefError) Unwrap() error { return e.err }

@@ -233,7 +233,7 @@ func (u *s3Multipart) uploadPart(num int32, body io.ReadSeeker, size int64, sum 
 		ChecksumAlgorithm: types.ChecksumAlgorithmSha256, ChecksumSHA256: aws.String(b64),
 	}, unsignedPayload)
 	if err != nil {
-		u.fail(fmt.Errorf("upload part %d: %w", num, err))
+		u.fail(fmt.Errorf("upload part %d: %w", num, briefSDKError(err)))
 		u.cancel()
 		return
 	}

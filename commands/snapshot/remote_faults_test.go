@@ -150,6 +150,31 @@ func saveUntilParts(t *testing.T, bin string, mc *minio, bucket string, c *playg
 	return cmd, done, stderr
 }
 
+// endedSave waits at most within for a save started by saveUntilParts to
+// end after a fault, and checks it said why in one line without the secret.
+func endedSave(t *testing.T, cmd *exec.Cmd, done <-chan int, stderr *strings.Builder, within time.Duration, fault string) int {
+	t.Helper()
+	var code int
+	select {
+	case code = <-done:
+	case <-time.After(within):
+		cmd.Process.Kill()
+		t.Fatalf("save did not end within %s of %s", within, fault)
+	}
+	t.Logf("save with %s: exit %d: %s", fault, code, stderr.String())
+	if strings.Count(strings.TrimSpace(stderr.String()), "\n") > 0 {
+		t.Fatalf("save with %s: stderr %q, want one line", fault, stderr.String())
+	}
+	if strings.Contains(stderr.String(), minioSecret) {
+		t.Fatal("the secret key was printed")
+	}
+	// The cause in words, not the request the SDK retried.
+	if strings.Contains(stderr.String(), "uploadId=") || !strings.Contains(stderr.String(), "UploadPart failed") {
+		t.Fatalf("save with %s: stderr %q; want the failed operation and its cause, without the request URL", fault, stderr.String())
+	}
+	return code
+}
+
 // TestRemoteServerKilledMidUpload: MinIO SIGKILLed during the upload makes
 // save fail (exit 2) with no final object; restarted, the next save aborts
 // the leftover upload and succeeds.
@@ -166,19 +191,8 @@ func TestRemoteServerKilledMidUpload(t *testing.T) {
 		t.Fatalf("uploads before the crash: %v, want one", before)
 	}
 	mc.kill()
-	var code int
-	select {
-	case code = <-done:
-	case <-time.After(3 * time.Minute):
-		cmd.Process.Kill()
-		t.Fatal("save did not end after the server died")
-	}
-	t.Logf("save with the server killed: exit %d: %s", code, stderr.String())
-	if code != 2 || strings.Count(strings.TrimSpace(stderr.String()), "\n") > 0 {
-		t.Fatalf("save with the server killed: exit %d, want 2 and one line", code)
-	}
-	if strings.Contains(stderr.String(), minioSecret) {
-		t.Fatal("the secret key was printed")
+	if code := endedSave(t, cmd, done, stderr, 3*time.Minute, "the server killed"); code != 2 {
+		t.Fatalf("save with the server killed: exit %d, want 2", code)
 	}
 	mc.start()
 	if f := finalObjects(mc.keys("crash")); len(f) != 0 {
@@ -430,21 +444,11 @@ func TestRemoteServerHungMidUpload(t *testing.T) {
 		}
 	}
 	defer resume()
-	var code int
-	select {
-	case code = <-done:
-	case <-time.After(time.Minute):
-		cmd.Process.Kill()
-		t.Fatal("save did not end within a minute of the server hanging (--stall-timeout 3s)")
-	}
-	took := time.Since(stopped)
+	code := endedSave(t, cmd, done, stderr, time.Minute, "the server hung (--stall-timeout 3s)")
+	t.Logf("ended %s after the server hung", time.Since(stopped).Round(time.Millisecond))
 	resume()
-	t.Logf("save with the server hung: exit %d after %s: %s", code, took.Round(time.Millisecond), stderr.String())
-	if code != 2 && code != 3 || strings.Count(strings.TrimSpace(stderr.String()), "\n") > 0 {
-		t.Fatalf("save with the server hung: exit %d, want 2 or 3 and one line", code)
-	}
-	if strings.Contains(stderr.String(), minioSecret) {
-		t.Fatal("the secret key was printed")
+	if code != 2 && code != 3 {
+		t.Fatalf("save with the server hung: exit %d, want 2 or 3", code)
 	}
 	if f := finalObjects(mc.keys("hung")); len(f) != 0 {
 		t.Fatalf("objects under final names after the hang: %v", f)
