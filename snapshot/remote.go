@@ -228,7 +228,7 @@ func (r *Remote) S3() *s3.Client {
 // service is indeterminate (exit 3), a missing object or bucket is invalid
 // input, the rest failed. Messages are scrubbed of secrets.
 func (r *Remote) classify(ctx error, err error) error {
-	msg := fmt.Errorf("%w: %s", ctx, redact(oneLine(err.Error())))
+	msg := fmt.Errorf("%w: %s", ctx, redact(oneLine(briefSDKError(err).Error())))
 	if d, why := s3Diagnosis(err); d != "" && r.scheme == "s3" {
 		// Said first, in words; the SDK's reason follows for the record.
 		return fault.Mark(fmt.Errorf("%w: %s (%s)", ctx, d, redact(oneLine(why))), fault.Indeterminate)
