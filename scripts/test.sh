@@ -59,6 +59,15 @@ if [ -x scripts/build-minio.sh ]; then
   export ETCDMEDIC_MINIO
 fi
 
+if [ -x scripts/build-fake-gcs.sh ]; then
+  # gs:// is tested against fake-gcs-server (Google's JSON API on loopback),
+  # built once from the module proxy and cached. With ETCDMEDIC_FAKE_GCS set,
+  # a test that cannot start it fails instead of skipping.
+  echo "== fake-gcs-server for the gs:// snapshot tests"
+  ETCDMEDIC_FAKE_GCS=$(scripts/build-fake-gcs.sh | tail -n 1)
+  export ETCDMEDIC_FAKE_GCS
+fi
+
 if [ -x scripts/build-helm.sh ]; then
   # deploy/helm's tests lint and render the chart with a real helm, built
   # once from the module proxy and cached like the etcd binaries.

@@ -7,4 +7,7 @@ package snapshot
 // -tags slim,gcsblob puts it back.
 import _ "gocloud.dev/blob/gcsblob"
 
-func init() { linkScheme("gs") }
+func init() {
+	linkScheme("gs")
+	bucketOpeners["gs"] = openGS
+}

@@ -44,6 +44,10 @@ var leftOut = map[string]string{
 }
 
 // linkScheme records a driver linked into this build.
+// bucketOpeners open a scheme's bucket with connections bounded by an idle
+// timeout; a scheme without one is opened by gocloud's URL mux.
+var bucketOpeners = map[string]func(ctx context.Context, u *url.URL, idle time.Duration) (*blob.Bucket, error){"s3": openS3}
+
 func linkScheme(s string) { schemes[s] = true; delete(leftOut, s) }
 
 // IsURL tells a destination URL from a local path: only a scheme this tool
@@ -157,10 +161,14 @@ func OpenRemote(ctx context.Context, loc *RemoteLocation) (*Remote, error) {
 	}
 	r.Display = loc.Scheme + "://" + loc.Bucket + "/" + loc.Prefix
 	u := url.URL{Scheme: loc.Scheme, Host: loc.Bucket, RawQuery: loc.Query.Encode()}
-	if loc.Scheme == "s3" {
-		r.Bucket, err = openS3(ctx, &u, cmp.Or(loc.IdleTimeout, DefaultStorageIdleTimeout))
+	if open := bucketOpeners[loc.Scheme]; open != nil {
+		r.Bucket, err = open(ctx, &u, cmp.Or(loc.IdleTimeout, DefaultStorageIdleTimeout))
 	} else {
 		r.Bucket, err = blob.OpenBucket(ctx, u.String())
+	}
+	if fault.Kind(err) != nil {
+		// Said in words already.
+		return nil, fault.Mark(fmt.Errorf("open %s: %s", r.Display, redact(err.Error())), fault.Kind(err))
 	}
 	if err != nil {
 		// The drivers name the whole URL, query values (an endpoint with

@@ -64,22 +64,10 @@ func storageHTTPClient(idle time.Duration) *awshttp.BuildableClient {
 				if err != nil {
 					return nil, err
 				}
-				return &writeIdleConn{Conn: conn, idle: idle}, nil
+				return &idleConn{Conn: conn, idle: idle}, nil
 			}
 			tr.ResponseHeaderTimeout = idle
 		})
-}
-
-type writeIdleConn struct {
-	net.Conn
-	idle time.Duration
-}
-
-func (c *writeIdleConn) Write(p []byte) (int, error) {
-	if err := c.Conn.SetWriteDeadline(time.Now().Add(c.idle)); err != nil {
-		return 0, err
-	}
-	return c.Conn.Write(p)
 }
 
 // s3Diagnosis says in words what a storage error means when it is about
