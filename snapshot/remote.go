@@ -43,11 +43,11 @@ var leftOut = map[string]string{
 	"azblob": "azblob:// is not in this build (the release binary has s3:// and file://): build with -tags slim,azureblob (go install builds every driver)",
 }
 
-// linkScheme records a driver linked into this build.
 // bucketOpeners open a scheme's bucket with connections bounded by an idle
 // timeout; a scheme without one is opened by gocloud's URL mux.
 var bucketOpeners = map[string]func(ctx context.Context, u *url.URL, idle time.Duration) (*blob.Bucket, error){"s3": openS3}
 
+// linkScheme records a driver linked into this build.
 func linkScheme(s string) { schemes[s] = true; delete(leftOut, s) }
 
 // IsURL tells a destination URL from a local path: only a scheme this tool
