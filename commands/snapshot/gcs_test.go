@@ -20,27 +20,9 @@ import (
 // fakeGCSVersion is what scripts/build-fake-gcs.sh builds by default.
 const fakeGCSVersion = "v1.56.1"
 
-// fakeGCSBinary finds the server scripts/build-fake-gcs.sh caches;
-// scripts/test.sh exports ETCDMEDIC_FAKE_GCS, and then a missing binary
-// fails the test. Outside it a missing one skips.
+// fakeGCSBinary finds the server scripts/build-fake-gcs.sh caches (see cachedBinary).
 func fakeGCSBinary(t *testing.T) string {
-	t.Helper()
-	if p := os.Getenv("ETCDMEDIC_FAKE_GCS"); p != "" {
-		if _, err := os.Stat(p); err != nil {
-			t.Fatalf("ETCDMEDIC_FAKE_GCS=%s: %v", p, err)
-		}
-		return p
-	}
-	cache := os.Getenv("ETCDMEDIC_CACHE")
-	if cache == "" {
-		home, _ := os.UserHomeDir()
-		cache = filepath.Join(home, ".cache/etcdmedic")
-	}
-	bin := filepath.Join(cache, "fake-gcs-server", fakeGCSVersion, "fake-gcs-server")
-	if _, err := os.Stat(bin); err != nil {
-		t.Skipf("no fake-gcs-server at %s: run scripts/build-fake-gcs.sh (scripts/test.sh does)", bin)
-	}
-	return bin
+	return cachedBinary(t, "ETCDMEDIC_FAKE_GCS", filepath.Join("fake-gcs-server", fakeGCSVersion, "fake-gcs-server"), "scripts/build-fake-gcs.sh")
 }
 
 // startFakeGCS runs fake-gcs-server on a random loopback port with the

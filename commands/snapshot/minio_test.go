@@ -28,14 +28,19 @@ const (
 	minioSecret = "s3cr3t-Zq9vW2xK7pL4mN8r"
 )
 
-// minioBinary finds the server scripts/build-minio.sh caches. scripts/test.sh
-// builds it and exports ETCDMEDIC_MINIO: then a missing binary fails the
-// test. Outside it (a quick `go test` by hand) a missing one skips.
+// minioBinary finds the server scripts/build-minio.sh caches (see cachedBinary).
 func minioBinary(t *testing.T) string {
+	return cachedBinary(t, "ETCDMEDIC_MINIO", filepath.Join("minio", minioVersion, "minio"), "scripts/build-minio.sh")
+}
+
+// cachedBinary finds a test server a script in scripts/ builds and caches.
+// scripts/test.sh builds it and exports envVar: then a missing binary fails
+// the test. Outside it (a quick `go test` by hand) a missing one skips.
+func cachedBinary(t *testing.T, envVar, rel, script string) string {
 	t.Helper()
-	if p := os.Getenv("ETCDMEDIC_MINIO"); p != "" {
+	if p := os.Getenv(envVar); p != "" {
 		if _, err := os.Stat(p); err != nil {
-			t.Fatalf("ETCDMEDIC_MINIO=%s: %v", p, err)
+			t.Fatalf("%s=%s: %v", envVar, p, err)
 		}
 		return p
 	}
@@ -44,9 +49,9 @@ func minioBinary(t *testing.T) string {
 		home, _ := os.UserHomeDir()
 		cache = filepath.Join(home, ".cache/etcdmedic")
 	}
-	bin := filepath.Join(cache, "minio", minioVersion, "minio")
+	bin := filepath.Join(cache, rel)
 	if _, err := os.Stat(bin); err != nil {
-		t.Skipf("no MinIO at %s: run scripts/build-minio.sh (scripts/test.sh does)", bin)
+		t.Skipf("no %s at %s: run %s (scripts/test.sh does)", filepath.Base(rel), bin, script)
 	}
 	return bin
 }
