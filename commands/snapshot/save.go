@@ -65,7 +65,8 @@ same rules as 'etcdmedic snapshot prune', deleting for real), -o json, and --met
 for node_exporter's textfile collector. See docs/snapshot-schedule.md.
 
 The stream has no overall deadline (large databases take minutes); it is aborted when no
-data arrives for --stall-timeout.
+data arrives for --stall-timeout. With --to, a connection to the storage that moves nothing
+for that long fails too (after the SDK's retries), so a hung endpoint ends the job.
 
 Exit codes: 0 saved (and pruned); 1 saved, but retention failed or found a snapshot
 that changed since it was verified or is dated in the future; 2 the save or its
@@ -113,7 +114,7 @@ missing or not writable (checked before connecting).`,
 	fs.StringVar(&opts.Save.From, "from", snap.FromFollower, `source member: "follower", "leader", or a member ID or name`)
 	fs.Uint64Var(&opts.Save.MaxLag, "max-lag", snap.DefaultMaxLag, "raft entries a member's applied index may trail the leader's commit index and still be caught up")
 	fs.BoolVar(&opts.Save.Compress, "compress", false, "store zstd-compressed (.db.zst); verify and restore decompress transparently")
-	fs.DurationVar(&opts.Save.StallTimeout, "stall-timeout", 30*time.Second, "abort when the stream delivers nothing for this long")
+	fs.DurationVar(&opts.Save.StallTimeout, "stall-timeout", 30*time.Second, "abort when the stream (or, with --to, a storage connection) moves nothing for this long")
 	fs.StringVar(&opts.MetricsFile, "metrics-file", "", "write a Prometheus textfile (atomically) with the run's outcome")
 	policyFlags(cmd, &opts.Prune, "prune-")
 	remoteFlags(cmd, &opts.Remote)
