@@ -68,6 +68,15 @@ if [ -x scripts/build-fake-gcs.sh ]; then
   export ETCDMEDIC_FAKE_GCS
 fi
 
+if [ -x scripts/install-azurite.sh ]; then
+  # azblob:// is tested against Azurite, Microsoft's storage emulator (npm),
+  # installed once and cached. With ETCDMEDIC_AZURITE set, a test that
+  # cannot start it fails instead of skipping.
+  echo "== Azurite for the azblob:// snapshot tests"
+  ETCDMEDIC_AZURITE=$(scripts/install-azurite.sh | tail -n 1)
+  export ETCDMEDIC_AZURITE
+fi
+
 if [ -x scripts/build-helm.sh ]; then
   # deploy/helm's tests lint and render the chart with a real helm, built
   # once from the module proxy and cached like the etcd binaries.

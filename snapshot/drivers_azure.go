@@ -6,4 +6,7 @@ package snapshot
 // (-tags slim) leaves it out, and -tags slim,azureblob puts it back.
 import _ "gocloud.dev/blob/azureblob"
 
-func init() { linkScheme("azblob") }
+func init() {
+	linkScheme("azblob")
+	bucketOpeners["azblob"] = openAzure
+}
