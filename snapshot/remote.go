@@ -237,7 +237,7 @@ func (r *Remote) S3() *s3.Client {
 // input, the rest failed. Messages are scrubbed of secrets.
 func (r *Remote) classify(ctx error, err error) error {
 	msg := fmt.Errorf("%w: %s", ctx, redact(oneLine(briefSDKError(err).Error())))
-	if d, why := s3Diagnosis(err); d != "" && r.scheme == "s3" {
+	if d, why := credentialDiagnosis(r.scheme, err); d != "" {
 		// Said first, in words; the SDK's reason follows for the record.
 		return fault.Mark(fmt.Errorf("%w: %s (%s)", ctx, d, redact(oneLine(why))), fault.Indeterminate)
 	}
@@ -250,6 +250,22 @@ func (r *Remote) classify(ctx error, err error) error {
 		return fault.Mark(msg, fault.Indeterminate)
 	}
 	return fault.Mark(msg, fault.Failed)
+}
+
+// credentialDiagnosis is the scheme's diagnosis of a credentials failure,
+// "" for any other error.
+func credentialDiagnosis(scheme string, err error) (diagnosis, detail string) {
+	switch scheme {
+	case "s3":
+		return s3Diagnosis(err)
+	case "azblob":
+		// Azure's default chain (environment, workload and managed
+		// identity, the CLI) found nothing that gives a token.
+		if _, why, ok := strings.Cut(err.Error(), "DefaultAzureCredential: "); ok {
+			return "no Azure credentials worked: set AZURE_STORAGE_KEY (with AZURE_STORAGE_ACCOUNT), AZURE_STORAGE_SAS_TOKEN or AZURE_STORAGE_CONNECTION_STRING, or run where a managed or workload identity is", why
+		}
+	}
+	return "", ""
 }
 
 // readMeta reads a snapshot object's .meta.json; ok is false when there is none.

@@ -155,3 +155,18 @@ func TestRemoteAzureHungEndpoint(t *testing.T) {
 		t.Fatalf("blobs after the hang: %v", b)
 	}
 }
+
+// An account without a key, token or identity that works: exit 3, one line
+// naming what to set.
+func TestAzureWithoutCredentials(t *testing.T) {
+	t.Setenv("HOME", t.TempDir())
+	for _, k := range []string{"AZURE_STORAGE_KEY", "AZURE_STORAGE_SAS_TOKEN", "AZURE_STORAGE_CONNECTION_STRING", "AZURE_STORAGEBLOB_CONNECTIONSTRING",
+		"AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET", "AZURE_TENANT_ID", "AZURE_FEDERATED_TOKEN_FILE"} {
+		t.Setenv(k, "")
+	}
+	t.Setenv("AZURE_STORAGE_ACCOUNT", "someaccount")
+	r := clitest.Run(t, nil, "snapshot", "list", "azblob://somecontainer/etcd")
+	if r.Code != 3 || !strings.Contains(r.Stderr, "no Azure credentials worked: set AZURE_STORAGE_KEY") || errorLines(r.Stderr) != 1 {
+		t.Fatalf("exit %d, stderr %q; want 3 and one line naming what to set", r.Code, r.Stderr)
+	}
+}
