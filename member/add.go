@@ -64,7 +64,13 @@ func (g *Gate) Err(what string) error {
 	if g.Refusal == nil {
 		return nil
 	}
-	return fault.Mark(fmt.Errorf("%s: refused by the gate (%s): %w", what, g.Refusal.Gate, g.Refusal), fault.Refused)
+	err := fmt.Errorf("%s: refused by the gate (%s): %w", what, g.Refusal.Gate, g.Refusal)
+	if electing(g.Refusal) {
+		// Judged again for electionSettle: an election (or a loaded
+		// machine's slow one) is still under way, which passes.
+		err = fmt.Errorf("%w; no leader settled within %s: run this again once one is", err, electionSettle)
+	}
+	return fault.Mark(err, fault.Refused)
 }
 
 // electionSettle bounds how long a gate refused for want of one leader is
