@@ -3,6 +3,8 @@ package cluster
 import (
 	"strings"
 	"time"
+
+	"github.com/etcdmedic/etcdmedic/internal/secret"
 )
 
 // ConnectionArgs are the flags that reach this cluster the way this run
@@ -56,23 +58,9 @@ func (c *Config) ConnectionArgs() []string {
 // ConnectionFlags is ConnectionArgs as one shell-quoted string.
 func (c *Config) ConnectionFlags() string { return ShellJoin(c.ConnectionArgs()) }
 
-// redactURL drops a user:password@ part of an endpoint, with or without a
-// scheme. Everything before the last @ goes, not just a well-formed user
-// info: a password may hold a '/' or ':' that no URL parser would read as
-// user info, and an etcd endpoint has no other use for an @.
-func redactURL(ep string) string {
-	scheme, rest, ok := strings.Cut(ep, "://")
-	if !ok {
-		scheme, rest = "", ep
-	}
-	if at := strings.LastIndex(rest, "@"); at >= 0 {
-		rest = rest[at+1:]
-	}
-	if scheme == "" {
-		return rest
-	}
-	return scheme + "://" + rest
-}
+// redactURL drops a user:password@ part of an endpoint (see
+// secret.WithoutUserInfo).
+func redactURL(ep string) string { return secret.WithoutUserInfo(ep) }
 
 // ShellJoin quotes each word for a POSIX shell where it needs it, so a
 // printed command can be pasted as is.

@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/etcdmedic/etcdmedic/internal/secret"
 )
 
 // Config says how to reach a cluster. Build it with Resolve, which records in
@@ -216,7 +218,7 @@ func splitList(vals []string) []string {
 func NormalizeEndpoint(ep string, tls bool) (string, error) {
 	// Messages show the endpoint without any user:password@ it may carry.
 	raw := redactURL(ep)
-	if strings.Contains(ep, "@") {
+	if secret.HasUserInfo(ep) {
 		// Checked before parsing: a parse error would quote the credentials.
 		return "", configErrorf("invalid endpoint %q: credentials do not belong in an endpoint URL (it is printed and logged); use --user NAME and ETCDCTL_PASSWORD", raw)
 	}

@@ -27,7 +27,6 @@ import (
 	versioncmd "github.com/etcdmedic/etcdmedic/commands/version"
 	"github.com/etcdmedic/etcdmedic/internal/iostreams"
 	"github.com/etcdmedic/etcdmedic/internal/output"
-	"github.com/etcdmedic/etcdmedic/internal/secret"
 )
 
 func init() {
@@ -114,7 +113,7 @@ func Execute(ctx context.Context, args []string, ios *iostreams.IOStreams, geten
 		return 0
 	}
 	code := cmdutil.ExitCode(err)
-	if msg := secret.Redact(cmdutil.Message(err), getenv); msg != "" {
+	if msg := cmdutil.Message(err); msg != "" {
 		fmt.Fprintf(ios.ErrOut, "Error: %s\n", msg)
 		if code == 64 && cmd != nil {
 			fmt.Fprintf(ios.ErrOut, "Run '%s --help' for usage.\n", cmd.CommandPath())

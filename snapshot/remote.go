@@ -306,27 +306,16 @@ func redactURL(raw string) string {
 	if i := strings.IndexAny(raw, "?#"); i >= 0 {
 		raw = raw[:i]
 	}
-	if i := strings.Index(raw, "://"); i >= 0 && raw[:i] != "file" {
-		if j := strings.LastIndex(raw[i+3:], "@"); j >= 0 {
-			raw = raw[:i+3] + raw[i+3+j+1:]
-		}
-	}
-	return redact(raw)
+	return redact(secret.WithoutUserInfo(raw))
 }
 
 // hasUserInfo says whether a URL carries a user[:password]@ before its
-// query: a bucket URL has no other use for an @ there (a password may hold
-// a '/', so the whole rest is looked at, not the host alone). A file://
-// URL has no user info, and a directory may have an @ in its name.
+// query (see secret.WithoutUserInfo).
 func hasUserInfo(raw string) bool {
 	if i := strings.IndexAny(raw, "?#"); i >= 0 {
 		raw = raw[:i]
 	}
-	scheme, rest, ok := strings.Cut(raw, "://")
-	if !ok || scheme == "file" {
-		return false
-	}
-	return strings.Contains(rest, "@")
+	return secret.HasUserInfo(raw)
 }
 
 // quietChecksums keeps the S3 SDK from logging, on every read of an object

@@ -50,24 +50,11 @@ func openS3(ctx context.Context, u *url.URL, idle time.Duration) (*blob.Bucket, 
 // storageHTTPClient is the SDK's own client with a read timeout (reset by
 // every byte received) and the same bound on writes: a server that stops
 // reading a part's body fills the socket buffer and the write would block
-// for good.
+// for good. (Reads are bounded by the SDK here, on the response body only.)
 func storageHTTPClient(idle time.Duration) *awshttp.BuildableClient {
 	return awshttp.NewBuildableClient().
 		WithReadTimeout(idle).
-		WithTransportOptions(func(tr *http.Transport) {
-			dial := tr.DialContext
-			if dial == nil {
-				dial = (&net.Dialer{Timeout: idle, KeepAlive: 30 * time.Second}).DialContext
-			}
-			tr.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
-				conn, err := dial(ctx, network, addr)
-				if err != nil {
-					return nil, err
-				}
-				return &idleConn{Conn: conn, idle: idle}, nil
-			}
-			tr.ResponseHeaderTimeout = idle
-		})
+		WithTransportOptions(func(tr *http.Transport) { bound(tr, idle, false) })
 }
 
 // s3Diagnosis says in words what a storage error means when it is about

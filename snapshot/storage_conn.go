@@ -46,14 +46,23 @@ func (c *idleConn) Read(p []byte) (int, error) {
 // dropped, as IdleConnTimeout would.
 func idleTransport(idle time.Duration) *http.Transport {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
-	dialer := &net.Dialer{Timeout: idle, KeepAlive: 30 * time.Second}
+	bound(tr, idle, true)
+	return tr
+}
+
+// bound makes tr's connections idleConns (reads: bounded both ways) and
+// bounds the wait for response headers by idle too.
+func bound(tr *http.Transport, idle time.Duration, reads bool) {
+	dial := tr.DialContext
+	if dial == nil {
+		dial = (&net.Dialer{Timeout: idle, KeepAlive: 30 * time.Second}).DialContext
+	}
 	tr.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
-		conn, err := dialer.DialContext(ctx, network, addr)
+		conn, err := dial(ctx, network, addr)
 		if err != nil {
 			return nil, err
 		}
-		return &idleConn{Conn: conn, idle: idle, reads: true}, nil
+		return &idleConn{Conn: conn, idle: idle, reads: reads}, nil
 	}
 	tr.ResponseHeaderTimeout = idle
-	return tr
 }
