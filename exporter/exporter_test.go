@@ -139,11 +139,7 @@ func TestExporterHungMemberDoesNotHangScrape(t *testing.T) {
 	pg := playgroundtest.Start(t, playground.Options{Members: 3})
 	_, srv := serve(t, pg, 2*time.Second)
 	scrape(t, srv.URL) // connections up before the member hangs
-	hung := pg.Member(1)
-	if err := hung.Pause(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { hung.Resume() })
+	hung := playgroundtest.PauseFollower(t, pg)
 	for i := 0; i < 2; i++ { // a second scrape on the half-broken connection too
 		start := time.Now()
 		data := scrape(t, srv.URL)

@@ -10,6 +10,12 @@
 #
 #   scripts/bench-offsite.sh                      # 520 MB, 3 rounds
 #   BENCH_OFFSITE_MB=1000 BENCH_OFFSITE_ROUNDS=5 scripts/bench-offsite.sh
+#   BENCH_OFFSITE_LAYOUT=longtail scripts/bench-offsite.sh
+#
+# Layouts (BENCH_OFFSITE_LAYOUT): big (the default), values of 1 MiB side by
+# side under /bench/big/; longtail, ~1 KB values in thousands of namespaces
+# with a long tail of sizes (scripts/benchseed), where bolt's check of the
+# spool and the drill's key count and HashKV pay per key.
 #
 # Needs etcd, etcdctl, etcdutl v3.7.3 (scripts/build-etcd.sh) and MinIO
 # (scripts/build-minio.sh). Disk: about 4 × the DB size under $TMPDIR.
@@ -19,6 +25,7 @@ cd "$(dirname "$0")/.."
 : "${BENCH_OFFSITE_BIN:=$HOME/.cache/etcdmedic/etcd/v3.7.3/bin}"
 : "${BENCH_OFFSITE_MB:=520}"
 : "${BENCH_OFFSITE_ROUNDS:=3}"
+: "${BENCH_OFFSITE_LAYOUT:=big}"
 minio=${ETCDMEDIC_MINIO:-$(scripts/build-minio.sh | tail -n 1)}
 etcdctl="$BENCH_OFFSITE_BIN/etcdctl"
 etcdutl="$BENCH_OFFSITE_BIN/etcdutl"
@@ -59,14 +66,30 @@ for _ in $(seq 300); do curl -sf "http://127.0.0.1:$mport/minio/health/cluster" 
 curl -sf -X PUT --aws-sigv4 "aws:amz:us-east-1:s3" --user "$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY" "http://127.0.0.1:$mport/bench" >/dev/null
 url="s3://bench/etcd?endpoint=http://127.0.0.1:$mport&use_path_style=true&region=us-east-1"
 
-head -c $((3 << 18)) /dev/urandom | base64 -w0 >"$work/value" # 1 MiB
 dbsize() { "$etcdctl" --endpoints "$ep" endpoint status -w json | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["Status"]["dbSize"])'; }
-i=0
-while (( $(dbsize) < BENCH_OFFSITE_MB * 1000 * 1000 )); do
-  for _ in $(seq 20); do "$etcdctl" --endpoints "$ep" put "/bench/big/$i" <"$work/value" >/dev/null; i=$((i + 1)); done
-done
+case $BENCH_OFFSITE_LAYOUT in
+big)
+  head -c $((3 << 18)) /dev/urandom | base64 -w0 >"$work/value" # 1 MiB
+  i=0
+  while (( $(dbsize) < BENCH_OFFSITE_MB * 1000 * 1000 )); do
+    for _ in $(seq 20); do "$etcdctl" --endpoints "$ep" put "/bench/big/$i" <"$work/value" >/dev/null; i=$((i + 1)); done
+  done
+  ;;
+longtail)
+  # About 1.4 KB of bolt file per ~1 KB value; seeded in rounds of fresh
+  # seeds until the file reaches the size.
+  go build -o "$work/benchseed" ./scripts/benchseed
+  s=1
+  while (( $(dbsize) < BENCH_OFFSITE_MB * 1000 * 1000 )); do
+    "$work/benchseed" -endpoint "$ep" -layout longtail -keys $(( (BENCH_OFFSITE_MB * 1000 * 1000 - $(dbsize)) / 1400 + 1000 )) -value-size 1000 -seed "$s" >/dev/null
+    s=$((s + 1))
+  done
+  ;;
+*) echo "bench-offsite: BENCH_OFFSITE_LAYOUT must be big or longtail, not $BENCH_OFFSITE_LAYOUT" >&2; exit 64 ;;
+esac
 size=$(dbsize)
-echo "database: $((size / 1000 / 1000)) MB, MinIO $("$minio" --version | head -1)"
+keys=$("$etcdctl" --endpoints "$ep" get "" --prefix --count-only -w json | python3 -c 'import json,sys; print(json.load(sys.stdin)["count"])')
+echo "database: $((size / 1000 / 1000)) MB, $keys keys (layout $BENCH_OFFSITE_LAYOUT), MinIO $("$minio" --version | head -1)"
 
 now() { date +%s.%N; }
 # CPU seconds (user + system) a process has used: with etcd, MinIO and the

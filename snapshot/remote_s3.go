@@ -28,7 +28,8 @@ const DefaultStorageIdleTimeout = 30 * time.Second
 
 // openS3 opens an s3:// bucket as gocloud's URL opener does (every query
 // parameter it knows), then gives its client an HTTP client that fails a
-// connection idle for longer than idle, reading or writing.
+// connection idle for longer than idle, reading or writing, and a retryer
+// that does not wait that long again.
 func openS3(ctx context.Context, u *url.URL, idle time.Duration) (*blob.Bucket, error) {
 	opener := &s3blob.URLOpener{}
 	b, err := opener.OpenBucketURL(ctx, u)
@@ -42,6 +43,7 @@ func openS3(ctx context.Context, u *url.URL, idle time.Duration) (*blob.Bucket, 
 	b.Close()
 	o := c.Options()
 	o.HTTPClient = storageHTTPClient(idle)
+	o.Retryer = withStallsFailing(o.Retryer)
 	// The opener left its parsed options (encryption, checksums) in its own
 	// Options: the bucket opened again keeps them.
 	return s3blob.OpenBucket(ctx, s3.New(o), u.Host, &opener.Options)

@@ -92,10 +92,7 @@ func shellWords(t *testing.T, line string) []string { return clitest.ShellWords(
 func TestDoctorAdviceRemovesAStaleMember(t *testing.T) {
 	c := playgroundtest.Start(t, playground.Options{Members: 3})
 	eps := endpoints(c)
-	dead := c.Member(1)
-	if err := dead.Kill(); err != nil {
-		t.Fatal(err)
-	}
+	dead := killFollower(t, c)
 	r := row(t, list(t, eps), dead.Name)
 	if !r.Stale {
 		t.Fatalf("killed member's row %+v: not stale", r)

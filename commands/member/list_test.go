@@ -25,16 +25,13 @@ func TestListMarksAStaleMember(t *testing.T) {
 			t.Fatalf("healthy row %+v", r)
 		}
 	}
-	dead := c.Member(2)
-	if err := dead.Kill(); err != nil {
-		t.Fatal(err)
-	}
+	dead := killFollower(t, c)
 	l = list(t, endpoints(c))
 	r := row(t, l, dead.Name)
 	if !r.Stale || r.Reachable || r.Error == "" || r.Lag != nil {
 		t.Fatalf("killed member's row %+v: want stale, unreachable, with the error and no lag", r)
 	}
-	if row(t, l, c.Member(0).Name).Stale {
+	if row(t, l, otherThan(c, dead).Name).Stale {
 		t.Fatal("a live member marked stale")
 	}
 	table := clitest.Run(t, nil, "member", "list", "--endpoints", endpoints(c), "--command-timeout", "3s")

@@ -17,10 +17,7 @@ import (
 // two are healthy. An unknown member is bad input first.
 func TestRemoveDeadMember(t *testing.T) {
 	c := playgroundtest.Start(t, playground.Options{Members: 3})
-	dead := c.Member(2)
-	if err := dead.Kill(); err != nil {
-		t.Fatal(err)
-	}
+	dead := killFollower(t, c)
 	eps := endpoints(c)
 	if res := clitest.Run(t, nil, "member", "remove", "nosuch", "--yes", "--endpoints", eps); res.Code != 64 || !strings.Contains(res.Stderr, `no member "nosuch"`) {
 		t.Fatalf("unknown member: exit %d\n%s", res.Code, res.Stderr)

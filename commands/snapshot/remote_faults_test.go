@@ -422,9 +422,9 @@ func errorLines(stderr string) int {
 
 // TestRemoteServerHungMidUpload: MinIO SIGSTOPped during the upload keeps
 // its connections open (the kernel still answers), so only an idle bound
-// ends the save: with --stall-timeout 3s it fails within seconds, one line,
-// no final object; resumed, the next save aborts the leftover upload. Before
-// the bound, the save waited until killed.
+// ends the save: with --stall-timeout 3s it fails within seconds (a stalled
+// request is not retried), one line, no final object; resumed, the next save
+// aborts the leftover upload. Before the bound, the save waited until killed.
 func TestRemoteServerHungMidUpload(t *testing.T) {
 	bin := buildEtcdmedic(t)
 	mc := startMinio(t)
@@ -445,8 +445,14 @@ func TestRemoteServerHungMidUpload(t *testing.T) {
 	}
 	defer resume()
 	code := endedSave(t, cmd, done, stderr, time.Minute, "the server hung (--stall-timeout 3s)")
-	t.Logf("ended %s after the server hung", time.Since(stopped).Round(time.Millisecond))
+	took := time.Since(stopped)
+	t.Logf("ended %s after the server hung", took.Round(time.Millisecond))
 	resume()
+	// A stalled part is not tried again, nor the abort that follows: about
+	// two stall timeouts. Each retry waited a whole one (18 s before).
+	if took > 4*3*time.Second {
+		t.Fatalf("save ended %s after the server hung with --stall-timeout 3s: it waited out retries of stalled requests", took.Round(time.Millisecond))
+	}
 	if code != 2 && code != 3 {
 		t.Fatalf("save with the server hung: exit %d, want 2 or 3", code)
 	}
