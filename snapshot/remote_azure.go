@@ -11,6 +11,7 @@ import (
 	"os"
 	"time"
 
+	azruntime "github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/container"
@@ -42,6 +43,7 @@ func azureClient(idle time.Duration) func(azureblob.ServiceURL, azureblob.Contai
 	return func(svcURL azureblob.ServiceURL, name azureblob.ContainerName) (*container.Client, error) {
 		opts := &container.ClientOptions{}
 		opts.Transport = &http.Client{Transport: idleTransport(idle)}
+		opts.Retry.ShouldRetry = azureShouldRetry
 		containerURL, err := url.JoinPath(string(svcURL), string(name))
 		if err != nil {
 			return nil, err
@@ -69,4 +71,19 @@ func azureClient(idle time.Duration) func(azureblob.ServiceURL, azureblob.Contai
 		}
 		return container.NewClient(containerURL, cred, opts)
 	}
+}
+
+// azureRetriedStatus is azcore's own list of statuses worth another try
+// (policy.RetryOptions.StatusCodes' default), which a ShouldRetry replaces.
+var azureRetriedStatus = []int{http.StatusRequestTimeout, http.StatusTooManyRequests, http.StatusInternalServerError,
+	http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout}
+
+// azureShouldRetry is azcore's decision, except that a try ended by the
+// idle bound is not made again (see stallsFail: a hung endpoint cost one
+// --stall-timeout per try).
+func azureShouldRetry(resp *http.Response, err error) bool {
+	if err != nil {
+		return !stalled(err)
+	}
+	return azruntime.HasStatusCode(resp, azureRetriedStatus...)
 }

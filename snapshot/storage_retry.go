@@ -7,8 +7,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 )
 
-// stallsFail is the SDK's retryer, except that an attempt ended by the
-// idle bound is not tried again. The bound already waited a whole
+// stallsFail is the AWS SDK's retryer, except that an attempt ended by the
+// idle bound is not tried again (azureShouldRetry does the same for Azure). The bound already waited a whole
 // --stall-timeout without one byte moving; each retry waited as long again
 // (three tries of a part, then three of the abort: a hung server cost six
 // stall timeouts before the save failed). A refused connection, a reset or a
