@@ -88,7 +88,7 @@ longtail)
 *) echo "bench-offsite: BENCH_OFFSITE_LAYOUT must be big or longtail, not $BENCH_OFFSITE_LAYOUT" >&2; exit 64 ;;
 esac
 size=$(dbsize)
-keys=$("$etcdctl" --endpoints "$ep" get "" --prefix --count-only -w json | python3 -c 'import json,sys; print(json.load(sys.stdin)["count"])')
+keys=$("$etcdctl" --endpoints "$ep" get "" --prefix --count-only -w fields | awk -F' : ' '/^"Count"/ {print $2}')
 echo "database: $((size / 1000 / 1000)) MB, $keys keys (layout $BENCH_OFFSITE_LAYOUT), MinIO $("$minio" --version | head -1)"
 
 now() { date +%s.%N; }

@@ -171,7 +171,9 @@ func readBolt(path string, mode walkMode, prove bool, v *vouch) (st dbStatus, er
 // (the pointer proof where it covers the check, else bbolt's own; on a
 // goroutine and in a read transaction of its own) and the walk (on this
 // one) side by side, on both cores; the check's verdict first, as in
-// etcdutl's order.
+// etcdutl's order. Both trim the mapping as they go: the ticker alone fell
+// behind the proof on a busy machine (it touches pages faster than a
+// walk), and a save's peak RSS on small keys reached 117 MiB.
 func readVouched(db *bolt.DB, size int64, mode walkMode, trim func()) (dbStatus, error) {
 	checked := make(chan error, 1)
 	go func() {
@@ -179,7 +181,7 @@ func readVouched(db *bolt.DB, size int64, mode walkMode, trim func()) (dbStatus,
 		checked <- db.View(func(tx *bolt.Tx) error {
 			var covered bool
 			err := recovered(func() (err error) {
-				covered, err = checkPointers(tx, mapped(db, size), db.Info().PageSize, nil, nil)
+				covered, err = checkPointers(tx, mapped(db, size), db.Info().PageSize, trim, nil)
 				return err
 			})
 			if err != nil || covered {
