@@ -8,11 +8,12 @@ import (
 )
 
 // stallsFail is the AWS SDK's retryer, except that an attempt ended by the
-// idle bound is not tried again (azureShouldRetry does the same for Azure). The bound already waited a whole
-// --stall-timeout without one byte moving; each retry waited as long again
-// (three tries of a part, then three of the abort: a hung server cost six
-// stall timeouts before the save failed). A refused connection, a reset or a
-// 5xx is retried as before: those are the blips retries exist for.
+// idle bound is not tried again (azureShouldRetry does the same for Azure).
+// The bound already waited a whole --stall-timeout without one byte moving;
+// each retry waited as long again (three tries of a part, then three of the
+// abort: a hung server cost six stall timeouts before the save failed). A
+// refused connection, a reset or a 5xx is retried as before: those are the
+// blips retries exist for.
 type stallsFail struct{ aws.RetryerV2 }
 
 func (r stallsFail) IsErrorRetryable(err error) bool {
