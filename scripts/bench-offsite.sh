@@ -26,6 +26,10 @@ cd "$(dirname "$0")/.."
 : "${BENCH_OFFSITE_MB:=520}"
 : "${BENCH_OFFSITE_ROUNDS:=3}"
 : "${BENCH_OFFSITE_LAYOUT:=big}"
+case $BENCH_OFFSITE_LAYOUT in
+big | longtail) ;;
+*) echo "bench-offsite: BENCH_OFFSITE_LAYOUT must be big or longtail, not $BENCH_OFFSITE_LAYOUT" >&2; exit 64 ;;
+esac
 minio=${ETCDMEDIC_MINIO:-$(scripts/build-minio.sh | tail -n 1)}
 etcdctl="$BENCH_OFFSITE_BIN/etcdctl"
 etcdutl="$BENCH_OFFSITE_BIN/etcdutl"
@@ -85,7 +89,6 @@ longtail)
     s=$((s + 1))
   done
   ;;
-*) echo "bench-offsite: BENCH_OFFSITE_LAYOUT must be big or longtail, not $BENCH_OFFSITE_LAYOUT" >&2; exit 64 ;;
 esac
 size=$(dbsize)
 keys=$("$etcdctl" --endpoints "$ep" get "" --prefix --count-only -w fields | awk -F' : ' '/^"Count"/ {print $2}')
