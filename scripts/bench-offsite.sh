@@ -19,7 +19,10 @@
 #
 # Needs etcd, etcdctl, etcdutl v3.7.3 (scripts/build-etcd.sh) and MinIO
 # (scripts/build-minio.sh). Disk: about 4 × the DB size under $TMPDIR.
+# Runs under the shared lock /tmp/etcdmedic-bench.lock (BENCH_LOCK=0: not).
 set -euo pipefail
+. "$(dirname "$0")/benchlib.sh"
+bench_lock "$@" # before the cd: it runs "$0" again
 cd "$(dirname "$0")/.."
 
 : "${BENCH_OFFSITE_BIN:=$HOME/.cache/etcdmedic/etcd/v3.7.3/bin}"
@@ -43,12 +46,12 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
-# The release build (goreleaser.yaml's flags), as the other benchmarks
-# measure: the binary users run, whose own pages count in its RSS (the 98 MB
-# test build maps about 50 MB of itself). Its drill restores with
+# The release build (goreleaser.yaml's flags, benchlib's
+# bench_release_etcdmedic; ETCDMEDIC_BIN instead when set), as the other
+# benchmarks measure: the binary users run, whose own pages count in its RSS
+# (the 98 MB test build maps about 50 MB of itself). Its drill restores with
 # etcdutl and runs the restored member with etcd, both from $BENCH_OFFSITE_BIN.
-CGO_ENABLED=0 go build -trimpath -tags slim,grpcnotrace -ldflags '-s -w' -o "$work/etcdmedic" ./cmd/etcdmedic
-em="$work/etcdmedic"
+em=$(bench_release_etcdmedic "$work/etcdmedic")
 port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 cport=$(port); pport=$(port)
